@@ -1,0 +1,1 @@
+"""Groundswell's composition root: settings, web wiring, CLI and migrations."""

@@ -1,0 +1,224 @@
+"""JSON API v1: a contract outside clients depend on. Parse, call the domain, render."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from app.bootstrap import Services
+from app.errors import Problem
+from app.openapi import openapi_document
+from pledges import campaigns as campaign_service
+from pledges import pledging
+from pledges.accounts import Lead, lead_for_key
+from pledges.campaigns import CATEGORIES, STATUSES, Campaign
+from pledges.errors import FieldError
+from pledges.identity import district_of
+from pledges.pledging import Progress
+
+MAX_BODY = 64 * 1024
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    content_type = request.headers.get("content-type", "")
+    if content_type and "json" not in content_type:
+        raise Problem(415, "Send the body as application/json.")
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise Problem(413, f"The body must be at most {MAX_BODY} bytes.")
+    try:
+        data = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Problem(400, "The body is not valid JSON.", [FieldError("body", str(exc))]) from exc
+    if not isinstance(data, dict):
+        raise Problem(400, "The body must be a JSON object.", [FieldError("body", "Send a JSON object.")])
+    return data
+
+
+def bearer_key(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Problem(
+            401,
+            "Use the header 'Authorization: Bearer <API key>'.",
+            headers={"WWW-Authenticate": 'Bearer realm="groundswell"'},
+        )
+    return key.strip()
+
+
+async def require_lead(request: Request) -> Lead:
+    key = bearer_key(request)
+    if key is None:
+        raise Problem(
+            401,
+            "This needs a campaign lead's API key.",
+            headers={"WWW-Authenticate": 'Bearer realm="groundswell"'},
+        )
+    lead = await lead_for_key(services(request).store.database, key)
+    if lead is None:
+        raise Problem(
+            401,
+            "That API key is not valid.",
+            headers={"WWW-Authenticate": 'Bearer realm="groundswell", error="invalid_token"'},
+        )
+    return lead
+
+
+def campaign_json(campaign: Campaign, base_url: str) -> dict[str, Any]:
+    return {
+        "slug": campaign.slug,
+        "title": campaign.title,
+        "summary": campaign.summary,
+        "description": campaign.description,
+        "category": campaign.category,
+        "status": campaign.status,
+        "area": {
+            "name": campaign.area_name,
+            "postcode_districts": list(campaign.postcode_districts),
+        },
+        "threshold": {"target": campaign.target},
+        "progress": {"confirmed": campaign.confirmed, "percent": campaign.percent},
+        "milestones": list(campaign.milestones),
+        "deadline": campaign.deadline.isoformat(),
+        "tipped_at": campaign.tipped_at.isoformat() if campaign.tipped_at else None,
+        "created_at": campaign.created_at.isoformat(),
+        "url": f"{base_url}/c/{campaign.slug}",
+    }
+
+
+def progress_json(progress: Progress) -> dict[str, Any]:
+    return {
+        "slug": progress.slug,
+        "status": progress.status,
+        "confirmed": progress.confirmed,
+        "target": progress.target,
+        "percent": progress.percent,
+    }
+
+
+async def list_campaigns(request: Request) -> JSONResponse:
+    params = request.query_params
+    errors: list[FieldError] = []
+    status = params.get("status") or None
+    if status is not None and status not in STATUSES:
+        errors.append(FieldError("status", f"Choose one of: {', '.join(STATUSES)}."))
+    category = params.get("category") or None
+    if category is not None and category not in CATEGORIES:
+        errors.append(FieldError("category", f"Choose one of: {', '.join(CATEGORIES)}."))
+    district = None
+    if params.get("postcode"):
+        district = district_of(params["postcode"])
+        if district is None:
+            errors.append(FieldError("postcode", "Not a UK postcode or postcode district."))
+    if errors:
+        raise Problem(422, "Some query parameters are not valid.", errors)
+    svc = services(request)
+    found = await campaign_service.list_campaigns(
+        svc.store.database, status=status, category=category, district=district
+    )
+    return JSONResponse(
+        {"campaigns": [campaign_json(c, svc.settings.base_url) for c in found]}
+    )
+
+
+async def get_campaign(request: Request) -> JSONResponse:
+    svc = services(request)
+    campaign = await campaign_service.get_campaign(
+        svc.store.database, request.path_params["slug"]
+    )
+    if campaign.status == "draft":
+        raise Problem(404, "There is no campaign at this address.")
+    return JSONResponse(campaign_json(campaign, svc.settings.base_url))
+
+
+async def create_campaign(request: Request) -> JSONResponse:
+    lead = await require_lead(request)
+    data = await json_body(request)
+    svc = services(request)
+    campaign = await campaign_service.create_campaign(svc.store, lead.id, data)
+    return JSONResponse(
+        campaign_json(campaign, svc.settings.base_url),
+        status_code=201,
+        headers={"Location": f"/api/v1/campaigns/{campaign.slug}"},
+    )
+
+
+async def create_pledge(request: Request) -> JSONResponse:
+    svc = services(request)
+    slug = request.path_params["slug"]
+    key = bearer_key(request)
+    data = await json_body(request)
+    source = data.get("source", "api")
+    if source not in ("api", "paper"):
+        raise Problem(422, "Unknown source.", [FieldError("source", "Use 'api' or 'paper'.")])
+    if source == "paper":
+        lead = await require_lead(request)
+        outcome = await pledging.record_paper_pledge(svc.store, slug, lead.id, data)
+        campaign = await campaign_service.get_campaign(svc.store.database, slug)
+        return JSONResponse(
+            {
+                "status": "confirmed",
+                "repeated": outcome.repeated,
+                "progress": {"confirmed": campaign.confirmed, "percent": campaign.percent},
+            },
+            status_code=201,
+        )
+    if key is not None:
+        await require_lead(request)  # a key that is sent must be valid
+    await pledging.record_pledge(svc.store, slug, data, source="api")
+    # The same answer for a new and a repeated pledge: nobody learns who has pledged.
+    return JSONResponse({"status": "pending"}, status_code=202)
+
+
+async def _token(request: Request) -> str:
+    data = await json_body(request)
+    token = data.get("token")
+    if not isinstance(token, str) or not token:
+        raise Problem(422, "A token is needed.", [FieldError("token", "Send the token from the email link.")])
+    return token
+
+
+async def confirm_pledge(request: Request) -> JSONResponse:
+    svc = services(request)
+    pledge_id = svc.signer.unsign(await _token(request), "pledge-confirm")
+    outcome = await pledging.confirm_pledge(svc.store, int(pledge_id))
+    return JSONResponse(
+        {
+            "status": "confirmed",
+            "already_confirmed": not outcome.newly_confirmed,
+            "progress": progress_json(outcome.progress),
+        }
+    )
+
+
+async def withdraw_pledge(request: Request) -> JSONResponse:
+    svc = services(request)
+    pledge_id = svc.signer.unsign(await _token(request), "pledge-withdraw")
+    progress = await pledging.withdraw_pledge(svc.store, int(pledge_id))
+    return JSONResponse({"status": "withdrawn", "progress": progress_json(progress)})
+
+
+async def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(openapi_document(services(request).settings.base_url))
+
+
+routes = [
+    Route("/api/v1/openapi.json", openapi, methods=["GET"]),
+    Route("/api/v1/campaigns", list_campaigns, methods=["GET"]),
+    Route("/api/v1/campaigns", create_campaign, methods=["POST"]),
+    Route("/api/v1/campaigns/{slug}", get_campaign, methods=["GET"]),
+    Route("/api/v1/campaigns/{slug}/pledges", create_pledge, methods=["POST"]),
+    Route("/api/v1/pledges/confirm", confirm_pledge, methods=["POST"]),
+    Route("/api/v1/pledges/withdraw", withdraw_pledge, methods=["POST"]),
+]

@@ -1,0 +1,32 @@
+"""Builds the collaborators shared by the web entry point and the worker entry point."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.settings import Settings
+from notifications.mail import mailer_for
+from notifications.messages import MessageRenderer
+from notifications.worker import Worker
+from pledges.store import Store
+from pledges.tokens import Signer
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    signer: Signer
+    renderer: MessageRenderer
+    worker: Worker
+
+
+def bootstrap(settings: Settings) -> Services:
+    store = Store(settings.database_url)
+    signer = Signer(str(settings.secret_key))
+    renderer = MessageRenderer(signer, settings.base_url, settings.mail_from)
+    smtp_url = str(settings.smtp_url) if settings.smtp_url else None
+    worker = Worker(
+        store, mailer_for(smtp_url), renderer, poll_seconds=settings.worker_poll_seconds
+    )
+    return Services(settings, store, signer, renderer, worker)

@@ -1,0 +1,154 @@
+"""The `groundswell` command: serve, worker, migrate, demo, apikey."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from app.settings import ConfigurationError, Settings
+
+log = logging.getLogger("groundswell")
+
+
+def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
+    if getattr(args, "demo", False):
+        overrides.setdefault("demo", True)
+    return Settings.from_environ(**overrides)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from app.migrate import migrate
+
+    settings = Settings.from_environ(debug=True) if args.any_key else Settings.from_environ()
+    migrate(settings.database_url)
+    print("Database is at the newest schema.")
+    return 0
+
+
+async def _with_store(settings: Settings, job):  # type: ignore[no-untyped-def]
+    from pledges.store import Store
+
+    store = Store(settings.database_url)
+    await store.connect()
+    try:
+        return await job(store)
+    finally:
+        await store.disconnect()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from app.demo import seed_demo
+    from app.migrate import migrate
+
+    settings = _settings(args, demo=True)
+    migrate(settings.database_url)
+    seeded = asyncio.run(_with_store(settings, seed_demo))
+    print("Demo campaigns added." if seeded else "Campaigns exist already; nothing added.")
+    return 0
+
+
+def cmd_apikey_create(args: argparse.Namespace) -> int:
+    from pledges.accounts import create_lead_api_key
+    from pledges.identity import is_valid_email
+
+    if not is_valid_email(args.email):
+        print(f"error: not an email address: {args.email}", file=sys.stderr)
+        return 2
+    settings = Settings.from_environ(debug=True) if args.any_key else Settings.from_environ()
+
+    async def job(store):  # type: ignore[no-untyped-def]
+        return await create_lead_api_key(store, args.email)
+
+    lead, key = asyncio.run(_with_store(settings, job))
+    print(f"API key for campaign lead {lead.email} (shown once; store it safely):")
+    print(key)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.main import create_app
+    from app.migrate import migrate
+
+    settings = _settings(args)
+    if settings.is_sqlite:
+        migrate(settings.database_url)  # the embedded default needs no separate step
+    if settings.demo:
+        from app.demo import seed_demo
+
+        asyncio.run(_with_store(settings, seed_demo))
+    if settings.base_url == Settings.base_url and args.port != 8000:
+        settings = Settings.from_environ(
+            demo=settings.demo, base_url=f"http://{args.host}:{args.port}"
+        )
+    app = create_app(settings, run_worker=not args.no_worker)
+    print(f"Groundswell on http://{args.host}:{args.port}", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=True)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from app.bootstrap import bootstrap
+
+    settings = Settings.from_environ()
+    services = bootstrap(settings)
+
+    async def run() -> None:
+        await services.store.connect()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, services.worker.stop)
+        try:
+            await services.worker.run()
+        finally:
+            await services.store.disconnect()
+
+    asyncio.run(run())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="groundswell", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="web and worker in one process")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--demo", action="store_true", help="seed demo data, show /dev/mail")
+    serve.add_argument("--no-worker", action="store_true", help="web only")
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="the worker alone")
+    worker.set_defaults(func=cmd_worker)
+
+    migrate = sub.add_parser("migrate", help="bring the database to the newest schema")
+    migrate.set_defaults(func=cmd_migrate, any_key=True)
+
+    demo = sub.add_parser("demo", help="seed demo campaigns")
+    demo.set_defaults(func=cmd_demo)
+
+    apikey = sub.add_parser("apikey", help="API keys")
+    apikey_sub = apikey.add_subparsers(dest="apikey_command", required=True)
+    create = apikey_sub.add_parser("create", help="create a key (and the lead if needed)")
+    create.add_argument("--email", required=True)
+    create.set_defaults(func=cmd_apikey_create, any_key=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigurationError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

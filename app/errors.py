@@ -1,0 +1,142 @@
+"""HTTP errors: one handler answers problem+json (RFC 9457) under /api and HTML elsewhere."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from pledges import errors as domain
+from pledges.errors import FieldError
+
+log = logging.getLogger("groundswell.http")
+
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorised",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    429: "Too many requests",
+    500: "Internal server error",
+}
+
+
+class Problem(Exception):
+    """An HTTP error with a message for people and, where it fits, the fields at fault."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = errors or []
+        self.headers = headers or {}
+
+
+def problem_from_domain(exc: domain.DomainError) -> Problem:
+    if isinstance(exc, domain.ValidationFailed):
+        return Problem(422, "Some of what was sent is not valid.", exc.errors)
+    if isinstance(exc, domain.CampaignNotFound):
+        return Problem(404, "There is no campaign at this address.")
+    if isinstance(exc, domain.CampaignNotOpen):
+        return Problem(409, str(exc))
+    if isinstance(exc, domain.SlugTaken):
+        return Problem(
+            409,
+            "Another campaign already uses this address.",
+            [FieldError("slug", "This slug is taken; choose another.")],
+        )
+    if isinstance(exc, domain.InvalidToken):
+        return Problem(400, exc.reason, [FieldError("token", exc.reason)])
+    if isinstance(exc, domain.PledgeNotFound):
+        return Problem(404, "That pledge no longer exists.")
+    if isinstance(exc, domain.PledgeWithdrawn):
+        return Problem(409, "This pledge was withdrawn; pledge again to be counted.")
+    if isinstance(exc, domain.NotCampaignLead):
+        return Problem(403, "Only this campaign's lead can do that.")
+    return Problem(400, str(exc))
+
+
+def problem_body(problem: Problem, request: Request) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": TITLES.get(problem.status, "Error"),
+        "status": problem.status,
+        "detail": problem.detail,
+        "instance": request.url.path,
+    }
+    if problem.errors:
+        body["errors"] = [asdict(e) for e in problem.errors]
+    return body
+
+
+def is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+async def render_problem(request: Request, problem: Problem) -> Response:
+    if is_api(request):
+        return JSONResponse(
+            problem_body(problem, request),
+            status_code=problem.status,
+            media_type="application/problem+json",
+            headers=problem.headers,
+        )
+    templates = request.app.state.templates
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"problem": problem, "title": TITLES.get(problem.status, "Error")},
+        status_code=problem.status,
+        headers=problem.headers,
+    )
+
+
+async def handle_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return await render_problem(request, exc)
+
+
+async def handle_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, domain.DomainError)
+    return await render_problem(request, problem_from_domain(exc))
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if exc.detail else TITLES.get(exc.status_code, "Error")
+    if exc.status_code == 404:
+        detail = "There is nothing at this address."
+    return await render_problem(
+        request, Problem(exc.status_code, detail, headers=dict(exc.headers or {}))
+    )
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    # The traceback goes to the log; the answer says nothing about internals or settings.
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return await render_problem(
+        request, Problem(500, "Something went wrong on our side. Please try again.")
+    )
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    Problem: handle_problem,
+    domain.DomainError: handle_domain_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}

@@ -1,0 +1,77 @@
+"""Starlette wiring: routes, middleware, exception handlers and the lifespan. Nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from app import api, pages
+from app.bootstrap import Services, bootstrap
+from app.errors import EXCEPTION_HANDLERS
+from app.settings import Settings
+
+HERE = Path(__file__).parent
+
+
+def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> Starlette:
+    """The web app; with run_worker the worker runs in the same process and event loop."""
+    settings = settings or Settings.from_environ()
+    services = bootstrap(settings)
+    if run_worker:
+        services.store.after_commit(services.worker.wake)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await services.store.connect()
+        task = asyncio.create_task(services.worker.run()) if run_worker else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                services.worker.stop()
+                with suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(task, timeout=10)
+            await services.store.disconnect()
+
+    templates = Jinja2Templates(directory=HERE / "templates")
+    app = Starlette(
+        debug=False,
+        routes=[
+            *api.routes,
+            *pages.routes,
+            Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        ],
+        middleware=[
+            Middleware(
+                SessionMiddleware,
+                secret_key=str(settings.secret_key),
+                session_cookie="gs_session",
+                max_age=14 * 24 * 3600,
+                same_site="lax",
+                https_only=settings.base_url.startswith("https://"),
+            )
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.templates = templates
+    return app
+
+
+def web_app() -> Starlette:
+    """uvicorn --factory entry point for a web process (the worker runs separately)."""
+    return create_app(Settings.from_environ())
+
+
+def services_of(app: Starlette) -> Services:
+    return app.state.services  # type: ignore[no-any-return]

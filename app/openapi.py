@@ -1,0 +1,320 @@
+"""The OpenAPI 3.1 document for /api/v1; tests check it against the routes and responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pledges.campaigns import CATEGORIES, STATUSES
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": _ref("Problem")}},
+    }
+
+
+PROBLEMS = {
+    "400": _problem("Malformed request (not JSON, bad token)."),
+    "401": _problem("Missing or invalid API key."),
+    "403": _problem("The key is valid but may not do this."),
+    "404": _problem("No such campaign or pledge."),
+    "409": _problem("Conflicts with the current state (campaign closed, slug taken)."),
+    "415": _problem("The body is not JSON."),
+    "422": _problem("Invalid fields; `errors` names each one."),
+}
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    return {code: PROBLEMS[code] for code in codes}
+
+
+SCHEMAS: dict[str, Any] = {
+    "Problem": {
+        "type": "object",
+        "description": "RFC 9457 problem details.",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "instance": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["field", "message"],
+                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                },
+            },
+        },
+    },
+    "Area": {
+        "type": "object",
+        "required": ["name", "postcode_districts"],
+        "properties": {
+            "name": {"type": "string"},
+            "postcode_districts": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "Campaign": {
+        "type": "object",
+        "required": [
+            "slug", "title", "summary", "category", "status", "area", "threshold",
+            "progress", "deadline", "tipped_at",
+        ],
+        "properties": {
+            "slug": {"type": "string"},
+            "title": {"type": "string"},
+            "summary": {"type": "string"},
+            "description": {"type": "string"},
+            "category": {"type": "string", "enum": list(CATEGORIES)},
+            "status": {"type": "string", "enum": list(STATUSES)},
+            "area": _ref("Area"),
+            "threshold": {
+                "type": "object",
+                "required": ["target"],
+                "properties": {"target": {"type": "integer", "minimum": 1}},
+            },
+            "progress": {
+                "type": "object",
+                "required": ["confirmed", "percent"],
+                "properties": {
+                    "confirmed": {"type": "integer"},
+                    "percent": {"type": "integer", "minimum": 0, "maximum": 100},
+                },
+            },
+            "milestones": {"type": "array", "items": {"type": "integer"}},
+            "deadline": {"type": "string", "format": "date-time"},
+            "tipped_at": {"type": ["string", "null"], "format": "date-time"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "url": {"type": "string", "format": "uri"},
+        },
+    },
+    "CampaignInput": {
+        "type": "object",
+        "required": ["title", "summary", "category", "area", "target", "deadline"],
+        "properties": {
+            "slug": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{1,78}[a-z0-9]$"},
+            "title": {"type": "string", "minLength": 3, "maxLength": 200},
+            "summary": {"type": "string", "minLength": 3, "maxLength": 500},
+            "description": {"type": "string", "maxLength": 20000},
+            "category": {"type": "string", "enum": list(CATEGORIES)},
+            "area": _ref("Area"),
+            "target": {"type": "integer", "minimum": 1},
+            "deadline": {"type": "string", "format": "date-time"},
+            "milestones": {"type": "array", "items": {"type": "integer"}},
+            "draft": {"type": "boolean", "default": False},
+        },
+    },
+    "PledgeInput": {
+        "type": "object",
+        "required": ["name", "email", "postcode"],
+        "properties": {
+            "name": {"type": "string", "maxLength": 200},
+            "email": {"type": "string", "format": "email"},
+            "postcode": {"type": "string", "description": "A UK postcode, e.g. LS6 1AB."},
+            "show_name": {"type": "boolean", "default": False},
+            "share_contact": {"type": "boolean", "default": False},
+            "source": {
+                "type": "string",
+                "enum": ["api", "paper"],
+                "description": "paper needs the campaign lead's API key and is confirmed at once.",
+            },
+        },
+    },
+    "Token": {
+        "type": "object",
+        "required": ["token"],
+        "properties": {"token": {"type": "string"}},
+    },
+    "Progress": {
+        "type": "object",
+        "required": ["slug", "status", "confirmed", "target", "percent"],
+        "properties": {
+            "slug": {"type": "string"},
+            "status": {"type": "string", "enum": list(STATUSES)},
+            "confirmed": {"type": "integer"},
+            "target": {"type": "integer"},
+            "percent": {"type": "integer"},
+        },
+    },
+}
+
+
+def openapi_document(base_url: str) -> dict[str, Any]:
+    slug = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
+    bearer = [{"leadKey": []}]
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Groundswell API",
+            "version": "1.0.0",
+            "description": "Campaigns of collective demand, pledges and their progress.",
+        },
+        "servers": [{"url": base_url}],
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "leadKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A campaign lead's key from `groundswell apikey create`.",
+                }
+            },
+        },
+        "paths": {
+            "/api/v1/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "operationId": "openapi",
+                    "responses": {"200": {"description": "OpenAPI 3.1 document"}},
+                }
+            },
+            "/api/v1/campaigns": {
+                "get": {
+                    "summary": "List campaigns",
+                    "operationId": "listCampaigns",
+                    "parameters": [
+                        {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(STATUSES)}},
+                        {"name": "category", "in": "query", "schema": {"type": "string", "enum": list(CATEGORIES)}},
+                        {
+                            "name": "postcode",
+                            "in": "query",
+                            "description": "A postcode or district; campaigns whose area covers it.",
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "Campaigns",
+                            "content": _json(
+                                {
+                                    "type": "object",
+                                    "required": ["campaigns"],
+                                    "properties": {
+                                        "campaigns": {"type": "array", "items": _ref("Campaign")}
+                                    },
+                                }
+                            ),
+                        },
+                        **_errors("422"),
+                    },
+                },
+                "post": {
+                    "summary": "Create a campaign (open unless draft is true)",
+                    "operationId": "createCampaign",
+                    "security": bearer,
+                    "requestBody": {"required": True, "content": _json(_ref("CampaignInput"))},
+                    "responses": {
+                        "201": {"description": "Created", "content": _json(_ref("Campaign"))},
+                        **_errors("400", "401", "409", "415", "422"),
+                    },
+                },
+            },
+            "/api/v1/campaigns/{slug}": {
+                "get": {
+                    "summary": "One campaign",
+                    "operationId": "getCampaign",
+                    "parameters": [slug],
+                    "responses": {
+                        "200": {"description": "The campaign", "content": _json(_ref("Campaign"))},
+                        **_errors("404"),
+                    },
+                }
+            },
+            "/api/v1/campaigns/{slug}/pledges": {
+                "post": {
+                    "summary": "Pledge (pending until confirmed by email), or record a paper pledge",
+                    "operationId": "createPledge",
+                    "parameters": [slug],
+                    "security": [{}, {"leadKey": []}],
+                    "requestBody": {"required": True, "content": _json(_ref("PledgeInput"))},
+                    "responses": {
+                        "202": {
+                            "description": "Pending: a confirmation email is on its way. "
+                            "The same answer whether or not this email had pledged before.",
+                            "content": _json(
+                                {
+                                    "type": "object",
+                                    "required": ["status"],
+                                    "properties": {"status": {"const": "pending"}},
+                                }
+                            ),
+                        },
+                        "201": {
+                            "description": "A paper pledge, confirmed",
+                            "content": _json(
+                                {
+                                    "type": "object",
+                                    "required": ["status", "progress"],
+                                    "properties": {
+                                        "status": {"const": "confirmed"},
+                                        "repeated": {"type": "boolean"},
+                                        "progress": {"type": "object"},
+                                    },
+                                }
+                            ),
+                        },
+                        **_errors("400", "401", "403", "404", "409", "415", "422"),
+                    },
+                }
+            },
+            "/api/v1/pledges/confirm": {
+                "post": {
+                    "summary": "Confirm a pledge with the token from the email",
+                    "operationId": "confirmPledge",
+                    "requestBody": {"required": True, "content": _json(_ref("Token"))},
+                    "responses": {
+                        "200": {
+                            "description": "Confirmed; the campaign's progress",
+                            "content": _json(
+                                {
+                                    "type": "object",
+                                    "required": ["status", "progress"],
+                                    "properties": {
+                                        "status": {"const": "confirmed"},
+                                        "already_confirmed": {"type": "boolean"},
+                                        "progress": _ref("Progress"),
+                                    },
+                                }
+                            ),
+                        },
+                        **_errors("400", "404", "409", "415", "422"),
+                    },
+                }
+            },
+            "/api/v1/pledges/withdraw": {
+                "post": {
+                    "summary": "Withdraw a pledge with the token from any email",
+                    "operationId": "withdrawPledge",
+                    "requestBody": {"required": True, "content": _json(_ref("Token"))},
+                    "responses": {
+                        "200": {
+                            "description": "Withdrawn; the campaign's progress",
+                            "content": _json(
+                                {
+                                    "type": "object",
+                                    "required": ["status", "progress"],
+                                    "properties": {
+                                        "status": {"const": "withdrawn"},
+                                        "progress": _ref("Progress"),
+                                    },
+                                }
+                            ),
+                        },
+                        **_errors("400", "404", "415", "422"),
+                    },
+                }
+            },
+        },
+    }

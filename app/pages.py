@@ -1,0 +1,200 @@
+"""Server-rendered pages: work without JavaScript, forms re-render with messages by field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from app.bootstrap import Services
+from app.csrf import check_csrf, csrf_token
+from app.errors import Problem
+from notifications.outbox import get_email, recent_emails
+from pledges import campaigns as campaign_service
+from pledges import pledging
+from pledges.errors import CampaignNotOpen, InvalidToken, PledgeWithdrawn, ValidationFailed
+from pledges.identity import district_of
+from pledges.pledging import unsubscribe_pledge
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    context.setdefault("csrf_token", csrf_token(request))
+    context.setdefault("settings", services(request).settings)
+    return request.app.state.templates.TemplateResponse(  # type: ignore[no-any-return]
+        request, name, context, status_code=status_code
+    )
+
+
+async def home(request: Request) -> Response:
+    svc = services(request)
+    postcode = request.query_params.get("postcode", "").strip()
+    district = district_of(postcode) if postcode else None
+    error = "Enter a UK postcode, like LS6 1AB, or a district, like LS6." if postcode and not district else None
+    campaigns = await campaign_service.list_campaigns(
+        svc.store.database, district=district
+    )
+    return render(
+        request,
+        "home.html",
+        {"campaigns": campaigns, "postcode": postcode, "district": district, "error": error},
+    )
+
+
+async def _campaign_page(
+    request: Request,
+    form: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    svc = services(request)
+    async with svc.store.read() as db:
+        campaign = await campaign_service.get_campaign(db, request.path_params["slug"])
+        if campaign.status == "draft":
+            raise Problem(404, "There is no campaign at this address.")
+        names = await pledging.public_names(db, campaign.id)
+    return render(
+        request,
+        "campaign.html",
+        {
+            "campaign": campaign,
+            "names": names,
+            "form": form or {},
+            "errors": errors or {},
+        },
+        status_code=status_code,
+    )
+
+
+async def campaign_page(request: Request) -> Response:
+    return await _campaign_page(request)
+
+
+async def pledge_form(request: Request) -> Response:
+    svc = services(request)
+    form = dict(await request.form())
+    check_csrf(request, form.get("csrf_token"))
+    data = {
+        "name": form.get("name", ""),
+        "email": form.get("email", ""),
+        "postcode": form.get("postcode", ""),
+        "show_name": form.get("show_name") == "on",
+        "share_contact": form.get("share_contact") == "on",
+    }
+    try:
+        await pledging.record_pledge(svc.store, request.path_params["slug"], data, source="web")
+    except ValidationFailed as exc:
+        errors = {e.field: e.message for e in exc.errors}
+        return await _campaign_page(request, data, errors, status_code=422)
+    except CampaignNotOpen as exc:
+        return await _campaign_page(request, data, {"form": str(exc)}, status_code=409)
+    return RedirectResponse(f"/c/{request.path_params['slug']}/pledged", status_code=303)
+
+
+async def pledged(request: Request) -> Response:
+    svc = services(request)
+    campaign = await campaign_service.get_campaign(
+        svc.store.database, request.path_params["slug"]
+    )
+    return render(request, "pledged.html", {"campaign": campaign})
+
+
+async def confirm_page(request: Request) -> Response:
+    svc = services(request)
+    token = request.query_params.get("token", "")
+    try:
+        pledge_id = svc.signer.unsign(token, "pledge-confirm")
+        outcome = await pledging.confirm_pledge(svc.store, int(pledge_id))
+    except InvalidToken as exc:
+        return render(request, "token_problem.html", {"message": exc.reason}, status_code=400)
+    except PledgeWithdrawn:
+        return render(
+            request,
+            "token_problem.html",
+            {"message": "This pledge was withdrawn. Pledge again on the campaign page to be counted."},
+            status_code=409,
+        )
+    campaign = await campaign_service.get_campaign(svc.store.database, outcome.progress.slug)
+    return render(
+        request,
+        "confirmed.html",
+        {"campaign": campaign, "already": not outcome.newly_confirmed},
+    )
+
+
+async def withdraw_page(request: Request) -> Response:
+    svc = services(request)
+    if request.method == "POST":
+        form = await request.form()
+        check_csrf(request, form.get("csrf_token"))
+        token = str(form.get("token", ""))
+    else:
+        token = request.query_params.get("token", "")
+    try:
+        pledge_id = int(svc.signer.unsign(token, "pledge-withdraw"))
+        async with svc.store.read() as db:
+            pledge = await pledging.get_pledge(db, pledge_id)
+            campaign = await campaign_service.get_campaign_by_id(db, pledge.campaign_id)
+    except InvalidToken as exc:
+        return render(request, "token_problem.html", {"message": exc.reason}, status_code=400)
+    if request.method == "POST":
+        await pledging.withdraw_pledge(svc.store, pledge_id)
+        campaign = await campaign_service.get_campaign_by_id(svc.store.database, campaign.id)
+        return render(request, "withdrawn.html", {"campaign": campaign})
+    return render(
+        request, "withdraw.html", {"campaign": campaign, "pledge": pledge, "token": token}
+    )
+
+
+async def unsubscribe(request: Request) -> Response:
+    """GET shows a button; POST (the button, or a mail client's one-click) unsubscribes."""
+    svc = services(request)
+    token = request.query_params.get("token", "")
+    if request.method == "POST":
+        form = await request.form()
+        token = str(form.get("token") or token)
+    try:
+        pledge_id = int(svc.signer.unsign(token, "unsubscribe"))
+    except InvalidToken as exc:
+        return render(request, "token_problem.html", {"message": exc.reason}, status_code=400)
+    if request.method == "POST":
+        await unsubscribe_pledge(svc.store, pledge_id)
+        return render(request, "unsubscribed.html", {})
+    return render(request, "unsubscribe.html", {"token": token})
+
+
+def _require_dev(request: Request) -> None:
+    if not services(request).settings.development:
+        raise Problem(404, "There is nothing at this address.")
+
+
+async def dev_mail(request: Request) -> Response:
+    _require_dev(request)
+    messages = await recent_emails(services(request).store.database)
+    return render(request, "dev_mail.html", {"messages": messages})
+
+
+async def dev_mail_message(request: Request) -> Response:
+    _require_dev(request)
+    message = await get_email(services(request).store.database, request.path_params["id"])
+    if message is None or message["html_body"] is None:
+        raise Problem(404, "There is no such message.")
+    return render(request, "dev_mail_message.html", {"message": message})
+
+
+routes = [
+    Route("/", home, methods=["GET"]),
+    Route("/c/{slug}", campaign_page, methods=["GET"]),
+    Route("/c/{slug}/pledge", pledge_form, methods=["POST"]),
+    Route("/c/{slug}/pledged", pledged, methods=["GET"]),
+    Route("/pledges/confirm", confirm_page, methods=["GET"]),
+    Route("/pledges/withdraw", withdraw_page, methods=["GET", "POST"]),
+    Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),
+    Route("/dev/mail", dev_mail, methods=["GET"]),
+    Route("/dev/mail/{id:int}", dev_mail_message, methods=["GET"]),
+]

@@ -1,0 +1,84 @@
+"""The one place Groundswell reads its configuration from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from starlette.config import Config
+from starlette.datastructures import Secret
+
+DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use"  # noqa: S105
+
+# Every setting Groundswell reads, with its meaning; the README's table is checked against it.
+DOCUMENTED_SETTINGS: dict[str, str] = {
+    "DATABASE_URL": "Database to use: a SQLite file or a PostgreSQL server.",
+    "SECRET_KEY": "Signs tokens and sessions; the development default is refused unless DEBUG.",
+    "BASE_URL": "Public address of the site, used in links in emails and webhooks.",
+    "SMTP_URL": "Mail server for outgoing email; unset stores mail for /dev/mail.",
+    "MAIL_FROM": "From address of outgoing email.",
+    "DEBUG": "Development mode: tracebacks in the log, /dev/mail, the development secret.",
+    "DEMO": "Demo mode: as DEBUG for /dev/mail, and the demo data is seeded on serve.",
+    "WORKER_POLL_SECONDS": "How often the worker looks for work when nothing wakes it.",
+}
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or unsafe; the message says which and why."""
+
+
+def _flag(value: str | bool | None) -> bool:
+    if isinstance(value, bool):
+        return value
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///./groundswell.db"
+    secret_key: Secret = field(default_factory=lambda: Secret(DEVELOPMENT_SECRET_KEY))
+    base_url: str = "http://127.0.0.1:8000"
+    smtp_url: Secret | None = None
+    mail_from: str = "Groundswell <noreply@groundswell.localhost>"
+    debug: bool = False
+    demo: bool = False
+    worker_poll_seconds: float = 1.0
+
+    @classmethod
+    def from_environ(
+        cls, environ: Mapping[str, str] | None = None, **overrides: object
+    ) -> Settings:
+        config = Config(environ=dict(os.environ if environ is None else environ))
+        smtp = config("SMTP_URL", default="")
+        values: dict[str, object] = {
+            "database_url": config("DATABASE_URL", default=cls.database_url),
+            "secret_key": config("SECRET_KEY", cast=Secret, default=DEVELOPMENT_SECRET_KEY),
+            "base_url": config("BASE_URL", default=cls.base_url).rstrip("/"),
+            "smtp_url": Secret(smtp) if smtp else None,
+            "mail_from": config("MAIL_FROM", default=cls.mail_from),
+            "debug": _flag(config("DEBUG", default="")),
+            "demo": _flag(config("DEMO", default="")),
+            "worker_poll_seconds": config("WORKER_POLL_SECONDS", cast=float, default=1.0),
+        }
+        values.update(overrides)
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.check()
+        return settings
+
+    @property
+    def development(self) -> bool:
+        return self.debug or self.demo
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def check(self) -> None:
+        if str(self.secret_key) == DEVELOPMENT_SECRET_KEY and not self.development:
+            raise ConfigurationError(
+                "SECRET_KEY is the development default; set SECRET_KEY to a long random "
+                "value (or DEBUG=1 on a development machine)."
+            )
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ConfigurationError("BASE_URL must start with http:// or https://")

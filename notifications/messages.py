@@ -1,0 +1,92 @@
+"""What each email says: rendered from templates at send time, with signed links."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+
+from databases import Database
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from pledges.campaigns import get_campaign_by_id
+from pledges.pledging import get_pledge
+from pledges.tokens import Signer
+
+_env = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+SUBJECTS = {
+    "confirm": "Confirm your pledge: {title}",
+    "repeated": "You have already pledged: {title}",
+    "tipped": "It tipped! {title} reached its target",
+    "expired": "{title} closed without reaching its target",
+    "cancelled": "{title} was cancelled",
+}
+# Campaign news can be unsubscribed from; a confirmation link cannot.
+UNSUBSCRIBABLE = {"tipped", "expired", "cancelled"}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+    headers: dict[str, str]
+
+
+class MessageRenderer:
+    def __init__(self, signer: Signer, base_url: str, mail_from: str) -> None:
+        self.signer = signer
+        self.base_url = base_url.rstrip("/")
+        self.mail_from = mail_from
+
+    def links_for(self, pledge_id: int) -> dict[str, str]:
+        return {
+            "confirm": f"{self.base_url}/pledges/confirm?token="
+            + self.signer.sign(pledge_id, "pledge-confirm"),
+            "withdraw": f"{self.base_url}/pledges/withdraw?token="
+            + self.signer.sign(pledge_id, "pledge-withdraw"),
+            "unsubscribe": f"{self.base_url}/unsubscribe?token="
+            + self.signer.sign(pledge_id, "unsubscribe"),
+        }
+
+    async def render(self, db: Database, kind: str, pledge_id: int) -> Rendered:
+        pledge = await get_pledge(db, pledge_id)
+        campaign = await get_campaign_by_id(db, pledge.campaign_id)
+        links = self.links_for(pledge.id)
+        context = {
+            "pledge": pledge,
+            "campaign": campaign,
+            "links": links,
+            "campaign_url": f"{self.base_url}/c/{campaign.slug}",
+            "base_url": self.base_url,
+        }
+        headers: dict[str, str] = {}
+        if kind in UNSUBSCRIBABLE:
+            headers["List-Unsubscribe"] = f"<{links['unsubscribe']}>"
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        return Rendered(
+            subject=SUBJECTS[kind].format(title=campaign.title),
+            text=_env.get_template(f"email/{kind}.txt").render(context),
+            html=_env.get_template(f"email/{kind}.html").render(context),
+            headers=headers,
+        )
+
+    def build(self, to_address: str, rendered: Rendered, dedupe_key: str) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self.mail_from
+        message["To"] = to_address
+        message["Subject"] = rendered.subject
+        message["Date"] = formatdate(localtime=False)
+        message["Message-ID"] = make_msgid(idstring=dedupe_key.replace(":", "."))
+        for name, value in rendered.headers.items():
+            message[name] = value
+        message.set_content(rendered.text)
+        message.add_alternative(rendered.html, subtype="html")
+        return message

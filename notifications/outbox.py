@@ -1,0 +1,236 @@
+"""From the journal to the email outbox, and from the outbox to the mail server.
+
+Dispatch turns each undispatched event into outbox rows (unique per purpose and
+recipient, so a message is queued once however often dispatch runs) and marks the event
+dispatched in the same transaction. Sending claims due rows under a lease; a worker that
+dies mid-send leaves the lease to run out and another sends the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import date, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from databases import Database
+
+from notifications.mail import Mailer
+from notifications.messages import MessageRenderer
+from notifications.tables import emails
+from pledges.journal import Event, event_from_row
+from pledges.store import Store, utcnow
+from pledges.tables import events, pledges
+
+log = logging.getLogger("groundswell.mail")
+
+# Retry after a failed send (seconds); then the message is marked failed.
+EMAIL_RETRY_SCHEDULE = (30, 120, 600, 1800, 7200, 21600)
+LEASE = timedelta(seconds=120)
+# Campaign news goes to confirmed pledgers who have not unsubscribed.
+BROADCAST_KINDS = {
+    "campaign.tipped": "tipped",
+    "campaign.expired": "expired",
+    "campaign.cancelled": "cancelled",
+}
+
+
+async def _queue_for_pledge(
+    store: Store, db: Database, kind: str, key: str, event: Event, pledge_id: int
+) -> None:
+    row = await db.fetch_one(
+        sa.select(pledges.c.email, pledges.c.campaign_id).where(pledges.c.id == pledge_id)
+    )
+    if row is None:
+        return
+    now = utcnow()
+    await db.execute(
+        store.insert_or_ignore(emails).values(
+            dedupe_key=key,
+            kind=kind,
+            pledge_id=pledge_id,
+            campaign_id=row["campaign_id"],
+            event_id=event.id,
+            to_address=row["email"],
+            status="queued",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+
+
+async def _queue_broadcast(store: Store, db: Database, kind: str, event: Event) -> None:
+    now = utcnow()
+    recipients = sa.select(
+        sa.literal(kind).label("kind"),
+        (sa.literal(f"{kind}:{event.id}:") + sa.cast(pledges.c.id, sa.String)).label(
+            "dedupe_key"
+        ),
+        pledges.c.id,
+        pledges.c.campaign_id,
+        sa.literal(event.id).label("event_id"),
+        pledges.c.email,
+        sa.literal("queued").label("status"),
+        sa.literal(0).label("attempts"),
+        sa.literal(now, type_=emails.c.next_attempt_at.type).label("next_attempt_at"),
+        sa.literal(now, type_=emails.c.created_at.type).label("created_at"),
+    ).where(
+        pledges.c.campaign_id == event.campaign_id,
+        pledges.c.status == "confirmed",
+        pledges.c.unsubscribed_at.is_(None),
+    )
+    columns = [
+        "kind",
+        "dedupe_key",
+        "pledge_id",
+        "campaign_id",
+        "event_id",
+        "to_address",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
+    ]
+    await db.execute(store.insert_or_ignore(emails).from_select(columns, recipients))
+
+
+async def queue_emails_for(store: Store, db: Database, event: Event) -> None:
+    if event.type == "pledge.created":
+        pledge_id = int(event.payload["pledge_id"])
+        await _queue_for_pledge(store, db, "confirm", f"confirm:{event.id}", event, pledge_id)
+    elif event.type == "pledge.repeated":
+        # At most one "already pledged" email a day, whatever someone submits.
+        pledge_id = int(event.payload["pledge_id"])
+        key = f"repeated:{pledge_id}:{date.today().isoformat()}"
+        await _queue_for_pledge(store, db, "repeated", key, event, pledge_id)
+    elif event.type in BROADCAST_KINDS:
+        await _queue_broadcast(store, db, BROADCAST_KINDS[event.type], event)
+
+
+async def dispatch_events(store: Store, limit: int = 200) -> int:
+    """Fan undispatched journal events out to the outbox; returns how many."""
+    query = (
+        sa.select(events).where(events.c.dispatched_at.is_(None)).order_by(events.c.id).limit(limit)
+    )
+    if store.skip_locked:
+        query = query.with_for_update(skip_locked=True)
+    else:
+        # Cheap look before taking SQLite's single write lock.
+        if await store.database.fetch_val(
+            sa.select(events.c.id).where(events.c.dispatched_at.is_(None)).limit(1)
+        ) is None:
+            return 0
+    async with store.write() as db:
+        rows = await db.fetch_all(query)
+        for row in rows:
+            await queue_emails_for(store, db, event_from_row(row))
+        if rows:
+            await db.execute(
+                sa.update(events)
+                .where(events.c.id.in_([r["id"] for r in rows]))
+                .values(dispatched_at=utcnow())
+            )
+    return len(rows)
+
+
+async def _claim_due_emails(store: Store, limit: int) -> list[Any]:
+    now = utcnow()
+    due = (
+        sa.select(emails.c.id)
+        .where(
+            sa.or_(
+                sa.and_(emails.c.status == "queued", emails.c.next_attempt_at <= now),
+                sa.and_(emails.c.status == "sending", emails.c.lease_until <= now),
+            )
+        )
+        .order_by(emails.c.next_attempt_at)
+        .limit(limit)
+    )
+    if store.skip_locked:
+        due = due.with_for_update(skip_locked=True)
+    elif await store.database.fetch_val(due) is None:
+        return []
+    async with store.write() as db:
+        return list(
+            await db.fetch_all(
+                sa.update(emails)
+                .where(emails.c.id.in_(due.scalar_subquery()))
+                .values(status="sending", lease_until=now + LEASE, attempts=emails.c.attempts + 1)
+                .returning(emails)
+            )
+        )
+
+
+async def _send_one(store: Store, mailer: Mailer, renderer: MessageRenderer, row: Any) -> None:
+    try:
+        async with store.read() as db:
+            rendered = await renderer.render(db, row["kind"], row["pledge_id"])
+        message = renderer.build(row["to_address"], rendered, row["dedupe_key"])
+        status = await mailer.send(message)
+    except Exception as exc:
+        attempts = row["attempts"]
+        failed = attempts > len(EMAIL_RETRY_SCHEDULE)
+        delay = EMAIL_RETRY_SCHEDULE[min(attempts, len(EMAIL_RETRY_SCHEDULE)) - 1]
+        # The error's class and text, never the SMTP URL (it may hold a password).
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        log.warning("email %s attempt %s failed: %s", row["id"], attempts, type(exc).__name__)
+        async with store.write() as db:
+            await db.execute(
+                sa.update(emails)
+                .where(emails.c.id == row["id"])
+                .values(
+                    status="failed" if failed else "queued",
+                    next_attempt_at=utcnow() + timedelta(seconds=delay),
+                    lease_until=None,
+                    last_error=error,
+                )
+            )
+        return
+    async with store.write() as db:
+        await db.execute(
+            sa.update(emails)
+            .where(emails.c.id == row["id"])
+            .values(
+                status=status,
+                sent_at=utcnow(),
+                lease_until=None,
+                last_error=None,
+                subject=rendered.subject,
+                text_body=rendered.text,
+                html_body=rendered.html,
+            )
+        )
+
+
+async def send_due_emails(
+    store: Store, mailer: Mailer, renderer: MessageRenderer, limit: int = 50, concurrency: int = 8
+) -> int:
+    rows = await _claim_due_emails(store, limit)
+    if not rows:
+        return 0
+    gate = asyncio.Semaphore(concurrency)
+
+    async def send(row: Any) -> None:
+        async with gate:
+            await _send_one(store, mailer, renderer, row)
+
+    await asyncio.gather(*(send(r) for r in rows))
+    return len(rows)
+
+
+async def recent_emails(db: Database, limit: int = 50) -> list[Any]:
+    """The development mailbox: the newest rendered messages."""
+    return list(
+        await db.fetch_all(
+            sa.select(emails)
+            .where(emails.c.status.in_(("stored", "sent")))
+            .order_by(emails.c.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+async def get_email(db: Database, email_id: int) -> Any:
+    return await db.fetch_one(sa.select(emails).where(emails.c.id == email_id))

@@ -1,0 +1,4 @@
+"""The domain: campaigns, pledges, thresholds, tipping and the events journal.
+
+Knows nothing of HTTP, email or webhooks.
+"""

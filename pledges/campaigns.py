@@ -1,0 +1,397 @@
+"""Campaigns: creation and validation, lookup, and the deadline that expires them."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from databases import Database
+
+from pledges.errors import (
+    CampaignNotFound,
+    CampaignNotOpen,
+    FieldError,
+    NotCampaignLead,
+    SlugTaken,
+    ValidationFailed,
+)
+from pledges.identity import normalise_district
+from pledges.journal import record_event
+from pledges.store import Store, aware, utcnow
+from pledges.tables import campaign_districts, campaigns
+
+CATEGORIES = ("broadband", "waste", "supplier", "transport", "other")
+STATUSES = ("draft", "open", "tipped", "expired", "cancelled")
+DEFAULT_MILESTONES = (25, 50, 75)
+MAX_TARGET = 10_000_000
+MAX_CAMPAIGN_LENGTH = timedelta(days=730)
+_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,78}[a-z0-9])$")
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: int
+    slug: str
+    title: str
+    summary: str
+    description: str
+    category: str
+    area_name: str
+    postcode_districts: tuple[str, ...]
+    target: int
+    deadline: datetime
+    milestones: tuple[int, ...]
+    lead_id: int
+    status: str
+    confirmed: int
+    milestone_reached: int
+    created_at: datetime
+    opened_at: datetime | None
+    tipped_at: datetime | None
+    closed_at: datetime | None
+
+    @property
+    def percent(self) -> int:
+        return min(100, self.confirmed * 100 // self.target) if self.target else 0
+
+    def public_payload(self) -> dict[str, Any]:
+        """What events carry about a campaign: public facts only."""
+        return {
+            "slug": self.slug,
+            "title": self.title,
+            "category": self.category,
+            "area": {"name": self.area_name, "postcode_districts": list(self.postcode_districts)},
+            "target": self.target,
+            "confirmed": self.confirmed,
+            "deadline": self.deadline.isoformat(),
+            "tipped_at": self.tipped_at.isoformat() if self.tipped_at else None,
+        }
+
+
+def campaign_from_row(row: Any, districts: tuple[str, ...]) -> Campaign:
+    return Campaign(
+        id=row["id"],
+        slug=row["slug"],
+        title=row["title"],
+        summary=row["summary"],
+        description=row["description"],
+        category=row["category"],
+        area_name=row["area_name"],
+        postcode_districts=districts,
+        target=row["target"],
+        deadline=aware(row["deadline"]),  # type: ignore[arg-type]
+        milestones=tuple(json.loads(row["milestones"])),
+        lead_id=row["lead_id"],
+        status=row["status"],
+        confirmed=row["confirmed_count"],
+        milestone_reached=row["milestone_reached"],
+        created_at=aware(row["created_at"]),  # type: ignore[arg-type]
+        opened_at=aware(row["opened_at"]),
+        tipped_at=aware(row["tipped_at"]),
+        closed_at=aware(row["closed_at"]),
+    )
+
+
+async def _districts_for(db: Database, ids: list[int]) -> dict[int, tuple[str, ...]]:
+    found: dict[int, list[str]] = {i: [] for i in ids}
+    if ids:
+        rows = await db.fetch_all(
+            sa.select(campaign_districts)
+            .where(campaign_districts.c.campaign_id.in_(ids))
+            .order_by(campaign_districts.c.district)
+        )
+        for r in rows:
+            found[r["campaign_id"]].append(r["district"])
+    return {i: tuple(d) for i, d in found.items()}
+
+
+async def _load(db: Database, query: Any) -> list[Campaign]:
+    rows = await db.fetch_all(query)
+    districts = await _districts_for(db, [r["id"] for r in rows])
+    return [campaign_from_row(r, districts[r["id"]]) for r in rows]
+
+
+async def get_campaign(db: Database, slug: str) -> Campaign:
+    found = await _load(db, sa.select(campaigns).where(campaigns.c.slug == slug))
+    if not found:
+        raise CampaignNotFound(slug)
+    return found[0]
+
+
+async def get_campaign_by_id(db: Database, campaign_id: int) -> Campaign:
+    found = await _load(db, sa.select(campaigns).where(campaigns.c.id == campaign_id))
+    if not found:
+        raise CampaignNotFound(str(campaign_id))
+    return found[0]
+
+
+async def list_campaigns(
+    db: Database,
+    *,
+    status: str | None = None,
+    category: str | None = None,
+    district: str | None = None,
+    include_drafts: bool = False,
+    limit: int = 100,
+) -> list[Campaign]:
+    query = sa.select(campaigns).order_by(campaigns.c.deadline, campaigns.c.id).limit(limit)
+    if status:
+        query = query.where(campaigns.c.status == status)
+    elif not include_drafts:
+        query = query.where(campaigns.c.status != "draft")
+    if category:
+        query = query.where(campaigns.c.category == category)
+    if district:
+        query = query.where(
+            campaigns.c.id.in_(
+                sa.select(campaign_districts.c.campaign_id).where(
+                    campaign_districts.c.district == district
+                )
+            )
+        )
+    return await _load(db, query)
+
+
+def slugify(title: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+    return slug[:60].rstrip("-")
+
+
+def _text(data: dict[str, Any], name: str, errors: list[FieldError], *, low: int, high: int,
+          required: bool = True) -> str:
+    value = data.get(name, "" if not required else None)
+    if value is None:
+        errors.append(FieldError(name, "Enter a value."))
+        return ""
+    if not isinstance(value, str):
+        errors.append(FieldError(name, "Must be text."))
+        return ""
+    value = value.strip()
+    if required and not value:
+        errors.append(FieldError(name, "Enter a value."))
+    elif value and not low <= len(value) <= high:
+        errors.append(FieldError(name, f"Must be between {low} and {high} characters."))
+    return value
+
+
+def _parse_deadline(value: Any, now: datetime, errors: list[FieldError]) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        errors.append(FieldError("deadline", "Enter a deadline as an ISO 8601 date or time."))
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        errors.append(FieldError("deadline", "Enter a deadline as an ISO 8601 date or time."))
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=now.tzinfo)
+        if len(value.strip()) == 10:  # a date alone means the end of that day
+            parsed = parsed + timedelta(days=1) - timedelta(seconds=1)
+    if parsed <= now:
+        errors.append(FieldError("deadline", "The deadline must be in the future."))
+    elif parsed - now > MAX_CAMPAIGN_LENGTH:
+        errors.append(FieldError("deadline", "The deadline must be within two years."))
+    return parsed
+
+
+@dataclass(frozen=True)
+class CampaignInput:
+    slug: str
+    title: str
+    summary: str
+    description: str
+    category: str
+    area_name: str
+    postcode_districts: tuple[str, ...]
+    target: int
+    deadline: datetime
+    milestones: tuple[int, ...]
+    draft: bool
+
+
+def validate_campaign(data: Any, now: datetime | None = None) -> CampaignInput:
+    """Check what a lead sent; every problem is reported at once, by field."""
+    now = now or utcnow()
+    if not isinstance(data, dict):
+        raise ValidationFailed([FieldError("body", "Send a JSON object.")])
+    errors: list[FieldError] = []
+    title = _text(data, "title", errors, low=3, high=200)
+    summary = _text(data, "summary", errors, low=3, high=500)
+    description = _text(data, "description", errors, low=0, high=20_000, required=False)
+
+    slug = data.get("slug") or slugify(title)
+    if not isinstance(slug, str) or not _SLUG.match(slug):
+        errors.append(
+            FieldError("slug", "Use 3 to 80 lower-case letters, digits and hyphens.")
+        )
+        slug = ""
+
+    category = data.get("category")
+    if category not in CATEGORIES:
+        errors.append(FieldError("category", f"Choose one of: {', '.join(CATEGORIES)}."))
+
+    area = data.get("area")
+    area_name = ""
+    districts: list[str] = []
+    if not isinstance(area, dict):
+        errors.append(FieldError("area", "Give the area as {name, postcode_districts}."))
+    else:
+        area_name = _text(area, "name", errors, low=2, high=200)
+        if errors and errors[-1].field == "name":
+            errors[-1] = FieldError("area.name", errors[-1].message)
+        raw = area.get("postcode_districts")
+        if not isinstance(raw, list) or not raw or len(raw) > 200:
+            errors.append(
+                FieldError("area.postcode_districts", "List 1 to 200 postcode districts.")
+            )
+        else:
+            for i, item in enumerate(raw):
+                district = normalise_district(item) if isinstance(item, str) else None
+                if district is None:
+                    errors.append(
+                        FieldError(
+                            f"area.postcode_districts[{i}]",
+                            "Not a UK postcode district (for example LS6).",
+                        )
+                    )
+                elif district not in districts:
+                    districts.append(district)
+
+    target = data.get("target")
+    if isinstance(target, bool) or not isinstance(target, int) or not 1 <= target <= MAX_TARGET:
+        errors.append(FieldError("target", f"Enter a whole number from 1 to {MAX_TARGET}."))
+        target = 0
+
+    deadline = _parse_deadline(data.get("deadline"), now, errors)
+
+    milestones = data.get("milestones", list(DEFAULT_MILESTONES))
+    if (
+        not isinstance(milestones, list)
+        or len(milestones) > 10
+        or any(isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= 99
+               for m in milestones)
+    ):
+        errors.append(FieldError("milestones", "List up to 10 whole percentages from 1 to 99."))
+        milestones = []
+
+    draft = data.get("draft", False)
+    if not isinstance(draft, bool):
+        errors.append(FieldError("draft", "Must be true or false."))
+
+    if errors:
+        raise ValidationFailed(errors)
+    assert deadline is not None
+    return CampaignInput(
+        slug=slug,
+        title=title,
+        summary=summary,
+        description=description,
+        category=str(category),
+        area_name=area_name,
+        postcode_districts=tuple(sorted(districts)),
+        target=int(target),
+        deadline=deadline,
+        milestones=tuple(sorted(set(milestones))),
+        draft=bool(draft),
+    )
+
+
+async def create_campaign(store: Store, lead_id: int, data: Any) -> Campaign:
+    spec = validate_campaign(data)
+    now = utcnow()
+    async with store.write() as db:
+        campaign_id = await db.fetch_val(
+            store.insert_or_ignore(campaigns)
+            .values(
+                slug=spec.slug,
+                title=spec.title,
+                summary=spec.summary,
+                description=spec.description,
+                category=spec.category,
+                area_name=spec.area_name,
+                target=spec.target,
+                deadline=spec.deadline,
+                milestones=json.dumps(list(spec.milestones)),
+                lead_id=lead_id,
+                status="draft" if spec.draft else "open",
+                confirmed_count=0,
+                milestone_reached=0,
+                created_at=now,
+                opened_at=None if spec.draft else now,
+            )
+            .returning(campaigns.c.id)
+        )
+        if campaign_id is None:
+            raise SlugTaken(spec.slug)
+        await db.execute_many(
+            sa.insert(campaign_districts),
+            [{"campaign_id": campaign_id, "district": d} for d in spec.postcode_districts],
+        )
+        campaign = await get_campaign_by_id(db, campaign_id)
+        if not spec.draft:
+            await record_event(db, "campaign.opened", campaign.id, campaign.public_payload())
+    return campaign
+
+
+async def open_campaign(store: Store, slug: str, lead_id: int) -> Campaign:
+    """Publish a draft."""
+    async with store.write() as db:
+        campaign = await get_campaign(db, slug)
+        if campaign.lead_id != lead_id:
+            raise NotCampaignLead(slug)
+        row = await db.fetch_one(
+            sa.update(campaigns)
+            .where(campaigns.c.id == campaign.id, campaigns.c.status == "draft")
+            .values(status="open", opened_at=utcnow())
+            .returning(campaigns.c.id)
+        )
+        if row is None:
+            raise CampaignNotOpen(campaign.status)
+        campaign = await get_campaign_by_id(db, campaign.id)
+        await record_event(db, "campaign.opened", campaign.id, campaign.public_payload())
+    return campaign
+
+
+async def cancel_campaign(store: Store, slug: str, lead_id: int) -> Campaign:
+    async with store.write() as db:
+        campaign = await get_campaign(db, slug)
+        if campaign.lead_id != lead_id:
+            raise NotCampaignLead(slug)
+        row = await db.fetch_one(
+            sa.update(campaigns)
+            .where(campaigns.c.id == campaign.id, campaigns.c.status.in_(("draft", "open")))
+            .values(status="cancelled", closed_at=utcnow())
+            .returning(campaigns.c.id)
+        )
+        if row is None:
+            raise CampaignNotOpen(campaign.status)
+        campaign = await get_campaign_by_id(db, campaign.id)
+        await record_event(db, "campaign.cancelled", campaign.id, campaign.public_payload())
+    return campaign
+
+
+async def expire_due_campaigns(store: Store, now: datetime | None = None) -> list[str]:
+    """Open campaigns past their deadline become expired, each with one event."""
+    now = now or utcnow()
+    due = sa.select(campaigns.c.id).where(
+        campaigns.c.status == "open", campaigns.c.deadline <= now
+    )
+    if await store.database.fetch_val(due.limit(1)) is None:
+        return []  # the common case: no write transaction, no lock
+    async with store.write() as db:
+        rows = await db.fetch_all(
+            sa.update(campaigns)
+            .where(campaigns.c.status == "open", campaigns.c.deadline <= now)
+            .values(status="expired", closed_at=now)
+            .returning(campaigns.c.id)
+        )
+        expired = []
+        for row in rows:
+            campaign = await get_campaign_by_id(db, row["id"])
+            await record_event(db, "campaign.expired", campaign.id, campaign.public_payload())
+            expired.append(campaign.slug)
+    return expired

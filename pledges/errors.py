@@ -1,0 +1,53 @@
+"""Domain errors; app/ maps each to an HTTP answer once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+
+@dataclass
+class FieldError:
+    field: str
+    message: str
+
+
+class ValidationFailed(DomainError):
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+
+
+class CampaignNotFound(DomainError):
+    pass
+
+
+class CampaignNotOpen(DomainError):
+    def __init__(self, status: str) -> None:
+        super().__init__(f"This campaign is {status} and is not taking pledges.")
+        self.status = status
+
+
+class SlugTaken(DomainError):
+    pass
+
+
+class InvalidToken(DomainError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PledgeNotFound(DomainError):
+    pass
+
+
+class PledgeWithdrawn(DomainError):
+    """A withdrawn pledge cannot be confirmed by an old link."""
+
+
+class NotCampaignLead(DomainError):
+    """The caller's key does not belong to this campaign's lead."""

@@ -1,0 +1,69 @@
+"""The events journal: append-only records of what happened, written in the same
+transaction as the change. It is the seam that notifications/ reads."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from databases import Database
+
+from pledges.store import aware, mark_journal_written, utcnow
+from pledges.tables import events
+
+# Events that outside parties may subscribe to; the pledge.* ones stay inside.
+PUBLIC_EVENT_TYPES = (
+    "campaign.opened",
+    "campaign.milestone",
+    "campaign.tipped",
+    "campaign.expired",
+    "campaign.cancelled",
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    type: str
+    campaign_id: int | None
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+def event_from_row(row: Any) -> Event:
+    return Event(
+        id=row["id"],
+        type=row["type"],
+        campaign_id=row["campaign_id"],
+        payload=json.loads(row["payload"]),
+        created_at=aware(row["created_at"]),  # type: ignore[arg-type]
+    )
+
+
+async def record_event(
+    db: Database, type: str, campaign_id: int | None, payload: dict[str, Any]
+) -> int:
+    """Append one event; call inside the write transaction of the change it records."""
+    mark_journal_written()
+    return int(
+        await db.fetch_val(
+            sa.insert(events)
+            .values(
+                type=type,
+                campaign_id=campaign_id,
+                payload=json.dumps(payload, sort_keys=True, default=str),
+                created_at=utcnow(),
+            )
+            .returning(events.c.id)
+        )
+    )
+
+
+async def events_for_campaign(db: Database, campaign_id: int) -> list[Event]:
+    rows = await db.fetch_all(
+        sa.select(events).where(events.c.campaign_id == campaign_id).order_by(events.c.id)
+    )
+    return [event_from_row(r) for r in rows]

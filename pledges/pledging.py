@@ -1,0 +1,453 @@
+"""Pledges: recording, confirming, withdrawing, and the exact count that tips a campaign.
+
+The count lives on the campaign row and changes only through one atomic
+`UPDATE ... SET confirmed_count = confirmed_count + :delta ... RETURNING`, in the same
+transaction as the pledge's change. On PostgreSQL that UPDATE holds the campaign's row
+lock until commit, so the threshold check that follows sees a count no other transaction
+can move; on SQLite the Store's single writer gives the same guarantee. Tipping and each
+milestone are themselves guarded UPDATEs (`WHERE status = 'open'`), so each is recorded
+once however many confirmations race.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from databases import Database
+
+from pledges.campaigns import Campaign, get_campaign, get_campaign_by_id
+from pledges.errors import (
+    CampaignNotOpen,
+    FieldError,
+    NotCampaignLead,
+    PledgeNotFound,
+    PledgeWithdrawn,
+    ValidationFailed,
+)
+from pledges.identity import canonical_email, is_valid_email, normalise_postcode, postcode_district
+from pledges.journal import record_event
+from pledges.store import Store, aware, utcnow
+from pledges.tables import campaigns, pledges
+
+SOURCES = ("web", "api", "paper")
+
+
+@dataclass(frozen=True)
+class PledgeInput:
+    name: str
+    email: str
+    postcode: str
+    show_name: bool
+    share_contact: bool
+
+
+@dataclass(frozen=True)
+class Progress:
+    slug: str
+    status: str
+    confirmed: int
+    target: int
+
+    @property
+    def percent(self) -> int:
+        return min(100, self.confirmed * 100 // self.target) if self.target else 0
+
+
+@dataclass(frozen=True)
+class PledgeOutcome:
+    """What happened; the public answer is the same for new and repeated pledges."""
+
+    pledge_id: int
+    status: str
+    repeated: bool
+
+
+@dataclass(frozen=True)
+class ConfirmOutcome:
+    progress: Progress
+    newly_confirmed: bool
+
+
+def _flag(data: dict[str, Any], name: str, errors: list[FieldError]) -> bool:
+    value = data.get(name, False)
+    if isinstance(value, str) and value.lower() in {"on", "true", "1", "yes"}:
+        return True  # an HTML checkbox
+    if value in ("", None):
+        return False
+    if not isinstance(value, bool):
+        errors.append(FieldError(name, "Must be true or false."))
+        return False
+    return value
+
+
+def validate_pledge(data: Any) -> PledgeInput:
+    if not isinstance(data, dict):
+        raise ValidationFailed([FieldError("body", "Send a JSON object.")])
+    errors: list[FieldError] = []
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        errors.append(FieldError("name", "Enter your name."))
+        name = ""
+    elif len(name.strip()) > 200:
+        errors.append(FieldError("name", "Name must be 200 characters or fewer."))
+    email = data.get("email")
+    if not isinstance(email, str) or not email.strip():
+        errors.append(FieldError("email", "Enter your email address."))
+        email = ""
+    elif not is_valid_email(email.strip()):
+        errors.append(
+            FieldError("email", "Enter an email address in the right format, like name@example.com.")
+        )
+    raw_postcode = data.get("postcode")
+    postcode = normalise_postcode(raw_postcode) if isinstance(raw_postcode, str) else None
+    if not isinstance(raw_postcode, str) or not raw_postcode.strip():
+        errors.append(FieldError("postcode", "Enter your postcode."))
+    elif postcode is None:
+        errors.append(FieldError("postcode", "Enter a real UK postcode, like LS6 1AB."))
+    show_name = _flag(data, "show_name", errors)
+    share_contact = _flag(data, "share_contact", errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return PledgeInput(
+        name=name.strip(),
+        email=email.strip(),
+        postcode=postcode or "",
+        show_name=show_name,
+        share_contact=share_contact,
+    )
+
+
+async def _open_campaign_for_pledging(db: Database, slug: str) -> Campaign:
+    campaign = await get_campaign(db, slug)
+    if campaign.status not in ("open", "tipped"):
+        raise CampaignNotOpen(campaign.status)
+    return campaign
+
+
+async def record_pledge(
+    store: Store, slug: str, data: Any, *, source: str = "web"
+) -> PledgeOutcome:
+    """A resident's pledge, pending until they confirm by email."""
+    spec = validate_pledge(data)
+    canonical = canonical_email(spec.email)
+    async with store.write() as db:
+        campaign = await _open_campaign_for_pledging(db, slug)
+        pledge_id = await db.fetch_val(
+            store.insert_or_ignore(pledges)
+            .values(
+                campaign_id=campaign.id,
+                name=spec.name,
+                email=spec.email,
+                email_canonical=canonical,
+                postcode=spec.postcode,
+                district=postcode_district(spec.postcode),
+                show_name=spec.show_name,
+                share_contact=spec.share_contact,
+                source=source,
+                status="pending",
+                created_at=utcnow(),
+            )
+            .returning(pledges.c.id)
+        )
+        if pledge_id is not None:
+            await record_event(db, "pledge.created", campaign.id, {"pledge_id": pledge_id})
+            return PledgeOutcome(int(pledge_id), "pending", repeated=False)
+
+        existing = await db.fetch_one(
+            sa.select(pledges.c.id, pledges.c.status).where(
+                pledges.c.campaign_id == campaign.id, pledges.c.email_canonical == canonical
+            )
+        )
+        assert existing is not None
+        if existing["status"] == "withdrawn":
+            # Pledging again after withdrawing starts afresh with the new details.
+            await db.execute(
+                sa.update(pledges)
+                .where(pledges.c.id == existing["id"], pledges.c.status == "withdrawn")
+                .values(
+                    name=spec.name,
+                    email=spec.email,
+                    postcode=spec.postcode,
+                    district=postcode_district(spec.postcode),
+                    show_name=spec.show_name,
+                    share_contact=spec.share_contact,
+                    source=source,
+                    status="pending",
+                    created_at=utcnow(),
+                    confirmed_at=None,
+                    withdrawn_at=None,
+                )
+            )
+            await record_event(db, "pledge.created", campaign.id, {"pledge_id": existing["id"]})
+            return PledgeOutcome(existing["id"], "pending", repeated=False)
+        await record_event(db, "pledge.repeated", campaign.id, {"pledge_id": existing["id"]})
+        return PledgeOutcome(existing["id"], "pending", repeated=True)
+
+
+async def record_paper_pledge(store: Store, slug: str, lead_id: int, data: Any) -> PledgeOutcome:
+    """A pledge signed on paper, entered by the campaign's lead: confirmed at once."""
+    spec = validate_pledge(data)
+    canonical = canonical_email(spec.email)
+    async with store.write() as db:
+        campaign = await _open_campaign_for_pledging(db, slug)
+        if campaign.lead_id != lead_id:
+            raise NotCampaignLead(slug)
+        now = utcnow()
+        pledge_id = await db.fetch_val(
+            store.insert_or_ignore(pledges)
+            .values(
+                campaign_id=campaign.id,
+                name=spec.name,
+                email=spec.email,
+                email_canonical=canonical,
+                postcode=spec.postcode,
+                district=postcode_district(spec.postcode),
+                show_name=spec.show_name,
+                share_contact=spec.share_contact,
+                source="paper",
+                status="confirmed",
+                created_at=now,
+                confirmed_at=now,
+            )
+            .returning(pledges.c.id)
+        )
+        if pledge_id is None:
+            # Already pledged online: a signature on paper confirms a pending pledge.
+            row = await db.fetch_one(
+                sa.update(pledges)
+                .where(
+                    pledges.c.campaign_id == campaign.id,
+                    pledges.c.email_canonical == canonical,
+                    pledges.c.status.in_(("pending", "withdrawn")),
+                )
+                .values(status="confirmed", confirmed_at=now, withdrawn_at=None)
+                .returning(pledges.c.id)
+            )
+            if row is None:
+                existing = await db.fetch_val(
+                    sa.select(pledges.c.id).where(
+                        pledges.c.campaign_id == campaign.id,
+                        pledges.c.email_canonical == canonical,
+                    )
+                )
+                return PledgeOutcome(int(existing), "confirmed", repeated=True)
+            pledge_id = row["id"]
+        await record_event(
+            db, "pledge.confirmed", campaign.id, {"pledge_id": pledge_id, "source": "paper"}
+        )
+        await _count(db, campaign.id, +1)
+        return PledgeOutcome(int(pledge_id), "confirmed", repeated=False)
+
+
+async def _count(db: Database, campaign_id: int, delta: int) -> Progress:
+    """Move the confirmed count and record any milestone or tipping it causes, once."""
+    row = await db.fetch_one(
+        sa.update(campaigns)
+        .where(campaigns.c.id == campaign_id)
+        .values(confirmed_count=campaigns.c.confirmed_count + delta)
+        .returning(
+            campaigns.c.slug,
+            campaigns.c.status,
+            campaigns.c.confirmed_count,
+            campaigns.c.target,
+            campaigns.c.milestones,
+            campaigns.c.milestone_reached,
+        )
+    )
+    assert row is not None
+    progress = Progress(row["slug"], row["status"], row["confirmed_count"], row["target"])
+    if delta <= 0 or progress.status != "open":
+        return progress
+
+    crossed = [
+        m
+        for m in json.loads(row["milestones"])
+        if row["milestone_reached"] < m and progress.confirmed * 100 >= m * progress.target
+    ]
+    if crossed:
+        claimed = await db.fetch_one(
+            sa.update(campaigns)
+            .where(campaigns.c.id == campaign_id, campaigns.c.milestone_reached < max(crossed))
+            .values(milestone_reached=max(crossed))
+            .returning(campaigns.c.id)
+        )
+        if claimed is not None:
+            campaign = await get_campaign_by_id(db, campaign_id)
+            for percent in sorted(crossed):
+                await record_event(
+                    db,
+                    "campaign.milestone",
+                    campaign_id,
+                    {**campaign.public_payload(), "percent": percent},
+                )
+
+    if progress.confirmed >= progress.target:
+        tipped = await db.fetch_one(
+            sa.update(campaigns)
+            .where(campaigns.c.id == campaign_id, campaigns.c.status == "open")
+            .values(status="tipped", tipped_at=utcnow())
+            .returning(campaigns.c.id)
+        )
+        if tipped is not None:
+            campaign = await get_campaign_by_id(db, campaign_id)
+            await record_event(db, "campaign.tipped", campaign_id, campaign.public_payload())
+            progress = Progress(progress.slug, "tipped", progress.confirmed, progress.target)
+    return progress
+
+
+async def confirm_pledge(store: Store, pledge_id: int) -> ConfirmOutcome:
+    """The resident clicked their link: the pledge counts, and may tip the campaign."""
+    async with store.write() as db:
+        row = await db.fetch_one(
+            sa.update(pledges)
+            .where(pledges.c.id == pledge_id, pledges.c.status == "pending")
+            .values(status="confirmed", confirmed_at=utcnow())
+            .returning(pledges.c.campaign_id)
+        )
+        if row is None:
+            current = await db.fetch_one(
+                sa.select(pledges.c.status, pledges.c.campaign_id).where(pledges.c.id == pledge_id)
+            )
+            if current is None:
+                raise PledgeNotFound(str(pledge_id))
+            if current["status"] == "withdrawn":
+                raise PledgeWithdrawn(str(pledge_id))
+            campaign = await get_campaign_by_id(db, current["campaign_id"])
+            return ConfirmOutcome(_progress_of(campaign), newly_confirmed=False)
+        campaign = await get_campaign_by_id(db, row["campaign_id"])
+        if campaign.status not in ("open", "tipped"):
+            raise CampaignNotOpen(campaign.status)  # rolls the confirmation back
+        await record_event(db, "pledge.confirmed", campaign.id, {"pledge_id": pledge_id})
+        progress = await _count(db, campaign.id, +1)
+    return ConfirmOutcome(progress, newly_confirmed=True)
+
+
+async def withdraw_pledge(store: Store, pledge_id: int) -> Progress:
+    """Withdraw a pledge; before tipping it lowers the count, after it the tip stands."""
+    async with store.write() as db:
+        now = utcnow()
+        was_confirmed = await db.fetch_one(
+            sa.update(pledges)
+            .where(pledges.c.id == pledge_id, pledges.c.status == "confirmed")
+            .values(status="withdrawn", withdrawn_at=now)
+            .returning(pledges.c.campaign_id)
+        )
+        was_pending = None
+        if was_confirmed is None:
+            was_pending = await db.fetch_one(
+                sa.update(pledges)
+                .where(pledges.c.id == pledge_id, pledges.c.status == "pending")
+                .values(status="withdrawn", withdrawn_at=now)
+                .returning(pledges.c.campaign_id)
+            )
+        changed = was_confirmed or was_pending
+        if changed is None:
+            current = await db.fetch_val(
+                sa.select(pledges.c.campaign_id).where(pledges.c.id == pledge_id)
+            )
+            if current is None:
+                raise PledgeNotFound(str(pledge_id))
+            return _progress_of(await get_campaign_by_id(db, current))
+        campaign_id = changed["campaign_id"]
+        await record_event(
+            db,
+            "pledge.withdrawn",
+            campaign_id,
+            {"pledge_id": pledge_id, "was_confirmed": was_confirmed is not None},
+        )
+        if was_confirmed is not None:
+            return await _count(db, campaign_id, -1)
+        return _progress_of(await get_campaign_by_id(db, campaign_id))
+
+
+def _progress_of(campaign: Campaign) -> Progress:
+    return Progress(campaign.slug, campaign.status, campaign.confirmed, campaign.target)
+
+
+@dataclass(frozen=True)
+class Pledge:
+    id: int
+    campaign_id: int
+    name: str
+    email: str
+    postcode: str
+    district: str
+    show_name: bool
+    share_contact: bool
+    source: str
+    status: str
+    created_at: Any
+    confirmed_at: Any
+    withdrawn_at: Any
+
+
+def pledge_from_row(row: Any) -> Pledge:
+    return Pledge(
+        id=row["id"],
+        campaign_id=row["campaign_id"],
+        name=row["name"],
+        email=row["email"],
+        postcode=row["postcode"],
+        district=row["district"],
+        show_name=bool(row["show_name"]),
+        share_contact=bool(row["share_contact"]),
+        source=row["source"],
+        status=row["status"],
+        created_at=aware(row["created_at"]),
+        confirmed_at=aware(row["confirmed_at"]),
+        withdrawn_at=aware(row["withdrawn_at"]),
+    )
+
+
+async def get_pledge(db: Database, pledge_id: int) -> Pledge:
+    row = await db.fetch_one(sa.select(pledges).where(pledges.c.id == pledge_id))
+    if row is None:
+        raise PledgeNotFound(str(pledge_id))
+    return pledge_from_row(row)
+
+
+async def pledges_for_campaign(
+    db: Database, campaign_id: int, *, status: str | None = None
+) -> list[Pledge]:
+    query = sa.select(pledges).where(pledges.c.campaign_id == campaign_id).order_by(pledges.c.id)
+    if status:
+        query = query.where(pledges.c.status == status)
+    return [pledge_from_row(r) for r in await db.fetch_all(query)]
+
+
+async def public_names(db: Database, campaign_id: int, limit: int = 50) -> list[str]:
+    """Names of confirmed pledgers who chose to show them, newest first."""
+    rows = await db.fetch_all(
+        sa.select(pledges.c.name)
+        .where(
+            pledges.c.campaign_id == campaign_id,
+            pledges.c.status == "confirmed",
+            pledges.c.show_name.is_(True),
+        )
+        .order_by(pledges.c.confirmed_at.desc())
+        .limit(limit)
+    )
+    return [r["name"] for r in rows]
+
+
+async def pending_count(db: Database, campaign_id: int) -> int:
+    return int(
+        await db.fetch_val(
+            sa.select(sa.func.count())
+            .select_from(pledges)
+            .where(pledges.c.campaign_id == campaign_id, pledges.c.status == "pending")
+        )
+    )
+
+
+async def unsubscribe_pledge(store: Store, pledge_id: int) -> None:
+    """No more campaign news by email for this pledge; the pledge itself still counts."""
+    async with store.write() as db:
+        await db.execute(
+            sa.update(pledges)
+            .where(pledges.c.id == pledge_id, pledges.c.unsubscribed_at.is_(None))
+            .values(unsubscribed_at=utcnow())
+        )

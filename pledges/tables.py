@@ -1,0 +1,115 @@
+"""SQLAlchemy Core tables for the domain; notifications adds its own to the same metadata."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments a plain INTEGER PRIMARY KEY.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+Timestamp = sa.DateTime(timezone=True)
+
+leads = sa.Table(
+    "leads",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    # sha256 of the key: the key itself is shown once and never stored.
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("lead_id", BigId, sa.ForeignKey("leads.id"), nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("last_used_at", Timestamp, nullable=True),
+    sa.Column("revoked_at", Timestamp, nullable=True),
+)
+
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("slug", sa.String(80), nullable=False, unique=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("summary", sa.String(500), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("category", sa.String(20), nullable=False),
+    sa.Column("area_name", sa.String(200), nullable=False),
+    sa.Column("target", sa.Integer, nullable=False),
+    sa.Column("deadline", Timestamp, nullable=False),
+    sa.Column("milestones", sa.String(200), nullable=False),  # JSON list of percents
+    sa.Column("lead_id", BigId, sa.ForeignKey("leads.id"), nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("confirmed_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("milestone_reached", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("opened_at", Timestamp, nullable=True),
+    sa.Column("tipped_at", Timestamp, nullable=True),
+    sa.Column("closed_at", Timestamp, nullable=True),
+    sa.Index("ix_campaigns_status_deadline", "status", "deadline"),
+)
+
+campaign_districts = sa.Table(
+    "campaign_districts",
+    metadata,
+    sa.Column("campaign_id", BigId, sa.ForeignKey("campaigns.id"), primary_key=True),
+    sa.Column("district", sa.String(8), primary_key=True),
+    sa.Index("ix_campaign_districts_district", "district"),
+)
+
+pledges = sa.Table(
+    "pledges",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("campaign_id", BigId, sa.ForeignKey("campaigns.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("email_canonical", sa.String(320), nullable=False),
+    sa.Column("postcode", sa.String(8), nullable=False),
+    sa.Column("district", sa.String(4), nullable=False),
+    sa.Column("show_name", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("share_contact", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("source", sa.String(8), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("confirmed_at", Timestamp, nullable=True),
+    sa.Column("withdrawn_at", Timestamp, nullable=True),
+    # Set when the resident asks for no more campaign news (List-Unsubscribe).
+    sa.Column("unsubscribed_at", Timestamp, nullable=True),
+    sa.UniqueConstraint("campaign_id", "email_canonical", name="uq_pledges_campaign_email"),
+    sa.Index("ix_pledges_campaign_status", "campaign_id", "status"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("type", sa.String(40), nullable=False),
+    sa.Column("campaign_id", BigId, sa.ForeignKey("campaigns.id"), nullable=True),
+    sa.Column("payload", sa.Text, nullable=False),  # JSON object
+    sa.Column("created_at", Timestamp, nullable=False),
+    # The one mutable column: set once when notifications has fanned the event out.
+    sa.Column("dispatched_at", Timestamp, nullable=True),
+    sa.Index(
+        "ix_events_undispatched",
+        "id",
+        postgresql_where=sa.text("dispatched_at IS NULL"),
+        sqlite_where=sa.text("dispatched_at IS NULL"),
+    ),
+    sa.Index("ix_events_campaign", "campaign_id", "id"),
+)
