@@ -24,7 +24,7 @@ MAX_BODY = 64 * 1024
 
 
 def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    return request.app.state.services
 
 
 async def json_body(request: Request) -> dict[str, Any]:
@@ -39,7 +39,9 @@ async def json_body(request: Request) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError) as exc:
         raise Problem(400, "The body is not valid JSON.", [FieldError("body", str(exc))]) from exc
     if not isinstance(data, dict):
-        raise Problem(400, "The body must be a JSON object.", [FieldError("body", "Send a JSON object.")])
+        raise Problem(
+            400, "The body must be a JSON object.", [FieldError("body", "Send a JSON object.")]
+        )
     return data
 
 
@@ -127,16 +129,12 @@ async def list_campaigns(request: Request) -> JSONResponse:
     found = await campaign_service.list_campaigns(
         svc.store.database, status=status, category=category, district=district
     )
-    return JSONResponse(
-        {"campaigns": [campaign_json(c, svc.settings.base_url) for c in found]}
-    )
+    return JSONResponse({"campaigns": [campaign_json(c, svc.settings.base_url) for c in found]})
 
 
 async def get_campaign(request: Request) -> JSONResponse:
     svc = services(request)
-    campaign = await campaign_service.get_campaign(
-        svc.store.database, request.path_params["slug"]
-    )
+    campaign = await campaign_service.get_campaign(svc.store.database, request.path_params["slug"])
     if campaign.status == "draft":
         raise Problem(404, "There is no campaign at this address.")
     return JSONResponse(campaign_json(campaign, svc.settings.base_url))
@@ -185,7 +183,9 @@ async def _token(request: Request) -> str:
     data = await json_body(request)
     token = data.get("token")
     if not isinstance(token, str) or not token:
-        raise Problem(422, "A token is needed.", [FieldError("token", "Send the token from the email link.")])
+        raise Problem(
+            422, "A token is needed.", [FieldError("token", "Send the token from the email link.")]
+        )
     return token
 
 

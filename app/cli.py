@@ -7,9 +7,14 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from app.settings import ConfigurationError, Settings
+from pledges.accounts import Lead, create_lead_api_key
+from pledges.store import Store
+
+T = TypeVar("T")
 
 log = logging.getLogger("groundswell")
 
@@ -17,7 +22,7 @@ log = logging.getLogger("groundswell")
 def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
     if getattr(args, "demo", False):
         overrides.setdefault("demo", True)
-    return Settings.from_environ(**overrides)
+    return Settings.from_environ(None, **overrides)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -29,9 +34,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _with_store(settings: Settings, job):  # type: ignore[no-untyped-def]
-    from pledges.store import Store
-
+async def _with_store(settings: Settings, job: Callable[[Store], Awaitable[T]]) -> T:
     store = Store(settings.database_url)
     await store.connect()
     try:
@@ -52,7 +55,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_apikey_create(args: argparse.Namespace) -> int:
-    from pledges.accounts import create_lead_api_key
     from pledges.identity import is_valid_email
 
     if not is_valid_email(args.email):
@@ -60,7 +62,7 @@ def cmd_apikey_create(args: argparse.Namespace) -> int:
         return 2
     settings = Settings.from_environ(debug=True) if args.any_key else Settings.from_environ()
 
-    async def job(store):  # type: ignore[no-untyped-def]
+    async def job(store: Store) -> tuple[Lead, str]:
         return await create_lead_api_key(store, args.email)
 
     lead, key = asyncio.run(_with_store(settings, job))

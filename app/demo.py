@@ -43,8 +43,7 @@ CAMPAIGNS = [
     {
         "slug": "hyde-park-veg-box",
         "title": "A weekly veg box from Meanwood Valley Farm",
-        "summary": "A local grower will deliver veg boxes to Hyde Park if 40 households "
-        "sign up.",
+        "summary": "A local grower will deliver veg boxes to Hyde Park if 40 households sign up.",
         "description": "Meanwood Valley Farm delivers seasonal vegetables by cargo bike. "
         "They need 40 households on one round to make a new route pay.",
         "category": "supplier",
@@ -56,8 +55,18 @@ CAMPAIGNS = [
 ]
 
 NAMES = [
-    "Amina Khan", "Tom Fletcher", "Grace Okafor", "Rhys Jones", "Priya Patel", "Sam Wood",
-    "Chloe Brown", "Daniel Lee", "Fatima Ali", "Jack Taylor", "Olivia Smith", "Ben Walker",
+    "Amina Khan",
+    "Tom Fletcher",
+    "Grace Okafor",
+    "Rhys Jones",
+    "Priya Patel",
+    "Sam Wood",
+    "Chloe Brown",
+    "Daniel Lee",
+    "Fatima Ali",
+    "Jack Taylor",
+    "Olivia Smith",
+    "Ben Walker",
 ]
 
 

@@ -74,4 +74,4 @@ def web_app() -> Starlette:
 
 
 def services_of(app: Starlette) -> Services:
-    return app.state.services  # type: ignore[no-any-return]
+    return app.state.services

@@ -69,8 +69,16 @@ SCHEMAS: dict[str, Any] = {
     "Campaign": {
         "type": "object",
         "required": [
-            "slug", "title", "summary", "category", "status", "area", "threshold",
-            "progress", "deadline", "tipped_at",
+            "slug",
+            "title",
+            "summary",
+            "category",
+            "status",
+            "area",
+            "threshold",
+            "progress",
+            "deadline",
+            "tipped_at",
         ],
         "properties": {
             "slug": {"type": "string"},
@@ -153,7 +161,7 @@ SCHEMAS: dict[str, Any] = {
 
 def openapi_document(base_url: str) -> dict[str, Any]:
     slug = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
-    bearer = [{"leadKey": []}]
+    bearer: list[dict[str, list[str]]] = [{"leadKey": []}]
     return {
         "openapi": "3.1.0",
         "info": {
@@ -185,12 +193,20 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                     "summary": "List campaigns",
                     "operationId": "listCampaigns",
                     "parameters": [
-                        {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(STATUSES)}},
-                        {"name": "category", "in": "query", "schema": {"type": "string", "enum": list(CATEGORIES)}},
+                        {
+                            "name": "status",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": list(STATUSES)},
+                        },
+                        {
+                            "name": "category",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": list(CATEGORIES)},
+                        },
                         {
                             "name": "postcode",
                             "in": "query",
-                            "description": "A postcode or district; campaigns whose area covers it.",
+                            "description": "A postcode or district; campaigns covering it.",
                             "schema": {"type": "string"},
                         },
                     ],
@@ -234,7 +250,7 @@ def openapi_document(base_url: str) -> dict[str, Any]:
             },
             "/api/v1/campaigns/{slug}/pledges": {
                 "post": {
-                    "summary": "Pledge (pending until confirmed by email), or record a paper pledge",
+                    "summary": "Pledge (pending until confirmed), or record a paper pledge",
                     "operationId": "createPledge",
                     "parameters": [slug],
                     "security": [{}, {"leadKey": []}],

@@ -20,13 +20,15 @@ from pledges.pledging import unsubscribe_pledge
 
 
 def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    return request.app.state.services
 
 
-def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
+def render(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> Response:
     context.setdefault("csrf_token", csrf_token(request))
     context.setdefault("settings", services(request).settings)
-    return request.app.state.templates.TemplateResponse(  # type: ignore[no-any-return]
+    return request.app.state.templates.TemplateResponse(
         request, name, context, status_code=status_code
     )
 
@@ -35,10 +37,12 @@ async def home(request: Request) -> Response:
     svc = services(request)
     postcode = request.query_params.get("postcode", "").strip()
     district = district_of(postcode) if postcode else None
-    error = "Enter a UK postcode, like LS6 1AB, or a district, like LS6." if postcode and not district else None
-    campaigns = await campaign_service.list_campaigns(
-        svc.store.database, district=district
+    error = (
+        "Enter a UK postcode, like LS6 1AB, or a district, like LS6."
+        if postcode and not district
+        else None
     )
+    campaigns = await campaign_service.list_campaigns(svc.store.database, district=district)
     return render(
         request,
         "home.html",
@@ -98,9 +102,7 @@ async def pledge_form(request: Request) -> Response:
 
 async def pledged(request: Request) -> Response:
     svc = services(request)
-    campaign = await campaign_service.get_campaign(
-        svc.store.database, request.path_params["slug"]
-    )
+    campaign = await campaign_service.get_campaign(svc.store.database, request.path_params["slug"])
     return render(request, "pledged.html", {"campaign": campaign})
 
 
@@ -116,7 +118,10 @@ async def confirm_page(request: Request) -> Response:
         return render(
             request,
             "token_problem.html",
-            {"message": "This pledge was withdrawn. Pledge again on the campaign page to be counted."},
+            {
+                "message": "This pledge was withdrawn. "
+                "Pledge again on the campaign page to be counted."
+            },
             status_code=409,
         )
     campaign = await campaign_service.get_campaign(svc.store.database, outcome.progress.slug)

@@ -65,9 +65,7 @@ async def _queue_broadcast(store: Store, db: Database, kind: str, event: Event) 
     now = utcnow()
     recipients = sa.select(
         sa.literal(kind).label("kind"),
-        (sa.literal(f"{kind}:{event.id}:") + sa.cast(pledges.c.id, sa.String)).label(
-            "dedupe_key"
-        ),
+        (sa.literal(f"{kind}:{event.id}:") + sa.cast(pledges.c.id, sa.String)).label("dedupe_key"),
         pledges.c.id,
         pledges.c.campaign_id,
         sa.literal(event.id).label("event_id"),
@@ -118,9 +116,12 @@ async def dispatch_events(store: Store, limit: int = 200) -> int:
         query = query.with_for_update(skip_locked=True)
     else:
         # Cheap look before taking SQLite's single write lock.
-        if await store.database.fetch_val(
-            sa.select(events.c.id).where(events.c.dispatched_at.is_(None)).limit(1)
-        ) is None:
+        if (
+            await store.database.fetch_val(
+                sa.select(events.c.id).where(events.c.dispatched_at.is_(None)).limit(1)
+            )
+            is None
+        ):
             return 0
     async with store.write() as db:
         rows = await db.fetch_all(query)

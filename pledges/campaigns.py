@@ -161,8 +161,15 @@ def slugify(title: str) -> str:
     return slug[:60].rstrip("-")
 
 
-def _text(data: dict[str, Any], name: str, errors: list[FieldError], *, low: int, high: int,
-          required: bool = True) -> str:
+def _text(
+    data: dict[str, Any],
+    name: str,
+    errors: list[FieldError],
+    *,
+    low: int,
+    high: int,
+    required: bool = True,
+) -> str:
     value = data.get(name, "" if not required else None)
     if value is None:
         errors.append(FieldError(name, "Enter a value."))
@@ -225,9 +232,7 @@ def validate_campaign(data: Any, now: datetime | None = None) -> CampaignInput:
 
     slug = data.get("slug") or slugify(title)
     if not isinstance(slug, str) or not _SLUG.match(slug):
-        errors.append(
-            FieldError("slug", "Use 3 to 80 lower-case letters, digits and hyphens.")
-        )
+        errors.append(FieldError("slug", "Use 3 to 80 lower-case letters, digits and hyphens."))
         slug = ""
 
     category = data.get("category")
@@ -272,8 +277,9 @@ def validate_campaign(data: Any, now: datetime | None = None) -> CampaignInput:
     if (
         not isinstance(milestones, list)
         or len(milestones) > 10
-        or any(isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= 99
-               for m in milestones)
+        or any(
+            isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= 99 for m in milestones
+        )
     ):
         errors.append(FieldError("milestones", "List up to 10 whole percentages from 1 to 99."))
         milestones = []
@@ -377,9 +383,7 @@ async def cancel_campaign(store: Store, slug: str, lead_id: int) -> Campaign:
 async def expire_due_campaigns(store: Store, now: datetime | None = None) -> list[str]:
     """Open campaigns past their deadline become expired, each with one event."""
     now = now or utcnow()
-    due = sa.select(campaigns.c.id).where(
-        campaigns.c.status == "open", campaigns.c.deadline <= now
-    )
+    due = sa.select(campaigns.c.id).where(campaigns.c.status == "open", campaigns.c.deadline <= now)
     if await store.database.fetch_val(due.limit(1)) is None:
         return []  # the common case: no write transaction, no lock
     async with store.write() as db:

@@ -99,7 +99,9 @@ def validate_pledge(data: Any) -> PledgeInput:
         email = ""
     elif not is_valid_email(email.strip()):
         errors.append(
-            FieldError("email", "Enter an email address in the right format, like name@example.com.")
+            FieldError(
+                "email", "Enter an email address in the right format, like name@example.com."
+            )
         )
     raw_postcode = data.get("postcode")
     postcode = normalise_postcode(raw_postcode) if isinstance(raw_postcode, str) else None

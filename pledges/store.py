@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
 
-
 # Set when a unit of work appends to the journal, so only those commits wake the worker.
 _journal_written: ContextVar[bool] = ContextVar("journal_written", default=False)
 
@@ -51,9 +50,11 @@ def async_driver_url(url: str) -> str:
 
 def databases_url(url: str) -> str:
     """encode/databases wants the plain scheme for its default drivers."""
-    return url.replace("sqlite+aiosqlite:", "sqlite:").replace(
-        "postgresql+asyncpg:", "postgresql:"
-    ).replace("postgres://", "postgresql://")
+    return (
+        url.replace("sqlite+aiosqlite:", "sqlite:")
+        .replace("postgresql+asyncpg:", "postgresql:")
+        .replace("postgres://", "postgresql://")
+    )
 
 
 class Store:

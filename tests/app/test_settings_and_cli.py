@@ -1,0 +1,105 @@
+"""Settings are documented and safe; the CLI does what the README says."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.settings import DOCUMENTED_SETTINGS, ConfigurationError, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_setting_is_in_the_readme_table() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, flags=re.M))
+    assert set(DOCUMENTED_SETTINGS) <= table, set(DOCUMENTED_SETTINGS) - table
+
+
+def test_every_setting_read_is_documented() -> None:
+    source = (ROOT / "app" / "settings.py").read_text()
+    read = set(re.findall(r'config\(\s*"([A-Z_]+)"', source))
+    assert read == set(DOCUMENTED_SETTINGS)
+
+
+def test_development_secret_is_refused_outside_debug() -> None:
+    with pytest.raises(ConfigurationError, match="SECRET_KEY"):
+        Settings.from_environ({})
+    assert Settings.from_environ({"DEBUG": "1"}).debug
+    assert Settings.from_environ({"SECRET_KEY": "x" * 40}).secret_key
+
+
+def test_secret_is_not_shown_by_repr() -> None:
+    settings = Settings.from_environ(
+        {"SECRET_KEY": "very-secret-value-123", "SMTP_URL": "smtp://u:hunter2@mail:25"}
+    )
+    assert "very-secret-value-123" not in repr(settings)
+    assert "hunter2" not in repr(settings)
+
+
+def _cli(*args: str, env: dict[str, str | None]) -> subprocess.CompletedProcess[str]:
+    """Run the CLI; an env value of None removes that variable."""
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in {**os.environ, **env}.items() if v is not None},
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_apikey_create_prints_the_key_last_and_stores_only_its_hash(tmp_path: Path) -> None:
+    import sqlite3
+
+    env: dict[str, str | None] = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "SECRET_KEY": "k" * 40,
+    }
+    assert _cli("migrate", env=env).returncode == 0
+    result = _cli("apikey", "create", "--email", "Lead@Example.org", env=env)
+    assert result.returncode == 0, result.stderr
+    key = result.stdout.strip().splitlines()[-1]
+    assert key.startswith("gs_") and len(key) > 30
+    with sqlite3.connect(tmp_path / "cli.db") as db:
+        stored = db.execute("SELECT key_hash FROM api_keys").fetchall()
+        leads = db.execute("SELECT email FROM leads").fetchall()
+    assert len(stored) == 1 and key not in stored[0][0]
+    assert leads == [("lead@example.org",)]
+    assert key not in result.stderr
+
+
+def test_apikey_create_rejects_a_bad_email(tmp_path: Path) -> None:
+    env: dict[str, str | None] = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "SECRET_KEY": "k" * 40,
+    }
+    result = _cli("apikey", "create", "--email", "not-an-email", env=env)
+    assert result.returncode == 2
+    assert "not an email address" in result.stderr
+
+
+def test_serve_refuses_the_development_secret_without_debug(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "SECRET_KEY": None, "DEBUG": None}
+    result = _cli("serve", env=env)
+    assert result.returncode == 2
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_demo_seeds_believable_campaigns_once(tmp_path: Path) -> None:
+    import sqlite3
+
+    env: dict[str, str | None] = {"DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}"}
+    assert _cli("demo", env=env).returncode == 0
+    again = _cli("demo", env=env)
+    assert "nothing added" in again.stdout
+    with sqlite3.connect(tmp_path / "demo.db") as db:
+        rows = db.execute("SELECT category, confirmed_count FROM campaigns").fetchall()
+    assert sorted(c for c, _ in rows) == ["broadband", "supplier", "waste"]
+    assert all(n > 0 for _, n in rows)
