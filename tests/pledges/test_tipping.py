@@ -25,9 +25,9 @@ async def test_300_concurrent_confirmations_tip_exactly_once(store: Store) -> No
     assert after.status == "tipped"
     assert after.confirmed == 300
     stored = await store.database.fetch_val(
-        sa.select(sa.func.count()).select_from(pledges).where(
-            pledges.c.campaign_id == campaign.id, pledges.c.status == "confirmed"
-        )
+        sa.select(sa.func.count())
+        .select_from(pledges)
+        .where(pledges.c.campaign_id == campaign.id, pledges.c.status == "confirmed")
     )
     assert stored == 300
     events = await events_for_campaign(store.database, campaign.id)
@@ -83,9 +83,9 @@ async def test_concurrent_confirm_and_withdraw_keep_the_count_exact(store: Store
     )
     after = await get_campaign(store.database, campaign.slug)
     stored = await store.database.fetch_val(
-        sa.select(sa.func.count()).select_from(pledges).where(
-            pledges.c.campaign_id == campaign.id, pledges.c.status == "confirmed"
-        )
+        sa.select(sa.func.count())
+        .select_from(pledges)
+        .where(pledges.c.campaign_id == campaign.id, pledges.c.status == "confirmed")
     )
     assert after.confirmed == stored == 40
 
