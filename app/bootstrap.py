@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from app.settings import Settings
 from notifications.mail import mailer_for
 from notifications.messages import MessageRenderer
+from notifications.webhooks import DeliveryPolicy
 from notifications.worker import Worker
 from pledges.store import Store
 from pledges.tokens import Signer
@@ -26,7 +27,17 @@ def bootstrap(settings: Settings) -> Services:
     signer = Signer(str(settings.secret_key))
     renderer = MessageRenderer(signer, settings.base_url, settings.mail_from)
     smtp_url = str(settings.smtp_url) if settings.smtp_url else None
+    policy = DeliveryPolicy(
+        schedule=settings.webhook_retry_schedule,
+        total_timeout=settings.webhook_timeout_seconds,
+        connect_timeout=min(5.0, settings.webhook_timeout_seconds),
+        allow_private_networks=settings.webhook_allow_private_networks,
+    )
     worker = Worker(
-        store, mailer_for(smtp_url), renderer, poll_seconds=settings.worker_poll_seconds
+        store,
+        mailer_for(smtp_url),
+        renderer,
+        poll_seconds=settings.worker_poll_seconds,
+        policy=policy,
     )
     return Services(settings, store, signer, renderer, worker)

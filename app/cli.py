@@ -11,7 +11,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from app.settings import ConfigurationError, Settings
-from pledges.accounts import Lead, create_lead_api_key
+from pledges.accounts import (
+    ORGANISATION_KINDS,
+    Lead,
+    Organisation,
+    create_lead_api_key,
+    create_organisation_api_key,
+)
 from pledges.store import Store
 
 T = TypeVar("T")
@@ -22,6 +28,8 @@ log = logging.getLogger("groundswell")
 def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
     if getattr(args, "demo", False):
         overrides.setdefault("demo", True)
+        # The demo's providers are receivers on this machine.
+        overrides.setdefault("webhook_allow_private_networks", True)
     return Settings.from_environ(None, **overrides)
 
 
@@ -61,6 +69,19 @@ def cmd_apikey_create(args: argparse.Namespace) -> int:
         print(f"error: not an email address: {args.email}", file=sys.stderr)
         return 2
     settings = Settings.from_environ(debug=True) if args.any_key else Settings.from_environ()
+
+    if args.org:
+        if args.kind not in ORGANISATION_KINDS:
+            print("error: --kind must be provider or council with --org", file=sys.stderr)
+            return 2
+
+        async def org_job(store: Store) -> tuple[Organisation, str]:
+            return await create_organisation_api_key(store, args.email, args.org, args.kind)
+
+        org, key = asyncio.run(_with_store(settings, org_job))
+        print(f"API key for {org.kind} {org.name}, member {args.email.lower()} (shown once):")
+        print(key)
+        return 0
 
     async def job(store: Store) -> tuple[Lead, str]:
         return await create_lead_api_key(store, args.email)
@@ -138,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     apikey_sub = apikey.add_subparsers(dest="apikey_command", required=True)
     create = apikey_sub.add_parser("create", help="create a key (and the lead if needed)")
     create.add_argument("--email", required=True)
+    create.add_argument("--org", help="a provider or council organisation's name")
+    create.add_argument("--kind", choices=ORGANISATION_KINDS, help="with --org")
     create.set_defaults(func=cmd_apikey_create, any_key=True)
     return parser
 

@@ -10,6 +10,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from notifications.endpoints import EndpointNotFound
+from notifications.webhooks import DeliveryNotFound
 from pledges import errors as domain
 from pledges.errors import FieldError
 
@@ -66,6 +68,10 @@ def problem_from_domain(exc: domain.DomainError) -> Problem:
         return Problem(404, "That pledge no longer exists.")
     if isinstance(exc, domain.PledgeWithdrawn):
         return Problem(409, "This pledge was withdrawn; pledge again to be counted.")
+    if isinstance(exc, EndpointNotFound):
+        return Problem(404, "There is no such webhook endpoint.")
+    if isinstance(exc, DeliveryNotFound):
+        return Problem(404, "There is no such delivery.")
     if isinstance(exc, domain.NotCampaignLead):
         return Problem(403, "Only this campaign's lead can do that.")
     return Problem(400, str(exc))

@@ -14,7 +14,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from app import api, pages
+from app import api, api_webhooks, pages
 from app.bootstrap import Services, bootstrap
 from app.errors import EXCEPTION_HANDLERS
 from app.settings import Settings
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         debug=False,
         routes=[
             *api.routes,
+            *api_webhooks.routes,
             *pages.routes,
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],

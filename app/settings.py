@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from starlette.config import Config
 from starlette.datastructures import Secret
 
+from notifications.webhooks import DEFAULT_SCHEDULE, parse_schedule
+
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use"  # noqa: S105
 
 # Every setting Groundswell reads, with its meaning; the README's table is checked against it.
@@ -21,6 +23,11 @@ DOCUMENTED_SETTINGS: dict[str, str] = {
     "DEBUG": "Development mode: tracebacks in the log, /dev/mail, the development secret.",
     "DEMO": "Demo mode: as DEBUG for /dev/mail, and the demo data is seeded on serve.",
     "WORKER_POLL_SECONDS": "How often the worker looks for work when nothing wakes it.",
+    "WEBHOOK_RETRY_SCHEDULE": "Seconds before each webhook attempt, comma-separated.",
+    "WEBHOOK_TIMEOUT_SECONDS": "Total time allowed for one webhook attempt.",
+    "WEBHOOK_ALLOW_PRIVATE_NETWORKS": (
+        "Allow http and private addresses for webhooks (development only)."
+    ),
 }
 
 
@@ -44,6 +51,9 @@ class Settings:
     debug: bool = False
     demo: bool = False
     worker_poll_seconds: float = 1.0
+    webhook_retry_schedule: tuple[float, ...] = DEFAULT_SCHEDULE
+    webhook_timeout_seconds: float = 15.0
+    webhook_allow_private_networks: bool = False
 
     @classmethod
     def from_environ(
@@ -60,6 +70,15 @@ class Settings:
             "debug": _flag(config("DEBUG", default="")),
             "demo": _flag(config("DEMO", default="")),
             "worker_poll_seconds": config("WORKER_POLL_SECONDS", cast=float, default=1.0),
+            "webhook_retry_schedule": config(
+                "WEBHOOK_RETRY_SCHEDULE",
+                cast=parse_schedule,
+                default=",".join(f"{s:g}" for s in DEFAULT_SCHEDULE),
+            ),
+            "webhook_timeout_seconds": config("WEBHOOK_TIMEOUT_SECONDS", cast=float, default=15.0),
+            "webhook_allow_private_networks": _flag(
+                config("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default="")
+            ),
         }
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]

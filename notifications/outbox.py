@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -107,8 +108,12 @@ async def queue_emails_for(store: Store, db: Database, event: Event) -> None:
         await _queue_broadcast(store, db, BROADCAST_KINDS[event.type], event)
 
 
-async def dispatch_events(store: Store, limit: int = 200) -> int:
-    """Fan undispatched journal events out to the outbox; returns how many."""
+EventHandler = Callable[[Store, Database, Event], Awaitable[Any]]
+
+
+async def dispatch_events(store: Store, limit: int = 200, also: Sequence[EventHandler] = ()) -> int:
+    """Fan undispatched journal events out to the outbox, and to each handler in `also`
+    (webhook fan-out), in one transaction; returns how many events."""
     query = (
         sa.select(events).where(events.c.dispatched_at.is_(None)).order_by(events.c.id).limit(limit)
     )
@@ -126,7 +131,10 @@ async def dispatch_events(store: Store, limit: int = 200) -> int:
     async with store.write() as db:
         rows = await db.fetch_all(query)
         for row in rows:
-            await queue_emails_for(store, db, event_from_row(row))
+            event = event_from_row(row)
+            await queue_emails_for(store, db, event)
+            for handler in also:
+                await handler(store, db, event)
         if rows:
             await db.execute(
                 sa.update(events)

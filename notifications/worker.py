@@ -1,22 +1,40 @@
-"""The worker: expires campaigns, dispatches the journal and sends email.
+"""The worker: expires campaigns, dispatches the journal, sends email and delivers
+webhooks, each in its own loop so a slow mail server never delays a webhook.
 
 Runs beside the web app in one process (`groundswell serve`) or on its own
-(`groundswell worker`). A commit that writes events wakes it at once; polling is the
-fallback for events written by other processes.
+(`groundswell worker`). A commit that writes events wakes it at once: in-process through
+the Store, between processes on PostgreSQL through LISTEN/NOTIFY; polling is the fallback.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from databases import Database
 
 from notifications.mail import Mailer
 from notifications.messages import MessageRenderer
 from notifications.outbox import dispatch_events, send_due_emails
+from notifications.webhooks import Deliverer, DeliveryPolicy, queue_webhooks_for
 from pledges.campaigns import expire_due_campaigns
-from pledges.store import Store
+from pledges.journal import Event
+from pledges.store import NOTIFY_CHANNEL, Store
 
 log = logging.getLogger("groundswell.worker")
+
+
+def webhook_client(policy: DeliveryPolicy) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(policy.total_timeout, connect=policy.connect_timeout),
+        follow_redirects=False,  # a 3xx is a failed delivery, never followed
+        trust_env=False,
+        limits=httpx.Limits(max_connections=policy.concurrency * 2, max_keepalive_connections=64),
+    )
 
 
 class Worker:
@@ -27,45 +45,112 @@ class Worker:
         renderer: MessageRenderer,
         *,
         poll_seconds: float = 1.0,
+        policy: DeliveryPolicy | None = None,
     ) -> None:
         self.store = store
         self.mailer = mailer
         self.renderer = renderer
         self.poll_seconds = poll_seconds
-        self._wake = asyncio.Event()
+        self.policy = policy or DeliveryPolicy()
+        self._journal_wake = asyncio.Event()
+        self._email_wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._deliverer: Deliverer | None = None
+
+    @property
+    def deliverer(self) -> Deliverer:
+        if self._deliverer is None:
+            self._deliverer = Deliverer(self.store, self.policy, webhook_client(self.policy))
+        return self._deliverer
 
     def wake(self) -> None:
-        self._wake.set()
+        self._journal_wake.set()
+        self._email_wake.set()
+        self.deliverer.wake()
 
     def stop(self) -> None:
         self._stopping.set()
-        self._wake.set()
+        self.wake()
+
+    async def _queue_webhooks(self, store: Store, db: Database, event: Event) -> Any:
+        return await queue_webhooks_for(store, db, event, self.renderer.base_url)
+
+    async def dispatch(self) -> int:
+        expired = len(await expire_due_campaigns(self.store))
+        dispatched = await dispatch_events(self.store, also=[self._queue_webhooks])
+        if dispatched:
+            self._email_wake.set()
+            self.deliverer.wake()
+        return expired + dispatched
+
+    async def send_email(self) -> int:
+        return await send_due_emails(self.store, self.mailer, self.renderer)
 
     async def run_once(self) -> int:
-        """One pass over every kind of work; returns how much was done."""
-        done = len(await expire_due_campaigns(self.store))
-        done += await dispatch_events(self.store)
-        done += await send_due_emails(self.store, self.mailer, self.renderer)
+        """One pass over every kind of work, waiting for webhook attempts to finish."""
+        done = await self.dispatch()
+        done += await self.send_email()
+        done += await self.deliverer.run_once()
+        await self.deliverer.drain()
         return done
 
-    async def run(self) -> None:
-        log.info("worker started")
+    async def aclose(self) -> None:
+        if self._deliverer is not None:
+            await self._deliverer.drain()
+            await self._deliverer.http.aclose()
+
+    async def _loop(
+        self, name: str, work: Callable[[], Awaitable[int]], wake: asyncio.Event
+    ) -> None:
         failures = 0
         while not self._stopping.is_set():
-            self._wake.clear()
+            wake.clear()
             try:
-                done = await self.run_once()
+                done = await work()
                 failures = 0
             except Exception:
                 failures += 1
-                log.exception("worker pass failed")
+                log.exception("%s pass failed", name)
                 done = 0
-                await asyncio.sleep(min(30.0, 0.5 * 2**failures))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), min(30.0, 0.5 * 2**failures))
             if done:
                 continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=self.poll_seconds)
+
+    async def _listen(self) -> None:
+        """PostgreSQL: wake on NOTIFY from commits in other processes."""
+        import asyncpg
+
+        while not self._stopping.is_set():
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-            except TimeoutError:
-                pass
-        log.info("worker stopped")
+                conn = await asyncpg.connect(self.store.url)
+            except Exception as exc:
+                log.warning("LISTEN connection failed (%s); polling only", type(exc).__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), 5.0)
+                continue
+            try:
+                await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self.wake())
+                while not self._stopping.is_set() and not conn.is_closed():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), 5.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+
+    async def run(self) -> None:
+        log.info("worker started")
+        loops = [
+            self._loop("journal", self.dispatch, self._journal_wake),
+            self._loop("email", self.send_email, self._email_wake),
+            self.deliverer.run(self._stopping, self.poll_seconds),
+        ]
+        if not self.store.is_sqlite:
+            loops.append(self._listen())
+        try:
+            await asyncio.gather(*loops)
+        finally:
+            await self.aclose()
+            log.info("worker stopped")

@@ -1,4 +1,7 @@
-"""Campaign leads and their API keys (stored as sha256 hashes, shown once)."""
+"""Campaign leads, provider and council organisations, and their API keys.
+
+Keys are shown once and stored only as sha256 hashes.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +13,10 @@ import sqlalchemy as sa
 from databases import Database
 
 from pledges.store import Store, utcnow
-from pledges.tables import api_keys, leads
+from pledges.tables import api_keys, leads, organisation_members, organisations
 
 KEY_PREFIX = "gs_"
+ORGANISATION_KINDS = ("provider", "council")
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,13 @@ class Lead:
     id: int
     email: str
     name: str
+
+
+@dataclass(frozen=True)
+class Organisation:
+    id: int
+    name: str
+    kind: str
 
 
 def hash_key(raw_key: str) -> str:
@@ -64,3 +75,73 @@ async def lead_for_key(db: Database, raw_key: str) -> Lead | None:
     if row is None:
         return None
     return Lead(id=row["id"], email=row["email"], name=row["name"])
+
+
+async def ensure_organisation(
+    db: Database, name: str, kind: str, member_email: str
+) -> Organisation:
+    name = name.strip()
+    row = await db.fetch_one(sa.select(organisations).where(organisations.c.name == name))
+    if row is None:
+        org_id = await db.fetch_val(
+            sa.insert(organisations)
+            .values(name=name, kind=kind, created_at=utcnow())
+            .returning(organisations.c.id)
+        )
+        org = Organisation(id=int(org_id), name=name, kind=kind)
+    else:
+        org = Organisation(id=row["id"], name=row["name"], kind=row["kind"])
+    member = member_email.strip().lower()
+    exists = await db.fetch_val(
+        sa.select(organisation_members.c.email).where(
+            organisation_members.c.organisation_id == org.id,
+            organisation_members.c.email == member,
+        )
+    )
+    if exists is None:
+        await db.execute(
+            sa.insert(organisation_members).values(
+                organisation_id=org.id, email=member, created_at=utcnow()
+            )
+        )
+    return org
+
+
+async def create_organisation_api_key(
+    store: Store, email: str, org_name: str, kind: str
+) -> tuple[Organisation, str]:
+    """Create the organisation and membership if needed, and a new key for it."""
+    if kind not in ORGANISATION_KINDS:
+        raise ValueError(f"kind must be one of {ORGANISATION_KINDS}")
+    raw_key = KEY_PREFIX + secrets.token_urlsafe(32)
+    async with store.write() as db:
+        org = await ensure_organisation(db, org_name, kind, email)
+        await db.execute(
+            sa.insert(api_keys).values(
+                key_hash=hash_key(raw_key),
+                prefix=raw_key[:10],
+                organisation_id=org.id,
+                created_at=utcnow(),
+            )
+        )
+    return org, raw_key
+
+
+async def organisation_for_key(db: Database, raw_key: str) -> Organisation | None:
+    row = await db.fetch_one(
+        sa.select(organisations)
+        .join(api_keys, api_keys.c.organisation_id == organisations.c.id)
+        .where(api_keys.c.key_hash == hash_key(raw_key), api_keys.c.revoked_at.is_(None))
+    )
+    if row is None:
+        return None
+    return Organisation(id=row["id"], name=row["name"], kind=row["kind"])
+
+
+async def organisation_member_emails(db: Database, organisation_id: int) -> list[str]:
+    rows = await db.fetch_all(
+        sa.select(organisation_members.c.email).where(
+            organisation_members.c.organisation_id == organisation_id
+        )
+    )
+    return [r["email"] for r in rows]

@@ -141,7 +141,7 @@ async def list_campaigns(
     query = sa.select(campaigns).order_by(campaigns.c.deadline, campaigns.c.id).limit(limit)
     if status:
         query = query.where(campaigns.c.status == status)
-    elif not include_drafts:
+    if not include_drafts:  # even when asked for status=draft: drafts are never public
         query = query.where(campaigns.c.status != "draft")
     if category:
         query = query.where(campaigns.c.category == category)

@@ -18,6 +18,8 @@ import sqlalchemy as sa
 from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
 
+NOTIFY_CHANNEL = "groundswell_journal"
+
 # Set when a unit of work appends to the journal, so only those commits wake the worker.
 _journal_written: ContextVar[bool] = ContextVar("journal_written", default=False)
 
@@ -86,6 +88,9 @@ class Store:
         else:
             async with self.database.transaction():
                 yield self.database
+                if _journal_written.get():
+                    # Delivered at commit to every process listening (other workers).
+                    await self.database.execute(f"NOTIFY {NOTIFY_CHANNEL}")
         if _journal_written.get():
             for callback in self._after_commit:
                 callback()

@@ -27,6 +27,23 @@ leads = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
 )
 
+organisations = sa.Table(
+    "organisations",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("kind", sa.String(10), nullable=False),  # provider | council
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+organisation_members = sa.Table(
+    "organisation_members",
+    metadata,
+    sa.Column("organisation_id", BigId, sa.ForeignKey("organisations.id"), primary_key=True),
+    sa.Column("email", sa.String(320), primary_key=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
 api_keys = sa.Table(
     "api_keys",
     metadata,
@@ -35,6 +52,7 @@ api_keys = sa.Table(
     sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("prefix", sa.String(16), nullable=False),
     sa.Column("lead_id", BigId, sa.ForeignKey("leads.id"), nullable=True),
+    sa.Column("organisation_id", BigId, sa.ForeignKey("organisations.id"), nullable=True),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("last_used_at", Timestamp, nullable=True),
     sa.Column("revoked_at", Timestamp, nullable=True),

@@ -1,0 +1,100 @@
+"""End to end: pledges confirmed through the API tip a campaign, and a provider's real
+receiver gets exactly one valid, signed campaign.tipped."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from app.main import create_app
+from pledges.accounts import create_organisation_api_key
+from pledges.tables import pledges
+from tests.conftest import make_settings, wait_for
+from tests.factories import campaign_data, make_lead, pledge_data
+from tests.receiver import Receiver, run_receiver
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async with run_receiver(Receiver()) as r:
+        yield r
+
+
+async def test_tip_reaches_the_receiver_once_signed(database_url: str, receiver: Receiver) -> None:
+    settings = make_settings(database_url, webhook_allow_private_networks=True)
+    app = create_app(settings, run_worker=True)
+    async with app.router.lifespan_context(app):
+        store = app.state.services.store
+        signer = app.state.services.signer
+        _, lead_key = await make_lead(store)
+        _, org_key = await create_organisation_api_key(
+            store, "ops@fibreco.example", "FibreCo", "provider"
+        )
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            created = await client.post(
+                "/api/v1/webhook-endpoints",
+                headers={"Authorization": f"Bearer {org_key}"},
+                json={
+                    "url": receiver.url,
+                    "description": "FibreCo planning",
+                    "event_types": ["campaign.tipped"],
+                    "filters": {"categories": ["broadband"], "postcode_prefixes": ["LS"]},
+                },
+            )
+            assert created.status_code == 201, created.text
+            assert created.json()["secret"].startswith("whsec_")
+            receiver.secrets.append(created.json()["secret"])
+
+            campaign = await client.post(
+                "/api/v1/campaigns",
+                headers={"Authorization": f"Bearer {lead_key}"},
+                json=campaign_data(target=3),
+            )
+            slug = campaign.json()["slug"]
+            for i in range(4):
+                answer = await client.post(
+                    f"/api/v1/campaigns/{slug}/pledges",
+                    json=pledge_data(i, share_contact=i % 2 == 0),
+                )
+                assert answer.status_code == 202
+            ids = [
+                r["id"]
+                for r in await store.database.fetch_all(
+                    sa.select(pledges.c.id).order_by(pledges.c.id)
+                )
+            ]
+            for pledge_id in ids:
+                token = signer.sign(pledge_id, "pledge-confirm")
+                confirmed = await client.post("/api/v1/pledges/confirm", json={"token": token})
+                assert confirmed.status_code == 200
+
+            async def delivered() -> bool:
+                return len(receiver.verified()) >= 1
+
+            await wait_for(delivered)
+            [message] = receiver.verified()
+            assert message.verified["type"] == "campaign.tipped"
+            data = message.verified["data"]
+            assert data["campaign"]["slug"] == slug
+            assert data["campaign"]["confirmed"] == 3
+            # Counted when the message is built, moments after the tip.
+            assert data["pledges_by_district"]["LS6"] >= 3
+            assert "@" not in message.body.decode()  # no personal data in the body
+            assert message.headers["webhook-id"].startswith("msg_")
+
+            contacts = await client.get(
+                data["contacts_url"].replace("http://testserver", ""),
+                headers={"Authorization": f"Bearer {org_key}"},
+            )
+            assert contacts.status_code == 200
+            emails = sorted(c["email"] for c in contacts.json()["contacts"])
+            assert emails == ["resident0@example.org", "resident2@example.org"]
+
+        # Nothing else arrives: one tip, one message.
+        deliveries = await store.database.fetch_val("SELECT count(*) FROM webhook_deliveries")
+        assert deliveries == 1
+        assert len(receiver.requests) == 1
