@@ -14,7 +14,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from app import api, api_webhooks, pages
+from app import api, api_webhooks, org_pages, pages
 from app.bootstrap import Services, bootstrap
 from app.errors import EXCEPTION_HANDLERS
 from app.settings import Settings
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
             *api.routes,
             *api_webhooks.routes,
             *pages.routes,
+            *org_pages.routes,
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
         middleware=[

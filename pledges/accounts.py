@@ -145,3 +145,10 @@ async def organisation_member_emails(db: Database, organisation_id: int) -> list
         )
     )
     return [r["email"] for r in rows]
+
+
+async def organisation_by_id(db: Database, organisation_id: int) -> Organisation | None:
+    row = await db.fetch_one(sa.select(organisations).where(organisations.c.id == organisation_id))
+    if row is None:
+        return None
+    return Organisation(id=row["id"], name=row["name"], kind=row["kind"])

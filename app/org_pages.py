@@ -1,0 +1,171 @@
+"""Pages for provider and council members: sign in with the organisation's API key, manage
+webhook endpoints, read the delivery log with attempts, and replay deliveries."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from app.csrf import check_csrf
+from app.pages import render, services
+from notifications import endpoints as endpoint_service
+from notifications import webhooks
+from notifications.endpoints import EVENT_TYPES, Endpoint
+from pledges.accounts import Organisation, organisation_by_id, organisation_for_key
+from pledges.campaigns import CATEGORIES
+from pledges.errors import ValidationFailed
+
+
+async def current_organisation(request: Request) -> Organisation | None:
+    org_id = request.session.get("org")
+    if not org_id:
+        return None
+    return await organisation_by_id(services(request).store.database, int(org_id))
+
+
+async def _require(request: Request) -> Organisation | Response:
+    org = await current_organisation(request)
+    if org is None:
+        return RedirectResponse("/org/sign-in", status_code=303)
+    return org
+
+
+async def sign_in(request: Request) -> Response:
+    error = None
+    if request.method == "POST":
+        form = await request.form()
+        check_csrf(request, form.get("csrf_token"))
+        key = str(form.get("api_key", "")).strip()
+        org = await organisation_for_key(services(request).store.database, key) if key else None
+        if org is not None:
+            request.session["org"] = org.id
+            return RedirectResponse("/org/endpoints", status_code=303)
+        error = "That is not an organisation's API key."
+    return render(request, "org/sign_in.html", {"error": error}, 401 if error else 200)
+
+
+async def sign_out(request: Request) -> Response:
+    form = await request.form()
+    check_csrf(request, form.get("csrf_token"))
+    request.session.pop("org", None)
+    return RedirectResponse("/", status_code=303)
+
+
+def _form_to_endpoint(form: Any) -> dict[str, Any]:
+    def items(name: str) -> list[str]:
+        return [
+            v.strip() for v in str(form.get(name, "")).replace("\n", ",").split(",") if v.strip()
+        ]
+
+    return {
+        "url": str(form.get("url", "")).strip(),
+        "description": str(form.get("description", "")),
+        "event_types": list(form.getlist("event_types")),
+        "filters": {
+            "categories": list(form.getlist("categories")),
+            "postcode_prefixes": items("postcode_prefixes"),
+            "campaigns": items("campaigns"),
+        },
+    }
+
+
+async def endpoints_page(request: Request) -> Response:
+    org = await _require(request)
+    if isinstance(org, Response):
+        return org
+    svc = services(request)
+    errors: dict[str, str] = {}
+    form: dict[str, Any] = {}
+    created: tuple[Endpoint, str] | None = None
+    status_code = 200
+    if request.method == "POST":
+        raw = await request.form()
+        check_csrf(request, raw.get("csrf_token"))
+        form = _form_to_endpoint(raw)
+        try:
+            endpoint = await endpoint_service.create_endpoint(
+                svc.store, org.id, form, allow_private=svc.settings.webhook_allow_private_networks
+            )
+            created = (endpoint, endpoint.secret)
+            form = {}
+        except ValidationFailed as exc:
+            errors = {e.field.split("[")[0]: e.message for e in exc.errors}
+            status_code = 422
+    found = await endpoint_service.list_endpoints(svc.store.database, org.id)
+    return render(
+        request,
+        "org/endpoints.html",
+        {
+            "org": org,
+            "endpoints": found,
+            "errors": errors,
+            "form": form,
+            "created": created,
+            "event_types": EVENT_TYPES,
+            "categories": CATEGORIES,
+        },
+        status_code,
+    )
+
+
+async def endpoint_page(request: Request) -> Response:
+    org = await _require(request)
+    if isinstance(org, Response):
+        return org
+    svc = services(request)
+    endpoint = await endpoint_service.get_endpoint(
+        svc.store.database, org.id, request.path_params["id"]
+    )
+    secret = None
+    notice = None
+    if request.method == "POST":
+        form = await request.form()
+        check_csrf(request, form.get("csrf_token"))
+        action = form.get("action")
+        if action == "rotate":
+            endpoint = await endpoint_service.rotate_secret(svc.store, org.id, endpoint.public_id)
+            secret = endpoint.secret
+            notice = "New secret made. The old one keeps signing beside it for 24 hours."
+        elif action == "test":
+            await webhooks.queue_test_message(svc.store, endpoint)
+            notice = "A webhook.test message is on its way."
+        elif action in ("disable", "enable"):
+            endpoint = await endpoint_service.update_endpoint(
+                svc.store,
+                org.id,
+                endpoint.public_id,
+                {"status": "active" if action == "enable" else "disabled"},
+                allow_private=svc.settings.webhook_allow_private_networks,
+            )
+            notice = f"Endpoint {'enabled' if action == 'enable' else 'disabled'}."
+        elif action == "retry":
+            await webhooks.retry_delivery(svc.store, org.id, str(form.get("delivery", "")))
+            notice = "The delivery is queued again, with the same webhook-id."
+        elif action == "delete":
+            await endpoint_service.delete_endpoint(svc.store, org.id, endpoint.public_id)
+            return RedirectResponse("/org/endpoints", status_code=303)
+    deliveries = await webhooks.deliveries_for_endpoint(svc.store.database, endpoint, 50)
+    return render(
+        request,
+        "org/endpoint.html",
+        {
+            "org": org,
+            "endpoint": endpoint,
+            "deliveries": deliveries,
+            "secret": secret,
+            "notice": notice,
+            "pretty": lambda value: json.dumps(value, indent=2, sort_keys=True),
+        },
+    )
+
+
+routes = [
+    Route("/org/sign-in", sign_in, methods=["GET", "POST"]),
+    Route("/org/sign-out", sign_out, methods=["POST"]),
+    Route("/org/endpoints", endpoints_page, methods=["GET", "POST"]),
+    Route("/org/endpoints/{id}", endpoint_page, methods=["GET", "POST"]),
+]
