@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.policy import Policy
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
@@ -30,6 +31,23 @@ SUBJECTS = {
 }
 # Campaign news can be unsubscribed from; a confirmation link cannot.
 UNSUBSCRIBABLE = {"tipped", "expired", "cancelled"}
+
+
+class UnfoldedHeader(str):
+    """A header sent on one line as written. Folded at 78 columns, a long List-Unsubscribe
+    URL would be RFC 2047-encoded, which mail clients do not decode in that header."""
+
+    name: str
+
+    def __new__(cls, name: str, value: str) -> UnfoldedHeader:
+        if not value.isascii() or "\r" in value or "\n" in value:
+            raise ValueError(f"{name} must be one line of ASCII")
+        header = super().__new__(cls, value)
+        header.name = name
+        return header
+
+    def fold(self, *, policy: Policy) -> str:
+        return f"{self.name}: {self}{policy.linesep}"
 
 
 @dataclass(frozen=True)
@@ -86,7 +104,7 @@ class MessageRenderer:
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = make_msgid(idstring=dedupe_key.replace(":", "."))
         for name, value in rendered.headers.items():
-            message[name] = value
+            message[name] = UnfoldedHeader(name, value)
         message.set_content(rendered.text)
         message.add_alternative(rendered.html, subtype="html")
         return message

@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from databases import Database
 
 from notifications.mail import Mailer
-from notifications.messages import MessageRenderer
+from notifications.messages import MessageRenderer, Rendered
 from notifications.tables import emails
 from pledges.journal import Event, event_from_row
 from pledges.store import Store, utcnow
@@ -102,7 +102,7 @@ async def queue_emails_for(store: Store, db: Database, event: Event) -> None:
     elif event.type == "pledge.repeated":
         # At most one "already pledged" email a day, whatever someone submits.
         pledge_id = int(event.payload["pledge_id"])
-        key = f"repeated:{pledge_id}:{date.today().isoformat()}"
+        key = f"repeated:{pledge_id}:{utcnow().date().isoformat()}"
         await _queue_for_pledge(store, db, "repeated", key, event, pledge_id)
     elif event.type in BROADCAST_KINDS:
         await _queue_broadcast(store, db, BROADCAST_KINDS[event.type], event)
@@ -172,10 +172,17 @@ async def _claim_due_emails(store: Store, limit: int) -> list[Any]:
         )
 
 
+async def _render(store: Store, renderer: MessageRenderer, row: Any) -> Rendered:
+    if row["pledge_id"] is None and row["subject"] and row["text_body"]:
+        # Written whole when queued (to an organisation's members): nothing to render.
+        return Rendered(row["subject"], row["text_body"], row["html_body"] or "", {})
+    async with store.read() as db:
+        return await renderer.render(db, row["kind"], row["pledge_id"])
+
+
 async def _send_one(store: Store, mailer: Mailer, renderer: MessageRenderer, row: Any) -> None:
     try:
-        async with store.read() as db:
-            rendered = await renderer.render(db, row["kind"], row["pledge_id"])
+        rendered = await _render(store, renderer, row)
         message = renderer.build(row["to_address"], rendered, row["dedupe_key"])
         status = await mailer.send(message)
     except Exception as exc:
