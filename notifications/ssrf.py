@@ -28,13 +28,18 @@ class VettedTarget:
 def _address_allowed(
     address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_private: bool
 ) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        # IPv4-mapped (::ffff:a.b.c.d) and 6to4 (2002:AABB:CCDD::) carry an IPv4 address.
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is not None:
+            address = embedded
+    if address.is_unspecified:
+        return False
+    if allow_private and (address.is_loopback or address.is_private):
+        return True  # ::1 counts as "reserved" in Python, so this check comes first
     if address.is_multicast or address.is_unspecified or address.is_reserved:
         return False
-    if allow_private:
-        return True
-    return address.is_global
+    return allow_private or address.is_global
 
 
 async def _resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:

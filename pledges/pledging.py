@@ -18,8 +18,9 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
-from pledges.campaigns import Campaign, get_campaign, get_campaign_by_id
+from pledges.campaigns import Campaign, get_campaign_by_id
 from pledges.errors import (
+    CampaignNotFound,
     CampaignNotOpen,
     FieldError,
     NotCampaignLead,
@@ -63,6 +64,8 @@ class PledgeOutcome:
     pledge_id: int
     status: str
     repeated: bool
+    # The count as of this pledge's commit, when it changed it (paper pledges).
+    progress: Progress | None = None
 
 
 @dataclass(frozen=True)
@@ -93,11 +96,13 @@ def validate_pledge(data: Any) -> PledgeInput:
         name = ""
     elif len(name.strip()) > 200:
         errors.append(FieldError("name", "Name must be 200 characters or fewer."))
+    elif "\x00" in name:  # PostgreSQL cannot store it; SQLite would, silently
+        errors.append(FieldError("name", "Name must not contain a NUL character."))
     email = data.get("email")
     if not isinstance(email, str) or not email.strip():
         errors.append(FieldError("email", "Enter your email address."))
         email = ""
-    elif not is_valid_email(email.strip()):
+    elif "\x00" in email or not is_valid_email(email.strip()):
         errors.append(
             FieldError(
                 "email", "Enter an email address in the right format, like name@example.com."
@@ -122,11 +127,27 @@ def validate_pledge(data: Any) -> PledgeInput:
     )
 
 
-async def _open_campaign_for_pledging(db: Database, slug: str) -> Campaign:
-    campaign = await get_campaign(db, slug)
-    if campaign.status not in ("open", "tipped"):
-        raise CampaignNotOpen(campaign.status)
-    return campaign
+@dataclass(frozen=True)
+class _PledgeTarget:
+    id: int
+    lead_id: int
+    status: str
+
+
+async def _open_campaign_for_pledging(db: Database, slug: str) -> _PledgeTarget:
+    # One query for what pledging needs, inside the write transaction (no districts etc.).
+    if "\x00" in slug:  # as get_campaign: no slug has one, and PostgreSQL refuses it
+        raise CampaignNotFound(slug)
+    row = await db.fetch_one(
+        sa.select(campaigns.c.id, campaigns.c.lead_id, campaigns.c.status).where(
+            campaigns.c.slug == slug
+        )
+    )
+    if row is None:
+        raise CampaignNotFound(slug)
+    if row["status"] not in ("open", "tipped"):
+        raise CampaignNotOpen(row["status"])
+    return _PledgeTarget(row["id"], row["lead_id"], row["status"])
 
 
 async def record_pledge(
@@ -240,8 +261,8 @@ async def record_paper_pledge(store: Store, slug: str, lead_id: int, data: Any) 
         await record_event(
             db, "pledge.confirmed", campaign.id, {"pledge_id": pledge_id, "source": "paper"}
         )
-        await _count(db, campaign.id, +1)
-        return PledgeOutcome(int(pledge_id), "confirmed", repeated=False)
+        progress = await _count(db, campaign.id, +1)
+        return PledgeOutcome(int(pledge_id), "confirmed", repeated=False, progress=progress)
 
 
 async def _count(db: Database, campaign_id: int, delta: int) -> Progress:
@@ -319,11 +340,14 @@ async def confirm_pledge(store: Store, pledge_id: int) -> ConfirmOutcome:
                 raise PledgeWithdrawn(str(pledge_id))
             campaign = await get_campaign_by_id(db, current["campaign_id"])
             return ConfirmOutcome(_progress_of(campaign), newly_confirmed=False)
-        campaign = await get_campaign_by_id(db, row["campaign_id"])
-        if campaign.status not in ("open", "tipped"):
-            raise CampaignNotOpen(campaign.status)  # rolls the confirmation back
-        await record_event(db, "pledge.confirmed", campaign.id, {"pledge_id": pledge_id})
-        progress = await _count(db, campaign.id, +1)
+        campaign_id = row["campaign_id"]
+        status = await db.fetch_val(
+            sa.select(campaigns.c.status).where(campaigns.c.id == campaign_id)
+        )
+        if status not in ("open", "tipped"):
+            raise CampaignNotOpen(status)  # rolls the confirmation back
+        await record_event(db, "pledge.confirmed", campaign_id, {"pledge_id": pledge_id})
+        progress = await _count(db, campaign_id, +1)
     return ConfirmOutcome(progress, newly_confirmed=True)
 
 

@@ -8,6 +8,7 @@ runs them concurrently; the domain uses atomic UPDATE ... RETURNING so none is l
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -19,6 +20,7 @@ from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
 
 NOTIFY_CHANNEL = "groundswell_journal"
+log = logging.getLogger("groundswell.store")
 
 # Set when a unit of work appends to the journal, so only those commits wake the worker.
 _journal_written: ContextVar[bool] = ContextVar("journal_written", default=False)
@@ -59,20 +61,74 @@ def databases_url(url: str) -> str:
     )
 
 
+class _SQLiteConnectionReuse:
+    """Keeps released SQLite connections open for the next unit of work.
+
+    encode/databases has no pool for SQLite: every task's first query opens an aiosqlite
+    connection (a new thread) and its last closes it, and closing the last connection to a
+    WAL database checkpoints it. This stands in for its SQLitePool (acquire/release), keeps
+    up to `size` idle connections and closes the rest. A connection still inside a
+    transaction (a rollback that did not run) is closed, never reused; idle ones hold no
+    lock, so transactions and their serialising are unchanged.
+    """
+
+    def __init__(self, pool: Any, size: int = 16) -> None:
+        self._pool = pool  # databases' SQLitePool: acquire() opens, release() closes
+        self._size = size
+        self._idle: list[Any] = []
+        self.open = True  # after disconnect, released connections are closed, not kept
+
+    async def acquire(self) -> Any:
+        if self._idle:
+            return self._idle.pop()
+        return await self._pool.acquire()
+
+    async def release(self, connection: Any) -> None:
+        try:
+            reusable = self.open and len(self._idle) < self._size and not connection.in_transaction
+        except ValueError:  # aiosqlite: the connection is closed already
+            reusable = False
+        if reusable:
+            self._idle.append(connection)
+        else:
+            await self._pool.release(connection)
+
+    async def close_idle(self) -> None:
+        self.open = False
+        while self._idle:
+            await self._pool.release(self._idle.pop())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)  # what else the backend reads (_memref)
+
+
 class Store:
     def __init__(self, url: str) -> None:
         self.url = databases_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         options: dict[str, Any] = {"timeout": 30} if self.is_sqlite else {}
         self.database = Database(self.url, **options)
+        self._reuse: _SQLiteConnectionReuse | None = None
+        if self.is_sqlite:
+            backend: Any = self.database._backend
+            self._reuse = _SQLiteConnectionReuse(backend._pool)
+            backend._pool = self._reuse
         self._write_lock = asyncio.Lock()
         self._after_commit: list[Callable[[], None]] = []
+        self._notify_task: asyncio.Task[None] | None = None
+        self._notify_again = False
 
     async def connect(self) -> None:
+        if self._reuse is not None:
+            self._reuse.open = True
         await self.database.connect()
 
     async def disconnect(self) -> None:
+        if self._notify_task is not None:
+            await self._notify_task
         await self.database.disconnect()
+        if self._reuse is not None:
+            await self._reuse.close_idle()
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` after each commit that appended events (the worker's wake-up)."""
@@ -83,17 +139,37 @@ class Store:
         """One unit of work: a transaction in which a change and its events are written."""
         _journal_written.set(False)
         if self.is_sqlite:
-            async with self._write_lock, self.database.transaction():
+            # The connection is taken before the lock, so the lock covers the transaction only.
+            async with self.database.connection(), self._write_lock, self.database.transaction():
                 yield self.database
         else:
             async with self.database.transaction():
                 yield self.database
-                if _journal_written.get():
-                    # Delivered at commit to every process listening (other workers).
-                    await self.database.execute(f"NOTIFY {NOTIFY_CHANNEL}")
         if _journal_written.get():
+            if not self.is_sqlite:
+                self._notify_soon()
             for callback in self._after_commit:
                 callback()
+
+    def _notify_soon(self) -> None:
+        """Wake workers in other processes (LISTEN/NOTIFY). Sent after commit, not inside the
+        transaction: a NOTIFY there would hold the campaign's row lock through PostgreSQL's
+        serialised notify queue. Commits that land while one is in flight share the next."""
+        if self._notify_task is not None and not self._notify_task.done():
+            self._notify_again = True
+            return
+        self._notify_task = asyncio.get_running_loop().create_task(self._send_notifications())
+
+    async def _send_notifications(self) -> None:
+        while True:
+            self._notify_again = False
+            try:
+                await self.database.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+            except Exception as exc:  # the workers' polling still finds the work
+                log.warning("NOTIFY failed: %s", type(exc).__name__)
+                return
+            if not self._notify_again:
+                return
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Database]:
