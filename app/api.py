@@ -27,17 +27,34 @@ def services(request: Request) -> Services:
     return request.app.state.services
 
 
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it passes `limit`: never held whole in memory."""
+    too_large = Problem(413, f"The body must be at most {limit} bytes.")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def json_body(request: Request) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "")
     if content_type and "json" not in content_type:
         raise Problem(415, "Send the body as application/json.")
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise Problem(413, f"The body must be at most {MAX_BODY} bytes.")
+    raw = await read_limited(request, MAX_BODY)
     try:
         data = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise Problem(400, "The body is not valid JSON.", [FieldError("body", str(exc))]) from exc
+    except RecursionError as exc:
+        raise Problem(
+            400, "The body is not valid JSON.", [FieldError("body", "Nested too deeply.")]
+        ) from exc
     if not isinstance(data, dict):
         raise Problem(
             400, "The body must be a JSON object.", [FieldError("body", "Send a JSON object.")]
@@ -163,12 +180,15 @@ async def create_pledge(request: Request) -> JSONResponse:
     if source == "paper":
         lead = await require_lead(request)
         outcome = await pledging.record_paper_pledge(svc.store, slug, lead.id, data)
-        campaign = await campaign_service.get_campaign(svc.store.database, slug)
+        progress = outcome.progress  # as of this pledge's commit: no second read
+        if progress is None:  # a repeat changed nothing: read the count
+            campaign = await campaign_service.get_campaign(svc.store.database, slug)
+            progress = Progress(slug, campaign.status, campaign.confirmed, campaign.target)
         return JSONResponse(
             {
                 "status": "confirmed",
                 "repeated": outcome.repeated,
-                "progress": {"confirmed": campaign.confirmed, "percent": campaign.percent},
+                "progress": {"confirmed": progress.confirmed, "percent": progress.percent},
             },
             status_code=201,
         )

@@ -55,6 +55,8 @@ def problem_from_domain(exc: domain.DomainError) -> Problem:
     if isinstance(exc, domain.CampaignNotFound):
         return Problem(404, "There is no campaign at this address.")
     if isinstance(exc, domain.CampaignNotOpen):
+        if exc.status == "draft":  # a draft is not public: answer as for no campaign at all
+            return Problem(404, "There is no campaign at this address.")
         return Problem(409, str(exc))
     if isinstance(exc, domain.SlugTaken):
         return Problem(

@@ -28,6 +28,7 @@ PROBLEMS = {
     "403": _problem("The key is valid but may not do this."),
     "404": _problem("No such campaign or pledge."),
     "409": _problem("Conflicts with the current state (campaign closed, slug taken)."),
+    "413": _problem("The body is larger than 64 KiB."),
     "415": _problem("The body is not JSON."),
     "422": _problem("Invalid fields; `errors` names each one."),
 }
@@ -159,6 +160,247 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+def webhook_paths() -> dict[str, Any]:
+    """Paths for providers and councils (organisation keys)."""
+    org: list[dict[str, list[str]]] = [{"organisationKey": []}]
+    endpoint_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+    endpoint = _json(_ref("WebhookEndpoint"))
+    return {
+        "/api/v1/webhook-endpoints": {
+            "get": {
+                "summary": "List my webhook endpoints",
+                "operationId": "listWebhookEndpoints",
+                "security": org,
+                "responses": {
+                    "200": {
+                        "description": "Endpoints",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "endpoints": {
+                                        "type": "array",
+                                        "items": _ref("WebhookEndpoint"),
+                                    }
+                                },
+                            }
+                        ),
+                    },
+                    **_errors("401"),
+                },
+            },
+            "post": {
+                "summary": "Register an endpoint; the answer holds its secret, shown once",
+                "operationId": "createWebhookEndpoint",
+                "security": org,
+                "requestBody": {"required": True, "content": _json(_ref("WebhookEndpointInput"))},
+                "responses": {
+                    "201": {"description": "Registered", "content": endpoint},
+                    **_errors("400", "401", "413", "415", "422"),
+                },
+            },
+        },
+        "/api/v1/webhook-endpoints/{id}": {
+            "get": {
+                "summary": "One endpoint",
+                "operationId": "getWebhookEndpoint",
+                "security": org,
+                "parameters": [endpoint_id],
+                "responses": {
+                    "200": {"description": "The endpoint", "content": endpoint},
+                    **_errors("401", "404"),
+                },
+            },
+            "patch": {
+                "summary": "Change url, description, event_types, filters or status",
+                "operationId": "updateWebhookEndpoint",
+                "security": org,
+                "parameters": [endpoint_id],
+                "requestBody": {"required": True, "content": _json(_ref("WebhookEndpointInput"))},
+                "responses": {
+                    "200": {"description": "Changed", "content": endpoint},
+                    **_errors("400", "401", "404", "413", "415", "422"),
+                },
+            },
+            "delete": {
+                "summary": "Delete; its pending deliveries are cancelled",
+                "operationId": "deleteWebhookEndpoint",
+                "security": org,
+                "parameters": [endpoint_id],
+                "responses": {"204": {"description": "Deleted"}, **_errors("401", "404")},
+            },
+        },
+        "/api/v1/webhook-endpoints/{id}/rotate-secret": {
+            "post": {
+                "summary": "New secret; the old one signs beside it for 24 hours",
+                "operationId": "rotateWebhookSecret",
+                "security": org,
+                "parameters": [endpoint_id],
+                "responses": {
+                    "200": {"description": "Rotated; the new secret", "content": endpoint},
+                    **_errors("401", "404"),
+                },
+            },
+        },
+        "/api/v1/webhook-endpoints/{id}/test": {
+            "post": {
+                "summary": "Send a webhook.test message",
+                "operationId": "sendWebhookTest",
+                "security": org,
+                "parameters": [endpoint_id],
+                "responses": {
+                    "202": {"description": "Queued"},
+                    **_errors("401", "404", "409"),
+                },
+            },
+        },
+        "/api/v1/webhook-endpoints/{id}/deliveries": {
+            "get": {
+                "summary": "Deliveries, newest first, each with every attempt",
+                "operationId": "listWebhookDeliveries",
+                "security": org,
+                "parameters": [
+                    endpoint_id,
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Deliveries",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "deliveries": {"type": "array", "items": _ref("Delivery")}
+                                },
+                            }
+                        ),
+                    },
+                    **_errors("401", "404", "422"),
+                },
+            },
+        },
+        "/api/v1/webhook-endpoints/{id}/recover": {
+            "post": {
+                "summary": "Re-queue failed deliveries created since a time",
+                "operationId": "recoverWebhookDeliveries",
+                "security": org,
+                "parameters": [endpoint_id],
+                "requestBody": {
+                    "required": True,
+                    "content": _json(
+                        {
+                            "type": "object",
+                            "required": ["since"],
+                            "properties": {"since": {"type": "string", "format": "date-time"}},
+                        }
+                    ),
+                },
+                "responses": {
+                    "202": {"description": "How many were re-queued"},
+                    **_errors("400", "401", "404", "413", "415", "422"),
+                },
+            },
+        },
+        "/api/v1/deliveries/{id}/retry": {
+            "post": {
+                "summary": "Send a delivery again now, with the same webhook-id",
+                "operationId": "retryWebhookDelivery",
+                "security": org,
+                "parameters": [endpoint_id],
+                "responses": {
+                    "202": {"description": "Queued"},
+                    **_errors("401", "404", "409"),
+                },
+            },
+        },
+        "/api/v1/campaigns/{slug}/contacts": {
+            "get": {
+                "summary": "Consenting pledgers' contact details, once the campaign tipped",
+                "operationId": "getCampaignContacts",
+                "security": org,
+                "parameters": [
+                    {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": {"description": "Contacts"},
+                    **_errors("401", "403", "404", "409"),
+                },
+            },
+        },
+    }
+
+
+WEBHOOK_SCHEMAS: dict[str, Any] = {
+    "WebhookFilters": {
+        "type": "object",
+        "properties": {
+            "categories": {"type": "array", "items": {"type": "string", "enum": list(CATEGORIES)}},
+            "postcode_prefixes": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Areas (LS) or districts (LS6).",
+            },
+            "campaigns": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "WebhookEndpointInput": {
+        "type": "object",
+        "properties": {
+            "url": {"type": "string", "format": "uri"},
+            "description": {"type": "string", "maxLength": 500},
+            "event_types": {"type": "array", "items": {"type": "string"}},
+            "filters": _ref("WebhookFilters"),
+            "status": {"type": "string", "enum": ["active", "disabled"]},
+        },
+    },
+    "WebhookEndpoint": {
+        "type": "object",
+        "required": ["id", "url", "event_types", "filters", "status"],
+        "properties": {
+            "id": {"type": "string"},
+            "url": {"type": "string"},
+            "description": {"type": "string"},
+            "event_types": {"type": "array", "items": {"type": "string"}},
+            "filters": _ref("WebhookFilters"),
+            "status": {"type": "string", "enum": ["active", "disabled"]},
+            "disabled_reason": {"type": ["string", "null"]},
+            "secret": {"type": "string", "description": "Only at creation and rotation."},
+            "created_at": {"type": "string", "format": "date-time"},
+            "last_success_at": {"type": ["string", "null"], "format": "date-time"},
+            "failing_since": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
+    "Delivery": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "message_id": {"type": "string", "description": "The webhook-id header."},
+            "event_type": {"type": "string"},
+            "status": {"type": "string"},
+            "attempt_count": {"type": "integer"},
+            "payload": {"type": "object"},
+            "attempts": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "attempted_at": {"type": "string", "format": "date-time"},
+                        "status_code": {"type": ["integer", "null"]},
+                        "duration_ms": {"type": "integer"},
+                        "error": {"type": ["string", "null"]},
+                        "response_body": {"type": ["string", "null"]},
+                    },
+                },
+            },
+        },
+    },
+}
+
+
 def openapi_document(base_url: str) -> dict[str, Any]:
     slug = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
     bearer: list[dict[str, list[str]]] = [{"leadKey": []}]
@@ -171,13 +413,18 @@ def openapi_document(base_url: str) -> dict[str, Any]:
         },
         "servers": [{"url": base_url}],
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **WEBHOOK_SCHEMAS},
             "securitySchemes": {
                 "leadKey": {
                     "type": "http",
                     "scheme": "bearer",
                     "description": "A campaign lead's key from `groundswell apikey create`.",
-                }
+                },
+                "organisationKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A provider's or council's key (`apikey create --org`).",
+                },
             },
         },
         "paths": {
@@ -233,7 +480,7 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                     "requestBody": {"required": True, "content": _json(_ref("CampaignInput"))},
                     "responses": {
                         "201": {"description": "Created", "content": _json(_ref("Campaign"))},
-                        **_errors("400", "401", "409", "415", "422"),
+                        **_errors("400", "401", "409", "413", "415", "422"),
                     },
                 },
             },
@@ -281,7 +528,7 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                                 }
                             ),
                         },
-                        **_errors("400", "401", "403", "404", "409", "415", "422"),
+                        **_errors("400", "401", "403", "404", "409", "413", "415", "422"),
                     },
                 }
             },
@@ -305,7 +552,7 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                                 }
                             ),
                         },
-                        **_errors("400", "404", "409", "415", "422"),
+                        **_errors("400", "404", "409", "413", "415", "422"),
                     },
                 }
             },
@@ -328,9 +575,10 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                                 }
                             ),
                         },
-                        **_errors("400", "404", "415", "422"),
+                        **_errors("400", "404", "413", "415", "422"),
                     },
                 }
             },
+            **webhook_paths(),
         },
     }

@@ -103,6 +103,8 @@ async def pledge_form(request: Request) -> Response:
 async def pledged(request: Request) -> Response:
     svc = services(request)
     campaign = await campaign_service.get_campaign(svc.store.database, request.path_params["slug"])
+    if campaign.status == "draft":
+        raise Problem(404, "There is no campaign at this address.")
     return render(request, "pledged.html", {"campaign": campaign})
 
 

@@ -116,6 +116,8 @@ async def _load(db: Database, query: Any) -> list[Campaign]:
 
 
 async def get_campaign(db: Database, slug: str) -> Campaign:
+    if "\x00" in slug:  # no slug has one, and PostgreSQL refuses it as a query parameter
+        raise CampaignNotFound(slug)
     found = await _load(db, sa.select(campaigns).where(campaigns.c.slug == slug))
     if not found:
         raise CampaignNotFound(slug)
@@ -178,7 +180,9 @@ def _text(
         errors.append(FieldError(name, "Must be text."))
         return ""
     value = value.strip()
-    if required and not value:
+    if "\x00" in value:  # PostgreSQL cannot store it; SQLite would, silently
+        errors.append(FieldError(name, "Must not contain a NUL character."))
+    elif required and not value:
         errors.append(FieldError(name, "Enter a value."))
     elif value and not low <= len(value) <= high:
         errors.append(FieldError(name, f"Must be between {low} and {high} characters."))
@@ -197,7 +201,7 @@ def _parse_deadline(value: Any, now: datetime, errors: list[FieldError]) -> date
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=now.tzinfo)
         if len(value.strip()) == 10:  # a date alone means the end of that day
-            parsed = parsed + timedelta(days=1) - timedelta(seconds=1)
+            parsed = parsed.replace(hour=23, minute=59, second=59)  # no overflow on 9999-12-31
     if parsed <= now:
         errors.append(FieldError("deadline", "The deadline must be in the future."))
     elif parsed - now > MAX_CAMPAIGN_LENGTH:
@@ -230,9 +234,12 @@ def validate_campaign(data: Any, now: datetime | None = None) -> CampaignInput:
     summary = _text(data, "summary", errors, low=3, high=500)
     description = _text(data, "description", errors, low=0, high=20_000, required=False)
 
-    slug = data.get("slug") or slugify(title)
+    given_slug = data.get("slug")
+    slug = given_slug or slugify(title)
     if not isinstance(slug, str) or not _SLUG.match(slug):
-        errors.append(FieldError("slug", "Use 3 to 80 lower-case letters, digits and hyphens."))
+        # A slug made from a title that is itself wrong is not a second mistake.
+        if given_slug or not any(e.field == "title" for e in errors):
+            errors.append(FieldError("slug", "Use 3 to 80 lower-case letters, digits and hyphens."))
         slug = ""
 
     category = data.get("category")

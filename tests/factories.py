@@ -6,8 +6,14 @@ from datetime import timedelta
 from typing import Any
 
 from pledges.accounts import Lead, create_lead_api_key
-from pledges.campaigns import Campaign, create_campaign
-from pledges.pledging import record_pledge
+from pledges.campaigns import (
+    Campaign,
+    cancel_campaign,
+    create_campaign,
+    expire_due_campaigns,
+    get_campaign,
+)
+from pledges.pledging import confirm_pledge, record_pledge
 from pledges.store import Store, utcnow
 
 _counter = 0
@@ -58,3 +64,23 @@ async def make_pending_pledges(store: Store, slug: str, count: int, start: int =
         outcome = await record_pledge(store, slug, pledge_data(i))
         ids.append(outcome.pledge_id)
     return ids
+
+
+async def make_confirmed_pledge(store: Store, slug: str, i: int = 0, **overrides: Any) -> int:
+    outcome = await record_pledge(store, slug, pledge_data(i, **overrides))
+    await confirm_pledge(store, outcome.pledge_id)
+    return outcome.pledge_id
+
+
+async def make_cancelled_campaign(store: Store, **overrides: Any) -> Campaign:
+    lead, _ = await make_lead(store)
+    campaign = await make_campaign(store, lead, **overrides)
+    return await cancel_campaign(store, campaign.slug, lead.id)
+
+
+async def make_expired_campaign(store: Store, **overrides: Any) -> Campaign:
+    """A campaign whose deadline has passed, expired as the worker would expire it."""
+    overrides.setdefault("deadline", (utcnow() + timedelta(hours=1)).isoformat())
+    campaign = await make_campaign(store, **overrides)
+    await expire_due_campaigns(store, now=campaign.deadline + timedelta(seconds=1))
+    return await get_campaign(store.database, campaign.slug)
