@@ -32,6 +32,7 @@ def bootstrap(settings: Settings) -> Services:
         total_timeout=settings.webhook_timeout_seconds,
         connect_timeout=min(5.0, settings.webhook_timeout_seconds),
         allow_private_networks=settings.webhook_allow_private_networks,
+        lease_seconds=settings.webhook_lease_seconds,
     )
     worker = Worker(
         store,

@@ -28,6 +28,10 @@ DOCUMENTED_SETTINGS: dict[str, str] = {
     "WEBHOOK_ALLOW_PRIVATE_NETWORKS": (
         "Allow http and private addresses for webhooks (development only)."
     ),
+    "WEBHOOK_LEASE_SECONDS": (
+        "How long a worker holds a webhook delivery before another may retry it; "
+        "longer than WEBHOOK_TIMEOUT_SECONDS (default: that plus 15)."
+    ),
 }
 
 
@@ -54,6 +58,7 @@ class Settings:
     webhook_retry_schedule: tuple[float, ...] = DEFAULT_SCHEDULE
     webhook_timeout_seconds: float = 15.0
     webhook_allow_private_networks: bool = False
+    webhook_lease_seconds: float | None = None
 
     @classmethod
     def from_environ(
@@ -61,6 +66,7 @@ class Settings:
     ) -> Settings:
         config = Config(environ=dict(os.environ if environ is None else environ))
         smtp = config("SMTP_URL", default="")
+        lease = config("WEBHOOK_LEASE_SECONDS", default="").strip()
         values: dict[str, object] = {
             "database_url": config("DATABASE_URL", default=cls.database_url),
             "secret_key": config("SECRET_KEY", cast=Secret, default=DEVELOPMENT_SECRET_KEY),
@@ -79,6 +85,7 @@ class Settings:
             "webhook_allow_private_networks": _flag(
                 config("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default="")
             ),
+            "webhook_lease_seconds": float(lease) if lease else None,
         }
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]
@@ -101,3 +108,11 @@ class Settings:
             )
         if not self.base_url.startswith(("http://", "https://")):
             raise ConfigurationError("BASE_URL must start with http:// or https://")
+        if (
+            self.webhook_lease_seconds is not None
+            and self.webhook_lease_seconds <= self.webhook_timeout_seconds
+        ):
+            # A lease shorter than an attempt lets a second worker send the same message.
+            raise ConfigurationError(
+                "WEBHOOK_LEASE_SECONDS must be longer than WEBHOOK_TIMEOUT_SECONDS."
+            )

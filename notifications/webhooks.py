@@ -9,7 +9,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -54,9 +54,14 @@ class DeliveryPolicy:
     allow_private_networks: bool = False
     per_endpoint_concurrency: int = 4
     concurrency: int = 32
+    # How long a claimed delivery stays claimed; None: total_timeout + 15 s. A worker that
+    # dies mid-delivery delays that message by this much; it must exceed total_timeout.
+    lease_seconds: float | None = None
 
     @property
     def lease(self) -> timedelta:
+        if self.lease_seconds is not None:
+            return timedelta(seconds=self.lease_seconds)
         return timedelta(seconds=self.total_timeout + 15)
 
     def delay_after(self, attempts: int, retry_after: float | None) -> float | None:
@@ -237,6 +242,8 @@ async def retry_delivery(store: Store, organisation_id: int, delivery_public_id:
 
 async def recover_failed(store: Store, endpoint: Endpoint, since: datetime) -> int:
     """Re-queue this endpoint's failed deliveries created since `since`."""
+    # Stored times are UTC; SQLite compares them as text, so the bound must be UTC too.
+    since = since.astimezone(UTC)
     async with store.write() as db:
         rows = await db.fetch_all(
             sa.update(webhook_deliveries)
@@ -285,6 +292,14 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 @dataclass
+class _Unrecorded:
+    endpoint: Endpoint
+    row: Any
+    result: AttemptResult
+    done: asyncio.Future[None]
+
+
+@dataclass
 class Deliverer:
     """Claims due deliveries under a lease and POSTs them, never more than
     `per_endpoint_concurrency` at once to one endpoint, so a slow one cannot hold up the rest."""
@@ -292,9 +307,17 @@ class Deliverer:
     store: Store
     policy: DeliveryPolicy
     http: httpx.AsyncClient
+    # More clients, each endpoint always using the same one: httpcore's pool checks every
+    # one of its connections on every request, so one big pool costs CPU per connection.
+    more_http: list[httpx.AsyncClient] = field(default_factory=list)
     _in_flight: dict[int, int] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # Endpoints as read in the transaction that claimed their deliveries.
+    _endpoints: dict[int, Endpoint] = field(default_factory=dict)
+    # Group commit: results waiting to be written, and who is writing.
+    _unrecorded: list[_Unrecorded] = field(default_factory=list)
+    _record_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def wake(self) -> None:
         self._wake.set()
@@ -327,6 +350,11 @@ class Deliverer:
         )
         if full:
             due = due.where(webhook_deliveries.c.endpoint_id.not_in(full))
+        # One connection for the look and the claim (SQLite opens one per standalone query).
+        async with self.store.read():
+            return await self._claim(due, now)
+
+    async def _claim(self, due: Any, now: datetime) -> list[Any]:
         if self.store.skip_locked:
             due = due.with_for_update(skip_locked=True, of=webhook_deliveries)
         elif await self.store.database.fetch_val(due) is None:
@@ -362,7 +390,23 @@ class Deliverer:
                         attempts=webhook_deliveries.c.attempts - 1,
                     )
                 )
+            if keep:
+                # Read here, in the claim's transaction, rather than once per delivery.
+                for endpoint_row in await db.fetch_all(
+                    sa.select(webhook_endpoints).where(
+                        webhook_endpoints.c.id.in_({r["endpoint_id"] for r in keep})
+                    )
+                ):
+                    self._endpoints[endpoint_row["id"]] = endpoint_from_row(endpoint_row)
         return keep
+
+    def client_for(self, endpoint: Endpoint) -> httpx.AsyncClient:
+        clients = [self.http, *self.more_http]
+        return clients[endpoint.id % len(clients)]
+
+    async def aclose(self) -> None:
+        for client in (self.http, *self.more_http):
+            await client.aclose()
 
     async def post(self, endpoint: Endpoint, row: Any) -> AttemptResult:
         started = time.monotonic()
@@ -381,14 +425,24 @@ class Deliverer:
         headers["host"] = target.host_header
         extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else {}
         try:
-            async with asyncio.timeout(self.policy.total_timeout):
-                response = await self.http.post(
+            async with (
+                asyncio.timeout(self.policy.total_timeout),
+                self.client_for(endpoint).stream(
+                    "POST",
                     target.url,
                     content=row["body"].encode(),
                     headers=headers,
                     extensions=extensions,
-                )
-                body = response.content[:RESPONSE_KEEP_BYTES].decode("utf-8", "replace")
+                ) as response,
+            ):
+                # Read only what is kept: a receiver's long (or endless) answer must not
+                # turn a delivered message into a timeout, nor fill the worker's memory.
+                kept = b""
+                async for chunk in response.aiter_bytes():
+                    kept += chunk
+                    if len(kept) >= RESPONSE_KEEP_BYTES:
+                        break
+                body = kept[:RESPONSE_KEEP_BYTES].decode("utf-8", "replace")
         except TimeoutError:
             return AttemptResult(
                 None, elapsed(), error=f"timed out after {self.policy.total_timeout:g} s"
@@ -403,68 +457,150 @@ class Deliverer:
         )
 
     async def deliver(self, row: Any) -> None:
-        endpoint_row = await self.store.database.fetch_one(
-            sa.select(webhook_endpoints).where(webhook_endpoints.c.id == row["endpoint_id"])
-        )
-        endpoint = endpoint_from_row(endpoint_row)
+        endpoint = self._endpoints.get(row["endpoint_id"])
+        if endpoint is None:
+            endpoint_row = await self.store.database.fetch_one(
+                sa.select(webhook_endpoints).where(webhook_endpoints.c.id == row["endpoint_id"])
+            )
+            endpoint = endpoint_from_row(endpoint_row)
         result = await self.post(endpoint, row)
         await self.record(endpoint, row, result)
 
     async def record(self, endpoint: Endpoint, row: Any, result: AttemptResult) -> None:
+        """Write an attempt's outcome. Group commit: whoever holds the lock writes every
+        outcome waiting, in one transaction; each caller returns once its own is written
+        (or raises what writing it raised), so a delivery stays leased until then."""
+        item = _Unrecorded(endpoint, row, result, asyncio.get_running_loop().create_future())
+        self._unrecorded.append(item)
+        async with self._record_lock:
+            if not item.done.done():
+                batch, self._unrecorded = self._unrecorded, []
+                try:
+                    await self._record_batch(batch)
+                except BaseException:
+                    # Cancelled mid-write: the next holder of the lock writes what is left.
+                    self._unrecorded[:0] = [b for b in batch if not b.done.done()]
+                    raise
+        await item.done
+
+    async def _record_batch(self, batch: list[_Unrecorded]) -> None:
+        try:
+            async with self.store.write() as db:
+                succeeded = [b for b in batch if b.result.succeeded]
+                for b in batch:
+                    if not b.result.succeeded:
+                        await self._record_in(db, b.endpoint, b.row, b.result)
+                if succeeded:
+                    await self._record_successes(db, succeeded)
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0].done.set_exception(exc)
+                return
+            # One bad outcome must not hold up the rest: write each on its own.
+            for b in batch:
+                try:
+                    async with self.store.write() as db:
+                        await self._record_in(db, b.endpoint, b.row, b.result)
+                except Exception as exc:
+                    b.done.set_exception(exc)
+                else:
+                    b.done.set_result(None)
+            return
+        for b in batch:
+            b.done.set_result(None)
+
+    async def _record_successes(self, db: Database, batch: list[_Unrecorded]) -> None:
+        """What _record_in does for each success, as a few statements for the whole batch
+        (building SQL costs more CPU than sending the webhook)."""
         now = utcnow()
-        async with self.store.write() as db:
+        await db.execute(
+            sa.insert(webhook_attempts).values(
+                [
+                    {
+                        "delivery_id": b.row["id"],
+                        "attempted_at": now,
+                        "status_code": b.result.status_code,
+                        "duration_ms": b.result.duration_ms,
+                        "error": b.result.error,
+                        "response_body": b.result.response_body,
+                    }
+                    for b in batch
+                ]
+            )
+        )
+        by_code: dict[int | None, list[int]] = {}
+        for b in batch:
+            by_code.setdefault(b.result.status_code, []).append(b.row["id"])
+        for code, ids in by_code.items():
             await db.execute(
-                sa.insert(webhook_attempts).values(
-                    delivery_id=row["id"],
-                    attempted_at=now,
-                    status_code=result.status_code,
-                    duration_ms=result.duration_ms,
-                    error=result.error,
-                    response_body=result.response_body,
+                sa.update(webhook_deliveries)
+                .where(webhook_deliveries.c.id.in_(ids))
+                .values(
+                    status="succeeded", completed_at=now, lease_until=None, last_status_code=code
                 )
             )
-            if result.succeeded:
-                await self._finish(db, row, "succeeded", result, now)
-                await db.execute(
-                    sa.update(webhook_endpoints)
-                    .where(webhook_endpoints.c.id == endpoint.id)
-                    .values(last_success_at=now, failing_since=None)
+        await db.execute(
+            sa.update(webhook_endpoints)
+            .where(webhook_endpoints.c.id.in_({b.endpoint.id for b in batch}))
+            .values(last_success_at=now, failing_since=None)
+        )
+
+    async def _record_in(
+        self, db: Database, endpoint: Endpoint, row: Any, result: AttemptResult
+    ) -> None:
+        now = utcnow()
+        await db.execute(
+            sa.insert(webhook_attempts).values(
+                delivery_id=row["id"],
+                attempted_at=now,
+                status_code=result.status_code,
+                duration_ms=result.duration_ms,
+                error=result.error,
+                response_body=result.response_body,
+            )
+        )
+        if result.succeeded:
+            await self._finish(db, row, "succeeded", result, now)
+            await db.execute(
+                sa.update(webhook_endpoints)
+                .where(webhook_endpoints.c.id == endpoint.id)
+                .values(last_success_at=now, failing_since=None)
+            )
+            return
+        if result.status_code == 410:
+            await self._finish(db, row, "failed", result, now)
+            await self._disable(db, endpoint, "The receiver answered 410 Gone.", now)
+            return
+        delay = self.policy.delay_after(row["attempts"], result.retry_after)
+        if delay is None:
+            await self._finish(db, row, "failed", result, now)
+        else:
+            await db.execute(
+                sa.update(webhook_deliveries)
+                .where(
+                    webhook_deliveries.c.id == row["id"],
+                    webhook_deliveries.c.status == "sending",
                 )
-                return
-            if result.status_code == 410:
-                await self._finish(db, row, "failed", result, now)
-                await self._disable(db, endpoint, "The receiver answered 410 Gone.", now)
-                return
-            delay = self.policy.delay_after(row["attempts"], result.retry_after)
-            if delay is None:
-                await self._finish(db, row, "failed", result, now)
-            else:
-                await db.execute(
-                    sa.update(webhook_deliveries)
-                    .where(
-                        webhook_deliveries.c.id == row["id"],
-                        webhook_deliveries.c.status == "sending",
-                    )
-                    .values(
-                        status="pending",
-                        next_attempt_at=now + timedelta(seconds=delay),
-                        lease_until=None,
-                        last_status_code=result.status_code,
-                    )
+                .values(
+                    status="pending",
+                    next_attempt_at=now + timedelta(seconds=delay),
+                    lease_until=None,
+                    last_status_code=result.status_code,
                 )
-            failing_since = endpoint.failing_since
-            if failing_since is None:
-                await db.execute(
-                    sa.update(webhook_endpoints)
-                    .where(
-                        webhook_endpoints.c.id == endpoint.id,
-                        webhook_endpoints.c.failing_since.is_(None),
-                    )
-                    .values(failing_since=now)
+            )
+        failing_since = endpoint.failing_since
+        if failing_since is None:
+            await db.execute(
+                sa.update(webhook_endpoints)
+                .where(
+                    webhook_endpoints.c.id == endpoint.id,
+                    webhook_endpoints.c.failing_since.is_(None),
                 )
-            elif now - failing_since >= self.policy.disable_after:
-                days = self.policy.disable_after.total_seconds() / 86400
-                await self._disable(db, endpoint, f"No successful delivery for {days:g} days.", now)
+                .values(failing_since=now)
+            )
+        elif now - failing_since >= self.policy.disable_after:
+            days = self.policy.disable_after.total_seconds() / 86400
+            await self._disable(db, endpoint, f"No successful delivery for {days:g} days.", now)
 
     async def _finish(
         self, db: Database, row: Any, status: str, result: AttemptResult, now: datetime

@@ -60,7 +60,15 @@ class Worker:
     @property
     def deliverer(self) -> Deliverer:
         if self._deliverer is None:
-            self._deliverer = Deliverer(self.store, self.policy, webhook_client(self.policy))
+            # Endpoints spread over small pools, as many as fill the concurrency at the
+            # per-endpoint limit (8 by default).
+            pools = max(1, self.policy.concurrency // self.policy.per_endpoint_concurrency)
+            self._deliverer = Deliverer(
+                self.store,
+                self.policy,
+                webhook_client(self.policy),
+                [webhook_client(self.policy) for _ in range(pools - 1)],
+            )
         return self._deliverer
 
     def wake(self) -> None:
@@ -97,7 +105,7 @@ class Worker:
     async def aclose(self) -> None:
         if self._deliverer is not None:
             await self._deliverer.drain()
-            await self._deliverer.http.aclose()
+            await self._deliverer.aclose()
 
     async def _loop(
         self, name: str, work: Callable[[], Awaitable[int]], wake: asyncio.Event
