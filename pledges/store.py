@@ -18,6 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.ddl import DDLElement
 
 NOTIFY_CHANNEL = "groundswell_journal"
 log = logging.getLogger("groundswell.store")
@@ -102,6 +104,91 @@ class _SQLiteConnectionReuse:
         return getattr(self._pool, name)  # what else the backend reads (_memref)
 
 
+_NOT_CACHEABLE = object()
+
+
+class _CompiledStatements:
+    """Compiled SQL reused for statements of the same shape.
+
+    encode/databases compiles every SQLAlchemy Core statement afresh, which was about a
+    quarter of the pledge path's CPU. This keys compiled statements by SQLAlchemy's own
+    cache key (the shape, not the values), as SQLAlchemy's engine does, and binds each
+    call's values from the key's extracted parameters. Statements whose SQL text depends
+    on their values (expanding IN lists, literal-rendered binds) are compiled every time.
+    """
+
+    def __init__(self, is_sqlite: bool, dialect: Any, size: int = 2000) -> None:
+        self.is_sqlite = is_sqlite
+        self.dialect = dialect
+        self.size = size
+        self._compiled: dict[Any, Any] = {}
+
+    def install(self, backend: Any) -> None:
+        make_connection = backend.connection
+
+        def connection() -> Any:
+            conn = make_connection()
+            fallback = conn._compile
+
+            def compile_cached(query: Any) -> Any:
+                found = self.compile(query)
+                return fallback(query) if found is None else found
+
+            conn._compile = compile_cached
+            return conn
+
+        backend.connection = connection
+
+    def _lookup(self, query: Any) -> tuple[Any, Any] | None:
+        if not isinstance(query, ClauseElement) or isinstance(query, DDLElement):
+            return None
+        key = query._generate_cache_key()
+        if key is None:
+            return None
+        compiled: Any = self._compiled.get(key.key)
+        if compiled is None:
+            compiled = query._compiler(
+                self.dialect, cache_key=key, compile_kwargs={"render_postcompile": True}
+            )
+            if any(b.expanding or b.literal_execute for b in compiled.binds.values()):
+                compiled = _NOT_CACHEABLE
+            if len(self._compiled) >= self.size:
+                self._compiled.clear()
+            self._compiled[key.key] = compiled
+        if compiled is _NOT_CACHEABLE:
+            return None
+        return compiled, compiled.construct_params(extracted_parameters=key[1])
+
+    def compile(self, query: Any) -> Any:
+        found = self._lookup(query)
+        if found is None:
+            return None
+        compiled, params = found
+        processors = compiled._bind_processors
+        result_map = compiled._result_columns
+        if self.is_sqlite:
+            from databases.backends.sqlite import CompilationContext
+
+            args = [
+                processors[k](params[k]) if k in processors else params[k]
+                for k in compiled.positiontup
+            ]
+            context = self.dialect.execution_ctx_cls()
+            context.dialect = self.dialect
+            context.result_column_struct = (
+                compiled._result_columns,
+                compiled._ordered_columns,
+                compiled._textual_ordered_columns,
+                compiled._ad_hoc_textual,
+                compiled._loose_column_name_matching,
+            )
+            return compiled.string, args, result_map, CompilationContext(context)
+        ordered = sorted(params.items())
+        mapping = {k: "$" + str(i) for i, (k, _) in enumerate(ordered, start=1)}
+        args = [processors[k](v) if k in processors else v for k, v in ordered]
+        return compiled.string % mapping, args, result_map
+
+
 class Store:
     def __init__(self, url: str) -> None:
         self.url = databases_url(url)
@@ -113,6 +200,8 @@ class Store:
             backend: Any = self.database._backend
             self._reuse = _SQLiteConnectionReuse(backend._pool)
             backend._pool = self._reuse
+        backend_any: Any = self.database._backend
+        _CompiledStatements(self.is_sqlite, backend_any._dialect).install(backend_any)
         self._write_lock = asyncio.Lock()
         self._after_commit: list[Callable[[], None]] = []
         self._notify_task: asyncio.Task[None] | None = None
