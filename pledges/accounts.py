@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from databases import Database
@@ -50,28 +51,37 @@ async def ensure_lead(db: Database, email: str, name: str = "") -> Lead:
     return Lead(id=row["id"], email=row["email"], name=row["name"])
 
 
+async def _new_key(db: Database, **owner: int) -> str:
+    """Store a new key's hash for its owner (lead_id= or organisation_id=); the raw key
+    is returned once and kept nowhere."""
+    raw_key = KEY_PREFIX + secrets.token_urlsafe(32)
+    await db.execute(
+        sa.insert(api_keys).values(
+            key_hash=hash_key(raw_key), prefix=raw_key[:10], created_at=utcnow(), **owner
+        )
+    )
+    return raw_key
+
+
+def _key_owner(table: sa.Table, owner_column: sa.Column[Any], raw_key: str) -> Any:
+    """The row of `table` that owns this unrevoked key."""
+    return (
+        sa.select(table)
+        .join(api_keys, owner_column == table.c.id)
+        .where(api_keys.c.key_hash == hash_key(raw_key), api_keys.c.revoked_at.is_(None))
+    )
+
+
 async def create_lead_api_key(store: Store, email: str) -> tuple[Lead, str]:
     """Create the lead if needed and a new key for them; returns the raw key once."""
-    raw_key = KEY_PREFIX + secrets.token_urlsafe(32)
     async with store.write() as db:
         lead = await ensure_lead(db, email)
-        await db.execute(
-            sa.insert(api_keys).values(
-                key_hash=hash_key(raw_key),
-                prefix=raw_key[:10],
-                lead_id=lead.id,
-                created_at=utcnow(),
-            )
-        )
+        raw_key = await _new_key(db, lead_id=lead.id)
     return lead, raw_key
 
 
 async def lead_for_key(db: Database, raw_key: str) -> Lead | None:
-    row = await db.fetch_one(
-        sa.select(leads)
-        .join(api_keys, api_keys.c.lead_id == leads.c.id)
-        .where(api_keys.c.key_hash == hash_key(raw_key), api_keys.c.revoked_at.is_(None))
-    )
+    row = await db.fetch_one(_key_owner(leads, api_keys.c.lead_id, raw_key))
     if row is None:
         return None
     return Lead(id=row["id"], email=row["email"], name=row["name"])
@@ -113,29 +123,15 @@ async def create_organisation_api_key(
     """Create the organisation and membership if needed, and a new key for it."""
     if kind not in ORGANISATION_KINDS:
         raise ValueError(f"kind must be one of {ORGANISATION_KINDS}")
-    raw_key = KEY_PREFIX + secrets.token_urlsafe(32)
     async with store.write() as db:
         org = await ensure_organisation(db, org_name, kind, email)
-        await db.execute(
-            sa.insert(api_keys).values(
-                key_hash=hash_key(raw_key),
-                prefix=raw_key[:10],
-                organisation_id=org.id,
-                created_at=utcnow(),
-            )
-        )
+        raw_key = await _new_key(db, organisation_id=org.id)
     return org, raw_key
 
 
 async def organisation_for_key(db: Database, raw_key: str) -> Organisation | None:
-    row = await db.fetch_one(
-        sa.select(organisations)
-        .join(api_keys, api_keys.c.organisation_id == organisations.c.id)
-        .where(api_keys.c.key_hash == hash_key(raw_key), api_keys.c.revoked_at.is_(None))
-    )
-    if row is None:
-        return None
-    return Organisation(id=row["id"], name=row["name"], kind=row["kind"])
+    row = await db.fetch_one(_key_owner(organisations, api_keys.c.organisation_id, raw_key))
+    return _organisation(row)
 
 
 async def organisation_member_emails(db: Database, organisation_id: int) -> list[str]:
@@ -149,6 +145,8 @@ async def organisation_member_emails(db: Database, organisation_id: int) -> list
 
 async def organisation_by_id(db: Database, organisation_id: int) -> Organisation | None:
     row = await db.fetch_one(sa.select(organisations).where(organisations.c.id == organisation_id))
-    if row is None:
-        return None
-    return Organisation(id=row["id"], name=row["name"], kind=row["kind"])
+    return _organisation(row)
+
+
+def _organisation(row: Any) -> Organisation | None:
+    return None if row is None else Organisation(id=row["id"], name=row["name"], kind=row["kind"])
