@@ -21,37 +21,42 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
-import secrets
 import select
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from common import (
+    BENCHMARKS,
+    CLOCK_TICKS,
+    DEFAULT_POSTGRES_URL,
+    BenchmarkError,
+    Check,
+    ServerProcess,
+    campaign_body,
+    database_kinds,
+    free_port,
+    groundswell_command,
+    percentile,
+    postgres_cpu_seconds,
+    proc_cpu_seconds,
+    production_env,
+    run_benchmark,
+    run_cli,
+    scratch_postgres_databases,
+)
 
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 TARGET_RATIO = 0.5
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-class BenchmarkError(Exception):
-    """The benchmark could not run (a server did not start, a phase did not finish...)."""
-
 
 # --------------------------------------------------------------------------- load generator
 
@@ -148,34 +153,6 @@ def loadgen_main(spec_path: str) -> int:
 # --------------------------------------------------------------------------- measurement
 
 
-def proc_cpu_seconds(pid: int) -> float | None:
-    """utime + stime of a process and all its threads (aiosqlite runs queries in threads)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def postgres_cpu_seconds() -> float | None:
-    """CPU of the local PostgreSQL processes (server and backends), if visible in /proc."""
-    total, found = 0.0, False
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        comm = stat[stat.find("(") + 1 : stat.rfind(")")]
-        if comm.startswith("postgres"):
-            fields = stat.rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-            found = True
-    return total if found else None
-
-
 def run_queue_wait_seconds(pid: int) -> float | None:
     """Time the process's threads were runnable but waited for a core (/proc schedstat)."""
     total, found = 0.0, False
@@ -200,13 +177,6 @@ def machine_busy_seconds() -> float:
         return 0.0
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
     return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
-
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 @dataclass
@@ -357,97 +327,20 @@ def run_phase(
 # --------------------------------------------------------------------------- servers
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def groundswell_command() -> list[str]:
-    script = Path(sys.executable).parent / "groundswell"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
-
-
-class Server:
-    """A server subprocess: started, polled until it answers, stopped with SIGINT."""
+class Server(ServerProcess):
+    """A server on 127.0.0.1:`port`, run in `workdir`."""
 
     def __init__(
         self, name: str, argv: list[str], env: dict[str, str], workdir: Path, port: int
     ) -> None:
-        self.name = name
-        self.argv = argv
-        self.env = env
-        self.workdir = workdir
+        super().__init__(name, argv, env, workdir)
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
-        self.log_path = workdir / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, ready_path: str, timeout: float = 60) -> None:
-        import httpx
-
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                self.argv, env=self.env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + timeout
-        with httpx.Client(base_url=self.base_url, timeout=2) as client:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise BenchmarkError(
-                        f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}"
-                    )
-                try:
-                    if client.get(ready_path).status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass  # not listening yet
-                time.sleep(0.1)
-        self.stop()
-        raise BenchmarkError(f"{self.name} not ready within {timeout} s:\n{self.log_tail()}")
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def stop(self, timeout: float = 30) -> int | None:
-        """SIGINT (uvicorn's graceful shutdown: the lifespan stops the worker); then SIGKILL."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                return None
-        return self.proc.returncode
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-
-def server_env(database_url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    for name in ("DEBUG", "DEMO", "SMTP_URL", "BASE_URL"):
-        env.pop(name, None)  # production mode; mail stays in the outbox, never leaves
-    env["DATABASE_URL"] = database_url
-    env["SECRET_KEY"] = secrets.token_urlsafe(48)
-    return env
-
-
-def run_cli(argv: list[str], env: dict[str, str], workdir: Path) -> str:
-    done = subprocess.run(
-        argv, env=env, cwd=workdir, capture_output=True, text=True, timeout=120, check=False
-    )
-    if done.returncode != 0:
-        raise BenchmarkError(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr}")
-    return done.stdout
+    async def serve(self, ready_path: str, timeout: float = 60) -> None:
+        """Start it and wait until `ready_path` answers 200."""
+        self.start()
+        await self.wait_http(f"{self.base_url}{ready_path}", timeout)
 
 
 # --------------------------------------------------------------------------- database access
@@ -489,13 +382,6 @@ async def wait_for_worker(db: Db, seconds: float) -> tuple[bool, float]:
         if waited > seconds:
             return False, waited
         await asyncio.sleep(0.1)
-
-
-@dataclass
-class Check:
-    name: str
-    ok: bool | None  # None: not applicable in this run
-    detail: str
 
 
 async def groundswell_checks(
@@ -622,18 +508,6 @@ def pledge_body(tag: str, i: int, **extra: Any) -> dict[str, Any]:
     }
 
 
-def campaign_body(slug: str, target: int) -> dict[str, Any]:
-    return {
-        "slug": slug,
-        "title": f"Benchmark campaign {slug}",
-        "summary": "Created by benchmarks/pledge_throughput.py.",
-        "category": "broadband",
-        "area": {"name": "Headingley", "postcode_districts": ["LS6"]},
-        "target": target,
-        "deadline": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
-    }
-
-
 def _single_phase(label: str, phase: Phase) -> PathResult:
     return PathResult(label, [phase], confirmed=phase.accepted)
 
@@ -644,12 +518,19 @@ async def run_baseline(
     port = free_port()
     server = Server(
         f"baseline-{kind}",
-        [sys.executable, str(HERE / "baseline_app.py"), "--host", "127.0.0.1", "--port", str(port)],
-        server_env(url),
+        [
+            sys.executable,
+            str(BENCHMARKS / "baseline_app.py"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        production_env(url),
         workdir,
         port,
     )
-    server.start("/health")
+    await server.serve("/health")
     try:
         items = [["/pledges", pledge_body("base", i)] for i in range(args.requests)]
         phase = run_phase(
@@ -685,7 +566,7 @@ async def run_groundswell(
 
     from pledges.tokens import Signer
 
-    env = server_env(url)
+    env = production_env(url)
     cli = groundswell_command()
     if kind == "postgres":
         run_cli([*cli, "migrate"], env, workdir)  # serve migrates SQLite by itself
@@ -705,7 +586,7 @@ async def run_groundswell(
             *serve[len(cli) :],
         ]
     server = Server(f"groundswell-{kind}", serve, env, workdir, port)
-    server.start("/api/v1/campaigns")
+    await server.serve("/api/v1/campaigns")
     postgres = kind == "postgres"
     try:
         key = (
@@ -720,7 +601,12 @@ async def run_groundswell(
             with httpx.Client(base_url=server.base_url, timeout=30, headers=auth) as http:
                 for path in args.paths:
                     slug = f"bench-{path}-{run_tag}"
-                    created = http.post("/api/v1/campaigns", json=campaign_body(slug, target))
+                    created = http.post(
+                        "/api/v1/campaigns",
+                        json=campaign_body(
+                            slug, target, title="Benchmark campaign", script=Path(__file__).name
+                        ),
+                    )
                     if created.status_code != 201:
                         raise BenchmarkError(f"campaign not created: {created.text}")
                     common: dict[str, Any] = {
@@ -801,54 +687,25 @@ async def run_groundswell(
         result.server_exit_codes[server.name] = server.stop()
 
 
-async def postgres_reachable(admin_url: str) -> str | None:
-    import asyncpg
-
-    try:
-        conn = await asyncpg.connect(admin_url, timeout=5)
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-    await conn.close()
-    return None
-
-
-def with_database(url: str, name: str) -> str:
-    return f"{url.rpartition('/')[0]}/{name}"
-
-
 async def run_database(kind: str, args: argparse.Namespace) -> DatabaseResult:
-    import asyncpg
-
     result = DatabaseResult(kind)
     workdir = Path(tempfile.mkdtemp(prefix=f"groundswell-bench-{kind}-"))
-    created: list[str] = []
     try:
-        if kind == "sqlite":
-            base_url = f"sqlite:///{workdir / 'baseline.db'}"
-            gs_url = f"sqlite:///{workdir / 'groundswell.db'}"
-        else:
-            suffix = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
-            admin = await asyncpg.connect(args.postgres_url)
-            try:
-                for name in (f"bench_baseline_{suffix}", f"bench_groundswell_{suffix}"):
-                    await admin.execute(f'CREATE DATABASE "{name}"')
-                    created.append(name)
-            finally:
-                await admin.close()
-            base_url = with_database(args.postgres_url, created[0])
-            gs_url = with_database(args.postgres_url, created[1])
-        if not args.skip_baseline:
-            result.baseline, code = await run_baseline(kind, base_url, args, workdir)
-            result.server_exit_codes[f"baseline-{kind}"] = code
-        await run_groundswell(kind, gs_url, args, workdir, result)
+        async with contextlib.AsyncExitStack() as databases:
+            if kind == "sqlite":
+                base_url = f"sqlite:///{workdir / 'baseline.db'}"
+                gs_url = f"sqlite:///{workdir / 'groundswell.db'}"
+            else:
+                base_url, gs_url = await databases.enter_async_context(
+                    scratch_postgres_databases(
+                        args.postgres_url, ["bench_baseline", "bench_groundswell"]
+                    )
+                )
+            if not args.skip_baseline:
+                result.baseline, code = await run_baseline(kind, base_url, args, workdir)
+                result.server_exit_codes[f"baseline-{kind}"] = code
+            await run_groundswell(kind, gs_url, args, workdir, result)
     finally:
-        if created:
-            admin = await asyncpg.connect(args.postgres_url)
-            try:
-                for name in created:
-                    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await admin.close()
         if args.keep_logs:
             print(f"(logs and databases kept in {workdir})")
         else:
@@ -1061,13 +918,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def amain(args: argparse.Namespace) -> int:
-    kinds = [] if args.skip_sqlite else ["sqlite"]
-    if not args.skip_postgres:
-        reason = await postgres_reachable(args.postgres_url)
-        if reason is None:
-            kinds.append("postgres")
-        else:
-            print(f"PostgreSQL skipped: not reachable ({reason})")
+    kinds = await database_kinds(args.skip_sqlite, args.skip_postgres, args.postgres_url)
     started = time.monotonic()
     results = []
     for kind in kinds:
@@ -1082,11 +933,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.loadgen:
         return loadgen_main(args.loadgen)
-    try:
-        return asyncio.run(amain(args))
-    except BenchmarkError as exc:
-        print(f"benchmark error: {exc}", file=sys.stderr)
-        return 2
+    return run_benchmark(amain(args))
 
 
 if __name__ == "__main__":

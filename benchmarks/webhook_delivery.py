@@ -38,32 +38,37 @@ import os
 import pstats
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from common import (
+    DEFAULT_POSTGRES_URL,
+    ROOT,
+    BenchmarkError,
+    Check,
+    ServerProcess,
+    campaign_body,
+    database_kinds,
+    free_port,
+    groundswell_command,
+    percentile,
+    postgres_cpu_seconds,
+    proc_cpu_seconds,
+    production_env,
+    run_benchmark,
+    run_cli,
+    scratch_postgres_databases,
+)
 
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 THROUGHPUT_TARGET = 0.3  # Groundswell deliveries/s over raw httpx POSTs/s
 LATENCY_TARGET_P99 = 1.0  # seconds, tip to receipt
 HANG_TARGET = 0.8  # healthy deliveries/s with a hanging endpoint over without
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-class BenchmarkError(Exception):
-    """The benchmark could not run (a process did not start, a phase did not finish...)."""
 
 
 # --------------------------------------------------------------------------- the receiver
@@ -188,82 +193,13 @@ def receiver_main(port: int, hang_seconds: float, verify: bool) -> int:
 # --------------------------------------------------------------------------- processes
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class Process(ServerProcess):
+    """A Groundswell or receiver process, run from the repository root."""
 
-
-def groundswell_command() -> list[str]:
-    script = Path(sys.executable).parent / "groundswell"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
-
-
-def proc_cpu_seconds(pid: int) -> float | None:
-    """utime + stime of a process and all its threads."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def postgres_cpu_seconds() -> float | None:
-    total, found = 0.0, False
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        comm = stat[stat.find("(") + 1 : stat.rfind(")")]
-        if comm.startswith("postgres"):
-            fields = stat.rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-            found = True
-    return total if found else None
-
-
-class Process:
-    """A subprocess with its output in a log file; stopped with SIGINT, then SIGKILL."""
+    stop_timeout = 20
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], workdir: Path) -> None:
-        self.name = name
-        self.argv = argv
-        self.env = env
-        self.workdir = workdir
-        self.log_path = workdir / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                self.argv, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-            )
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    async def wait_http(self, url: str, timeout: float = 60) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient(timeout=2) as client:
-            while time.monotonic() < deadline:
-                if not self.running():
-                    raise BenchmarkError(f"{self.name} exited early:\n{self.log_tail()}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(url)).status_code == 200:
-                        return
-                await asyncio.sleep(0.1)
-        raise BenchmarkError(f"{self.name} not ready within {timeout} s:\n{self.log_tail()}")
+        super().__init__(name, argv, env, workdir, cwd=ROOT)
 
     async def wait_log(self, text: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -274,25 +210,6 @@ class Process:
                 return
             await asyncio.sleep(0.1)
         raise BenchmarkError(f"{self.name}: no {text!r} within {timeout} s:\n{self.log_tail()}")
-
-    def stop(self, timeout: float = 20) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                return None
-        return self.proc.returncode
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
 
 
 class Receiver:
@@ -321,32 +238,8 @@ class Receiver:
             return dict(response.json())
 
 
-def base_env(database_url: str) -> dict[str, str]:
-    """Production settings (the default 15 s timeout), with private addresses allowed."""
-    env = dict(os.environ)
-    for name in ("DEBUG", "DEMO", "SMTP_URL", "BASE_URL", "WEBHOOK_TIMEOUT_SECONDS"):
-        env.pop(name, None)  # production mode; mail stays in the outbox
-    env.update(
-        DATABASE_URL=database_url,
-        SECRET_KEY=secrets.token_urlsafe(48),
-        WEBHOOK_ALLOW_PRIVATE_NETWORKS="1",
-    )
-    return env
-
-
-def run_cli(args: list[str], env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise BenchmarkError(f"app.cli {' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
-    return done.stdout
+def app_cli(args: list[str], env: dict[str, str]) -> str:
+    return run_cli([sys.executable, "-m", "app.cli", *args], env, ROOT)
 
 
 def last_line(output: str) -> str:
@@ -354,13 +247,6 @@ def last_line(output: str) -> str:
 
 
 # --------------------------------------------------------------------------- results
-
-
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str
 
 
 @dataclass
@@ -393,23 +279,9 @@ class KindResult:
     profile: str = ""
 
 
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
-def campaign_body(slug: str, target: int) -> dict[str, Any]:
-    return {
-        "slug": slug,
-        "title": f"Webhook benchmark {slug}",
-        "summary": "Created by benchmarks/webhook_delivery.py.",
-        "category": "broadband",
-        "area": {"name": "Headingley", "postcode_districts": ["LS6"]},
-        "target": target,
-        "deadline": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
-    }
+def webhook_campaign(slug: str) -> dict[str, Any]:
+    """A campaign with target 1: one pledge tips it."""
+    return campaign_body(slug, 1, title="Webhook benchmark", script=Path(__file__).name)
 
 
 def pledge_body(slug: str) -> dict[str, Any]:
@@ -530,7 +402,7 @@ async def tip_campaigns(store: Any, lead_id: int, tag: str, count: int) -> float
     async def tipper() -> None:
         while todo:
             slug = f"wh-{tag}-{todo.pop()}"
-            await create_campaign(store, lead_id, campaign_body(slug, 1))
+            await create_campaign(store, lead_id, webhook_campaign(slug))
             await record_paper_pledge(store, slug, lead_id, pledge_body(slug))
 
     started = time.perf_counter()
@@ -882,7 +754,8 @@ async def run_latency(
 ) -> None:
     import httpx
 
-    env = base_env(url)
+    # Production settings (the default 15 s timeout), with private addresses allowed.
+    env = production_env(url, unset=["WEBHOOK_TIMEOUT_SECONDS"], WEBHOOK_ALLOW_PRIVATE_NETWORKS="1")
     cli = groundswell_command()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -892,7 +765,7 @@ async def run_latency(
         procs.append(web)
         result.latency_mode = "groundswell serve (web + worker, one process)"
     else:
-        run_cli(["migrate"], env)
+        app_cli(["migrate"], env)
         web = Process(
             f"serve-{kind}", [*cli, "serve", "--no-worker", "--port", str(port)], env, workdir
         )
@@ -906,10 +779,10 @@ async def run_latency(
         if kind != "sqlite":
             await procs[1].wait_log("worker started")
         lead_key = last_line(
-            run_cli(["apikey", "create", "--email", "lead@bench.example.org"], env)
+            app_cli(["apikey", "create", "--email", "lead@bench.example.org"], env)
         )
         org_key = last_line(
-            run_cli(
+            app_cli(
                 [
                     "apikey",
                     "create",
@@ -950,7 +823,7 @@ async def run_latency(
                     break
                 slug = f"lat-{tag}-{i}"
                 response = await api.post(
-                    "/api/v1/campaigns", headers=lead, json=campaign_body(slug, 1)
+                    "/api/v1/campaigns", headers=lead, json=webhook_campaign(slug)
                 )
                 if response.status_code != 201:
                     raise BenchmarkError(f"campaign not created: {response.text}")
@@ -1007,56 +880,23 @@ async def run_latency(
 # --------------------------------------------------------------------------- orchestration
 
 
-async def postgres_reachable(admin_url: str) -> str | None:
-    import asyncpg
-
-    try:
-        conn = await asyncpg.connect(admin_url, timeout=5)
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-    await conn.close()
-    return None
-
-
-def with_database(url: str, name: str) -> str:
-    return f"{url.rpartition('/')[0]}/{name}"
-
-
 async def run_kind(
     kind: str, args: argparse.Namespace, receiver: Receiver, workdir: Path
 ) -> KindResult:
-    import asyncpg
-
     result = KindResult(kind)
-    created: list[str] = []
-    try:
+    async with contextlib.AsyncExitStack() as databases:
         if kind == "sqlite":
             throughput_url = f"sqlite:///{workdir / 'throughput.db'}"
             latency_url = f"sqlite:///{workdir / 'latency.db'}"
         else:
-            suffix = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
-            admin = await asyncpg.connect(args.postgres_url)
-            try:
-                for name in (f"bench_wh_tp_{suffix}", f"bench_wh_lat_{suffix}"):
-                    await admin.execute(f'CREATE DATABASE "{name}"')
-                    created.append(name)
-            finally:
-                await admin.close()
-            throughput_url = with_database(args.postgres_url, created[0])
-            latency_url = with_database(args.postgres_url, created[1])
+            throughput_url, latency_url = await databases.enter_async_context(
+                scratch_postgres_databases(args.postgres_url, ["bench_wh_tp", "bench_wh_lat"])
+            )
         print(f"--- {kind}: throughput ...", flush=True)
         await run_throughput(kind, throughput_url, args, receiver, result)
         if not args.skip_latency:
             print(f"--- {kind}: latency ...", flush=True)
             await run_latency(kind, latency_url, args, receiver, workdir, result)
-    finally:
-        if created:
-            admin = await asyncpg.connect(args.postgres_url)
-            try:
-                for name in created:
-                    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await admin.close()
     return result
 
 
@@ -1127,7 +967,7 @@ def report(results: list[KindResult], args: argparse.Namespace) -> bool:
         print("  Correctness:")
         for check in res.checks:
             print(f"    [{'ok  ' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
-            ok = ok and check.ok
+            ok = ok and bool(check.ok)
         if res.profile:
             print("  cProfile of the Deliverer during the throughput drain (main thread):")
             print("\n".join("    " + line for line in res.profile.splitlines() if line.strip()))
@@ -1201,13 +1041,7 @@ async def amain(args: argparse.Namespace) -> int:
     args.concurrency_label = (
         f"{policy.concurrency} in all, {policy.per_endpoint_concurrency} per endpoint"
     )
-    kinds = [] if args.skip_sqlite else ["sqlite"]
-    if not args.skip_postgres:
-        reason = await postgres_reachable(args.postgres_url)
-        if reason is None:
-            kinds.append("postgres")
-        else:
-            print(f"PostgreSQL skipped: not reachable ({reason})")
+    kinds = await database_kinds(args.skip_sqlite, args.skip_postgres, args.postgres_url)
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="groundswell-webhook-bench-"))
     port = free_port()
@@ -1245,11 +1079,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.receiver:
         return receiver_main(args.port, args.hang_seconds, verify=not args.no_verify)
-    try:
-        return asyncio.run(amain(args))
-    except BenchmarkError as exc:
-        print(f"benchmark error: {exc}", file=sys.stderr)
-        return 2
+    return run_benchmark(amain(args))
 
 
 if __name__ == "__main__":
