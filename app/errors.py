@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from notifications.endpoints import EndpointNotFound
-from notifications.webhooks import DeliveryNotFound
+from notifications.webhooks import DeliveryInFlight, DeliveryNotFound
 from pledges import errors as domain
 from pledges.errors import FieldError
 
@@ -74,6 +74,8 @@ def problem_from_domain(exc: domain.DomainError) -> Problem:
         return Problem(404, "There is no such webhook endpoint.")
     if isinstance(exc, DeliveryNotFound):
         return Problem(404, "There is no such delivery.")
+    if isinstance(exc, DeliveryInFlight):
+        return Problem(409, "This delivery is being attempted now; retry it once that ends.")
     if isinstance(exc, domain.NotCampaignLead):
         return Problem(403, "Only this campaign's lead can do that.")
     return Problem(400, str(exc))

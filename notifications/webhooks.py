@@ -43,6 +43,10 @@ class DeliveryNotFound(DomainError):
     pass
 
 
+class DeliveryInFlight(DomainError):
+    """An attempt is being made right now; retry once it has finished."""
+
+
 @dataclass(frozen=True)
 class DeliveryPolicy:
     schedule: tuple[float, ...] = DEFAULT_SCHEDULE
@@ -232,11 +236,14 @@ async def retry_delivery(store: Store, organisation_id: int, delivery_public_id:
         )
         if row is None:
             raise DeliveryNotFound(delivery_public_id)
-        await db.execute(
+        queued = await db.fetch_one(
             sa.update(webhook_deliveries)
             .where(webhook_deliveries.c.id == row["id"], webhook_deliveries.c.status != "sending")
             .values(status="pending", next_attempt_at=utcnow(), completed_at=None, attempts=0)
+            .returning(webhook_deliveries.c.id)
         )
+        if queued is None:
+            raise DeliveryInFlight(delivery_public_id)
         mark_journal_written()
 
 

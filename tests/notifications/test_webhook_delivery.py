@@ -750,6 +750,31 @@ async def test_a_manual_retry_sends_again_with_the_same_webhook_id(database_url:
     assert codes == [500] * len(FAST) + [200, 200]
 
 
+async def test_retrying_a_delivery_mid_attempt_is_refused(database_url: str) -> None:
+    async with (
+        run_receiver(Receiver(script=[500] * len(FAST))) as receiver,
+        running_app(database_url) as app,
+    ):
+        created = await register(app, receiver.url)
+        endpoint_id = await internal_id(app.store, created["id"])
+        await make_campaign(app.store)
+        [failed] = await wait_for(statuses_are(app.store, endpoint_id, "failed"))
+        # As if a worker had just claimed it for another attempt.
+        await write(
+            app.store,
+            sa.update(webhook_deliveries)
+            .where(webhook_deliveries.c.id == failed["id"])
+            .values(status="sending"),
+        )
+        answer = await app.client.post(
+            f"/api/v1/deliveries/{failed['public_id']}/retry", headers=app.auth()
+        )
+        assert answer.status_code == 409
+        assert answer.headers["content-type"] == "application/problem+json"
+        [after] = await deliveries_of(app.store, endpoint_id)
+        assert (after["status"], after["attempts"]) == ("sending", failed["attempts"])
+
+
 @pytest.mark.parametrize("zone", ["Z", "+05:00", "-08:00"])
 async def test_recover_requeues_failed_deliveries_since_a_time_only(
     database_url: str, zone: str
