@@ -62,6 +62,12 @@ async def json_body(request: Request) -> dict[str, Any]:
     return data
 
 
+def client_ip(request: Request) -> str | None:
+    """The client's address (uvicorn's --proxy-headers puts a trusted proxy's
+    X-Forwarded-For here)."""
+    return request.client.host if request.client else None
+
+
 def bearer_key(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if not header:
@@ -192,9 +198,13 @@ async def create_pledge(request: Request) -> JSONResponse:
             },
             status_code=201,
         )
+    # An anonymous pledge is limited per client address; one sent with a lead's key is not.
+    ip = None if key is not None else client_ip(request)
     if key is not None:
         await require_lead(request)  # a key that is sent must be valid
-    await pledging.record_pledge(svc.store, slug, data, source="api")
+    await pledging.record_pledge(
+        svc.store, slug, data, source="api", ip=ip, rate_limit=svc.settings.pledge_rate_limit
+    )
     # The same answer for a new and a repeated pledge: nobody learns who has pledged.
     return JSONResponse({"status": "pending"}, status_code=202)
 

@@ -9,6 +9,10 @@ from starlette.requests import Request
 
 from app.errors import Problem
 
+# The session cookie carries the CSRF token (and an organisation's sign-in); the privacy
+# page states this lifetime.
+SESSION_MAX_AGE_SECONDS = 14 * 24 * 3600
+
 
 def csrf_token(request: Request) -> str:
     token = request.session.get("csrf")

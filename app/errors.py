@@ -78,6 +78,13 @@ def problem_from_domain(exc: domain.DomainError) -> Problem:
         return Problem(409, "This delivery is being attempted now; retry it once that ends.")
     if isinstance(exc, domain.NotCampaignLead):
         return Problem(403, "Only this campaign's lead can do that.")
+    if isinstance(exc, domain.RateLimited):
+        return Problem(
+            429,
+            "Too many pledges from this address on this campaign. "
+            f"Try again in {exc.retry_after_seconds} seconds.",
+            headers={"Retry-After": str(exc.retry_after_seconds)},
+        )
     return Problem(400, str(exc))
 
 

@@ -14,9 +14,11 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from app import api, api_webhooks, org_pages, pages
+from app import api, api_webhooks, org_pages, pages, privacy, sharing
 from app.bootstrap import Services, bootstrap
+from app.csrf import SESSION_MAX_AGE_SECONDS
 from app.errors import EXCEPTION_HANDLERS
+from app.security_headers import SecurityHeadersMiddleware
 from app.settings import Settings
 
 HERE = Path(__file__).parent
@@ -43,24 +45,28 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
             await services.store.disconnect()
 
     templates = Jinja2Templates(directory=HERE / "templates")
+    sharing.add_template_helpers(templates)
     app = Starlette(
         debug=False,
         routes=[
             *api.routes,
             *api_webhooks.routes,
             *pages.routes,
+            *sharing.routes,
+            *privacy.routes,
             *org_pages.routes,
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
         middleware=[
+            Middleware(SecurityHeadersMiddleware),
             Middleware(
                 SessionMiddleware,
                 secret_key=str(settings.secret_key),
                 session_cookie="gs_session",
-                max_age=14 * 24 * 3600,
+                max_age=SESSION_MAX_AGE_SECONDS,
                 same_site="lax",
                 https_only=settings.base_url.startswith("https://"),
-            )
+            ),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

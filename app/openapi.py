@@ -31,6 +31,15 @@ PROBLEMS = {
     "413": _problem("The body is larger than 64 KiB."),
     "415": _problem("The body is not JSON."),
     "422": _problem("Invalid fields; `errors` names each one."),
+    "429": {
+        **_problem("Too many anonymous pledges from this address on this campaign."),
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before pledging again.",
+                "schema": {"type": "integer"},
+            }
+        },
+    },
 }
 
 
@@ -528,7 +537,7 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                                 }
                             ),
                         },
-                        **_errors("400", "401", "403", "404", "409", "413", "415", "422"),
+                        **_errors("400", "401", "403", "404", "409", "413", "415", "422", "429"),
                     },
                 }
             },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from starlette.requests import Request
@@ -14,9 +15,17 @@ from app.errors import Problem
 from notifications.outbox import get_email, recent_emails
 from pledges import campaigns as campaign_service
 from pledges import pledging
-from pledges.errors import CampaignNotOpen, InvalidToken, PledgeWithdrawn, ValidationFailed
+from pledges.errors import (
+    CampaignNotOpen,
+    InvalidToken,
+    PledgeWithdrawn,
+    RateLimited,
+    ValidationFailed,
+)
 from pledges.identity import district_of
 from pledges.pledging import unsubscribe_pledge
+
+log = logging.getLogger("groundswell.pages")
 
 
 def services(request: Request) -> Services:
@@ -83,6 +92,11 @@ async def pledge_form(request: Request) -> Response:
     svc = services(request)
     form = dict(await request.form())
     check_csrf(request, form.get("csrf_token"))
+    slug = request.path_params["slug"]
+    if form.get("website"):
+        # The hidden honeypot field: only a bot fills it. It is answered as a success.
+        log.info("pledge form honeypot filled on campaign %s; nothing stored", slug)
+        return RedirectResponse(f"/c/{slug}/pledged", status_code=303)
     data = {
         "name": form.get("name", ""),
         "email": form.get("email", ""),
@@ -91,13 +105,24 @@ async def pledge_form(request: Request) -> Response:
         "share_contact": form.get("share_contact") == "on",
     }
     try:
-        await pledging.record_pledge(svc.store, request.path_params["slug"], data, source="web")
+        await pledging.record_pledge(
+            svc.store,
+            slug,
+            data,
+            source="web",
+            ip=request.client.host if request.client else None,
+            rate_limit=svc.settings.pledge_rate_limit,
+        )
     except ValidationFailed as exc:
         errors = {e.field: e.message for e in exc.errors}
         return await _campaign_page(request, data, errors, status_code=422)
     except CampaignNotOpen as exc:
         return await _campaign_page(request, data, {"form": str(exc)}, status_code=409)
-    return RedirectResponse(f"/c/{request.path_params['slug']}/pledged", status_code=303)
+    except RateLimited as exc:
+        response = render(request, "rate_limited.html", {"slug": slug}, status_code=429)
+        response.headers["Retry-After"] = str(exc.retry_after_seconds)
+        return response
+    return RedirectResponse(f"/c/{slug}/pledged", status_code=303)
 
 
 async def pledged(request: Request) -> Response:

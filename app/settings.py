@@ -10,6 +10,7 @@ from starlette.config import Config
 from starlette.datastructures import Secret
 
 from notifications.webhooks import DEFAULT_SCHEDULE, parse_schedule
+from pledges.rate_limits import DEFAULT_PLEDGE_RATE_LIMIT, RateLimit, RateWindow
 
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use"  # noqa: S105
 
@@ -32,11 +33,37 @@ DOCUMENTED_SETTINGS: dict[str, str] = {
         "How long a worker holds a webhook delivery before another may retry it; "
         "longer than WEBHOOK_TIMEOUT_SECONDS (default: that plus 15)."
     ),
+    "PLEDGE_RATE_LIMIT": (
+        "Anonymous pledges allowed per IP per campaign, as pledges/seconds windows "
+        "(default 1/60,5/300); off disables it."
+    ),
 }
 
 
 class ConfigurationError(Exception):
     """A setting is missing or unsafe; the message says which and why."""
+
+
+def parse_pledge_rate_limit(value: str) -> RateLimit:
+    """`1/60,5/300` (at most 1 pledge in 60 s and 5 in 300 s) or `off`."""
+    text = value.strip().lower()
+    if text == "off":
+        return ()
+    windows = []
+    for part in text.split(","):
+        count, slash, seconds = part.strip().partition("/")
+        if not (slash and count.isdigit() and seconds.isdigit()):
+            raise ConfigurationError(
+                f"PLEDGE_RATE_LIMIT {value!r} is not valid: use 'off' or comma-separated "
+                "pledges/seconds windows, like 1/60,5/300."
+            )
+        if int(count) < 1 or int(seconds) < 1:
+            raise ConfigurationError(
+                f"PLEDGE_RATE_LIMIT {value!r} is not valid: each window needs at least "
+                "1 pledge and 1 second (use 'off' to disable the limit)."
+            )
+        windows.append(RateWindow(int(count), int(seconds)))
+    return tuple(windows)
 
 
 def _flag(value: str | bool | None) -> bool:
@@ -59,6 +86,7 @@ class Settings:
     webhook_timeout_seconds: float = 15.0
     webhook_allow_private_networks: bool = False
     webhook_lease_seconds: float | None = None
+    pledge_rate_limit: RateLimit = DEFAULT_PLEDGE_RATE_LIMIT
 
     @classmethod
     def from_environ(
@@ -86,8 +114,13 @@ class Settings:
                 config("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default="")
             ),
             "webhook_lease_seconds": float(lease) if lease else None,
+            "pledge_rate_limit": config(
+                "PLEDGE_RATE_LIMIT", default=",".join(map(str, DEFAULT_PLEDGE_RATE_LIMIT))
+            ),
         }
         values.update(overrides)
+        if isinstance(values["pledge_rate_limit"], str):  # as in the environment
+            values["pledge_rate_limit"] = parse_pledge_rate_limit(values["pledge_rate_limit"])
         settings = cls(**values)  # type: ignore[arg-type]
         settings.check()
         return settings

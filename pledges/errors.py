@@ -51,3 +51,13 @@ class PledgeWithdrawn(DomainError):
 
 class NotCampaignLead(DomainError):
     """The caller's key does not belong to this campaign's lead."""
+
+
+class RateLimited(DomainError):
+    """Too many pledges from one address on one campaign; nothing was stored."""
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(
+            f"Too many pledges from this address; try again in {retry_after_seconds} s."
+        )
+        self.retry_after_seconds = retry_after_seconds

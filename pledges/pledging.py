@@ -30,6 +30,7 @@ from pledges.errors import (
 )
 from pledges.identity import canonical_email, is_valid_email, normalise_postcode, postcode_district
 from pledges.journal import record_event
+from pledges.rate_limits import DEFAULT_PLEDGE_RATE_LIMIT, RateLimit, check_pledge_rate
 from pledges.store import Store, aware, utcnow
 from pledges.tables import campaigns, pledges
 
@@ -151,13 +152,25 @@ async def _open_campaign_for_pledging(db: Database, slug: str) -> _PledgeTarget:
 
 
 async def record_pledge(
-    store: Store, slug: str, data: Any, *, source: str = "web"
+    store: Store,
+    slug: str,
+    data: Any,
+    *,
+    source: str = "web",
+    ip: str | None = None,
+    rate_limit: RateLimit = DEFAULT_PLEDGE_RATE_LIMIT,
 ) -> PledgeOutcome:
-    """A resident's pledge, pending until they confirm by email."""
+    """A resident's pledge, pending until they confirm by email.
+
+    `ip` is the client's address for an anonymous pledge: stored, and limited per campaign
+    by `rate_limit` (RateLimited, nothing stored). Without an address nothing is limited."""
     spec = validate_pledge(data)
     canonical = canonical_email(spec.email)
     async with store.write() as db:
         campaign = await _open_campaign_for_pledging(db, slug)
+        now = utcnow()
+        if ip is not None:
+            await check_pledge_rate(store, db, campaign.id, ip, rate_limit, now)
         pledge_id = await db.fetch_val(
             store.insert_or_ignore(pledges)
             .values(
@@ -171,7 +184,8 @@ async def record_pledge(
                 share_contact=spec.share_contact,
                 source=source,
                 status="pending",
-                created_at=utcnow(),
+                created_at=now,
+                ip=ip,
             )
             .returning(pledges.c.id)
         )
@@ -199,7 +213,8 @@ async def record_pledge(
                     share_contact=spec.share_contact,
                     source=source,
                     status="pending",
-                    created_at=utcnow(),
+                    created_at=now,
+                    ip=ip,
                     confirmed_at=None,
                     withdrawn_at=None,
                 )

@@ -266,6 +266,14 @@ class Store:
         async with self.database.connection():
             yield self.database
 
+    async def lock_until_commit(self, db: Database, key: str) -> None:
+        """Inside write(): hold `key` until the transaction ends, so a read-then-write on it
+        is exact. PostgreSQL: a transaction-level advisory lock; SQLite: its single writer."""
+        if not self.is_sqlite:
+            await db.fetch_val(
+                sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(key, 0)))
+            )
+
     def insert_or_ignore(self, table: sa.Table) -> Any:
         """INSERT that does nothing on a unique conflict, on either database."""
         if self.is_sqlite:

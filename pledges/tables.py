@@ -109,8 +109,11 @@ pledges = sa.Table(
     sa.Column("withdrawn_at", Timestamp, nullable=True),
     # Set when the resident asks for no more campaign news (List-Unsubscribe).
     sa.Column("unsubscribed_at", Timestamp, nullable=True),
+    # The client's address for an anonymous pledge (IPv6 text fits in 45): rate limits, abuse.
+    sa.Column("ip", sa.String(45), nullable=True),
     sa.UniqueConstraint("campaign_id", "email_canonical", name="uq_pledges_campaign_email"),
     sa.Index("ix_pledges_campaign_status", "campaign_id", "status"),
+    sa.Index("ix_pledges_campaign_ip_created", "campaign_id", "ip", "created_at"),
 )
 
 events = sa.Table(

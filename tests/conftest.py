@@ -107,6 +107,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "base_url": "http://testserver",
         "debug": True,
         "worker_poll_seconds": 0.05,
+        # Tests pledge many times from one client address; tests/*/test_rate_limit.py turn it on.
+        "pledge_rate_limit": "off",
     }
     values.update(overrides)
     return Settings.from_environ({"SECRET_KEY": TEST_SECRET}, **values)

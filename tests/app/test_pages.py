@@ -263,7 +263,8 @@ async def test_campaign_page_shows_progress_and_the_form(
     assert "Gigabit broadband, please." in page.words
     assert count_text(2, 8) in page.words  # pending pledges do not count
     fields = page.form_fields(f"/c/{campaign.slug}/pledge")
-    assert set(fields) == {"csrf_token", "name", "email", "postcode", "show_name", "share_contact"}
+    visible = {"csrf_token", "name", "email", "postcode", "show_name", "share_contact"}
+    assert set(fields) == visible | {"website"}  # website: the honeypot, hidden
     assert fields["csrf_token"]
     for name in ("name", "email", "postcode", "show_name", "share_contact"):
         assert page.find("label", **{"for": name}) is not None, name

@@ -1,0 +1,102 @@
+"""The privacy page: what Groundswell keeps about residents, why, and for how long.
+
+Built from the code it describes (the pledges table, link lifetimes, the session cookie),
+and tested against it, so that it says what the code actually does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.csrf import SESSION_MAX_AGE_SECONDS
+from app.pages import render
+from pledges.tables import pledges
+from pledges.tokens import DAY, MAX_AGE
+
+
+@dataclass(frozen=True)
+class KeptField:
+    columns: tuple[str, ...]  # the columns of the pledges table it describes
+    what: str
+    why: str
+
+
+# Every column of a pledge, said plainly; a test fails when a column is missing here.
+PLEDGE_FIELDS = (
+    KeptField(
+        ("name",),
+        "Your name",
+        "To show it on the campaign page, only if you tick the box, and to pass it to "
+        "providers, only if you agree.",
+    ),
+    KeptField(
+        ("email",),
+        "Your email address",
+        "To send the link that confirms your pledge, and news of the campaign: when it "
+        "reaches its target, closes or is cancelled. It is never shown on the site.",
+    ),
+    KeptField(
+        ("email_canonical",),
+        "Your email address in a standard form (lower case, for example)",
+        "So that each person counts once on each campaign.",
+    ),
+    KeptField(
+        ("postcode", "district"),
+        "Your postcode, and its first half (the district, like LS6)",
+        "Providers and councils see how many pledges come from each district, never your "
+        "postcode; they receive your full postcode only if you agree to be contacted.",
+    ),
+    KeptField(
+        ("show_name", "share_contact"),
+        "Your two choices: whether to show your name, and whether providers may contact you",
+        "Your name stays hidden, and your details stay with us, unless you tick these.",
+    ),
+    KeptField(
+        ("source", "status"),
+        "How your pledge arrived (this website, the API, or on paper through the campaign "
+        "lead) and whether it is waiting for confirmation, confirmed or withdrawn",
+        "Only confirmed pledges count towards the target.",
+    ),
+    KeptField(
+        ("created_at", "confirmed_at", "withdrawn_at", "unsubscribed_at"),
+        "When you pledged, confirmed, withdrew, or asked for no more emails",
+        "To count pledges correctly over time, and to stop emails once you unsubscribe.",
+    ),
+    KeptField(
+        ("ip",),
+        "The internet (IP) address a pledge came from, when it was made on this website or "
+        "through the API without a campaign lead's key",
+        "To limit how many pledges one address can make on one campaign, and to find and "
+        "remove organised abuse.",
+    ),
+)
+TECHNICAL_COLUMNS = ("id", "campaign_id")
+
+
+def kept_fields() -> list[KeptField]:
+    """The fields that the pledges table actually has."""
+    return [f for f in PLEDGE_FIELDS if all(c in pledges.c for c in f.columns)]
+
+
+def _days(seconds: int) -> int:
+    return seconds // DAY
+
+
+async def privacy_page(request: Request) -> Response:
+    return render(
+        request,
+        "privacy.html",
+        {
+            "fields": kept_fields(),
+            "confirm_days": _days(MAX_AGE["pledge-confirm"]),
+            "withdraw_days": _days(MAX_AGE["pledge-withdraw"]),
+            "unsubscribe_days": _days(MAX_AGE["unsubscribe"]),
+            "session_days": _days(SESSION_MAX_AGE_SECONDS),
+        },
+    )
+
+
+routes = [Route("/privacy", privacy_page, methods=["GET"])]

@@ -1,0 +1,204 @@
+"""Taking a campaign beyond its page: share links, Open Graph, time left, milestones,
+the embeddable SVG badge and the iframe widget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from math import ceil
+from urllib.parse import quote, urlencode
+
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from app.bootstrap import Services
+from app.errors import Problem
+from pledges import campaigns as campaign_service
+from pledges.campaigns import Campaign
+from pledges.store import utcnow
+
+CLOSED_STATUSES = ("expired", "cancelled")
+# Badges and widgets are fetched by other sites' visitors: a minute of caching spares us.
+PUBLIC_CACHE = "public, max-age=60"
+# The widget may be framed by any site, and needs nothing but its own inline styles.
+WIDGET_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors *"
+BADGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+BADGE_WIDTH = 320
+BADGE_TITLE_CHARS = 38
+
+
+def time_left(campaign: Campaign, now: datetime | None = None) -> str:
+    """In calendar days (UTC, as the deadline is shown): "12 days left", "closes today"."""
+    now = now or utcnow()
+    if campaign.status in CLOSED_STATUSES or campaign.deadline <= now:
+        return "closed"
+    days = (campaign.deadline.date() - now.date()).days
+    if days <= 0:
+        return "closes today"
+    return "1 day left" if days == 1 else f"{days} days left"
+
+
+@dataclass(frozen=True)
+class Milestone:
+    percent: int
+    pledges: int
+    reached: bool
+
+
+def milestones(campaign: Campaign) -> list[Milestone]:
+    """Each milestone, reached once recorded (counts may fall later) or counted now."""
+    return [
+        Milestone(
+            percent=m,
+            pledges=ceil(m * campaign.target / 100),
+            reached=m <= campaign.milestone_reached
+            or campaign.confirmed * 100 >= m * campaign.target,
+        )
+        for m in campaign.milestones
+    ]
+
+
+@dataclass(frozen=True)
+class ShareLink:
+    label: str
+    href: str
+
+
+def campaign_url(base_url: str, slug: str) -> str:
+    return f"{base_url.rstrip('/')}/c/{slug}"
+
+
+def share_links(campaign: Campaign, base_url: str) -> list[ShareLink]:
+    url = campaign_url(base_url, campaign.slug)
+    message = f"{campaign.title}: {campaign.summary}"
+    return [
+        ShareLink(
+            "Share by email",
+            "mailto:?"
+            + urlencode(
+                {"subject": campaign.title, "body": f"{message}\n\n{url}"}, quote_via=quote
+            ),
+        ),
+        ShareLink(
+            "Share on WhatsApp",
+            "https://wa.me/?" + urlencode({"text": f"{message} {url}"}, quote_via=quote),
+        ),
+        ShareLink(
+            "Share on Facebook",
+            "https://www.facebook.com/sharer/sharer.php?" + urlencode({"u": url}, quote_via=quote),
+        ),
+        ShareLink(
+            "Share on X (Twitter)",
+            "https://x.com/intent/tweet?"
+            + urlencode({"text": campaign.title, "url": url}, quote_via=quote),
+        ),
+    ]
+
+
+def embed_code(campaign: Campaign, base_url: str) -> dict[str, str]:
+    """The HTML a lead pastes into another site: the iframe widget and the badge image."""
+    url = campaign_url(base_url, campaign.slug)
+    title = campaign.title  # Markup.format escapes it for an HTML attribute
+    return {
+        "iframe": str(
+            Markup(
+                '<iframe src="{src}" title="{title} on Groundswell" width="320" height="190" '
+                'style="border:0" loading="lazy"></iframe>'
+            ).format(src=f"{url}/widget", title=title)
+        ),
+        "badge": str(
+            Markup(
+                '<a href="{href}"><img src="{src}" alt="Pledges for {title} on Groundswell" '
+                'width="{width}" height="64"></a>'
+            ).format(href=url, src=f"{url}/badge.svg", title=title, width=BADGE_WIDTH)
+        ),
+    }
+
+
+def add_template_helpers(templates: Jinja2Templates) -> None:
+    templates.env.globals.update(
+        time_left=time_left,
+        milestones=milestones,
+        share_links=share_links,
+        campaign_url=campaign_url,
+        embed_code=embed_code,
+    )
+
+
+def badge_svg(campaign: Campaign) -> str:
+    """A 320x64 badge: title, "N of T pledges", a bar. Every text is XML-escaped."""
+    shown = campaign.title
+    if len(shown) > BADGE_TITLE_CHARS:
+        shown = shown[: BADGE_TITLE_CHARS - 1].rstrip() + "…"
+    count = f"{campaign.confirmed} of {campaign.target} pledges"
+    bar = BADGE_WIDTH - 24
+    filled = round(bar * campaign.percent / 100)
+    return str(
+        Markup(
+            '<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="64" '
+            'viewBox="0 0 {w} 64" role="img" aria-labelledby="badge-title">'
+            '<title id="badge-title">{title}: {count} ({percent}%)</title>'
+            '<rect x="0.5" y="0.5" width="{inner}" height="63" rx="4" fill="#fff" '
+            'stroke="#b1b4b6"/>'
+            '<g font-family="system-ui, -apple-system, Segoe UI, Arial, sans-serif">'
+            '<text x="12" y="22" font-size="14" font-weight="700" fill="#0b0c0c">{shown}</text>'
+            '<text x="12" y="40" font-size="13" fill="#505a5f">{count} ({percent}%)</text>'
+            "</g>"
+            '<rect x="12" y="47" width="{bar}" height="8" fill="#f3f2f1"/>'
+            '<rect x="12" y="47" width="{filled}" height="8" fill="#00703c"/>'
+            "</svg>\n"
+        ).format(
+            w=BADGE_WIDTH,
+            inner=BADGE_WIDTH - 1,
+            title=campaign.title,
+            shown=shown,
+            count=count,
+            percent=campaign.percent,
+            bar=bar,
+            filled=filled,
+        )
+    )
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services
+
+
+async def _public_campaign(request: Request) -> Campaign:
+    campaign = await campaign_service.get_campaign(
+        _services(request).store.database, request.path_params["slug"]
+    )
+    if campaign.status == "draft":
+        raise Problem(404, "There is no campaign at this address.")
+    return campaign
+
+
+async def badge(request: Request) -> Response:
+    campaign = await _public_campaign(request)
+    return Response(
+        badge_svg(campaign),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": PUBLIC_CACHE, "Content-Security-Policy": BADGE_CSP},
+    )
+
+
+async def widget(request: Request) -> Response:
+    """For an <iframe> on any site: no session, no cookie, links open in the top window."""
+    campaign = await _public_campaign(request)
+    settings = _services(request).settings
+    response: Response = request.app.state.templates.TemplateResponse(
+        request,
+        "widget.html",
+        {"campaign": campaign, "url": campaign_url(settings.base_url, campaign.slug)},
+        headers={"Cache-Control": PUBLIC_CACHE, "Content-Security-Policy": WIDGET_CSP},
+    )
+    return response
+
+
+routes = [
+    Route("/c/{slug}/badge.svg", badge, methods=["GET"]),
+    Route("/c/{slug}/widget", widget, methods=["GET"]),
+]
