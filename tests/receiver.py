@@ -66,9 +66,10 @@ class Receiver:
 
 
 @contextlib.asynccontextmanager
-async def run_receiver(receiver: Receiver) -> AsyncIterator[Receiver]:
+async def run_receiver(receiver: Receiver, port: int = 0) -> AsyncIterator[Receiver]:
+    """Serve `receiver` on 127.0.0.1: on a free port, or on `port` (a receiver coming back)."""
     app = Starlette(routes=[Route("/{path:path}", receiver.handle, methods=["POST"])])
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     loop = asyncio.get_running_loop()

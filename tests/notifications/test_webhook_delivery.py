@@ -10,7 +10,6 @@ the app with its worker in the same event loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -22,13 +21,10 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
 
 from app.bootstrap import Services
 from app.main import create_app, services_of
@@ -148,29 +144,6 @@ def closed_port_url() -> str:
 
 def signatures(received: Any) -> list[str]:
     return received.headers["webhook-signature"].split()
-
-
-@asynccontextmanager
-async def run_receiver_on(receiver: Receiver, port: int) -> AsyncIterator[Receiver]:
-    """As tests.receiver.run_receiver, on a port chosen beforehand (a receiver coming back)."""
-    app = Starlette(routes=[Route("/{path:path}", receiver.handle, methods=["POST"])])
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        assert not task.done(), "receiver did not start"
-        return bool(server.started)
-
-    await wait_for(started)
-    receiver.port = port
-    try:
-        yield receiver
-    finally:
-        server.should_exit = True
-        server.force_exit = True
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(task, timeout=5)
 
 
 class LongAnswers(Receiver):
@@ -832,7 +805,7 @@ async def test_a_receiver_back_after_a_long_outage_gets_everything_once(store: S
         for row in waiting:
             assert aware(row["next_attempt_at"]) > utcnow() + timedelta(minutes=30)  # type: ignore[operator]
 
-        async with run_receiver_on(receiver, port):
+        async with run_receiver(receiver, port):
             # The outage lasted hours: the next retries are due now.
             await write(
                 store,
