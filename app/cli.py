@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import signal
 import sys
@@ -92,23 +93,28 @@ def cmd_apikey_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve_settings(args: argparse.Namespace) -> Settings:
+    """Settings for `serve`: without BASE_URL, links point at the address being served."""
+    settings = _settings(args)
+    if settings.base_url == Settings.base_url and (args.host, args.port) != ("127.0.0.1", 8000):
+        host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104
+        settings = dataclasses.replace(settings, base_url=f"http://{host}:{args.port}")
+    return settings
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.main import create_app
     from app.migrate import migrate
 
-    settings = _settings(args)
+    settings = serve_settings(args)
     if settings.is_sqlite:
         migrate(settings.database_url)  # the embedded default needs no separate step
     if settings.demo:
         from app.demo import seed_demo
 
         asyncio.run(_with_store(settings, seed_demo))
-    if settings.base_url == Settings.base_url and args.port != 8000:
-        settings = Settings.from_environ(
-            demo=settings.demo, base_url=f"http://{args.host}:{args.port}"
-        )
     app = create_app(settings, run_worker=not args.no_worker)
     print(f"Groundswell on http://{args.host}:{args.port}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=True)

@@ -103,3 +103,23 @@ def test_demo_seeds_believable_campaigns_once(tmp_path: Path) -> None:
         rows = db.execute("SELECT category, confirmed_count FROM campaigns").fetchall()
     assert sorted(c for c, _ in rows) == ["broadband", "supplier", "waste"]
     assert all(n > 0 for _, n in rows)
+
+
+def test_serve_links_follow_the_served_address_and_keep_demo_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app.cli import build_parser, serve_settings
+
+    monkeypatch.delenv("BASE_URL", raising=False)
+    monkeypatch.delenv("WEBHOOK_ALLOW_PRIVATE_NETWORKS", raising=False)
+    args = build_parser().parse_args(["serve", "--demo", "--port", "8765"])
+    settings = serve_settings(args)
+    assert settings.base_url == "http://127.0.0.1:8765"
+    assert settings.demo and settings.webhook_allow_private_networks
+
+    args = build_parser().parse_args(["serve", "--demo", "--host", "0.0.0.0", "--port", "9000"])
+    assert serve_settings(args).base_url == "http://127.0.0.1:9000"
+
+    monkeypatch.setenv("BASE_URL", "https://pledge.example.org")
+    args = build_parser().parse_args(["serve", "--demo", "--port", "8765"])
+    assert serve_settings(args).base_url == "https://pledge.example.org"
