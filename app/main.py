@@ -14,7 +14,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from app import api, api_webhooks, org_pages, pages, privacy, sharing
+from app import api, api_webhooks, auth, org_pages, pages, privacy, sharing
 from app.bootstrap import Services, bootstrap
 from app.csrf import SESSION_MAX_AGE_SECONDS
 from app.errors import EXCEPTION_HANDLERS
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
             *sharing.routes,
             *privacy.routes,
             *org_pages.routes,
+            *auth.routes,
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
         middleware=[

@@ -37,6 +37,14 @@ DOCUMENTED_SETTINGS: dict[str, str] = {
         "Anonymous pledges allowed per IP per campaign, as pledges/seconds windows "
         "(default 1/60,5/300); off disables it."
     ),
+    "ADMIN_EMAILS": (
+        "Comma-separated emails of administrators; they sign in as leads do and may hide "
+        "campaigns and invalidate pledges."
+    ),
+    "PLEDGE_RETENTION_DAYS": (
+        "Days after a campaign closes before its pledgers' personal data is anonymised "
+        "(default 183, about 6 months)."
+    ),
 }
 
 
@@ -66,6 +74,10 @@ def parse_pledge_rate_limit(value: str) -> RateLimit:
     return tuple(windows)
 
 
+def parse_emails(value: str) -> frozenset[str]:
+    return frozenset(e.strip().lower() for e in value.split(",") if e.strip())
+
+
 def _flag(value: str | bool | None) -> bool:
     if isinstance(value, bool):
         return value
@@ -87,6 +99,8 @@ class Settings:
     webhook_allow_private_networks: bool = False
     webhook_lease_seconds: float | None = None
     pledge_rate_limit: RateLimit = DEFAULT_PLEDGE_RATE_LIMIT
+    admin_emails: frozenset[str] = frozenset()
+    pledge_retention_days: int = 183
 
     @classmethod
     def from_environ(
@@ -117,8 +131,12 @@ class Settings:
             "pledge_rate_limit": config(
                 "PLEDGE_RATE_LIMIT", default=",".join(map(str, DEFAULT_PLEDGE_RATE_LIMIT))
             ),
+            "admin_emails": config("ADMIN_EMAILS", default=""),
+            "pledge_retention_days": config("PLEDGE_RETENTION_DAYS", cast=int, default=183),
         }
         values.update(overrides)
+        if isinstance(values["admin_emails"], str):
+            values["admin_emails"] = parse_emails(values["admin_emails"])
         if isinstance(values["pledge_rate_limit"], str):  # as in the environment
             values["pledge_rate_limit"] = parse_pledge_rate_limit(values["pledge_rate_limit"])
         settings = cls(**values)  # type: ignore[arg-type]
@@ -141,6 +159,8 @@ class Settings:
             )
         if not self.base_url.startswith(("http://", "https://")):
             raise ConfigurationError("BASE_URL must start with http:// or https://")
+        if self.pledge_retention_days < 1:
+            raise ConfigurationError("PLEDGE_RETENTION_DAYS must be at least 1.")
         if (
             self.webhook_lease_seconds is not None
             and self.webhook_lease_seconds <= self.webhook_timeout_seconds

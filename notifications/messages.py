@@ -29,6 +29,10 @@ SUBJECTS = {
     "expired": "{title} closed without reaching its target",
     "cancelled": "{title} was cancelled",
 }
+SIGN_IN_SUBJECTS = {
+    "lead": "Your Groundswell sign-in link",
+    "resident": "Your pledges on Groundswell",
+}
 # Campaign news can be unsubscribed from; a confirmation link cannot.
 UNSUBSCRIBABLE = {"tipped", "expired", "cancelled"}
 
@@ -94,6 +98,16 @@ class MessageRenderer:
             text=_env.get_template(f"email/{kind}.txt").render(context),
             html=_env.get_template(f"email/{kind}.html").render(context),
             headers=headers,
+        )
+
+    def render_sign_in(self, purpose: str, link: str) -> Rendered:
+        """A sign-in link: for a campaign lead, or for a resident's "my pledges"."""
+        context = {"link": link, "base_url": self.base_url}
+        return Rendered(
+            subject=SIGN_IN_SUBJECTS[purpose],
+            text=_env.get_template(f"email/sign_in_{purpose}.txt").render(context),
+            html=_env.get_template(f"email/sign_in_{purpose}.html").render(context),
+            headers={},
         )
 
     def build(self, to_address: str, rendered: Rendered, dedupe_key: str) -> EmailMessage:

@@ -21,7 +21,7 @@ from notifications.mail import Mailer
 from notifications.messages import MessageRenderer, Rendered
 from notifications.tables import emails
 from pledges.journal import Event, event_from_row
-from pledges.store import Store, utcnow
+from pledges.store import Store, mark_journal_written, utcnow
 from pledges.tables import events, pledges
 
 log = logging.getLogger("groundswell.mail")
@@ -93,6 +93,29 @@ async def _queue_broadcast(store: Store, db: Database, kind: str, event: Event) 
         "created_at",
     ]
     await db.execute(store.insert_or_ignore(emails).from_select(columns, recipients))
+
+
+async def queue_prepared(
+    store: Store, db: Database, kind: str, dedupe_key: str, to_address: str, rendered: Rendered
+) -> None:
+    """Queue a message written whole now (a sign-in link, a note to an organisation's
+    members), in `db`'s transaction; the commit wakes the worker's email loop."""
+    now = utcnow()
+    await db.execute(
+        store.insert_or_ignore(emails).values(
+            dedupe_key=dedupe_key[:120],
+            kind=kind,
+            to_address=to_address,
+            status="queued",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            subject=rendered.subject,
+            text_body=rendered.text,
+            html_body=rendered.html,
+        )
+    )
+    mark_journal_written()  # not a journal event, but the same wake-up after commit
 
 
 async def queue_emails_for(store: Store, db: Database, event: Event) -> None:

@@ -150,3 +150,8 @@ async def organisation_by_id(db: Database, organisation_id: int) -> Organisation
 
 def _organisation(row: Any) -> Organisation | None:
     return None if row is None else Organisation(id=row["id"], name=row["name"], kind=row["kind"])
+
+
+async def lead_by_id(db: Database, lead_id: int) -> Lead | None:
+    row = await db.fetch_one(sa.select(leads).where(leads.c.id == lead_id))
+    return None if row is None else Lead(id=row["id"], email=row["email"], name=row["name"])

@@ -79,6 +79,8 @@ campaigns = sa.Table(
     sa.Column("opened_at", Timestamp, nullable=True),
     sa.Column("tipped_at", Timestamp, nullable=True),
     sa.Column("closed_at", Timestamp, nullable=True),
+    # Set by an administrator: the campaign leaves every public list and page.
+    sa.Column("hidden_at", Timestamp, nullable=True),
     sa.Index("ix_campaigns_status_deadline", "status", "deadline"),
 )
 
@@ -111,9 +113,37 @@ pledges = sa.Table(
     sa.Column("unsubscribed_at", Timestamp, nullable=True),
     # The client's address for an anonymous pledge (IPv6 text fits in 45): rate limits, abuse.
     sa.Column("ip", sa.String(45), nullable=True),
+    # status "invalid": struck out by an administrator (bulk invalidation against abuse).
+    sa.Column("invalidated_at", Timestamp, nullable=True),
+    # Personal data replaced once the retention period after the campaign closed ran out.
+    sa.Column("anonymised_at", Timestamp, nullable=True),
     sa.UniqueConstraint("campaign_id", "email_canonical", name="uq_pledges_campaign_email"),
     sa.Index("ix_pledges_campaign_status", "campaign_id", "status"),
     sa.Index("ix_pledges_campaign_ip_created", "campaign_id", "ip", "created_at"),
+)
+
+campaign_updates = sa.Table(
+    "campaign_updates",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("campaign_id", BigId, sa.ForeignKey("campaigns.id"), nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Index("ix_campaign_updates_campaign", "campaign_id", "created_at"),
+)
+
+# Single-use sign-in links (campaign leads, residents' "my pledges"). The emailed token
+# carries a random nonce; only its sha256 is stored, and using it sets used_at once.
+magic_links = sa.Table(
+    "magic_links",
+    metadata,
+    sa.Column("nonce_hash", sa.String(64), primary_key=True),
+    sa.Column("purpose", sa.String(20), nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("used_at", Timestamp, nullable=True),
+    sa.Index("ix_magic_links_email_created", "email", "created_at"),
 )
 
 events = sa.Table(

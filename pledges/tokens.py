@@ -15,6 +15,8 @@ MAX_AGE = {
     "pledge-confirm": 7 * DAY,
     "pledge-withdraw": 180 * DAY,
     "unsubscribe": 365 * DAY,
+    "lead-sign-in": 15 * 60,
+    "resident-sign-in": 60 * 60,
 }
 
 

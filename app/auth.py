@@ -1,0 +1,180 @@
+"""Sign-in by emailed link, for campaign leads (and administrators, who are leads named
+in ADMIN_EMAILS) and for residents opening "my pledges".
+
+Asking for a link always answers the same "check your email" page, so the form does not
+tell anyone which addresses are known. Opening a link shows a button rather than signing
+in at once: mail scanners that fetch every link must not spend a single-use link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from app.csrf import check_csrf
+from app.pages import render, services
+from notifications.outbox import queue_prepared
+from pledges.accounts import Lead, ensure_lead, lead_by_id
+from pledges.errors import InvalidToken
+from pledges.identity import canonical_email, is_valid_email
+from pledges.magic_links import check_link, issue_link, use_link
+from pledges.tables import pledges
+
+# How long "my pledges" stays open after a resident's link is used.
+RESIDENT_SESSION_SECONDS = 60 * 60
+
+PAGES = {
+    "lead": {
+        "form": "/lead/sign-in",
+        "confirm": "/lead/sign-in/confirm",
+        "after": "/lead",
+        "title": "Sign in to run a campaign",
+    },
+    "resident": {
+        "form": "/me/sign-in",
+        "confirm": "/me/sign-in/confirm",
+        "after": "/me",
+        "title": "See your pledges",
+    },
+}
+
+
+async def current_lead(request: Request) -> Lead | None:
+    lead_id = request.session.get("lead")
+    if not lead_id:
+        return None
+    return await lead_by_id(services(request).store.database, int(lead_id))
+
+
+def is_admin(request: Request, lead: Lead | None) -> bool:
+    return lead is not None and lead.email in services(request).settings.admin_emails
+
+
+def resident_email(request: Request) -> str | None:
+    """The canonical email of the resident signed in to "my pledges", while it lasts."""
+    found = request.session.get("resident")
+    if not isinstance(found, dict) or float(found.get("until", 0)) < time.time():
+        return None
+    return str(found["email"])
+
+
+def sign_in_redirect(purpose: str) -> Response:
+    return RedirectResponse(PAGES[purpose]["form"], status_code=303)
+
+
+async def _resident_has_pledges(request: Request, email: str) -> bool:
+    found = await services(request).store.database.fetch_val(
+        sa.select(pledges.c.id)
+        .where(
+            pledges.c.email_canonical == canonical_email(email), pledges.c.anonymised_at.is_(None)
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def _ask(request: Request, purpose: str) -> Response:
+    svc = services(request)
+    page = PAGES[purpose]
+    if request.method == "GET":
+        return render(request, "sign_in/ask.html", {"purpose": purpose, "page": page, "form": {}})
+    form = await request.form()
+    check_csrf(request, form.get("csrf_token"))
+    email = str(form.get("email", "")).strip()
+    if not is_valid_email(email):
+        return render(
+            request,
+            "sign_in/ask.html",
+            {
+                "purpose": purpose,
+                "page": page,
+                "form": {"email": email},
+                "error": "Enter an email address in the correct format, like name@example.com",
+            },
+            status_code=422,
+        )
+    if purpose == "lead" or await _resident_has_pledges(request, email):
+        async with svc.store.write() as db:
+            token = await issue_link(db, svc.signer, purpose, email)
+            if token is not None:
+                link = f"{svc.settings.base_url}{page['confirm']}?token={token}"
+                key = hashlib.sha256(token.encode()).hexdigest()[:40]
+                await queue_prepared(
+                    svc.store,
+                    db,
+                    f"sign_in_{purpose}",
+                    f"sign-in:{purpose}:{key}",
+                    email,
+                    svc.renderer.render_sign_in(purpose, link),
+                )
+    return render(request, "sign_in/check_email.html", {"purpose": purpose, "email": email})
+
+
+async def _confirm(request: Request, purpose: str) -> Response:
+    svc = services(request)
+    page = PAGES[purpose]
+    if request.method == "GET":
+        token = request.query_params.get("token", "")
+        try:
+            check_link(svc.signer, purpose, token)
+        except InvalidToken as exc:
+            return _link_problem(request, purpose, exc.reason)
+        return render(
+            request, "sign_in/confirm.html", {"purpose": purpose, "page": page, "token": token}
+        )
+    form = await request.form()
+    check_csrf(request, form.get("csrf_token"))
+    try:
+        email = await use_link(svc.store, svc.signer, purpose, str(form.get("token", "")))
+    except InvalidToken as exc:
+        return _link_problem(request, purpose, exc.reason)
+    if purpose == "lead":
+        async with svc.store.write() as db:
+            lead = await ensure_lead(db, email)
+        request.session["lead"] = lead.id
+    else:
+        request.session["resident"] = {
+            "email": canonical_email(email),
+            "until": time.time() + RESIDENT_SESSION_SECONDS,
+        }
+    return RedirectResponse(page["after"], status_code=303)
+
+
+def _link_problem(request: Request, purpose: str, reason: str) -> Response:
+    return render(
+        request,
+        "sign_in/link_problem.html",
+        {"purpose": purpose, "page": PAGES[purpose], "message": reason},
+        status_code=400,
+    )
+
+
+async def sign_out(request: Request) -> Response:
+    form = await request.form()
+    check_csrf(request, form.get("csrf_token"))
+    for key in ("lead", "resident"):
+        request.session.pop(key, None)
+    return RedirectResponse("/", status_code=303)
+
+
+def _route(path: str, purpose: str, handler: Any) -> Route:
+    async def endpoint(request: Request) -> Response:
+        return await handler(request, purpose)
+
+    endpoint.__name__ = f"{handler.__name__.strip('_')}_{purpose}"
+    return Route(path, endpoint, methods=["GET", "POST"])
+
+
+routes = [
+    _route("/lead/sign-in", "lead", _ask),
+    _route("/lead/sign-in/confirm", "lead", _confirm),
+    _route("/me/sign-in", "resident", _ask),
+    _route("/me/sign-in/confirm", "resident", _confirm),
+    Route("/sign-out", sign_out, methods=["POST"]),
+]
