@@ -133,7 +133,7 @@ class FakeStripe:
     _idempotent: dict[str, tuple[str, dict[str, Any], int, dict[str, Any]]] = field(
         default_factory=dict
     )
-    _pending: set[asyncio.Task[None]] = field(default_factory=set)
+    _pending: set[asyncio.Task[list[int]]] = field(default_factory=set)
 
     # ----- objects --------------------------------------------------------------------
     def _store(self, obj: dict[str, Any]) -> dict[str, Any]:
