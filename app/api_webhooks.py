@@ -5,21 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.api import bearer_key, json_body, services
 from app.errors import Problem
+from notifications import demand, webhooks
 from notifications import endpoints as endpoint_service
-from notifications import webhooks
 from notifications.endpoints import Endpoint
 from pledges.accounts import Organisation, organisation_for_key
-from pledges.campaigns import get_campaign
 from pledges.errors import FieldError
 from pledges.store import utcnow
-from pledges.tables import pledges
 
 UNAUTHORISED = {"WWW-Authenticate": 'Bearer realm="groundswell"'}
 
@@ -175,28 +172,19 @@ async def campaign_contacts(request: Request) -> JSONResponse:
     """Names and contact details of confirmed pledgers who consented, once a campaign tipped,
     for organisations with an endpoint that receives this campaign's events."""
     org = await require_organisation(request)
-    db = services(request).store.database
-    campaign = await get_campaign(db, request.path_params["slug"])
-    if campaign.status != "tipped":
-        raise Problem(409, "Contacts are shared only once a campaign has tipped.")
-    mine = await endpoint_service.list_endpoints(db, org.id)
-    payload = campaign.public_payload()
-    if not any(e.status == "active" and e.wants("campaign.tipped", payload) for e in mine):
-        raise Problem(403, "None of your webhook endpoints receives this campaign's events.")
-    rows = await db.fetch_all(
-        sa.select(pledges.c.name, pledges.c.email, pledges.c.postcode, pledges.c.confirmed_at)
-        .where(
-            pledges.c.campaign_id == campaign.id,
-            pledges.c.status == "confirmed",
-            pledges.c.share_contact.is_(True),
+    try:
+        campaign, contacts = await demand.campaign_contacts(
+            services(request).store.database, org.id, request.path_params["slug"]
         )
-        .order_by(pledges.c.id)
-    )
+    except demand.CampaignNotTipped as exc:
+        raise Problem(409, str(exc)) from exc
+    except demand.NotReceivingCampaign as exc:
+        raise Problem(403, str(exc)) from exc
     return JSONResponse(
         {
             "campaign": campaign.slug,
             "contacts": [
-                {"name": r["name"], "email": r["email"], "postcode": r["postcode"]} for r in rows
+                {"name": c.name, "email": c.email, "postcode": c.postcode} for c in contacts
             ],
         },
         headers={"Cache-Control": "no-store"},

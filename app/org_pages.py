@@ -1,9 +1,13 @@
-"""Pages for provider and council members: sign in with the organisation's API key, manage
-webhook endpoints, read the delivery log with attempts, and replay deliveries."""
+"""Pages for provider and council members: sign in with the organisation's API key, see
+demand in their areas, download a tipped campaign's contacts, manage webhook endpoints,
+read the delivery log with attempts, and replay deliveries."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.requests import Request
@@ -11,7 +15,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from app.csrf import check_csrf
+from app.errors import Problem
 from app.pages import render, services
+from notifications import demand as demand_service
 from notifications import endpoints as endpoint_service
 from notifications import webhooks
 from notifications.endpoints import EVENT_TYPES, Endpoint
@@ -43,7 +49,7 @@ async def sign_in(request: Request) -> Response:
         org = await organisation_for_key(services(request).store.database, key) if key else None
         if org is not None:
             request.session["org"] = org.id
-            return RedirectResponse("/org/endpoints", status_code=303)
+            return RedirectResponse("/org/demand", status_code=303)
         error = "That is not an organisation's API key."
     return render(request, "org/sign_in.html", {"error": error}, 401 if error else 200)
 
@@ -107,6 +113,7 @@ async def endpoints_page(request: Request) -> Response:
             "created": created,
             "event_types": EVENT_TYPES,
             "categories": CATEGORIES,
+            "current": "endpoints",
         },
         status_code,
     )
@@ -159,6 +166,99 @@ async def endpoint_page(request: Request) -> Response:
             "secret": secret,
             "notice": notice,
             "pretty": lambda value: json.dumps(value, indent=2, sort_keys=True),
+            "current": "endpoints",
+        },
+    )
+
+
+async def demand_page(request: Request) -> Response:
+    """Campaigns in the organisation's areas and categories, by progress; a GET form narrows
+    them (category, postcode prefix) or widens them to everywhere."""
+    org = await _require(request)
+    if isinstance(org, Response):
+        return org
+    query = request.query_params
+    category = query.get("category", "")
+    postcode_prefix = query.get("postcode_prefix", "")
+    everywhere = query.get("everywhere") == "on"  # a ticked checkbox
+    form = {"category": category, "postcode_prefix": postcode_prefix, "everywhere": everywhere}
+    errors: dict[str, str] = {}
+    found = None
+    try:
+        wanted = demand_service.parse_demand_filter(category, postcode_prefix, everywhere)
+    except ValidationFailed as exc:
+        errors = {e.field: e.message for e in exc.errors}
+    else:
+        found = await demand_service.organisation_demand(
+            services(request).store.database, org.id, wanted
+        )
+    return render(
+        request,
+        "org/demand.html",
+        {
+            "org": org,
+            "demand": found,
+            "form": form,
+            "errors": errors,
+            "categories": CATEGORIES,
+            "limit": demand_service.DEMAND_LIMIT,
+            "current": "demand",
+        },
+        422 if errors else 200,
+    )
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def csv_text(rows: Iterable[Iterable[object]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow([csv_cell(v) for v in row])
+    return out.getvalue()
+
+
+async def contacts_csv(request: Request) -> Response:
+    """The consenting pledgers of a tipped campaign, for an organisation that receives it."""
+    org = await _require(request)
+    if isinstance(org, Response):
+        return org
+    slug = request.path_params["slug"]
+    try:
+        campaign, contacts = await demand_service.campaign_contacts(
+            services(request).store.database, org.id, slug
+        )
+    except demand_service.ContactsRefused as exc:
+        # Not tipped yet, or no endpoint of theirs receives it: either way, not theirs.
+        raise Problem(403, str(exc)) from exc
+    body = csv_text(
+        [
+            ("name", "email", "postcode", "district", "confirmed_at"),
+            *(
+                (
+                    c.name,
+                    c.email,
+                    c.postcode,
+                    c.district,
+                    c.confirmed_at.isoformat(timespec="seconds") if c.confirmed_at else "",
+                )
+                for c in contacts
+            ),
+        ]
+    )
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{campaign.slug}-contacts.csv"',
+            "Cache-Control": "no-store",
         },
     )
 
@@ -166,6 +266,8 @@ async def endpoint_page(request: Request) -> Response:
 routes = [
     Route("/org/sign-in", sign_in, methods=["GET", "POST"]),
     Route("/org/sign-out", sign_out, methods=["POST"]),
+    Route("/org/demand", demand_page, methods=["GET"]),
+    Route("/org/campaigns/{slug}/contacts.csv", contacts_csv, methods=["GET"]),
     Route("/org/endpoints", endpoints_page, methods=["GET", "POST"]),
     Route("/org/endpoints/{id}", endpoint_page, methods=["GET", "POST"]),
 ]
