@@ -15,15 +15,20 @@ from app.errors import Problem
 from notifications.outbox import get_email, recent_emails
 from pledges import campaigns as campaign_service
 from pledges import pledging
+from pledges.campaigns import CATEGORIES
+from pledges.discovery import find_campaigns
 from pledges.errors import (
+    CampaignHidden,
     CampaignNotOpen,
     InvalidToken,
+    PledgeInvalid,
     PledgeWithdrawn,
     RateLimited,
     ValidationFailed,
 )
 from pledges.identity import district_of
 from pledges.pledging import unsubscribe_pledge
+from pledges.updates import list_updates
 
 log = logging.getLogger("groundswell.pages")
 
@@ -43,19 +48,36 @@ def render(
 
 
 async def home(request: Request) -> Response:
+    """Find campaigns: those covering the postcode's district first, then the rest.
+
+    A GET form, so a search is a link that can be shared. What cannot be understood is
+    said beside its field and otherwise ignored, so the page still lists campaigns."""
     svc = services(request)
     postcode = request.query_params.get("postcode", "").strip()
+    category = request.query_params.get("category", "").strip()
     district = district_of(postcode) if postcode else None
-    error = (
-        "Enter a UK postcode, like LS6 1AB, or a district, like LS6."
-        if postcode and not district
-        else None
-    )
-    campaigns = await campaign_service.list_campaigns(svc.store.database, district=district)
+    errors: dict[str, str] = {}
+    if postcode and not district:
+        errors["postcode"] = "Enter a UK postcode, like LS6 1AB, or a district, like LS6."
+    if category and category not in CATEGORIES:
+        errors["category"] = "Choose a category from the list."
+        category = ""
+    async with svc.store.read() as db:
+        in_area, others = await find_campaigns(db, district=district, category=category or None)
     return render(
         request,
         "home.html",
-        {"campaigns": campaigns, "postcode": postcode, "district": district, "error": error},
+        {
+            "in_area": in_area,
+            "others": others,
+            "postcode": postcode,
+            "district": district,
+            "category": category,
+            "categories": CATEGORIES,
+            "errors": errors,
+        },
+        # Bad search input is a 4xx like any other form; the page still lists campaigns.
+        status_code=422 if errors else 200,
     )
 
 
@@ -68,15 +90,17 @@ async def _campaign_page(
     svc = services(request)
     async with svc.store.read() as db:
         campaign = await campaign_service.get_campaign(db, request.path_params["slug"])
-        if campaign.status == "draft":
+        if not campaign.is_public:  # a draft, or hidden by an administrator
             raise Problem(404, "There is no campaign at this address.")
         names = await pledging.public_names(db, campaign.id)
+        updates = await list_updates(db, campaign.id)
     return render(
         request,
         "campaign.html",
         {
             "campaign": campaign,
             "names": names,
+            "updates": updates,
             "form": form or {},
             "errors": errors or {},
         },
@@ -128,7 +152,7 @@ async def pledge_form(request: Request) -> Response:
 async def pledged(request: Request) -> Response:
     svc = services(request)
     campaign = await campaign_service.get_campaign(svc.store.database, request.path_params["slug"])
-    if campaign.status == "draft":
+    if not campaign.is_public:
         raise Problem(404, "There is no campaign at this address.")
     return render(request, "pledged.html", {"campaign": campaign})
 
@@ -150,6 +174,14 @@ async def confirm_page(request: Request) -> Response:
                 "Pledge again on the campaign page to be counted."
             },
             status_code=409,
+        )
+    except (PledgeInvalid, CampaignHidden) as exc:
+        # Struck out for good (410), or its campaign hidden for now (409): not counted.
+        return render(
+            request,
+            "token_problem.html",
+            {"message": str(exc), "moderated": True},
+            status_code=410 if isinstance(exc, PledgeInvalid) else 409,
         )
     campaign = await campaign_service.get_campaign(svc.store.database, outcome.progress.slug)
     return render(

@@ -34,6 +34,8 @@ BROADCAST_KINDS = {
     "campaign.tipped": "tipped",
     "campaign.expired": "expired",
     "campaign.cancelled": "cancelled",
+    # The lead's update; the email is rendered from the update the event names.
+    "campaign.update_posted": "update",
 }
 
 
@@ -41,9 +43,11 @@ async def _queue_for_pledge(
     store: Store, db: Database, kind: str, key: str, event: Event, pledge_id: int
 ) -> None:
     row = await db.fetch_one(
-        sa.select(pledges.c.email, pledges.c.campaign_id).where(pledges.c.id == pledge_id)
+        sa.select(pledges.c.email, pledges.c.campaign_id).where(
+            pledges.c.id == pledge_id, pledges.c.anonymised_at.is_(None)
+        )
     )
-    if row is None:
+    if row is None:  # gone, or erased / anonymised before this event was dispatched
         return
     now = utcnow()
     await db.execute(
@@ -79,6 +83,7 @@ async def _queue_broadcast(store: Store, db: Database, kind: str, event: Event) 
         pledges.c.campaign_id == event.campaign_id,
         pledges.c.status == "confirmed",
         pledges.c.unsubscribed_at.is_(None),
+        pledges.c.anonymised_at.is_(None),
     )
     columns = [
         "kind",
@@ -200,7 +205,7 @@ async def _render(store: Store, renderer: MessageRenderer, row: Any) -> Rendered
         # Written whole when queued (to an organisation's members): nothing to render.
         return Rendered(row["subject"], row["text_body"], row["html_body"] or "", {})
     async with store.read() as db:
-        return await renderer.render(db, row["kind"], row["pledge_id"])
+        return await renderer.render(db, row["kind"], row["pledge_id"], event_id=row["event_id"])
 
 
 async def _send_one(store: Store, mailer: Mailer, renderer: MessageRenderer, row: Any) -> None:

@@ -20,10 +20,12 @@ from databases import Database
 
 from pledges.campaigns import Campaign, get_campaign_by_id
 from pledges.errors import (
+    CampaignHidden,
     CampaignNotFound,
     CampaignNotOpen,
     FieldError,
     NotCampaignLead,
+    PledgeInvalid,
     PledgeNotFound,
     PledgeWithdrawn,
     ValidationFailed,
@@ -140,11 +142,11 @@ async def _open_campaign_for_pledging(db: Database, slug: str) -> _PledgeTarget:
     if "\x00" in slug:  # as get_campaign: no slug has one, and PostgreSQL refuses it
         raise CampaignNotFound(slug)
     row = await db.fetch_one(
-        sa.select(campaigns.c.id, campaigns.c.lead_id, campaigns.c.status).where(
-            campaigns.c.slug == slug
-        )
+        sa.select(
+            campaigns.c.id, campaigns.c.lead_id, campaigns.c.status, campaigns.c.hidden_at
+        ).where(campaigns.c.slug == slug)
     )
-    if row is None:
+    if row is None or row["hidden_at"] is not None:  # hidden: answered as if it did not exist
         raise CampaignNotFound(slug)
     if row["status"] not in ("open", "tipped"):
         raise CampaignNotOpen(row["status"])
@@ -221,6 +223,10 @@ async def record_pledge(
             )
             await record_event(db, "pledge.created", campaign.id, {"pledge_id": existing["id"]})
             return PledgeOutcome(existing["id"], "pending", repeated=False)
+        if existing["status"] == "invalid":
+            # Struck out by the moderators: it stays so, and the answer is a repeat's.
+            # No "already pledged" email, which would call it counted.
+            return PledgeOutcome(existing["id"], "invalid", repeated=True)
         await record_event(db, "pledge.repeated", campaign.id, {"pledge_id": existing["id"]})
         return PledgeOutcome(existing["id"], "pending", repeated=True)
 
@@ -353,14 +359,23 @@ async def confirm_pledge(store: Store, pledge_id: int) -> ConfirmOutcome:
                 raise PledgeNotFound(str(pledge_id))
             if current["status"] == "withdrawn":
                 raise PledgeWithdrawn(str(pledge_id))
+            if current["status"] == "invalid":
+                raise PledgeInvalid(str(pledge_id))
             campaign = await get_campaign_by_id(db, current["campaign_id"])
+            if campaign.hidden_at is not None:
+                raise CampaignHidden(campaign.slug)
             return ConfirmOutcome(_progress_of(campaign), newly_confirmed=False)
         campaign_id = row["campaign_id"]
-        status = await db.fetch_val(
-            sa.select(campaigns.c.status).where(campaigns.c.id == campaign_id)
+        found = await db.fetch_one(
+            sa.select(campaigns.c.status, campaigns.c.hidden_at).where(
+                campaigns.c.id == campaign_id
+            )
         )
-        if status not in ("open", "tipped"):
-            raise CampaignNotOpen(status)  # rolls the confirmation back
+        assert found is not None
+        if found["hidden_at"] is not None:
+            raise CampaignHidden(str(campaign_id))  # rolls the confirmation back
+        if found["status"] not in ("open", "tipped"):
+            raise CampaignNotOpen(found["status"])  # rolls the confirmation back
         await record_event(db, "pledge.confirmed", campaign_id, {"pledge_id": pledge_id})
         progress = await _count(db, campaign_id, +1)
     return ConfirmOutcome(progress, newly_confirmed=True)
@@ -369,39 +384,39 @@ async def confirm_pledge(store: Store, pledge_id: int) -> ConfirmOutcome:
 async def withdraw_pledge(store: Store, pledge_id: int) -> Progress:
     """Withdraw a pledge; before tipping it lowers the count, after it the tip stands."""
     async with store.write() as db:
-        now = utcnow()
-        was_confirmed = await db.fetch_one(
-            sa.update(pledges)
-            .where(pledges.c.id == pledge_id, pledges.c.status == "confirmed")
-            .values(status="withdrawn", withdrawn_at=now)
-            .returning(pledges.c.campaign_id)
+        return await _withdraw_in(db, pledge_id)
+
+
+async def _withdraw_in(db: Database, pledge_id: int) -> Progress:
+    """withdraw_pledge inside the caller's write transaction (erasure withdraws several)."""
+    # One guarded UPDATE for both states. On PostgreSQL, if a confirmation of this pledge is
+    # in flight, the UPDATE waits for its row lock and then re-checks the row as committed,
+    # so the withdrawal is never lost; confirmed_at, set only by confirming, says whether
+    # the pledge was counted.
+    changed = await db.fetch_one(
+        sa.update(pledges)
+        .where(pledges.c.id == pledge_id, pledges.c.status.in_(("pending", "confirmed")))
+        .values(status="withdrawn", withdrawn_at=utcnow())
+        .returning(pledges.c.campaign_id, pledges.c.confirmed_at)
+    )
+    was_confirmed = changed if changed is not None and changed["confirmed_at"] else None
+    if changed is None:
+        current = await db.fetch_val(
+            sa.select(pledges.c.campaign_id).where(pledges.c.id == pledge_id)
         )
-        was_pending = None
-        if was_confirmed is None:
-            was_pending = await db.fetch_one(
-                sa.update(pledges)
-                .where(pledges.c.id == pledge_id, pledges.c.status == "pending")
-                .values(status="withdrawn", withdrawn_at=now)
-                .returning(pledges.c.campaign_id)
-            )
-        changed = was_confirmed or was_pending
-        if changed is None:
-            current = await db.fetch_val(
-                sa.select(pledges.c.campaign_id).where(pledges.c.id == pledge_id)
-            )
-            if current is None:
-                raise PledgeNotFound(str(pledge_id))
-            return _progress_of(await get_campaign_by_id(db, current))
-        campaign_id = changed["campaign_id"]
-        await record_event(
-            db,
-            "pledge.withdrawn",
-            campaign_id,
-            {"pledge_id": pledge_id, "was_confirmed": was_confirmed is not None},
-        )
-        if was_confirmed is not None:
-            return await _count(db, campaign_id, -1)
-        return _progress_of(await get_campaign_by_id(db, campaign_id))
+        if current is None:
+            raise PledgeNotFound(str(pledge_id))
+        return _progress_of(await get_campaign_by_id(db, current))
+    campaign_id = changed["campaign_id"]
+    await record_event(
+        db,
+        "pledge.withdrawn",
+        campaign_id,
+        {"pledge_id": pledge_id, "was_confirmed": was_confirmed is not None},
+    )
+    if was_confirmed is not None:
+        return await _count(db, campaign_id, -1)
+    return _progress_of(await get_campaign_by_id(db, campaign_id))
 
 
 def _progress_of(campaign: Campaign) -> Progress:

@@ -192,7 +192,7 @@ async def test_home_with_no_campaigns(client: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.parametrize("postcode", ["ls6 1ab", "LS61AB", "LS6", " ls6 "])
-async def test_home_filters_by_postcode(
+async def test_home_puts_campaigns_covering_the_postcode_first(
     client: httpx.AsyncClient, store: Store, postcode: str
 ) -> None:
     await make_campaign(
@@ -209,8 +209,14 @@ async def test_home_filters_by_postcode(
     assert response.status_code == 200
     page = page_of(response)
     assert "Campaigns covering LS6" in page.words
-    assert "Fibre for Headingley" in page.words
-    assert "Buses for Adel" not in page.words
+    # Nearby first, not a filter: Adel is listed, but under "Other campaigns".
+    in_area, others = page.by_id("in-area"), page.by_id("other-campaigns")
+    assert "In your area" in in_area.words and "Other campaigns" in others.words
+    assert "Fibre for Headingley" in in_area.words
+    assert "Buses for Adel" not in in_area.words
+    assert "Buses for Adel" in others.words
+    assert "Fibre for Headingley" not in others.words
+    assert page.words.index("Fibre for Headingley") < page.words.index("Buses for Adel")
     assert page.by_id("postcode").attrs["value"] == postcode.strip()
 
 
@@ -221,8 +227,9 @@ async def test_home_with_a_postcode_nobody_covers(client: httpx.AsyncClient, sto
 
     page = page_of(response)
     assert "Campaigns covering SW1A" in page.words
-    assert "No campaigns here yet." in page.words
-    assert "Fibre for Headingley" not in page.words
+    assert "No campaigns here yet." in page.by_id("in-area").words
+    assert "Fibre for Headingley" not in page.by_id("in-area").words
+    assert "Fibre for Headingley" in page.by_id("other-campaigns").words
 
 
 @pytest.mark.parametrize("postcode", ["nowhere", "12345", "LS6 1ABCD", "<b>LS6</b>"])
@@ -233,7 +240,7 @@ async def test_home_with_a_bad_postcode_says_so(
 
     response = await client.get("/", params={"postcode": postcode})
 
-    assert response.status_code == 200
+    assert response.status_code == 422
     page = page_of(response)
     message = page.by_id("postcode-error")
     assert "Enter a UK postcode, like LS6 1AB" in message.words

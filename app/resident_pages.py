@@ -1,0 +1,126 @@
+"""Residents' "my pledges" (/me): every pledge made with one email address, to withdraw,
+download or erase.
+
+A resident signs in with an emailed link (app/auth.py), which keeps their canonical
+address in the session for an hour, so pledges made as j.smith+x@gmail.com and
+jsmith@gmail.com are listed together. A pledge id that is not theirs is answered as if it
+did not exist. These pages hold personal data: browsers and proxies are told not to keep
+them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from app.auth import resident_email, sign_in_redirect
+from app.csrf import check_csrf
+from app.errors import Problem
+from app.pages import render, services
+from notifications.resident_data import emails_for_pledges
+from pledges.erasure import erase_resident, resident_pledge, resident_pledges
+from pledges.errors import PledgeNotFound
+from pledges.pledging import withdraw_pledge
+from pledges.store import utcnow
+
+NO_STORE = {"Cache-Control": "no-store"}
+STATUS_WORDS = {
+    "pending": "Not confirmed yet: open the link in the email we sent you",
+    "confirmed": "Confirmed: counted",
+    "withdrawn": "Withdrawn: not counted",
+    "invalid": "Not counted: removed by the site's moderators",
+}
+
+
+def _private(response: Response) -> Response:
+    response.headers.update(NO_STORE)
+    return response
+
+
+async def my_pledges(request: Request) -> Response:
+    email = resident_email(request)
+    if email is None:
+        return sign_in_redirect("resident")
+    async with services(request).store.read() as db:
+        items = await resident_pledges(db, email)
+    notice = None
+    withdrawn = request.query_params.get("withdrawn", "")
+    for item in items:
+        if withdrawn == str(item.id) and item.status == "withdrawn":
+            notice = f"Your pledge to {item.campaign_title} is withdrawn."
+    return _private(
+        render(
+            request,
+            "me/pledges.html",
+            {"email": email, "pledges": items, "notice": notice, "status_words": STATUS_WORDS},
+        )
+    )
+
+
+async def withdraw(request: Request) -> Response:
+    email = resident_email(request)
+    if email is None:
+        return sign_in_redirect("resident")
+    form = await request.form()
+    check_csrf(request, form.get("csrf_token"))
+    svc = services(request)
+    pledge_id = int(request.path_params["pledge_id"])
+    try:
+        async with svc.store.read() as db:
+            await resident_pledge(db, email, pledge_id)
+    except PledgeNotFound:
+        raise Problem(404, "You have no pledge with that number.") from None
+    await withdraw_pledge(svc.store, pledge_id)
+    return RedirectResponse(f"/me?withdrawn={pledge_id}", status_code=303)
+
+
+async def download(request: Request) -> Response:
+    """Everything stored about the resident's pledges, and the emails we sent about them."""
+    email = resident_email(request)
+    if email is None:
+        return sign_in_redirect("resident")
+    async with services(request).store.read() as db:
+        items = await resident_pledges(db, email)
+        sent = await emails_for_pledges(db, [p.id for p in items])
+    data: dict[str, Any] = {
+        "exported_at": utcnow().isoformat(),
+        "signed_in_as": email,
+        "pledges": [{**p.personal_data(), "emails": sent[p.id]} for p in items],
+    }
+    return Response(
+        json.dumps(data, indent=2, ensure_ascii=False),
+        media_type="application/json",
+        headers={
+            **NO_STORE,
+            "Content-Disposition": 'attachment; filename="groundswell-my-data.json"',
+        },
+    )
+
+
+async def erase(request: Request) -> Response:
+    """GET explains what erasing does; POST does it, then signs the resident out."""
+    email = resident_email(request)
+    if email is None:
+        return sign_in_redirect("resident")
+    svc = services(request)
+    if request.method == "GET":
+        async with svc.store.read() as db:
+            items = await resident_pledges(db, email)
+        return _private(render(request, "me/erase.html", {"email": email, "pledges": items}))
+    form = await request.form()
+    check_csrf(request, form.get("csrf_token"))
+    erased = await erase_resident(svc.store, email)
+    request.session.pop("resident", None)
+    return _private(render(request, "me/erased.html", {"erased": erased}))
+
+
+routes = [
+    Route("/me", my_pledges, methods=["GET"]),
+    Route("/me/pledges/{pledge_id:int}/withdraw", withdraw, methods=["POST"]),
+    Route("/me/data.json", download, methods=["GET"]),
+    Route("/me/erase", erase, methods=["GET", "POST"]),
+]

@@ -1,0 +1,82 @@
+"""Finding campaigns to pledge to: the home page's search by postcode district and category.
+
+A postcode orders rather than filters: campaigns whose area covers the district come
+first, then every other public campaign, so someone just outside an area still finds it.
+Within each group, campaigns still taking pledges (open or tipped) come before closed
+ones; open ones by nearest deadline, closed ones most recent first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from databases import Database
+
+from pledges.campaigns import Campaign, campaign_from_row
+from pledges.tables import campaign_districts, campaigns
+
+TAKING_PLEDGES = ("open", "tipped")
+DEFAULT_LIMIT = 100
+
+
+def _public_campaigns(category: str | None) -> sa.Select[Any]:
+    taking = sa.or_(*(campaigns.c.status == s for s in TAKING_PLEDGES))
+    query = (
+        sa.select(campaigns)
+        .where(campaigns.c.status != "draft", campaigns.c.hidden_at.is_(None))
+        .order_by(
+            # Literal ranks: PostgreSQL cannot type a bound parameter in an ORDER BY CASE.
+            sa.case((taking, sa.literal_column("0")), else_=sa.literal_column("1")),
+            # Only one of the next two keys varies within each group of the first.
+            sa.case((taking, campaigns.c.deadline), else_=sa.null()).asc(),
+            sa.case((taking, sa.null()), else_=campaigns.c.deadline).desc(),
+            campaigns.c.id,
+        )
+    )
+    if category:
+        query = query.where(campaigns.c.category == category)
+    return query
+
+
+async def _load(db: Database, query: sa.Select[Any]) -> list[Campaign]:
+    rows = await db.fetch_all(query)
+    ids = [r["id"] for r in rows]
+    districts: dict[int, list[str]] = {i: [] for i in ids}
+    if ids:
+        for r in await db.fetch_all(
+            sa.select(campaign_districts)
+            .where(campaign_districts.c.campaign_id.in_(ids))
+            .order_by(campaign_districts.c.district)
+        ):
+            districts[r["campaign_id"]].append(r["district"])
+    return [campaign_from_row(r, tuple(districts[r["id"]])) for r in rows]
+
+
+async def find_campaigns(
+    db: Database,
+    district: str | None = None,
+    category: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> tuple[list[Campaign], list[Campaign]]:
+    """Public campaigns (published, not hidden) as (in_area, others), at most `limit` in all.
+
+    `district` is a normalised outward code ("LS6"); without it every campaign is in
+    `others`. `category` keeps only that category in both groups."""
+    if district is None:
+        return [], await _load(db, _public_campaigns(category).limit(limit))
+    covering = sa.select(campaign_districts.c.campaign_id).where(
+        campaign_districts.c.district == district
+    )
+    in_area = await _load(
+        db, _public_campaigns(category).where(campaigns.c.id.in_(covering)).limit(limit)
+    )
+    room = limit - len(in_area)
+    others = (
+        await _load(
+            db, _public_campaigns(category).where(campaigns.c.id.not_in(covering)).limit(room)
+        )
+        if room > 0
+        else []
+    )
+    return in_area, others

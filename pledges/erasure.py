@@ -1,0 +1,271 @@
+"""A resident's own pledges: what we hold about them (shown on "my pledges" and offered as
+a download), and erasing it when they ask.
+
+Erasure keeps every count exact. Each pending or confirmed pledge is first withdrawn just
+as withdraw_pledge withdraws it (the count falls by one for a confirmed pledge; a tipped
+campaign stays tipped), then its personal data is replaced in place. The row stays, so
+counts, events and the district breakdown that campaigns report still add up; it keeps
+only the postcode district, which on its own identifies no one.
+
+The same transaction erases the copies in the email outbox: messages not yet sent are
+deleted, so none goes out; sent ones keep their row (kind, status, times) without address,
+subject or text. Sign-in links for "my pledges" go too, found by address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from databases import Database
+
+from pledges.errors import PledgeNotFound
+from pledges.identity import canonical_email
+from pledges.journal import record_event
+from pledges.pledging import _withdraw_in
+from pledges.store import Store, aware, utcnow
+from pledges.tables import campaigns, magic_links, pledges
+
+# The largest id either database stores; a bigger number in a URL is no pledge of anyone's.
+MAX_ID = 2**63 - 1
+
+RESIDENT_SIGN_IN_KIND = "sign_in_resident"
+
+# The email outbox belongs to notifications/, which pledges/ never imports (as in
+# pledges/retention.py): just the columns erasure reads or clears.
+_outbox = sa.table(
+    "emails",
+    sa.column("id", sa.BigInteger),
+    sa.column("pledge_id", sa.BigInteger),
+    sa.column("kind", sa.String),
+    sa.column("to_address", sa.String),
+    sa.column("subject", sa.String),
+    sa.column("text_body", sa.Text),
+    sa.column("html_body", sa.Text),
+    sa.column("last_error", sa.String),
+    sa.column("sent_at", sa.DateTime(timezone=True)),
+)
+
+
+@dataclass(frozen=True)
+class ResidentPledge:
+    """One pledge as its resident sees it: everything stored about them, and the campaign."""
+
+    id: int
+    campaign_slug: str
+    campaign_title: str
+    campaign_status: str
+    campaign_hidden: bool
+    name: str
+    email: str
+    postcode: str
+    district: str
+    show_name: bool
+    share_contact: bool
+    source: str
+    status: str
+    ip: str | None
+    created_at: datetime
+    confirmed_at: datetime | None
+    withdrawn_at: datetime | None
+    unsubscribed_at: datetime | None
+    invalidated_at: datetime | None
+
+    @property
+    def can_withdraw(self) -> bool:
+        return self.status in ("pending", "confirmed")
+
+    def personal_data(self) -> dict[str, Any]:
+        """What a resident's download holds for this pledge (times as ISO 8601, UTC)."""
+
+        def when(value: datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return {
+            "pledge_id": self.id,
+            "campaign": {"slug": self.campaign_slug, "title": self.campaign_title},
+            "name": self.name,
+            "email": self.email,
+            "postcode": self.postcode,
+            "postcode_district": self.district,
+            "show_name_on_campaign_page": self.show_name,
+            "share_contact_with_providers": self.share_contact,
+            "source": self.source,
+            "status": self.status,
+            "ip_address": self.ip,
+            "pledged_at": when(self.created_at),
+            "confirmed_at": when(self.confirmed_at),
+            "withdrawn_at": when(self.withdrawn_at),
+            "unsubscribed_at": when(self.unsubscribed_at),
+            "invalidated_at": when(self.invalidated_at),
+        }
+
+
+def _resident_query() -> sa.Select[Any]:
+    return (
+        sa.select(
+            pledges,
+            campaigns.c.slug.label("campaign_slug"),
+            campaigns.c.title.label("campaign_title"),
+            campaigns.c.status.label("campaign_status"),
+            campaigns.c.hidden_at.label("campaign_hidden_at"),
+        )
+        .join(campaigns, campaigns.c.id == pledges.c.campaign_id)
+        .where(pledges.c.anonymised_at.is_(None))
+    )
+
+
+def _from_row(row: Any) -> ResidentPledge:
+    return ResidentPledge(
+        id=row["id"],
+        campaign_slug=row["campaign_slug"],
+        campaign_title=row["campaign_title"],
+        campaign_status=row["campaign_status"],
+        campaign_hidden=row["campaign_hidden_at"] is not None,
+        name=row["name"],
+        email=row["email"],
+        postcode=row["postcode"],
+        district=row["district"],
+        show_name=bool(row["show_name"]),
+        share_contact=bool(row["share_contact"]),
+        source=row["source"],
+        status=row["status"],
+        ip=row["ip"],
+        created_at=aware(row["created_at"]),  # type: ignore[arg-type]
+        confirmed_at=aware(row["confirmed_at"]),
+        withdrawn_at=aware(row["withdrawn_at"]),
+        unsubscribed_at=aware(row["unsubscribed_at"]),
+        invalidated_at=aware(row["invalidated_at"]),
+    )
+
+
+async def resident_pledges(db: Database, email_canonical: str) -> list[ResidentPledge]:
+    """Every pledge made with this (canonical) address and not anonymised, newest first."""
+    rows = await db.fetch_all(
+        _resident_query()
+        .where(pledges.c.email_canonical == email_canonical)
+        .order_by(pledges.c.created_at.desc(), pledges.c.id.desc())
+    )
+    return [_from_row(r) for r in rows]
+
+
+async def resident_pledge(db: Database, email_canonical: str, pledge_id: int) -> ResidentPledge:
+    """One of this resident's pledges; PledgeNotFound for anyone else's, or none at all."""
+    if not 0 < pledge_id <= MAX_ID:
+        raise PledgeNotFound(str(pledge_id))
+    row = await db.fetch_one(
+        _resident_query().where(
+            pledges.c.id == pledge_id, pledges.c.email_canonical == email_canonical
+        )
+    )
+    if row is None:
+        raise PledgeNotFound(str(pledge_id))
+    return _from_row(row)
+
+
+def _domains(email_canonical: str) -> set[str]:
+    """Where an address in this canonical form may have been typed: gmail is googlemail."""
+    domain = email_canonical.rpartition("@")[2]
+    return {domain, "googlemail.com"} if domain == "gmail.com" else {domain}
+
+
+async def _forget_sign_in_links(db: Database, email_canonical: str) -> None:
+    """The resident's sign-in links record the address as typed: any form of it goes."""
+    rows = await db.fetch_all(
+        sa.select(magic_links.c.nonce_hash, magic_links.c.email).where(
+            magic_links.c.purpose == "resident",
+            sa.or_(
+                *(
+                    magic_links.c.email.endswith(f"@{d}", autoescape=True)
+                    for d in _domains(email_canonical)
+                )
+            ),
+        )
+    )
+    mine = [r["nonce_hash"] for r in rows if canonical_email(r["email"]) == email_canonical]
+    if mine:
+        await db.execute(sa.delete(magic_links).where(magic_links.c.nonce_hash.in_(mine)))
+
+
+async def _forget_emails(db: Database, email_canonical: str, pledge_ids: list[int]) -> None:
+    """Messages about these pledges, and sign-in messages sent to any form of the address."""
+    sign_ins = await db.fetch_all(
+        sa.select(_outbox.c.id, _outbox.c.to_address).where(
+            _outbox.c.kind == RESIDENT_SIGN_IN_KIND,
+            sa.or_(
+                *(
+                    sa.func.lower(_outbox.c.to_address).endswith(f"@{d}", autoescape=True)
+                    for d in _domains(email_canonical)
+                )
+            ),
+        )
+    )
+    ids = [r["id"] for r in sign_ins if canonical_email(r["to_address"]) == email_canonical]
+    if pledge_ids:
+        ids += [
+            r["id"]
+            for r in await db.fetch_all(
+                sa.select(_outbox.c.id).where(_outbox.c.pledge_id.in_(pledge_ids))
+            )
+        ]
+    if not ids:
+        return
+    await db.execute(sa.delete(_outbox).where(_outbox.c.id.in_(ids), _outbox.c.sent_at.is_(None)))
+    await db.execute(
+        sa.update(_outbox)
+        .where(_outbox.c.id.in_(ids), _outbox.c.sent_at.is_not(None))
+        .values(to_address="", subject="", text_body="", html_body="", last_error=None)
+    )
+
+
+async def erase_resident(store: Store, email_canonical: str) -> int:
+    """Withdraw and anonymise every pledge made with this canonical address, and erase the
+    emails and sign-in links sent to it, in one transaction; returns how many pledges were
+    erased (0 when none was left). Each gets a "pledge.erased" event carrying its id only."""
+    async with store.write() as db:
+        # FOR UPDATE (PostgreSQL; SQLite has one writer): a confirmation in flight commits
+        # first and is then withdrawn with the rest. Without the lock, each of withdrawal's
+        # guarded UPDATEs could miss a pledge moving from pending to confirmed.
+        ids = [
+            r["id"]
+            for r in await db.fetch_all(
+                sa.select(pledges.c.id)
+                .where(
+                    pledges.c.email_canonical == email_canonical,
+                    pledges.c.anonymised_at.is_(None),
+                )
+                .order_by(pledges.c.id)
+                .with_for_update()
+            )
+        ]
+        for pledge_id in ids:
+            await _withdraw_in(db, pledge_id)
+        erased: list[Any] = []
+        if ids:
+            erased = list(
+                await db.fetch_all(
+                    sa.update(pledges)
+                    .where(pledges.c.id.in_(ids), pledges.c.anonymised_at.is_(None))
+                    .values(
+                        name="",
+                        email=sa.literal("erased-")
+                        + sa.cast(pledges.c.id, sa.String)
+                        + sa.literal("@invalid"),
+                        email_canonical=sa.literal("erased:") + sa.cast(pledges.c.id, sa.String),
+                        postcode=pledges.c.district,
+                        ip=None,
+                        show_name=False,
+                        share_contact=False,
+                        anonymised_at=utcnow(),
+                    )
+                    .returning(pledges.c.id, pledges.c.campaign_id)
+                )
+            )
+        for row in sorted(erased, key=lambda r: r["id"]):
+            await record_event(db, "pledge.erased", row["campaign_id"], {"pledge_id": row["id"]})
+        erased_ids = sorted(r["id"] for r in erased)
+        await _forget_sign_in_links(db, email_canonical)
+        await _forget_emails(db, email_canonical, erased_ids)
+    return len(erased_ids)
