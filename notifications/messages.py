@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pledges.campaigns import get_campaign_by_id
 from pledges.pledging import get_pledge
 from pledges.tokens import Signer
+from pledges.updates import CampaignUpdate, update_for_event
 
 _env = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -28,13 +29,16 @@ SUBJECTS = {
     "tipped": "It tipped! {title} reached its target",
     "expired": "{title} closed without reaching its target",
     "cancelled": "{title} was cancelled",
+    "update": "{title}: {update_title}",
 }
 SIGN_IN_SUBJECTS = {
     "lead": "Your Groundswell sign-in link",
     "resident": "Your pledges on Groundswell",
 }
 # Campaign news can be unsubscribed from; a confirmation link cannot.
-UNSUBSCRIBABLE = {"tipped", "expired", "cancelled"}
+UNSUBSCRIBABLE = {"tipped", "expired", "cancelled", "update"}
+# A campaign title and an update's title can each be 200 characters long.
+MAX_SUBJECT = 250
 
 
 class UnfoldedHeader(str):
@@ -78,11 +82,21 @@ class MessageRenderer:
             + self.signer.sign(pledge_id, "unsubscribe"),
         }
 
-    async def render(self, db: Database, kind: str, pledge_id: int) -> Rendered:
+    async def render(
+        self, db: Database, kind: str, pledge_id: int, *, event_id: int | None = None
+    ) -> Rendered:
+        """One pledger's copy of a message; an "update" also needs the event that
+        announced it (the outbox row's event_id), which names the update."""
         pledge = await get_pledge(db, pledge_id)
         campaign = await get_campaign_by_id(db, pledge.campaign_id)
         links = self.links_for(pledge.id)
+        update: CampaignUpdate | None = None
+        if kind == "update":
+            update = await update_for_event(db, event_id) if event_id is not None else None
+            if update is None:
+                raise LookupError(f"no campaign update for event {event_id}")
         context = {
+            "update": update,
             "pledge": pledge,
             "campaign": campaign,
             "links": links,
@@ -93,8 +107,13 @@ class MessageRenderer:
         if kind in UNSUBSCRIBABLE:
             headers["List-Unsubscribe"] = f"<{links['unsubscribe']}>"
             headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        subject = SUBJECTS[kind].format(
+            title=campaign.title, update_title=update.title if update else ""
+        )
+        if len(subject) > MAX_SUBJECT:  # the outbox keeps subjects of up to 300 characters
+            subject = subject[: MAX_SUBJECT - 1].rstrip() + "…"
         return Rendered(
-            subject=SUBJECTS[kind].format(title=campaign.title),
+            subject=subject,
             text=_env.get_template(f"email/{kind}.txt").render(context),
             html=_env.get_template(f"email/{kind}.html").render(context),
             headers=headers,

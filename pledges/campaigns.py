@@ -29,6 +29,7 @@ STATUSES = ("draft", "open", "tipped", "expired", "cancelled")
 DEFAULT_MILESTONES = (25, 50, 75)
 MAX_TARGET = 10_000_000
 MAX_CAMPAIGN_LENGTH = timedelta(days=730)
+RESERVED_SLUGS = frozenset({"new"})
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,78}[a-z0-9])$")
 
 
@@ -53,6 +54,13 @@ class Campaign:
     opened_at: datetime | None
     tipped_at: datetime | None
     closed_at: datetime | None
+    # Set while an administrator has hidden the campaign from every public surface.
+    hidden_at: datetime | None = None
+
+    @property
+    def is_public(self) -> bool:
+        """Shown on public pages and the API: published (not a draft) and not hidden."""
+        return self.status != "draft" and self.hidden_at is None
 
     @property
     def percent(self) -> int:
@@ -93,6 +101,7 @@ def campaign_from_row(row: Any, districts: tuple[str, ...]) -> Campaign:
         opened_at=aware(row["opened_at"]),
         tipped_at=aware(row["tipped_at"]),
         closed_at=aware(row["closed_at"]),
+        hidden_at=aware(row["hidden_at"]),
     )
 
 
@@ -138,9 +147,12 @@ async def list_campaigns(
     category: str | None = None,
     district: str | None = None,
     include_drafts: bool = False,
+    include_hidden: bool = False,
     limit: int = 100,
 ) -> list[Campaign]:
     query = sa.select(campaigns).order_by(campaigns.c.deadline, campaigns.c.id).limit(limit)
+    if not include_hidden:  # hidden by an administrator: on no public list
+        query = query.where(campaigns.c.hidden_at.is_(None))
     if status:
         query = query.where(campaigns.c.status == status)
     if not include_drafts:  # even when asked for status=draft: drafts are never public
@@ -236,7 +248,11 @@ def validate_campaign(data: Any, now: datetime | None = None) -> CampaignInput:
 
     given_slug = data.get("slug")
     slug = given_slug or slugify(title)
-    if not isinstance(slug, str) or not _SLUG.match(slug):
+    # /lead/campaigns/new is the form for a new campaign, so no campaign may be called that.
+    if isinstance(slug, str) and slug in RESERVED_SLUGS:
+        errors.append(FieldError("slug", f"The address {slug!r} is reserved; choose another."))
+        slug = ""
+    elif not isinstance(slug, str) or not _SLUG.match(slug):
         # A slug made from a title that is itself wrong is not a second mistake.
         if given_slug or not any(e.field == "title" for e in errors):
             errors.append(FieldError("slug", "Use 3 to 80 lower-case letters, digits and hyphens."))
@@ -406,3 +422,149 @@ async def expire_due_campaigns(store: Store, now: datetime | None = None) -> lis
             await record_event(db, "campaign.expired", campaign.id, campaign.public_payload())
             expired.append(campaign.slug)
     return expired
+
+
+async def campaigns_for_lead(db: Database, lead_id: int) -> list[Campaign]:
+    """A lead's own campaigns, drafts and closed ones too, newest first."""
+    return await _load(
+        db,
+        sa.select(campaigns)
+        .where(campaigns.c.lead_id == lead_id)
+        .order_by(campaigns.c.created_at.desc(), campaigns.c.id.desc()),
+    )
+
+
+# Once pledges are coming in, only these may change: what people pledged to stays put.
+LIVE_EDITABLE = ("title", "summary", "description", "deadline")
+# What the "campaign.updated" event lists as changed.
+_EDIT_FIELDS = (
+    "slug",
+    "title",
+    "summary",
+    "description",
+    "category",
+    "area_name",
+    "postcode_districts",
+    "target",
+    "deadline",
+    "milestones",
+)
+
+
+def _day(value: datetime) -> str:
+    return f"{value.day} {value:%B %Y}"
+
+
+def _later_deadline(
+    value: Any, current: Campaign, now: datetime, errors: list[FieldError]
+) -> datetime:
+    """A live campaign's deadline may only move later, and at most two years after it
+    opened; the same date as now leaves it exactly as it is."""
+    if isinstance(value, str) and value.strip() == current.deadline.date().isoformat():
+        return current.deadline
+    before = len(errors)
+    parsed = _parse_deadline(value, now, errors)
+    if parsed is None or len(errors) > before:
+        return current.deadline
+    latest = (current.opened_at or now) + MAX_CAMPAIGN_LENGTH
+    if parsed < current.deadline:
+        errors.append(
+            FieldError(
+                "deadline",
+                f"The deadline can only move later, not before {_day(current.deadline)}.",
+            )
+        )
+    elif parsed > latest:
+        errors.append(
+            FieldError(
+                "deadline",
+                f"The deadline must be within two years of opening, by {_day(latest)}.",
+            )
+        )
+    return parsed
+
+
+def validate_live_edit(data: Any, current: Campaign, now: datetime) -> dict[str, Any]:
+    """The fields an open or tipped campaign may change, checked as validate_campaign does."""
+    if not isinstance(data, dict):
+        raise ValidationFailed([FieldError("body", "Send a JSON object.")])
+    errors: list[FieldError] = []
+    values = {
+        "title": _text(data, "title", errors, low=3, high=200),
+        "summary": _text(data, "summary", errors, low=3, high=500),
+        "description": _text(data, "description", errors, low=0, high=20_000, required=False),
+        "deadline": _later_deadline(data.get("deadline"), current, now, errors),
+    }
+    if errors:
+        raise ValidationFailed(errors)
+    return values
+
+
+async def update_campaign(
+    store: Store, slug: str, lead_id: int, data: Any, now: datetime | None = None
+) -> Campaign:
+    """The lead edits a campaign: a draft in every field (as validate_campaign checks
+    them, publishing nothing); an open or tipped one in LIVE_EDITABLE only (other keys are
+    ignored); a closed one not at all (CampaignNotOpen). Records "campaign.updated"."""
+    now = now or utcnow()
+    async with store.write() as db:
+        await store.lock_until_commit(db, f"campaign-edit:{slug}")
+        current = await get_campaign(db, slug)
+        if current.lead_id != lead_id:
+            raise NotCampaignLead(slug)
+        districts: tuple[str, ...] | None = None
+        if current.status == "draft":
+            if not isinstance(data, dict):
+                raise ValidationFailed([FieldError("body", "Send a JSON object.")])
+            spec = validate_campaign({**data, "draft": True}, now)
+            if spec.slug != current.slug:
+                taken = await db.fetch_val(
+                    sa.select(campaigns.c.id).where(campaigns.c.slug == spec.slug)
+                )
+                if taken is not None:
+                    raise SlugTaken(spec.slug)
+            values: dict[str, Any] = {
+                "slug": spec.slug,
+                "title": spec.title,
+                "summary": spec.summary,
+                "description": spec.description,
+                "category": spec.category,
+                "area_name": spec.area_name,
+                "target": spec.target,
+                "deadline": spec.deadline,
+                "milestones": json.dumps(list(spec.milestones)),
+            }
+            districts = spec.postcode_districts
+            allowed: tuple[str, ...] = ("draft",)
+        elif current.status in ("open", "tipped"):
+            values = validate_live_edit(data, current, now)
+            allowed = ("open", "tipped")
+        else:
+            raise CampaignNotOpen(current.status)
+        row = await db.fetch_one(
+            sa.update(campaigns)
+            .where(campaigns.c.id == current.id, campaigns.c.status.in_(allowed))
+            .values(**values)
+            .returning(campaigns.c.id)
+        )
+        if row is None:  # published, tipped or closed meanwhile
+            status = await db.fetch_val(
+                sa.select(campaigns.c.status).where(campaigns.c.id == current.id)
+            )
+            raise CampaignNotOpen(str(status))
+        if districts is not None and districts != current.postcode_districts:
+            await db.execute(
+                sa.delete(campaign_districts).where(campaign_districts.c.campaign_id == current.id)
+            )
+            await db.execute_many(
+                sa.insert(campaign_districts),
+                [{"campaign_id": current.id, "district": d} for d in districts],
+            )
+        campaign = await get_campaign_by_id(db, current.id)
+        changed = [
+            name for name in _EDIT_FIELDS if getattr(campaign, name) != getattr(current, name)
+        ]
+        await record_event(
+            db, "campaign.updated", campaign.id, {"slug": campaign.slug, "changed": changed}
+        )
+    return campaign

@@ -417,6 +417,24 @@ async def test_a_slug_in_use_by_a_draft_is_409(
     assert_problem(response, 409, ["slug"])
 
 
+@pytest.mark.parametrize("title", ["New", "  new "])
+async def test_the_reserved_slug_new_is_422(
+    client: httpx.AsyncClient, store: Store, setup: Setup, title: str
+) -> None:
+    # /lead/campaigns/new is the new-campaign form: a campaign there could never be managed.
+    async with nothing_changes(store):
+        given = await client.post(
+            "/api/v1/campaigns", json=campaign_data(slug="new"), headers=bearer(setup.lead_key)
+        )
+        from_title = await client.post(
+            "/api/v1/campaigns",
+            json={**campaign_data(title=title), "slug": None},
+            headers=bearer(setup.lead_key),
+        )
+    assert_problem(given, 422, ["slug"])
+    assert_problem(from_title, 422, ["slug"])
+
+
 # Invalid campaign fields
 
 LONG_AGO = "2001-01-01T00:00:00+00:00"

@@ -1,0 +1,647 @@
+"""Pages for campaign leads: their campaigns, starting and editing one, the dashboard
+(progress chart, forecast, districts), paper pledges, updates to pledgers, the pledge CSV
+and a printable flyer.
+
+Leads are volunteers, often on a phone: every page works without JavaScript and every
+form re-renders with its messages beside the fields. Every page needs a lead's session;
+another lead's campaign answers 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import segno
+import sqlalchemy as sa
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from app.auth import current_lead, sign_in_redirect
+from app.csrf import check_csrf
+from app.errors import Problem
+from app.pages import render, services
+from app.sharing import campaign_url
+from pledges import campaigns as campaign_service
+from pledges.accounts import Lead
+from pledges.campaigns import CATEGORIES, Campaign
+from pledges.dashboard import load_dashboard, long_date
+from pledges.errors import (
+    CampaignNotOpen,
+    DomainError,
+    FieldError,
+    SlugTaken,
+    ValidationFailed,
+)
+from pledges.pledging import record_paper_pledge, validate_pledge
+from pledges.store import aware, utcnow
+from pledges.tables import pledges
+from pledges.updates import UpdateRateLimited, list_updates, post_update
+
+CATEGORY_LABELS = {
+    "broadband": "Broadband",
+    "waste": "Bins, waste and recycling",
+    "supplier": "A supplier, like energy or water",
+    "transport": "Transport",
+    "other": "Something else",
+}
+STATUS_LABELS = {
+    "draft": "Draft: only you can see it",
+    "open": "Open for pledges",
+    "tipped": "Reached its target",
+    "expired": "Closed: the deadline passed",
+    "cancelled": "Cancelled",
+}
+# The campaign form's fields, in the order the page shows them (and lists errors).
+CAMPAIGN_FIELDS = (
+    "title",
+    "summary",
+    "description",
+    "category",
+    "area_name",
+    "postcode_districts",
+    "target",
+    "deadline",
+    "milestones",
+    "slug",
+)
+LIVE_FIELDS = ("title", "summary", "description", "deadline")
+PAPER_FIELDS = ("name", "email", "postcode", "consent")
+CONSENT_MISSING = (
+    "Tick the box to confirm the person signed a paper form agreeing to be counted and "
+    "contacted about this campaign."
+)
+CSV_COLUMNS = (
+    "id",
+    "status",
+    "source",
+    "name",
+    "email",
+    "postcode",
+    "district",
+    "show_name",
+    "share_contact",
+    "created_at",
+    "confirmed_at",
+    "withdrawn_at",
+)
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+CSV_BATCH = 500
+FLASH = "lead_flash"
+
+
+# Sessions and ownership
+
+
+async def _lead_or_redirect(request: Request) -> Lead | Response:
+    lead = await current_lead(request)
+    return sign_in_redirect("lead") if lead is None else lead
+
+
+async def _own_campaign(request: Request, lead: Lead) -> Campaign:
+    campaign = await campaign_service.get_campaign(
+        services(request).store.database, request.path_params["slug"]
+    )
+    if campaign.lead_id != lead.id:  # not yours: as if it did not exist
+        raise Problem(404, "There is no campaign at this address.")
+    return campaign
+
+
+def _flash(request: Request, message: str) -> None:
+    request.session[FLASH] = message
+
+
+def _dashboard_redirect(slug: str, anchor: str = "") -> Response:
+    return RedirectResponse(f"/lead/campaigns/{slug}{anchor}", status_code=303)
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    context.setdefault("long_date", long_date)
+    context.setdefault("status_labels", STATUS_LABELS)
+    context.setdefault("category_labels", CATEGORY_LABELS)
+    return render(request, name, context, status_code)
+
+
+# The campaign form: what was typed, as validate_campaign wants it, and its errors back
+
+
+def _typed(raw: Any, names: tuple[str, ...]) -> dict[str, str]:
+    return {name: str(raw.get(name, "")) for name in names}
+
+
+def _number_or_text(value: str) -> int | str:
+    text = value.strip().replace(",", "")
+    return int(text) if re.fullmatch(r"\d{1,12}", text) else value
+
+
+def _campaign_data(form: dict[str, str]) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "title": form["title"],
+        "summary": form["summary"],
+        "description": form["description"],
+        "category": form["category"] or None,
+        "area": {
+            "name": form["area_name"],
+            "postcode_districts": [
+                d for d in re.split(r"[\s,;]+", form["postcode_districts"]) if d
+            ],
+        },
+        "target": _number_or_text(form["target"]),
+        "deadline": form["deadline"].strip(),
+    }
+    if form["milestones"].strip():
+        parts = [p for p in re.split(r"[\s,;%]+", form["milestones"]) if p]
+        data["milestones"] = [_number_or_text(p) for p in parts]
+    if form["slug"].strip():
+        data["slug"] = form["slug"].strip()
+    return data
+
+
+# Names for validate_campaign's general messages ("Enter a value.", "Must be between ..."),
+# so the error summary says which field each is about.
+FIELD_NOUNS = {
+    "title": "a title",
+    "summary": "a summary",
+    "description": "the story",
+    "area_name": "the area's name",
+}
+
+
+def _specific(field: str, message: str) -> str:
+    noun = FIELD_NOUNS.get(field)
+    if noun is None:
+        return message
+    if message == "Enter a value.":
+        return f"Enter {noun}."
+    if message.startswith("Must "):
+        named = noun.replace("a ", "the ", 1) if noun.startswith("a ") else noun
+        return f"{named[0].upper()}{named[1:]} m{message[1:]}"
+    return message
+
+
+def _campaign_form_errors(errors: list[FieldError], data: dict[str, Any]) -> dict[str, str]:
+    """validate_campaign's field names (area.name, area.postcode_districts[2]) as the
+    form's fields, in the form's order, with messages for people filling in a form."""
+    found: dict[str, str] = {}
+    bad_districts: list[str] = []
+    for error in errors:
+        field, message = error.field, error.message
+        if field in ("area", "area.name"):
+            field = "area_name"
+        elif field.startswith("area.postcode_districts["):
+            index = int(field[field.index("[") + 1 : -1])
+            bad_districts.append(str(data["area"]["postcode_districts"][index]))
+            continue
+        elif field == "area.postcode_districts":
+            field = "postcode_districts"
+            message = "Enter the postcode districts the campaign covers, like LS6, LS16."
+        elif field == "category":
+            message = "Choose a category."
+        elif field == "deadline" and "ISO 8601" in message:
+            message = "Enter the deadline as a date, like 2027-03-12."
+        elif field == "milestones":
+            message = "Enter up to 10 whole percentages from 1 to 99, like 25, 50, 75."
+        elif field not in CAMPAIGN_FIELDS:
+            field = "title"
+        found.setdefault(field, _specific(field, message))
+    if bad_districts:
+        found["postcode_districts"] = (
+            f"Not a UK postcode district: {', '.join(bad_districts)}. "
+            "Use the first part of a postcode, like LS6."
+        )
+    return {name: found[name] for name in CAMPAIGN_FIELDS if name in found}
+
+
+def _slug_taken_error(form: dict[str, str], slug: str) -> dict[str, str]:
+    if form["slug"].strip():
+        return {"slug": "Another campaign already uses this web address. Choose another."}
+    return {
+        "slug": f"Another campaign already uses the web address made from this title ({slug}). "
+        "Choose a different one here."
+    }
+
+
+def _form_from_campaign(campaign: Campaign) -> dict[str, str]:
+    return {
+        "title": campaign.title,
+        "summary": campaign.summary,
+        "description": campaign.description,
+        "category": campaign.category,
+        "area_name": campaign.area_name,
+        "postcode_districts": ", ".join(campaign.postcode_districts),
+        "target": str(campaign.target),
+        "deadline": campaign.deadline.date().isoformat(),
+        "milestones": ", ".join(str(m) for m in campaign.milestones),
+        "slug": campaign.slug,
+    }
+
+
+def _campaign_form_page(
+    request: Request,
+    *,
+    mode: str,
+    form: dict[str, str],
+    errors: dict[str, str],
+    campaign: Campaign | None = None,
+    status_code: int = 200,
+) -> Response:
+    return _page(
+        request,
+        "lead/campaign_form.html",
+        {
+            "mode": mode,  # new | draft | live
+            "form": form,
+            "errors": errors,
+            "campaign": campaign,
+            "categories": CATEGORIES,
+        },
+        status_code,
+    )
+
+
+# Pages
+
+
+async def lead_home(request: Request) -> Response:
+    lead = await _lead_or_redirect(request)
+    if isinstance(lead, Response):
+        return lead
+    found = await campaign_service.campaigns_for_lead(services(request).store.database, lead.id)
+    return _page(
+        request,
+        "lead/home.html",
+        {"lead": lead, "campaigns": found, "flash": request.session.pop(FLASH, None)},
+    )
+
+
+async def new_campaign(request: Request) -> Response:
+    lead = await _lead_or_redirect(request)
+    if isinstance(lead, Response):
+        return lead
+    if request.method == "GET":
+        blank = dict.fromkeys(CAMPAIGN_FIELDS, "")
+        blank["milestones"] = "25, 50, 75"
+        return _campaign_form_page(request, mode="new", form=blank, errors={})
+    raw = await request.form()
+    check_csrf(request, raw.get("csrf_token"))
+    form = _typed(raw, CAMPAIGN_FIELDS)
+    publish = raw.get("action") == "publish"
+    data = {**_campaign_data(form), "draft": not publish}
+    try:
+        campaign = await campaign_service.create_campaign(services(request).store, lead.id, data)
+    except ValidationFailed as exc:
+        errors = _campaign_form_errors(exc.errors, data)
+        return _campaign_form_page(request, mode="new", form=form, errors=errors, status_code=422)
+    except SlugTaken as exc:
+        errors = _slug_taken_error(form, str(exc))
+        return _campaign_form_page(request, mode="new", form=form, errors=errors, status_code=409)
+    _flash(
+        request,
+        "Published. Share the campaign page to start gathering pledges."
+        if publish
+        else "Saved as a draft. Only you can see it until you publish it.",
+    )
+    return _dashboard_redirect(campaign.slug)
+
+
+async def _dashboard_page(
+    request: Request,
+    campaign: Campaign,
+    *,
+    paper: dict[str, Any] | None = None,
+    paper_errors: dict[str, str] | None = None,
+    update: dict[str, str] | None = None,
+    update_errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    svc = services(request)
+    async with svc.store.read() as db:
+        dashboard = await load_dashboard(db, campaign)
+        updates = await list_updates(db, campaign.id)
+    paper_errors = paper_errors or {}
+    update_errors = update_errors or {}
+    summary = [(f"paper-{k}", v) for k, v in paper_errors.items()] + [
+        (f"update-{k}", v) for k, v in update_errors.items()
+    ]
+    return _page(
+        request,
+        "lead/dashboard.html",
+        {
+            "campaign": campaign,
+            "dashboard": dashboard,
+            # Built by pledges.dashboard from XML-escaped text only.
+            "chart": Markup(dashboard.chart_svg),  # noqa: S704
+            "updates": updates,
+            "public_url": campaign_url(svc.settings.base_url, campaign.slug),
+            "flash": request.session.pop(FLASH, None),
+            "paper": paper or {},
+            "paper_errors": paper_errors,
+            "update": update or {},
+            "update_errors": update_errors,
+            "error_summary": summary,
+        },
+        status_code,
+    )
+
+
+async def dashboard(request: Request) -> Response:
+    lead = await _lead_or_redirect(request)
+    if isinstance(lead, Response):
+        return lead
+    return await _dashboard_page(request, await _own_campaign(request, lead))
+
+
+async def publish(request: Request) -> Response:
+    lead = await _lead_or_redirect(request)
+    if isinstance(lead, Response):
+        return lead
+    form = await request.form()
+    check_csrf(request, form.get("csrf_token"))
+    campaign = await _own_campaign(request, lead)
+    if campaign.status == "draft" and campaign.deadline <= utcnow():
+        # Published as it is, it would close at the worker's next look.
+        _flash(request, "Its deadline has passed. Edit it to set a later one, then publish.")
+        return _dashboard_redirect(campaign.slug)
+    try:
+        await campaign_service.open_campaign(services(request).store, campaign.slug, lead.id)
+    except CampaignNotOpen as exc:
+        label = STATUS_LABELS.get(exc.status, exc.status)
+        _flash(request, f"It was not a draft any more ({label.lower()}).")
+    else:
+        _flash(request, "Published. Share the campaign page to start gathering pledges.")
+    return _dashboard_redirect(campaign.slug)
+
+
+async def cancel(request: Request) -> Response:
+    """GET asks "are you sure?"; the POST from that page cancels, and pledgers are told."""
+    lead = await _lead_or_redirect(request)
+    if isinstance(lead, Response):
+        return lead
+    campaign = await _own_campaign(request, lead)
+    if request.method == "GET":
+        return _page(request, "lead/cancel.html", {"campaign": campaign})
+    form = await request.form()
+    check_csrf(request, form.get("csrf_token"))
+    try:
+        await campaign_service.cancel_campaign(services(request).store, campaign.slug, lead.id)
+    except CampaignNotOpen as exc:
+        _flash(request, f"It could not be cancelled: it is {exc.status} already.")
+    else:
+        _flash(request, "The campaign is cancelled. Everyone who pledged will get an email.")
+    return _dashboard_redirect(campaign.slug)
+
+
+async def edit_campaign(request: Request) -> Response:
+    """A draft may change in every field; an open or tipped campaign only in its words and
+    a later deadline; a closed one not at all."""
+    lead = await _lead_or_redirect(request)
+    if isinstance(lead, Response):
+        return lead
+    campaign = await _own_campaign(request, lead)
+    mode = (
+        "draft"
+        if campaign.status == "draft"
+        else "live"
+        if campaign.status in ("open", "tipped")
+        else "closed"
+    )
+    if request.method == "GET":
+        return _campaign_form_page(
+            request, mode=mode, form=_form_from_campaign(campaign), errors={}, campaign=campaign
+        )
+    raw = await request.form()
+    check_csrf(request, raw.get("csrf_token"))
+    if mode == "closed":
+        return _campaign_form_page(
+            request,
+            mode=mode,
+            form=_form_from_campaign(campaign),
+            errors={},
+            campaign=campaign,
+            status_code=409,
+        )
+    names = CAMPAIGN_FIELDS if mode == "draft" else LIVE_FIELDS
+    form = {**_form_from_campaign(campaign), **_typed(raw, names)}
+    data = _campaign_data(form) if mode == "draft" else {n: form[n] for n in LIVE_FIELDS}
+    try:
+        updated = await campaign_service.update_campaign(
+            services(request).store, campaign.slug, lead.id, data
+        )
+    except ValidationFailed as exc:
+        errors = _campaign_form_errors(exc.errors, data)
+        return _campaign_form_page(
+            request, mode=mode, form=form, errors=errors, campaign=campaign, status_code=422
+        )
+    except SlugTaken as exc:
+        return _campaign_form_page(
+            request,
+            mode=mode,
+            form=form,
+            errors=_slug_taken_error(form, str(exc)),
+            campaign=campaign,
+            status_code=409,
+        )
+    except CampaignNotOpen as exc:
+        _flash(
+            request,
+            f"Nothing was saved: the campaign changed while you were editing "
+            f"(it is now {STATUS_LABELS.get(exc.status, exc.status).lower()}).",
+        )
+        return _dashboard_redirect(campaign.slug)
+    _flash(request, "Your changes are saved.")
+    return _dashboard_redirect(updated.slug)
+
+
+async def paper_pledge(request: Request) -> Response:
+    lead = await _lead_or_redirect(request)
+    if isinstance(lead, Response):
+        return lead
+    raw = await request.form()
+    check_csrf(request, raw.get("csrf_token"))
+    campaign = await _own_campaign(request, lead)
+    typed = _typed(raw, ("name", "email", "postcode"))
+    data: dict[str, Any] = {
+        **typed,
+        "show_name": raw.get("show_name") == "on",
+        "share_contact": raw.get("share_contact") == "on",
+    }
+    form = {**data, "consent": raw.get("consent") == "on"}
+    errors: dict[str, str] = {}
+    try:
+        validate_pledge(data)
+    except ValidationFailed as exc:
+        for e in exc.errors:
+            errors.setdefault(e.field, e.message.replace("your ", "their "))
+    if not form["consent"]:
+        errors["consent"] = CONSENT_MISSING
+    if not errors:
+        try:
+            outcome = await record_paper_pledge(
+                services(request).store, campaign.slug, lead.id, data
+            )
+        except DomainError as exc:  # closed, hidden: said on the form, nothing stored
+            errors["form"] = str(exc)
+            return await _dashboard_page(
+                request, campaign, paper=form, paper_errors=errors, status_code=409
+            )
+        _flash(
+            request,
+            "This person had already pledged, so they are counted once."
+            if outcome.repeated
+            else "Paper pledge recorded. It counts now.",
+        )
+        return _dashboard_redirect(campaign.slug, "#paper")
+    ordered = {k: errors[k] for k in (*PAPER_FIELDS, *errors) if k in errors}
+    return await _dashboard_page(
+        request, campaign, paper=form, paper_errors=ordered, status_code=422
+    )
+
+
+def _next_update_text(when: datetime) -> str:
+    return (
+        "You can post one update a day and three a week, so each one counts. "
+        f"Your next update can go out after {when:%H:%M} UTC on {long_date(when)}."
+    )
+
+
+async def campaign_update(request: Request) -> Response:
+    lead = await _lead_or_redirect(request)
+    if isinstance(lead, Response):
+        return lead
+    raw = await request.form()
+    check_csrf(request, raw.get("csrf_token"))
+    campaign = await _own_campaign(request, lead)
+    form = _typed(raw, ("title", "body"))
+    try:
+        await post_update(services(request).store, campaign.slug, lead.id, form)
+    except ValidationFailed as exc:
+        errors = {e.field: e.message for e in exc.errors}
+        return await _dashboard_page(
+            request, campaign, update=form, update_errors=errors, status_code=422
+        )
+    except UpdateRateLimited as exc:
+        errors = {"limit": _next_update_text(exc.next_allowed_at)}
+        return await _dashboard_page(
+            request, campaign, update=form, update_errors=errors, status_code=429
+        )
+    except CampaignNotOpen as exc:
+        errors = {
+            "limit": "An administrator has hidden this campaign, so updates cannot be posted."
+            if exc.status == "hidden"
+            else "Publish the campaign before you post updates."
+        }
+        return await _dashboard_page(
+            request, campaign, update=form, update_errors=errors, status_code=409
+        )
+    _flash(request, "Update posted. It is on the campaign page and on its way to pledgers.")
+    return _dashboard_redirect(campaign.slug, "#updates")
+
+
+# The pledge CSV
+
+
+def csv_cell(value: Any) -> str:
+    """One cell's text; text a spreadsheet would run as a formula gets a leading quote."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return aware(value).isoformat()  # type: ignore[union-attr]
+    if not isinstance(value, str):
+        return str(value)  # a number stays a number
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def _csv_line(values: list[Any]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow([csv_cell(v) for v in values])
+    return buffer.getvalue()
+
+
+async def pledges_csv(request: Request) -> Response:
+    """Every pledge of the campaign, streamed in batches by id (none held for long)."""
+    lead = await _lead_or_redirect(request)
+    if isinstance(lead, Response):
+        return lead
+    campaign = await _own_campaign(request, lead)
+    db = services(request).store.database
+    columns = [pledges.c[name] for name in CSV_COLUMNS]
+
+    async def lines() -> AsyncIterator[str]:
+        yield _csv_line(list(CSV_COLUMNS))
+        last_id = 0
+        while True:
+            rows = await db.fetch_all(
+                sa.select(*columns)
+                .where(pledges.c.campaign_id == campaign.id, pledges.c.id > last_id)
+                .order_by(pledges.c.id)
+                .limit(CSV_BATCH)
+            )
+            if not rows:
+                return
+            yield "".join(_csv_line([row[name] for name in CSV_COLUMNS]) for row in rows)
+            last_id = rows[-1]["id"]
+
+    return StreamingResponse(
+        lines(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{campaign.slug}-pledges.csv"',
+            "Cache-Control": "no-store",  # residents' personal data
+        },
+    )
+
+
+# The flyer
+
+
+def qr_svg(url: str) -> str:
+    """The campaign's address as a QR code, inline SVG sized by CSS (no fixed size)."""
+    code = segno.make(url, error="m")
+    svg: str = code.svg_inline(
+        scale=1, omitsize=True, svgclass="qr", title="QR code for the campaign's web address"
+    )
+    return svg
+
+
+async def flyer(request: Request) -> Response:
+    lead = await _lead_or_redirect(request)
+    if isinstance(lead, Response):
+        return lead
+    campaign = await _own_campaign(request, lead)
+    if not campaign.is_public:
+        raise Problem(
+            409,
+            "A flyer sends people to the campaign's page, so the campaign must be published "
+            "(and not hidden) first.",
+        )
+    url = campaign_url(services(request).settings.base_url, campaign.slug)
+    return _page(
+        request,
+        "lead/flyer.html",
+        # segno's SVG: paths and a fixed title, no text from anyone.
+        {"campaign": campaign, "url": url, "qr": Markup(qr_svg(url))},  # noqa: S704
+    )
+
+
+routes = [
+    Route("/lead", lead_home, methods=["GET"]),
+    # Before /lead/campaigns/{slug}, which would otherwise take "new" for a slug.
+    Route("/lead/campaigns/new", new_campaign, methods=["GET", "POST"]),
+    Route("/lead/campaigns/{slug}", dashboard, methods=["GET"]),
+    Route("/lead/campaigns/{slug}/edit", edit_campaign, methods=["GET", "POST"]),
+    Route("/lead/campaigns/{slug}/publish", publish, methods=["POST"]),
+    Route("/lead/campaigns/{slug}/cancel", cancel, methods=["GET", "POST"]),
+    Route("/lead/campaigns/{slug}/paper-pledges", paper_pledge, methods=["POST"]),
+    Route("/lead/campaigns/{slug}/updates", campaign_update, methods=["POST"]),
+    Route("/lead/campaigns/{slug}/pledges.csv", pledges_csv, methods=["GET"]),
+    Route("/lead/campaigns/{slug}/flyer", flyer, methods=["GET"]),
+]
