@@ -16,7 +16,7 @@ from pledges import campaigns as campaign_service
 from pledges import pledging
 from pledges.accounts import Lead, lead_for_key
 from pledges.campaigns import CATEGORIES, STATUSES, Campaign
-from pledges.errors import FieldError
+from pledges.errors import CampaignHidden, FieldError, PledgeInvalid
 from pledges.identity import district_of
 from pledges.pledging import Progress
 
@@ -158,7 +158,7 @@ async def list_campaigns(request: Request) -> JSONResponse:
 async def get_campaign(request: Request) -> JSONResponse:
     svc = services(request)
     campaign = await campaign_service.get_campaign(svc.store.database, request.path_params["slug"])
-    if campaign.status == "draft":
+    if not campaign.is_public:  # a draft, or hidden by an administrator
         raise Problem(404, "There is no campaign at this address.")
     return JSONResponse(campaign_json(campaign, svc.settings.base_url))
 
@@ -222,7 +222,12 @@ async def _token(request: Request) -> str:
 async def confirm_pledge(request: Request) -> JSONResponse:
     svc = services(request)
     pledge_id = svc.signer.unsign(await _token(request), "pledge-confirm")
-    outcome = await pledging.confirm_pledge(svc.store, int(pledge_id))
+    try:
+        outcome = await pledging.confirm_pledge(svc.store, int(pledge_id))
+    except PledgeInvalid as exc:  # struck out by the moderators, for good
+        raise Problem(410, str(exc)) from exc
+    except CampaignHidden as exc:  # hidden by an administrator, for now
+        raise Problem(409, str(exc)) from exc
     return JSONResponse(
         {
             "status": "confirmed",

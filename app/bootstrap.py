@@ -40,5 +40,6 @@ def bootstrap(settings: Settings) -> Services:
         renderer,
         poll_seconds=settings.worker_poll_seconds,
         policy=policy,
+        pledge_retention_days=settings.pledge_retention_days,
     )
     return Services(settings, store, signer, renderer, worker)

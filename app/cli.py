@@ -1,4 +1,4 @@
-"""The `groundswell` command: serve, worker, migrate, demo, apikey."""
+"""The `groundswell` command: serve, worker, migrate, demo, apikey, admin, anonymise."""
 
 from __future__ import annotations
 
@@ -93,6 +93,88 @@ def cmd_apikey_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _admin_settings(args: argparse.Namespace) -> Settings:
+    # As for apikey: these commands need the database, not the secret key.
+    return Settings.from_environ(debug=True) if args.any_key else Settings.from_environ()
+
+
+def _pledges(count: int) -> str:
+    return f"{count} pledge" if count == 1 else f"{count} pledges"
+
+
+def cmd_admin_hide(args: argparse.Namespace) -> int:
+    from pledges.errors import CampaignNotFound
+    from pledges.moderation import hide_campaign, unhide_campaign
+
+    change = hide_campaign if args.admin_command == "hide" else unhide_campaign
+
+    async def job(store: Store) -> str:
+        campaign = await change(store, args.slug)
+        return "hidden" if campaign.hidden_at else "shown"
+
+    try:
+        state = asyncio.run(_with_store(_admin_settings(args), job))
+    except CampaignNotFound:
+        print(f"error: there is no campaign {args.slug!r}", file=sys.stderr)
+        return 2
+    print(f"Campaign {args.slug} is {state}.")
+    return 0
+
+
+def cmd_admin_invalidate(args: argparse.Namespace) -> int:
+    from pledges.errors import ValidationFailed
+    from pledges.moderation import InvalidationResult, invalidate_pledges
+
+    async def job(store: Store) -> InvalidationResult:
+        return await invalidate_pledges(
+            store,
+            campaign_slug=args.campaign,
+            ip=args.ip,
+            email_domain=args.email_domain,
+            since=args.since,
+            until=args.until,
+            dry_run=args.dry_run,
+        )
+
+    try:
+        result = asyncio.run(_with_store(_admin_settings(args), job))
+    except ValidationFailed as exc:
+        for error in exc.errors:
+            option = "--" + error.field.replace("_", "-")  # email_domain: --email-domain
+            where = "" if error.field == "filters" else f"{option}: "
+            print(f"error: {where}{error.message}", file=sys.stderr)
+        return 2
+    verb = "Dry run: would strike out" if result.dry_run else "Struck out"
+    print(
+        f"{verb} {_pledges(result.total)} ({result.confirmed} confirmed, {result.pending} pending)."
+    )
+    for slug, counts in result.by_campaign.items():
+        print(
+            f"  {slug}: {counts.get('confirmed', 0)} confirmed, {counts.get('pending', 0)} pending"
+        )
+    return 0
+
+
+def cmd_anonymise(args: argparse.Namespace) -> int:
+    from pledges.moderation import parse_time
+    from pledges.retention import anonymise_closed_campaigns
+
+    try:
+        now = parse_time(args.now) if args.now else None
+    except (ValueError, OverflowError):
+        print(f"error: --now: not an ISO 8601 date or time: {args.now}", file=sys.stderr)
+        return 2
+    settings = _admin_settings(args)
+    days = settings.pledge_retention_days
+
+    async def job(store: Store) -> int:
+        return await anonymise_closed_campaigns(store, days, now)
+
+    done = asyncio.run(_with_store(settings, job))
+    print(f"Anonymised {_pledges(done)} of campaigns closed more than {days} days ago.")
+    return 0
+
+
 def serve_settings(args: argparse.Namespace) -> Settings:
     """Settings for `serve`: without BASE_URL, links point at the address being served."""
     settings = _settings(args)
@@ -168,6 +250,29 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--org", help="a provider or council organisation's name")
     create.add_argument("--kind", choices=ORGANISATION_KINDS, help="with --org")
     create.set_defaults(func=cmd_apikey_create, any_key=True)
+
+    admin = sub.add_parser("admin", help="moderation: hide campaigns, strike out pledges")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    for name, text in (("hide", "hide a campaign from every public page"), ("unhide", "show it")):
+        hide = admin_sub.add_parser(name, help=text)
+        hide.add_argument("slug")
+        hide.set_defaults(func=cmd_admin_hide, any_key=True)
+    invalidate = admin_sub.add_parser(
+        "invalidate", help="strike out pending and confirmed pledges matching every filter"
+    )
+    invalidate.add_argument("--campaign", metavar="SLUG")
+    invalidate.add_argument("--ip", metavar="IP|CIDR", help="an address or a range")
+    invalidate.add_argument("--email-domain", metavar="DOMAIN", help="exact, no subdomains")
+    invalidate.add_argument("--since", metavar="ISO", help="created at or after (UTC)")
+    invalidate.add_argument("--until", metavar="ISO", help="created before (UTC)")
+    invalidate.add_argument("--dry-run", action="store_true", help="count, change nothing")
+    invalidate.set_defaults(func=cmd_admin_invalidate, any_key=True)
+
+    anonymise = sub.add_parser(
+        "anonymise", help="anonymise pledges of campaigns closed past PLEDGE_RETENTION_DAYS"
+    )
+    anonymise.add_argument("--now", metavar="ISO", help="run as if it were this time")
+    anonymise.set_defaults(func=cmd_anonymise, any_key=True)
     return parser
 
 

@@ -72,7 +72,7 @@ NAMES = [
 
 async def seed_demo(store: Store) -> bool:
     """Seed once: returns False when campaigns already exist."""
-    if await list_campaigns(store.database, include_drafts=True, limit=1):
+    if await list_campaigns(store.database, include_drafts=True, include_hidden=True, limit=1):
         return False
     lead, _ = await create_lead_api_key(store, DEMO_LEAD)
     for spec in CAMPAIGNS:

@@ -14,7 +14,18 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from app import api, api_webhooks, auth, org_pages, pages, privacy, sharing
+from app import (
+    admin_pages,
+    api,
+    api_webhooks,
+    auth,
+    lead_pages,
+    org_pages,
+    pages,
+    privacy,
+    resident_pages,
+    sharing,
+)
 from app.bootstrap import Services, bootstrap
 from app.csrf import SESSION_MAX_AGE_SECONDS
 from app.errors import EXCEPTION_HANDLERS
@@ -56,6 +67,9 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
             *privacy.routes,
             *org_pages.routes,
             *auth.routes,
+            *admin_pages.routes,
+            *resident_pages.routes,
+            *lead_pages.routes,
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
         middleware=[

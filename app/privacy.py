@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.csrf import SESSION_MAX_AGE_SECONDS
-from app.pages import render
+from app.pages import render, services
 from pledges.tables import pledges
 from pledges.tokens import DAY, MAX_AGE
 
@@ -57,8 +57,15 @@ PLEDGE_FIELDS = (
     KeptField(
         ("source", "status"),
         "How your pledge arrived (this website, the API, or on paper through the campaign "
-        "lead) and whether it is waiting for confirmation, confirmed or withdrawn",
+        "lead) and whether it is waiting for confirmation, confirmed, withdrawn or struck out",
         "Only confirmed pledges count towards the target.",
+    ),
+    KeptField(
+        ("invalidated_at", "anonymised_at"),
+        "When the site's moderators struck a pledge out, and when it was anonymised",
+        "Moderators strike out pledges that come from organised abuse, so that counts stay "
+        "honest; a struck-out pledge no longer counts. Anonymising removes your personal "
+        "details a set time after the campaign closes (see below).",
     ),
     KeptField(
         ("created_at", "confirmed_at", "withdrawn_at", "unsubscribed_at"),
@@ -95,6 +102,7 @@ async def privacy_page(request: Request) -> Response:
             "withdraw_days": _days(MAX_AGE["pledge-withdraw"]),
             "unsubscribe_days": _days(MAX_AGE["unsubscribe"]),
             "session_days": _days(SESSION_MAX_AGE_SECONDS),
+            "retention_days": services(request).settings.pledge_retention_days,
         },
     )
 

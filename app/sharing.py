@@ -171,7 +171,7 @@ async def _public_campaign(request: Request) -> Campaign:
     campaign = await campaign_service.get_campaign(
         _services(request).store.database, request.path_params["slug"]
     )
-    if campaign.status == "draft":
+    if not campaign.is_public:  # a draft, or hidden by an administrator
         raise Problem(404, "There is no campaign at this address.")
     return campaign
 

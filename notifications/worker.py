@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,9 +24,15 @@ from notifications.outbox import dispatch_events, send_due_emails
 from notifications.webhooks import Deliverer, DeliveryPolicy, queue_webhooks_for
 from pledges.campaigns import expire_due_campaigns
 from pledges.journal import Event
+from pledges.retention import anonymise_closed_campaigns
 from pledges.store import NOTIFY_CHANNEL, Store
 
 log = logging.getLogger("groundswell.worker")
+
+# Anonymising old pledges runs at most once an hour, this many per pass (a large backlog
+# goes over the next passes, so the journal is never held up for long).
+RETENTION_INTERVAL_SECONDS = 3600.0
+RETENTION_PER_PASS = 5000
 
 
 def webhook_client(policy: DeliveryPolicy) -> httpx.AsyncClient:
@@ -46,8 +53,12 @@ class Worker:
         *,
         poll_seconds: float = 1.0,
         policy: DeliveryPolicy | None = None,
+        pledge_retention_days: int | None = None,
     ) -> None:
         self.store = store
+        # None: this worker does not anonymise (tests that build a Worker by hand).
+        self.pledge_retention_days = pledge_retention_days
+        self._retention_due = 0.0  # time.monotonic() of the next run
         self.mailer = mailer
         self.renderer = renderer
         self.poll_seconds = poll_seconds
@@ -83,13 +94,32 @@ class Worker:
     async def _queue_webhooks(self, store: Store, db: Database, event: Event) -> Any:
         return await queue_webhooks_for(store, db, event, self.renderer.base_url)
 
+    async def anonymise_if_due(self) -> int:
+        """The retention job, at most once an hour; a failure waits for the next hour."""
+        if self.pledge_retention_days is None or time.monotonic() < self._retention_due:
+            return 0
+        self._retention_due = time.monotonic() + RETENTION_INTERVAL_SECONDS
+        try:
+            done = await anonymise_closed_campaigns(
+                self.store, self.pledge_retention_days, limit=RETENTION_PER_PASS
+            )
+        except Exception:
+            log.exception("anonymising closed campaigns failed")
+            return 0
+        if done:
+            log.info("anonymised %s pledges of closed campaigns", done)
+        if done >= RETENTION_PER_PASS:
+            self._retention_due = 0.0  # more to do: the next pass goes on
+        return done
+
     async def dispatch(self) -> int:
+        anonymised = await self.anonymise_if_due()
         expired = len(await expire_due_campaigns(self.store))
         dispatched = await dispatch_events(self.store, also=[self._queue_webhooks])
         if dispatched:
             self._email_wake.set()
             self.deliverer.wake()
-        return expired + dispatched
+        return anonymised + expired + dispatched
 
     async def send_email(self) -> int:
         return await send_due_emails(self.store, self.mailer, self.renderer)

@@ -49,6 +49,28 @@ class PledgeWithdrawn(DomainError):
     """A withdrawn pledge cannot be confirmed by an old link."""
 
 
+class PledgeInvalid(DomainError):
+    """A pledge struck out by the site's moderators cannot be confirmed or revived."""
+
+    def __init__(self, pledge_id: str) -> None:
+        super().__init__(
+            "This pledge was struck out by the site's moderators, so it cannot be confirmed "
+            "and is not counted."
+        )
+        self.pledge_id = pledge_id
+
+
+class CampaignHidden(DomainError):
+    """The campaign is hidden by an administrator: its pending pledges cannot be confirmed."""
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(
+            "The site's moderators have taken this campaign down for now, so your pledge "
+            "cannot be confirmed. It has not been counted."
+        )
+        self.slug = slug
+
+
 class NotCampaignLead(DomainError):
     """The caller's key does not belong to this campaign's lead."""
 

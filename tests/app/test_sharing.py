@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from app.csrf import SESSION_MAX_AGE_SECONDS
 from app.privacy import TECHNICAL_COLUMNS, kept_fields
+from app.settings import Settings
 from app.sharing import time_left
 from pledges.campaigns import Campaign, get_campaign
 from pledges.pledging import withdraw_pledge
@@ -398,7 +399,7 @@ async def test_the_privacy_page_is_linked_from_every_footer(
 
 
 async def test_the_privacy_page_says_what_the_code_keeps(
-    client: httpx.AsyncClient, store: Store
+    client: httpx.AsyncClient, store: Store, settings: Settings
 ) -> None:
     campaign = await make_campaign(store)
     visit = await client.get(f"/c/{campaign.slug}")
@@ -421,7 +422,9 @@ async def test_the_privacy_page_says_what_the_code_keeps(
     assert max_age == SESSION_MAX_AGE_SECONDS
     assert "gs_session" in page.words
     assert f"It lasts {max_age // DAY} days." in page.words
-    assert "does not yet delete or anonymise them automatically" in page.words
+    # The retention rule, with the configured period (PLEDGE_RETENTION_DAYS).
+    days = settings.pledge_retention_days
+    assert f"{days} days after a campaign closes, we anonymise its pledges" in page.words
 
 
 # Weight

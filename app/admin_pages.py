@@ -1,0 +1,121 @@
+"""Pages for the site's administrators: every campaign with hide and unhide buttons, and
+bulk invalidation of pledges against organised abuse (preview first, then strike out).
+
+Administrators sign in as campaign leads do; a lead whose email is in ADMIN_EMAILS may
+open these pages. Without a session they lead to the sign-in page; anyone else gets 403.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from app.auth import current_lead, is_admin, sign_in_redirect
+from app.csrf import check_csrf
+from app.errors import Problem
+from app.pages import render, services
+from pledges import moderation
+from pledges.accounts import Lead
+from pledges.campaigns import list_campaigns
+from pledges.errors import ValidationFailed
+
+# The filters of the invalidation form, in the order they appear.
+FILTER_FIELDS = ("campaign", "ip", "email_domain", "since", "until")
+MAX_CAMPAIGNS = 10_000
+
+
+async def _admin(request: Request) -> Lead | Response:
+    lead = await current_lead(request)
+    if lead is None:
+        return sign_in_redirect("lead")
+    if not is_admin(request, lead):
+        raise Problem(403, "Only the site's administrators can open this page.")
+    return lead
+
+
+async def _all_campaigns(request: Request) -> list[Any]:
+    return await list_campaigns(
+        services(request).store.database,
+        include_drafts=True,
+        include_hidden=True,
+        limit=MAX_CAMPAIGNS,
+    )
+
+
+async def admin_home(request: Request) -> Response:
+    lead = await _admin(request)
+    if isinstance(lead, Response):
+        return lead
+    db = services(request).store.database
+    return render(
+        request,
+        "admin/index.html",
+        {
+            "lead": lead,
+            "campaigns": await _all_campaigns(request),
+            "counts": await moderation.pledge_counts(db),
+            "notice": request.session.pop("admin_notice", None),
+        },
+    )
+
+
+async def set_hidden(request: Request) -> Response:
+    lead = await _admin(request)
+    if isinstance(lead, Response):
+        return lead
+    action = request.path_params["action"]
+    if action not in ("hide", "unhide"):
+        raise Problem(404, "There is nothing at this address.")
+    form = await request.form()
+    check_csrf(request, form.get("csrf_token"))
+    slug = request.path_params["slug"]
+    store = services(request).store
+    if action == "hide":
+        campaign = await moderation.hide_campaign(store, slug)
+        notice = f"“{campaign.title}” is hidden from every public page."
+    else:
+        campaign = await moderation.unhide_campaign(store, slug)
+        notice = f"“{campaign.title}” is shown again."
+    request.session["admin_notice"] = notice
+    return RedirectResponse("/admin", status_code=303)
+
+
+async def invalidate(request: Request) -> Response:
+    lead = await _admin(request)
+    if isinstance(lead, Response):
+        return lead
+    context: dict[str, Any] = {"form": {}, "errors": {}, "result": None}
+    status = 200
+    if request.method == "POST":
+        raw = await request.form()
+        check_csrf(request, raw.get("csrf_token"))
+        form = {name: str(raw.get(name, "")).strip() for name in FILTER_FIELDS}
+        action = raw.get("action")
+        if action not in ("preview", "invalidate"):
+            raise Problem(400, "Choose Preview or Strike out.")
+        context["form"] = form
+        try:
+            context["result"] = await moderation.invalidate_pledges(
+                services(request).store,
+                campaign_slug=form["campaign"] or None,
+                ip=form["ip"] or None,
+                email_domain=form["email_domain"] or None,
+                since=form["since"] or None,
+                until=form["until"] or None,
+                dry_run=action == "preview",
+            )
+        except ValidationFailed as exc:
+            context["errors"] = {e.field: e.message for e in exc.errors}
+            status = 422
+    context["campaigns"] = await _all_campaigns(request)
+    return render(request, "admin/invalidate.html", context, status_code=status)
+
+
+routes = [
+    Route("/admin", admin_home, methods=["GET"]),
+    Route("/admin/campaigns/{slug}/{action:str}", set_hidden, methods=["POST"]),
+    Route("/admin/invalidate", invalidate, methods=["GET", "POST"]),
+]
