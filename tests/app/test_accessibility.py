@@ -26,14 +26,23 @@ import sqlalchemy as sa
 from starlette.applications import Starlette
 
 from app.main import services_of
+from app.settings import Settings
 from notifications.endpoints import create_endpoint
 from notifications.tables import emails
-from pledges.accounts import create_organisation_api_key
+from pledges.accounts import create_organisation_api_key, ensure_lead
 from pledges.campaigns import Campaign
 from pledges.pledging import confirm_pledge, record_pledge
 from pledges.store import Store
 from tests.app.test_pages import Element, Page
+from tests.conftest import make_settings
 from tests.factories import make_campaign, pledge_data
+
+ADMIN = "admin@example.org"
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url, admin_emails=ADMIN)
 
 BASE_URL = "http://testserver"
 SITE_CSS = Path(__file__).resolve().parents[2] / "app" / "static" / "site.css"
@@ -207,6 +216,85 @@ async def org_endpoint(v: Visit) -> httpx.Response:
     return await v.client.get(link)
 
 
+async def lead_campaign(v: Visit, email: str = "lead@example.org") -> Campaign:
+    """Sign in as a lead who runs a campaign with two confirmed pledges."""
+    await sign_in_by_email(v, "lead", email)
+    lead = await ensure_lead(v.store.database, email)
+    campaign = await make_campaign(v.store, lead=lead, title="Fibre for Otley Road")
+    for i in range(2):
+        await confirm_pledge(v.store, await v.pledge_id(campaign, i))
+    return campaign
+
+
+async def lead_home(v: Visit) -> httpx.Response:
+    await lead_campaign(v)
+    return await v.client.get("/lead")
+
+
+async def lead_new_campaign(v: Visit) -> httpx.Response:
+    await sign_in_by_email(v, "lead", "lead@example.org")
+    return await v.client.get("/lead/campaigns/new")
+
+
+async def lead_new_campaign_errors(v: Visit) -> httpx.Response:
+    await sign_in_by_email(v, "lead", "lead@example.org")
+    return await v.post_form(
+        "/lead/campaigns/new",
+        "/lead/campaigns/new",
+        {"title": "", "postcode_districts": "Nowhere", "target": "lots", "action": "publish"},
+    )
+
+
+async def lead_dashboard(v: Visit) -> httpx.Response:
+    campaign = await lead_campaign(v)
+    return await v.client.get(f"/lead/campaigns/{campaign.slug}")
+
+
+async def lead_edit(v: Visit) -> httpx.Response:
+    campaign = await lead_campaign(v)
+    return await v.client.get(f"/lead/campaigns/{campaign.slug}/edit")
+
+
+async def lead_cancel(v: Visit) -> httpx.Response:
+    campaign = await lead_campaign(v)
+    return await v.client.get(f"/lead/campaigns/{campaign.slug}/cancel")
+
+
+async def lead_flyer(v: Visit) -> httpx.Response:
+    campaign = await lead_campaign(v)
+    return await v.client.get(f"/lead/campaigns/{campaign.slug}/flyer")
+
+
+async def admin_home(v: Visit) -> httpx.Response:
+    await v.campaign(title="Fibre for Otley Road")
+    await sign_in_by_email(v, "lead", ADMIN)
+    return await v.client.get("/admin")
+
+
+async def admin_invalidate_errors(v: Visit) -> httpx.Response:
+    await sign_in_by_email(v, "lead", ADMIN)
+    return await v.post_form(
+        "/admin/invalidate", "/admin/invalidate", {"ip": "not an address", "action": "preview"}
+    )
+
+
+async def admin_invalidate(v: Visit) -> httpx.Response:
+    await sign_in_by_email(v, "lead", ADMIN)
+    return await v.client.get("/admin/invalidate")
+
+
+async def my_pledges(v: Visit) -> httpx.Response:
+    await v.pledge_id(await v.campaign(), 3)
+    await sign_in_by_email(v, "resident", "resident3@example.org")
+    return await v.client.get("/me")
+
+
+async def my_erase(v: Visit) -> httpx.Response:
+    await v.pledge_id(await v.campaign(), 3)
+    await sign_in_by_email(v, "resident", "resident3@example.org")
+    return await v.client.get("/me/erase")
+
+
 Recipe = Callable[[Visit], Awaitable[httpx.Response]]
 
 # One line per page: (name, path to GET or a recipe).
@@ -235,6 +323,18 @@ PAGES: list[tuple[str, str | Recipe]] = [
     ("org endpoints", org_endpoints),
     ("org endpoints with form errors", org_endpoints_errors),
     ("org endpoint", org_endpoint),
+    ("lead home", lead_home),
+    ("lead new campaign", lead_new_campaign),
+    ("lead new campaign with errors", lead_new_campaign_errors),
+    ("lead dashboard", lead_dashboard),
+    ("lead edit", lead_edit),
+    ("lead cancel", lead_cancel),
+    ("lead flyer", lead_flyer),
+    ("admin", admin_home),
+    ("admin invalidate with errors", admin_invalidate_errors),
+    ("admin invalidate", admin_invalidate),
+    ("my pledges", my_pledges),
+    ("erase my data", my_erase),
 ]
 
 
