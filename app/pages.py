@@ -81,6 +81,21 @@ async def home(request: Request) -> Response:
     )
 
 
+# Updates shown in full on a campaign page; each may be 5,000 characters, and the page
+# with everything it loads stays under 100 KB.
+CAMPAIGN_PAGE_UPDATES = 3
+
+
+async def updates_page(request: Request) -> Response:
+    svc = services(request)
+    async with svc.store.read() as db:
+        campaign = await campaign_service.get_campaign(db, request.path_params["slug"])
+        if not campaign.is_public:
+            raise Problem(404, "There is no campaign at this address.")
+        updates = await list_updates(db, campaign.id)
+    return render(request, "updates.html", {"campaign": campaign, "updates": updates})
+
+
 async def _campaign_page(
     request: Request,
     form: dict[str, Any] | None = None,
@@ -93,14 +108,16 @@ async def _campaign_page(
         if not campaign.is_public:  # a draft, or hidden by an administrator
             raise Problem(404, "There is no campaign at this address.")
         names = await pledging.public_names(db, campaign.id)
-        updates = await list_updates(db, campaign.id)
+        # The newest few in full; /c/{slug}/updates has the rest, so the page stays light.
+        updates = await list_updates(db, campaign.id, limit=CAMPAIGN_PAGE_UPDATES + 1)
     return render(
         request,
         "campaign.html",
         {
             "campaign": campaign,
             "names": names,
-            "updates": updates,
+            "updates": updates[:CAMPAIGN_PAGE_UPDATES],
+            "more_updates": len(updates) > CAMPAIGN_PAGE_UPDATES,
             "form": form or {},
             "errors": errors or {},
         },
@@ -256,6 +273,7 @@ routes = [
     Route("/c/{slug}", campaign_page, methods=["GET"]),
     Route("/c/{slug}/pledge", pledge_form, methods=["POST"]),
     Route("/c/{slug}/pledged", pledged, methods=["GET"]),
+    Route("/c/{slug}/updates", updates_page, methods=["GET"]),
     Route("/pledges/confirm", confirm_page, methods=["GET"]),
     Route("/pledges/withdraw", withdraw_page, methods=["GET", "POST"]),
     Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),

@@ -265,6 +265,16 @@ async def lead_flyer(v: Visit) -> httpx.Response:
     return await v.client.get(f"/lead/campaigns/{campaign.slug}/flyer")
 
 
+async def campaign_updates(v: Visit) -> httpx.Response:
+    campaign = await lead_campaign(v)
+    await v.post_form(
+        f"/lead/campaigns/{campaign.slug}",
+        f"/lead/campaigns/{campaign.slug}/updates",
+        {"title": "Survey booked", "body": "The provider surveys the street on Monday."},
+    )
+    return await v.client.get(f"/c/{campaign.slug}/updates")
+
+
 async def admin_home(v: Visit) -> httpx.Response:
     await v.campaign(title="Fibre for Otley Road")
     await sign_in_by_email(v, "lead", ADMIN)
@@ -330,6 +340,7 @@ PAGES: list[tuple[str, str | Recipe]] = [
     ("lead edit", lead_edit),
     ("lead cancel", lead_cancel),
     ("lead flyer", lead_flyer),
+    ("campaign updates", campaign_updates),
     ("admin", admin_home),
     ("admin invalidate with errors", admin_invalidate_errors),
     ("admin invalidate", admin_invalidate),

@@ -20,8 +20,9 @@ from app.sharing import time_left
 from pledges.campaigns import Campaign, get_campaign
 from pledges.pledging import withdraw_pledge
 from pledges.store import Store, utcnow
-from pledges.tables import campaigns, pledges
+from pledges.tables import campaign_updates, campaigns, pledges
 from pledges.tokens import DAY, MAX_AGE
+from pledges.updates import MAX_BODY, MAX_TITLE
 from tests.app.test_pages import Page, client_for, page_of
 from tests.conftest import make_settings
 from tests.factories import (
@@ -430,6 +431,52 @@ async def test_the_privacy_page_says_what_the_code_keeps(
 # Weight
 
 
+async def _post_updates(store: Store, campaign: Campaign, count: int) -> None:
+    """Updates at their longest, straight into the table (posting is limited to one a day)."""
+    now = utcnow()
+    async with store.write() as db:
+        for i in range(count):
+            await db.execute(
+                sa.insert(campaign_updates).values(
+                    campaign_id=campaign.id,
+                    title=f"{i:03d}" + "U" * (MAX_TITLE - 3),
+                    body=f"{i:03d}" + "B" * (MAX_BODY - 3),
+                    created_at=now - timedelta(days=count - i),
+                )
+            )
+
+
+async def test_the_campaign_page_shows_the_newest_updates_and_links_to_the_rest(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    campaign = await make_campaign(store)
+    await _post_updates(store, campaign, 5)
+
+    page = page_of(await client.get(f"/c/{campaign.slug}"))
+    shown = [
+        e.words[:3]
+        for e in page.elements
+        if e.tag == "h3" and any(a.tag == "article" for a in e.ancestors)
+    ]
+    assert shown == ["004", "003", "002"]  # newest first
+    assert f"/c/{campaign.slug}/updates" in [e.attrs.get("href") for e in page.find_all("a")]
+
+    everything = await client.get(f"/c/{campaign.slug}/updates")
+    assert everything.status_code == 200
+    titles = [e.words[:3] for e in page_of(everything).elements if e.tag == "h3"]
+    assert titles == ["004", "003", "002", "001", "000"]
+
+
+async def test_a_campaign_with_few_updates_has_no_link_to_more(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    campaign = await make_campaign(store)
+    await _post_updates(store, campaign, 3)
+    page = page_of(await client.get(f"/c/{campaign.slug}"))
+    assert f"/c/{campaign.slug}/updates" not in [e.attrs.get("href") for e in page.find_all("a")]
+    assert len([e for e in page.elements if e.tag == "article"]) == 3
+
+
 async def test_a_full_campaign_page_weighs_under_100_kb_with_everything_it_loads(
     client: httpx.AsyncClient, store: Store
 ) -> None:
@@ -445,12 +492,14 @@ async def test_a_full_campaign_page_weighs_under_100_kb_with_everything_it_loads
     for i in range(50):
         name = f"{i:03d}" + "N" * 197
         await make_confirmed_pledge(store, campaign.slug, i, name=name, show_name=True)
+    await _post_updates(store, campaign, 10)
 
     response = await client.get(f"/c/{campaign.slug}")
 
     assert response.status_code == 200
     page = page_of(response)
     assert len([e for e in page.elements if e.tag == "li" and e.inside("names")]) == 50
+    assert len([e for e in page.elements if e.tag == "article"]) == 3  # the newest, in full
     resources = [
         e.attrs["href"] for e in page.find_all("link") if e.attrs.get("rel") != "canonical"
     ]
