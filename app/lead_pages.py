@@ -28,6 +28,7 @@ from app.csrf import check_csrf
 from app.errors import Problem
 from app.pages import render, services
 from app.sharing import campaign_url
+from app.spreadsheet import csv_cell
 from pledges import campaigns as campaign_service
 from pledges.accounts import Lead
 from pledges.campaigns import CATEGORIES, Campaign
@@ -40,7 +41,7 @@ from pledges.errors import (
     ValidationFailed,
 )
 from pledges.pledging import record_paper_pledge, validate_pledge
-from pledges.store import aware, utcnow
+from pledges.store import utcnow
 from pledges.tables import pledges
 from pledges.updates import UpdateRateLimited, list_updates, post_update
 
@@ -91,8 +92,6 @@ CSV_COLUMNS = (
     "confirmed_at",
     "withdrawn_at",
 )
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_BATCH = 500
 FLASH = "lead_flash"
 
@@ -545,19 +544,6 @@ async def campaign_update(request: Request) -> Response:
 
 
 # The pledge CSV
-
-
-def csv_cell(value: Any) -> str:
-    """One cell's text; text a spreadsheet would run as a formula gets a leading quote."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, datetime):
-        return aware(value).isoformat()  # type: ignore[union-attr]
-    if not isinstance(value, str):
-        return str(value)  # a number stays a number
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def _csv_line(values: list[Any]) -> str:

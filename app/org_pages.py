@@ -17,6 +17,7 @@ from starlette.routing import Route
 from app.csrf import check_csrf
 from app.errors import Problem
 from app.pages import render, services
+from app.spreadsheet import csv_cell
 from notifications import demand as demand_service
 from notifications import endpoints as endpoint_service
 from notifications import webhooks
@@ -206,15 +207,6 @@ async def demand_page(request: Request) -> Response:
         },
         422 if errors else 200,
     )
-
-
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def csv_text(rows: Iterable[Iterable[object]]) -> str:
