@@ -10,6 +10,7 @@ from notifications.messages import MessageRenderer
 from notifications.webhooks import DeliveryPolicy
 from notifications.worker import Worker
 from pledges.store import Store
+from pledges.stripe_gateway import StripeGateway
 from pledges.tokens import Signer
 
 
@@ -20,6 +21,8 @@ class Services:
     signer: Signer
     renderer: MessageRenderer
     worker: Worker
+    # None without STRIPE_SECRET_KEY: money campaigns are unavailable.
+    payments: StripeGateway | None = None
 
 
 def bootstrap(settings: Settings) -> Services:
@@ -34,6 +37,15 @@ def bootstrap(settings: Settings) -> Services:
         allow_private_networks=settings.webhook_allow_private_networks,
         lease_seconds=settings.webhook_lease_seconds,
     )
+    payments = (
+        StripeGateway(
+            str(settings.stripe_secret_key),
+            str(settings.stripe_webhook_secret),
+            settings.stripe_api_base,
+        )
+        if settings.stripe_secret_key is not None
+        else None
+    )
     worker = Worker(
         store,
         mailer_for(smtp_url),
@@ -41,5 +53,6 @@ def bootstrap(settings: Settings) -> Services:
         poll_seconds=settings.worker_poll_seconds,
         policy=policy,
         pledge_retention_days=settings.pledge_retention_days,
+        payments=payments,
     )
-    return Services(settings, store, signer, renderer, worker)
+    return Services(settings, store, signer, renderer, worker, payments)

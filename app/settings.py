@@ -41,6 +41,17 @@ DOCUMENTED_SETTINGS: dict[str, str] = {
         "Comma-separated emails of administrators; they sign in as leads do and may hide "
         "campaigns and invalidate pledges."
     ),
+    "STRIPE_SECRET_KEY": (
+        "Stripe secret key (sk_test_... or sk_live_...); unset: money campaigns are unavailable."
+    ),
+    "STRIPE_WEBHOOK_SECRET": (
+        "Signing secret of the Stripe webhook endpoint /stripe/webhook (whsec_...); "
+        "required with STRIPE_SECRET_KEY."
+    ),
+    "STRIPE_API_BASE": (
+        "Address of Stripe's API (default https://api.stripe.com); the demo and tests point "
+        "it at the local stand-in."
+    ),
     "PLEDGE_RETENTION_DAYS": (
         "Days after a campaign closes before its pledgers' personal data is anonymised "
         "(default 183, about 6 months)."
@@ -78,6 +89,10 @@ def parse_emails(value: str) -> frozenset[str]:
     return frozenset(e.strip().lower() for e in value.split(",") if e.strip())
 
 
+def _secret(value: str) -> Secret | None:
+    return Secret(value.strip()) if value.strip() else None
+
+
 def _flag(value: str | bool | None) -> bool:
     if isinstance(value, bool):
         return value
@@ -101,6 +116,9 @@ class Settings:
     pledge_rate_limit: RateLimit = DEFAULT_PLEDGE_RATE_LIMIT
     admin_emails: frozenset[str] = frozenset()
     pledge_retention_days: int = 183
+    stripe_secret_key: Secret | None = None
+    stripe_webhook_secret: Secret | None = None
+    stripe_api_base: str = "https://api.stripe.com"
 
     @classmethod
     def from_environ(
@@ -133,6 +151,9 @@ class Settings:
             ),
             "admin_emails": config("ADMIN_EMAILS", default=""),
             "pledge_retention_days": config("PLEDGE_RETENTION_DAYS", cast=int, default=183),
+            "stripe_secret_key": _secret(config("STRIPE_SECRET_KEY", default="")),
+            "stripe_webhook_secret": _secret(config("STRIPE_WEBHOOK_SECRET", default="")),
+            "stripe_api_base": config("STRIPE_API_BASE", default=cls.stripe_api_base).rstrip("/"),
         }
         values.update(overrides)
         if isinstance(values["admin_emails"], str):
@@ -142,6 +163,11 @@ class Settings:
         settings = cls(**values)  # type: ignore[arg-type]
         settings.check()
         return settings
+
+    @property
+    def money_enabled(self) -> bool:
+        """Money campaigns need Stripe: a secret key (and with it the webhook secret)."""
+        return self.stripe_secret_key is not None
 
     @property
     def development(self) -> bool:
@@ -159,6 +185,13 @@ class Settings:
             )
         if not self.base_url.startswith(("http://", "https://")):
             raise ConfigurationError("BASE_URL must start with http:// or https://")
+        if self.stripe_secret_key is not None and self.stripe_webhook_secret is None:
+            raise ConfigurationError(
+                "STRIPE_WEBHOOK_SECRET is required with STRIPE_SECRET_KEY: without it Stripe's "
+                "events (saved cards, payments) cannot be verified."
+            )
+        if not self.stripe_api_base.startswith(("http://", "https://")):
+            raise ConfigurationError("STRIPE_API_BASE must start with http:// or https://")
         if self.pledge_retention_days < 1:
             raise ConfigurationError("PLEDGE_RETENTION_DAYS must be at least 1.")
         if (

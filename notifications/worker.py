@@ -24,8 +24,10 @@ from notifications.outbox import dispatch_events, send_due_emails
 from notifications.webhooks import Deliverer, DeliveryPolicy, queue_webhooks_for
 from pledges.campaigns import expire_due_campaigns
 from pledges.journal import Event
+from pledges.payments import run_payments
 from pledges.retention import anonymise_closed_campaigns
 from pledges.store import NOTIFY_CHANNEL, Store
+from pledges.stripe_gateway import StripeGateway
 
 log = logging.getLogger("groundswell.worker")
 
@@ -54,8 +56,12 @@ class Worker:
         poll_seconds: float = 1.0,
         policy: DeliveryPolicy | None = None,
         pledge_retention_days: int | None = None,
+        payments: StripeGateway | None = None,
     ) -> None:
         self.store = store
+        # Charging, releasing cards, reminders: only where Stripe is configured.
+        self.payments = payments
+        self._payments_wake = asyncio.Event()
         # None: this worker does not anonymise (tests that build a Worker by hand).
         self.pledge_retention_days = pledge_retention_days
         self._retention_due = 0.0  # time.monotonic() of the next run
@@ -85,6 +91,7 @@ class Worker:
     def wake(self) -> None:
         self._journal_wake.set()
         self._email_wake.set()
+        self._payments_wake.set()
         self.deliverer.wake()
 
     def stop(self) -> None:
@@ -124,9 +131,19 @@ class Worker:
     async def send_email(self) -> int:
         return await send_due_emails(self.store, self.mailer, self.renderer)
 
+    async def take_payments(self) -> int:
+        """Charge tipped campaigns' saved cards, release unused ones, remind, fund."""
+        if self.payments is None:
+            return 0
+        done = await run_payments(self.store, self.payments)
+        if done:
+            self._journal_wake.set()
+        return done
+
     async def run_once(self) -> int:
         """One pass over every kind of work, waiting for webhook attempts to finish."""
-        done = await self.dispatch()
+        done = await self.take_payments()
+        done += await self.dispatch()
         done += await self.send_email()
         done += await self.deliverer.run_once()
         await self.deliverer.drain()
@@ -136,6 +153,8 @@ class Worker:
         if self._deliverer is not None:
             await self._deliverer.drain()
             await self._deliverer.aclose()
+        if self.payments is not None:
+            await self.payments.aclose()
 
     async def _loop(
         self, name: str, work: Callable[[], Awaitable[int]], wake: asyncio.Event
@@ -183,6 +202,7 @@ class Worker:
         loops = [
             self._loop("journal", self.dispatch, self._journal_wake),
             self._loop("email", self.send_email, self._email_wake),
+            self._loop("payments", self.take_payments, self._payments_wake),
             self.deliverer.run(self._stopping, self.poll_seconds),
         ]
         if not self.store.is_sqlite:

@@ -21,6 +21,13 @@ from pledges.errors import (
 )
 from pledges.identity import normalise_district
 from pledges.journal import record_event
+from pledges.money import (
+    CURRENCIES,
+    MAX_MONEY_TARGET,
+    MAX_PLEDGE,
+    MIN_PLEDGE,
+    format_money,
+)
 from pledges.store import Store, aware, utcnow
 from pledges.tables import campaign_districts, campaigns
 
@@ -30,6 +37,9 @@ DEFAULT_MILESTONES = (25, 50, 75)
 MAX_TARGET = 10_000_000
 MAX_CAMPAIGN_LENGTH = timedelta(days=730)
 RESERVED_SLUGS = frozenset({"new"})
+MONEY_UNAVAILABLE = (
+    "Money campaigns are not available on this site: it has no payment provider set up."
+)
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,78}[a-z0-9])$")
 
 
@@ -56,6 +66,16 @@ class Campaign:
     closed_at: datetime | None
     # Set while an administrator has hidden the campaign from every public surface.
     hidden_at: datetime | None = None
+    # Money campaigns: currency set, amounts in minor units (see pledges/money.py).
+    currency: str | None = None
+    money_target: int | None = None
+    deposit_amount: int | None = None
+    min_amount: int | None = None
+    max_amount: int | None = None
+    pledged_amount: int = 0
+    collected_amount: int = 0
+    refunded_amount: int = 0
+    funded_at: datetime | None = None
 
     @property
     def is_public(self) -> bool:
@@ -63,8 +83,31 @@ class Campaign:
         return self.status != "draft" and self.hidden_at is None
 
     @property
+    def is_money(self) -> bool:
+        return self.currency is not None
+
+    @property
     def percent(self) -> int:
-        return min(100, self.confirmed * 100 // self.target) if self.target else 0
+        return progress_percent(self.confirmed, self.target, self.pledged_amount, self.money_target)
+
+    def money(self, amount: int | None) -> str:
+        """An amount in this campaign's currency, for pages and emails: "£20"."""
+        return format_money(amount, self.currency)
+
+    def money_payload(self) -> dict[str, Any] | None:
+        if not self.is_money:
+            return None
+        return {
+            "currency": self.currency,
+            "target": self.money_target,
+            "deposit": self.deposit_amount,
+            "min": self.min_amount,
+            "max": self.max_amount,
+            "pledged": self.pledged_amount,
+            "collected": self.collected_amount,
+            "refunded": self.refunded_amount,
+            "funded_at": self.funded_at.isoformat() if self.funded_at else None,
+        }
 
     def public_payload(self) -> dict[str, Any]:
         """What events carry about a campaign: public facts only."""
@@ -73,11 +116,35 @@ class Campaign:
             "title": self.title,
             "category": self.category,
             "area": {"name": self.area_name, "postcode_districts": list(self.postcode_districts)},
-            "target": self.target,
+            # null when the campaign has a money target instead of a count.
+            "target": self.target or None,
             "confirmed": self.confirmed,
             "deadline": self.deadline.isoformat(),
             "tipped_at": self.tipped_at.isoformat() if self.tipped_at else None,
+            "money": self.money_payload(),
         }
+
+
+def progress_percent(
+    confirmed: int, target: int, pledged: int = 0, money_target: int | None = None
+) -> int:
+    """How far a campaign is, 0-100: the lesser of its count and its money progress (both
+    must be reached to tip)."""
+    parts = []
+    if target:
+        parts.append(confirmed * 100 // target)
+    if money_target:
+        parts.append(pledged * 100 // money_target)
+    return min(100, *parts) if parts else 0
+
+
+def reached(
+    percent: int, confirmed: int, target: int, pledged: int, money_target: int | None
+) -> bool:
+    """Whether a campaign is at `percent` of every target it has (100: it tips)."""
+    return (not target or confirmed * 100 >= percent * target) and (
+        not money_target or pledged * 100 >= percent * money_target
+    )
 
 
 def campaign_from_row(row: Any, districts: tuple[str, ...]) -> Campaign:
@@ -102,6 +169,15 @@ def campaign_from_row(row: Any, districts: tuple[str, ...]) -> Campaign:
         tipped_at=aware(row["tipped_at"]),
         closed_at=aware(row["closed_at"]),
         hidden_at=aware(row["hidden_at"]),
+        currency=row["currency"],
+        money_target=row["money_target"],
+        deposit_amount=row["deposit_amount"],
+        min_amount=row["min_amount"],
+        max_amount=row["max_amount"],
+        pledged_amount=row["pledged_amount"],
+        collected_amount=row["collected_amount"],
+        refunded_amount=row["refunded_amount"],
+        funded_at=aware(row["funded_at"]),
     )
 
 
@@ -234,6 +310,91 @@ class CampaignInput:
     deadline: datetime
     milestones: tuple[int, ...]
     draft: bool
+    money: MoneyInput | None = None
+
+
+@dataclass(frozen=True)
+class MoneyInput:
+    currency: str
+    target: int | None
+    deposit: int | None
+    min: int | None
+    max: int | None
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "currency": self.currency,
+            "money_target": self.target,
+            "deposit_amount": self.deposit,
+            "min_amount": self.min,
+            "max_amount": self.max,
+        }
+
+
+NO_MONEY = {
+    "currency": None,
+    "money_target": None,
+    "deposit_amount": None,
+    "min_amount": None,
+    "max_amount": None,
+}
+
+
+def _amount(
+    money: dict[str, Any], name: str, errors: list[FieldError], low: int, high: int
+) -> int | None:
+    value = money.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        errors.append(
+            FieldError(
+                f"money.{name}",
+                f"Enter a whole number of minor units (pence, cents) from {low} to {high}.",
+            )
+        )
+        return None
+    return value
+
+
+def validate_money(value: Any, errors: list[FieldError]) -> MoneyInput | None:
+    """`money`: {currency, target?, deposit} or {currency, target?, min, max}, amounts in
+    minor units. None (or absent) for a campaign of names only."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        errors.append(
+            FieldError("money", "Give money as {currency, target, deposit} or {..., min, max}.")
+        )
+        return None
+    before = len(errors)
+    currency = value.get("currency")
+    if not isinstance(currency, str) or currency.lower() not in CURRENCIES:
+        errors.append(FieldError("money.currency", f"Choose one of: {', '.join(CURRENCIES)}."))
+        currency = ""
+    target = _amount(value, "target", errors, MIN_PLEDGE, MAX_MONEY_TARGET)
+    deposit = _amount(value, "deposit", errors, MIN_PLEDGE, MAX_PLEDGE)
+    low = _amount(value, "min", errors, MIN_PLEDGE, MAX_PLEDGE)
+    high = _amount(value, "max", errors, MIN_PLEDGE, MAX_PLEDGE)
+    if len(errors) == before:
+        if deposit is not None and (low is not None or high is not None):
+            errors.append(
+                FieldError("money.deposit", "Give either a fixed deposit or a minimum and maximum.")
+            )
+        elif deposit is None and (low is None or high is None):
+            field = (
+                "money.deposit"
+                if low is None and high is None
+                else ("money.min" if low is None else "money.max")
+            )
+            errors.append(
+                FieldError(field, "Give a fixed deposit, or both a minimum and a maximum.")
+            )
+        elif low is not None and high is not None and low > high:
+            errors.append(FieldError("money.max", "The maximum must not be below the minimum."))
+    if len(errors) > before:
+        return None
+    return MoneyInput(str(currency).lower(), target, deposit, low, high)
 
 
 def validate_campaign(data: Any, now: datetime | None = None) -> CampaignInput:
@@ -289,8 +450,11 @@ def validate_campaign(data: Any, now: datetime | None = None) -> CampaignInput:
                 elif district not in districts:
                     districts.append(district)
 
+    money = validate_money(data.get("money"), errors)
     target = data.get("target")
-    if isinstance(target, bool) or not isinstance(target, int) or not 1 <= target <= MAX_TARGET:
+    if target is None and money is not None and money.target is not None:
+        target = 0  # a money target instead of a count
+    elif isinstance(target, bool) or not isinstance(target, int) or not 1 <= target <= MAX_TARGET:
         errors.append(FieldError("target", f"Enter a whole number from 1 to {MAX_TARGET}."))
         target = 0
 
@@ -326,11 +490,17 @@ def validate_campaign(data: Any, now: datetime | None = None) -> CampaignInput:
         deadline=deadline,
         milestones=tuple(sorted(set(milestones))),
         draft=bool(draft),
+        money=money,
     )
 
 
-async def create_campaign(store: Store, lead_id: int, data: Any) -> Campaign:
+async def create_campaign(
+    store: Store, lead_id: int, data: Any, *, money_enabled: bool = True
+) -> Campaign:
+    """`money_enabled` False (no Stripe keys configured): a money campaign is refused."""
     spec = validate_campaign(data)
+    if spec.money is not None and not money_enabled:
+        raise ValidationFailed([FieldError("money", MONEY_UNAVAILABLE)])
     now = utcnow()
     async with store.write() as db:
         campaign_id = await db.fetch_val(
@@ -351,6 +521,7 @@ async def create_campaign(store: Store, lead_id: int, data: Any) -> Campaign:
                 milestone_reached=0,
                 created_at=now,
                 opened_at=None if spec.draft else now,
+                **(spec.money.columns() if spec.money else NO_MONEY),
             )
             .returning(campaigns.c.id)
         )
@@ -448,6 +619,11 @@ _EDIT_FIELDS = (
     "target",
     "deadline",
     "milestones",
+    "currency",
+    "money_target",
+    "deposit_amount",
+    "min_amount",
+    "max_amount",
 )
 
 
@@ -501,7 +677,13 @@ def validate_live_edit(data: Any, current: Campaign, now: datetime) -> dict[str,
 
 
 async def update_campaign(
-    store: Store, slug: str, lead_id: int, data: Any, now: datetime | None = None
+    store: Store,
+    slug: str,
+    lead_id: int,
+    data: Any,
+    now: datetime | None = None,
+    *,
+    money_enabled: bool = True,
 ) -> Campaign:
     """The lead edits a campaign: a draft in every field (as validate_campaign checks
     them, publishing nothing); an open or tipped one in LIVE_EDITABLE only (other keys are
@@ -517,6 +699,8 @@ async def update_campaign(
             if not isinstance(data, dict):
                 raise ValidationFailed([FieldError("body", "Send a JSON object.")])
             spec = validate_campaign({**data, "draft": True}, now)
+            if spec.money is not None and not money_enabled:
+                raise ValidationFailed([FieldError("money", MONEY_UNAVAILABLE)])
             if spec.slug != current.slug:
                 taken = await db.fetch_val(
                     sa.select(campaigns.c.id).where(campaigns.c.slug == spec.slug)
@@ -533,6 +717,7 @@ async def update_campaign(
                 "target": spec.target,
                 "deadline": spec.deadline,
                 "milestones": json.dumps(list(spec.milestones)),
+                **(spec.money.columns() if spec.money else NO_MONEY),
             }
             districts = spec.postcode_districts
             allowed: tuple[str, ...] = ("draft",)

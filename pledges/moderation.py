@@ -285,6 +285,7 @@ async def _batch(
             pledges.c.status,
             pledges.c.ip,
             pledges.c.email_canonical,
+            pledges.c.amount,
         )
         .where(pledges.c.id > after_id, *_conditions(flt, campaign_id))
         .order_by(pledges.c.id)
@@ -359,6 +360,7 @@ async def _strike_out(db: Database, flt: PledgeFilter, rows: list[Any]) -> list[
     )
     struck = [candidates[r["id"]] for r in sorted(changed, key=lambda r: r["id"])]
     lost: dict[int, int] = defaultdict(int)
+    lost_amount: dict[int, int] = defaultdict(int)
     for row in struck:
         was_confirmed = row["status"] == "confirmed"
         await record_event(
@@ -369,8 +371,9 @@ async def _strike_out(db: Database, flt: PledgeFilter, rows: list[Any]) -> list[
         )
         if was_confirmed:
             lost[row["campaign_id"]] += 1
+            lost_amount[row["campaign_id"]] += row["amount"] or 0
     for campaign_id, count in sorted(lost.items()):
-        await _count(db, campaign_id, -count)
+        await _count(db, campaign_id, -count, -lost_amount[campaign_id])
     return struck
 
 

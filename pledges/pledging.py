@@ -11,6 +11,7 @@ once however many confirmations race.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
-from pledges.campaigns import Campaign, get_campaign_by_id
+from pledges.campaigns import Campaign, get_campaign_by_id, progress_percent, reached
 from pledges.errors import (
     CampaignHidden,
     CampaignNotFound,
@@ -32,6 +33,7 @@ from pledges.errors import (
 )
 from pledges.identity import canonical_email, is_valid_email, normalise_postcode, postcode_district
 from pledges.journal import record_event
+from pledges.money import format_money
 from pledges.rate_limits import DEFAULT_PLEDGE_RATE_LIMIT, RateLimit, check_pledge_rate
 from pledges.store import Store, aware, utcnow
 from pledges.tables import campaigns, pledges
@@ -54,10 +56,13 @@ class Progress:
     status: str
     confirmed: int
     target: int
+    # Money campaigns: the amount of the counted pledges, and the money target if any.
+    pledged_amount: int = 0
+    money_target: int | None = None
 
     @property
     def percent(self) -> int:
-        return min(100, self.confirmed * 100 // self.target) if self.target else 0
+        return progress_percent(self.confirmed, self.target, self.pledged_amount, self.money_target)
 
 
 @dataclass(frozen=True)
@@ -69,12 +74,17 @@ class PledgeOutcome:
     repeated: bool
     # The count as of this pledge's commit, when it changed it (paper pledges).
     progress: Progress | None = None
+    # Money pledges: "awaiting_card" means send the resident to Checkout to save a card.
+    payment_status: str | None = None
+    amount: int | None = None
 
 
 @dataclass(frozen=True)
 class ConfirmOutcome:
     progress: Progress
     newly_confirmed: bool
+    # A money pledge whose email is now confirmed but whose card is not saved yet.
+    awaiting_card: bool = False
 
 
 def _flag(data: dict[str, Any], name: str, errors: list[FieldError]) -> bool:
@@ -135,6 +145,31 @@ class _PledgeTarget:
     id: int
     lead_id: int
     status: str
+    currency: str | None = None
+    deposit_amount: int | None = None
+    min_amount: int | None = None
+    max_amount: int | None = None
+
+    def amount_of(self, data: Any) -> int | None:
+        """The amount a resident pledges: the fixed deposit, or theirs within the range
+        (minor units); None on a campaign of names only."""
+        if self.currency is None:
+            return None
+        if self.deposit_amount is not None:
+            return self.deposit_amount
+        value = data.get("amount") if isinstance(data, dict) else None
+        low, high = self.min_amount or 0, self.max_amount or 0
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "amount",
+                        f"Choose an amount from {format_money(low, self.currency)} "
+                        f"to {format_money(high, self.currency)}.",
+                    )
+                ]
+            )
+        return value
 
 
 async def _open_campaign_for_pledging(db: Database, slug: str) -> _PledgeTarget:
@@ -143,14 +178,29 @@ async def _open_campaign_for_pledging(db: Database, slug: str) -> _PledgeTarget:
         raise CampaignNotFound(slug)
     row = await db.fetch_one(
         sa.select(
-            campaigns.c.id, campaigns.c.lead_id, campaigns.c.status, campaigns.c.hidden_at
+            campaigns.c.id,
+            campaigns.c.lead_id,
+            campaigns.c.status,
+            campaigns.c.hidden_at,
+            campaigns.c.currency,
+            campaigns.c.deposit_amount,
+            campaigns.c.min_amount,
+            campaigns.c.max_amount,
         ).where(campaigns.c.slug == slug)
     )
     if row is None or row["hidden_at"] is not None:  # hidden: answered as if it did not exist
         raise CampaignNotFound(slug)
     if row["status"] not in ("open", "tipped"):
         raise CampaignNotOpen(row["status"])
-    return _PledgeTarget(row["id"], row["lead_id"], row["status"])
+    return _PledgeTarget(
+        row["id"],
+        row["lead_id"],
+        row["status"],
+        row["currency"],
+        row["deposit_amount"],
+        row["min_amount"],
+        row["max_amount"],
+    )
 
 
 async def record_pledge(
@@ -170,6 +220,8 @@ async def record_pledge(
     canonical = canonical_email(spec.email)
     async with store.write() as db:
         campaign = await _open_campaign_for_pledging(db, slug)
+        amount = campaign.amount_of(data)
+        payment_status = "awaiting_card" if amount is not None else None
         now = utcnow()
         if ip is not None:
             await check_pledge_rate(store, db, campaign.id, ip, rate_limit, now)
@@ -188,25 +240,40 @@ async def record_pledge(
                 status="pending",
                 created_at=now,
                 ip=ip,
+                amount=amount,
+                payment_status=payment_status,
             )
             .returning(pledges.c.id)
         )
         if pledge_id is not None:
             await record_event(db, "pledge.created", campaign.id, {"pledge_id": pledge_id})
-            return PledgeOutcome(int(pledge_id), "pending", repeated=False)
+            return PledgeOutcome(int(pledge_id), "pending", False, None, payment_status, amount)
 
         existing = await db.fetch_one(
-            sa.select(pledges.c.id, pledges.c.status).where(
+            sa.select(pledges.c.id, pledges.c.status, pledges.c.payment_status).where(
                 pledges.c.campaign_id == campaign.id, pledges.c.email_canonical == canonical
             )
         )
         assert existing is not None
         if existing["status"] == "withdrawn":
-            # Pledging again after withdrawing starts afresh with the new details.
+            # Pledging again after withdrawing starts afresh with the new details. A card
+            # still saved (not yet released) is kept; otherwise a new one is asked for.
+            kept_card = existing["payment_status"] == "card_saved"
+            money: dict[str, Any] = {}
+            if amount is not None:
+                money = {"amount": amount, "email_confirmed_at": None}
+                if not kept_card:
+                    money.update(
+                        payment_status="awaiting_card",
+                        card_saved_at=None,
+                        stripe_payment_method_id=None,
+                        released_at=None,
+                    )
             await db.execute(
                 sa.update(pledges)
                 .where(pledges.c.id == existing["id"], pledges.c.status == "withdrawn")
                 .values(
+                    **money,
                     name=spec.name,
                     email=spec.email,
                     postcode=spec.postcode,
@@ -222,13 +289,16 @@ async def record_pledge(
                 )
             )
             await record_event(db, "pledge.created", campaign.id, {"pledge_id": existing["id"]})
-            return PledgeOutcome(existing["id"], "pending", repeated=False)
+            status = ("card_saved" if kept_card else "awaiting_card") if amount else None
+            return PledgeOutcome(existing["id"], "pending", False, None, status, amount)
         if existing["status"] == "invalid":
             # Struck out by the moderators: it stays so, and the answer is a repeat's.
             # No "already pledged" email, which would call it counted.
             return PledgeOutcome(existing["id"], "invalid", repeated=True)
         await record_event(db, "pledge.repeated", campaign.id, {"pledge_id": existing["id"]})
-        return PledgeOutcome(existing["id"], "pending", repeated=True)
+        return PledgeOutcome(
+            existing["id"], "pending", True, None, existing["payment_status"], amount
+        )
 
 
 async def record_paper_pledge(store: Store, slug: str, lead_id: int, data: Any) -> PledgeOutcome:
@@ -239,6 +309,17 @@ async def record_paper_pledge(store: Store, slug: str, lead_id: int, data: Any) 
         campaign = await _open_campaign_for_pledging(db, slug)
         if campaign.lead_id != lead_id:
             raise NotCampaignLead(slug)
+        if campaign.currency is not None:
+            # A money pledge counts once its card is saved, which only the resident can do.
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "email",
+                        "Money pledges are made online, where the resident saves a card: "
+                        "give them the campaign's link or flyer instead.",
+                    )
+                ]
+            )
         now = utcnow()
         pledge_id = await db.fetch_val(
             store.insert_or_ignore(pledges)
@@ -286,12 +367,16 @@ async def record_paper_pledge(store: Store, slug: str, lead_id: int, data: Any) 
         return PledgeOutcome(int(pledge_id), "confirmed", repeated=False, progress=progress)
 
 
-async def _count(db: Database, campaign_id: int, delta: int) -> Progress:
-    """Move the confirmed count and record any milestone or tipping it causes, once."""
+async def _count(db: Database, campaign_id: int, delta: int, amount: int = 0) -> Progress:
+    """Move the confirmed count (and, for money pledges, the pledged amount) and record any
+    milestone or tipping it causes, once."""
     row = await db.fetch_one(
         sa.update(campaigns)
         .where(campaigns.c.id == campaign_id)
-        .values(confirmed_count=campaigns.c.confirmed_count + delta)
+        .values(
+            confirmed_count=campaigns.c.confirmed_count + delta,
+            pledged_amount=campaigns.c.pledged_amount + amount,
+        )
         .returning(
             campaigns.c.slug,
             campaigns.c.status,
@@ -299,18 +384,32 @@ async def _count(db: Database, campaign_id: int, delta: int) -> Progress:
             campaigns.c.target,
             campaigns.c.milestones,
             campaigns.c.milestone_reached,
+            campaigns.c.pledged_amount,
+            campaigns.c.money_target,
         )
     )
     assert row is not None
-    progress = Progress(row["slug"], row["status"], row["confirmed_count"], row["target"])
+    progress = Progress(
+        row["slug"],
+        row["status"],
+        row["confirmed_count"],
+        row["target"],
+        row["pledged_amount"],
+        row["money_target"],
+    )
     if delta <= 0 or progress.status != "open":
         return progress
 
-    crossed = [
-        m
-        for m in json.loads(row["milestones"])
-        if row["milestone_reached"] < m and progress.confirmed * 100 >= m * progress.target
-    ]
+    def at(percent: int) -> bool:
+        return reached(
+            percent,
+            progress.confirmed,
+            progress.target,
+            progress.pledged_amount,
+            progress.money_target,
+        )
+
+    crossed = [m for m in json.loads(row["milestones"]) if row["milestone_reached"] < m and at(m)]
     if crossed:
         claimed = await db.fetch_one(
             sa.update(campaigns)
@@ -328,7 +427,7 @@ async def _count(db: Database, campaign_id: int, delta: int) -> Progress:
                     {**campaign.public_payload(), "percent": percent},
                 )
 
-    if progress.confirmed >= progress.target:
+    if at(100):
         tipped = await db.fetch_one(
             sa.update(campaigns)
             .where(campaigns.c.id == campaign_id, campaigns.c.status == "open")
@@ -338,19 +437,27 @@ async def _count(db: Database, campaign_id: int, delta: int) -> Progress:
         if tipped is not None:
             campaign = await get_campaign_by_id(db, campaign_id)
             await record_event(db, "campaign.tipped", campaign_id, campaign.public_payload())
-            progress = Progress(progress.slug, "tipped", progress.confirmed, progress.target)
+            progress = dataclasses.replace(progress, status="tipped")
     return progress
 
 
 async def confirm_pledge(store: Store, pledge_id: int) -> ConfirmOutcome:
-    """The resident clicked their link: the pledge counts, and may tip the campaign."""
+    """The resident clicked their link: the pledge counts, and may tip the campaign.
+
+    A money pledge counts only once its card is saved too: until then its email is
+    recorded as confirmed and the outcome says `awaiting_card`."""
     async with store.write() as db:
-        row = await db.fetch_one(
+        await db.execute(
             sa.update(pledges)
-            .where(pledges.c.id == pledge_id, pledges.c.status == "pending")
-            .values(status="confirmed", confirmed_at=utcnow())
-            .returning(pledges.c.campaign_id)
+            .where(
+                pledges.c.id == pledge_id,
+                pledges.c.status == "pending",
+                pledges.c.amount.is_not(None),
+                pledges.c.email_confirmed_at.is_(None),
+            )
+            .values(email_confirmed_at=utcnow())
         )
+        row = await _count_if_complete(db, pledge_id)
         if row is None:
             current = await db.fetch_one(
                 sa.select(pledges.c.status, pledges.c.campaign_id).where(pledges.c.id == pledge_id)
@@ -364,7 +471,13 @@ async def confirm_pledge(store: Store, pledge_id: int) -> ConfirmOutcome:
             campaign = await get_campaign_by_id(db, current["campaign_id"])
             if campaign.hidden_at is not None:
                 raise CampaignHidden(campaign.slug)
-            return ConfirmOutcome(_progress_of(campaign), newly_confirmed=False)
+            if current["status"] == "pending" and campaign.status not in ("open", "tipped"):
+                raise CampaignNotOpen(campaign.status)  # rolls the email confirmation back
+            return ConfirmOutcome(
+                _progress_of(campaign),
+                newly_confirmed=False,
+                awaiting_card=current["status"] == "pending",
+            )
         campaign_id = row["campaign_id"]
         found = await db.fetch_one(
             sa.select(campaigns.c.status, campaigns.c.hidden_at).where(
@@ -377,8 +490,31 @@ async def confirm_pledge(store: Store, pledge_id: int) -> ConfirmOutcome:
         if found["status"] not in ("open", "tipped"):
             raise CampaignNotOpen(found["status"])  # rolls the confirmation back
         await record_event(db, "pledge.confirmed", campaign_id, {"pledge_id": pledge_id})
-        progress = await _count(db, campaign_id, +1)
+        progress = await _count(db, campaign_id, +1, row["amount"] or 0)
     return ConfirmOutcome(progress, newly_confirmed=True)
+
+
+async def _count_if_complete(db: Database, pledge_id: int) -> Any:
+    """Confirm a pending pledge that now has all it needs (a money pledge: a confirmed
+    email and a saved card), in one guarded UPDATE; the caller then counts it. On
+    PostgreSQL a card saved while the email is confirmed waits for the other's row lock
+    and re-checks the row, so exactly one of the two confirms it."""
+    return await db.fetch_one(
+        sa.update(pledges)
+        .where(
+            pledges.c.id == pledge_id,
+            pledges.c.status == "pending",
+            sa.or_(
+                pledges.c.amount.is_(None),
+                sa.and_(
+                    pledges.c.email_confirmed_at.is_not(None),
+                    pledges.c.card_saved_at.is_not(None),
+                ),
+            ),
+        )
+        .values(status="confirmed", confirmed_at=utcnow())
+        .returning(pledges.c.campaign_id, pledges.c.amount)
+    )
 
 
 async def withdraw_pledge(store: Store, pledge_id: int) -> Progress:
@@ -397,7 +533,7 @@ async def _withdraw_in(db: Database, pledge_id: int) -> Progress:
         sa.update(pledges)
         .where(pledges.c.id == pledge_id, pledges.c.status.in_(("pending", "confirmed")))
         .values(status="withdrawn", withdrawn_at=utcnow())
-        .returning(pledges.c.campaign_id, pledges.c.confirmed_at)
+        .returning(pledges.c.campaign_id, pledges.c.confirmed_at, pledges.c.amount)
     )
     was_confirmed = changed if changed is not None and changed["confirmed_at"] else None
     if changed is None:
@@ -415,12 +551,19 @@ async def _withdraw_in(db: Database, pledge_id: int) -> Progress:
         {"pledge_id": pledge_id, "was_confirmed": was_confirmed is not None},
     )
     if was_confirmed is not None:
-        return await _count(db, campaign_id, -1)
+        return await _count(db, campaign_id, -1, -(changed["amount"] or 0))
     return _progress_of(await get_campaign_by_id(db, campaign_id))
 
 
 def _progress_of(campaign: Campaign) -> Progress:
-    return Progress(campaign.slug, campaign.status, campaign.confirmed, campaign.target)
+    return Progress(
+        campaign.slug,
+        campaign.status,
+        campaign.confirmed,
+        campaign.target,
+        campaign.pledged_amount,
+        campaign.money_target,
+    )
 
 
 @dataclass(frozen=True)
@@ -438,6 +581,10 @@ class Pledge:
     created_at: Any
     confirmed_at: Any
     withdrawn_at: Any
+    # Money pledges only (None otherwise): minor units, and where the payment stands.
+    amount: int | None = None
+    payment_status: str | None = None
+    email_confirmed_at: Any = None
 
 
 def pledge_from_row(row: Any) -> Pledge:
@@ -455,6 +602,9 @@ def pledge_from_row(row: Any) -> Pledge:
         created_at=aware(row["created_at"]),
         confirmed_at=aware(row["confirmed_at"]),
         withdrawn_at=aware(row["withdrawn_at"]),
+        amount=row["amount"],
+        payment_status=row["payment_status"],
+        email_confirmed_at=aware(row["email_confirmed_at"]),
     )
 
 

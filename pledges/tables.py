@@ -81,6 +81,20 @@ campaigns = sa.Table(
     sa.Column("closed_at", Timestamp, nullable=True),
     # Set by an administrator: the campaign leaves every public list and page.
     sa.Column("hidden_at", Timestamp, nullable=True),
+    # Money campaigns (currency set): amounts in the currency's minor units (pence, cents).
+    # target may be 0 when money_target is set: a money target instead of a count.
+    sa.Column("currency", sa.String(3), nullable=True),
+    sa.Column("money_target", sa.BigInteger, nullable=True),
+    # Either a fixed deposit per pledge, or a range each resident chooses from.
+    sa.Column("deposit_amount", sa.BigInteger, nullable=True),
+    sa.Column("min_amount", sa.BigInteger, nullable=True),
+    sa.Column("max_amount", sa.BigInteger, nullable=True),
+    # Moved only by `x = x + :d` in the transaction of the pledge's change, as the count.
+    sa.Column("pledged_amount", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("collected_amount", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("refunded_amount", sa.BigInteger, nullable=False, server_default="0"),
+    # Charging after tipping is over: every counted pledge paid, failed or released.
+    sa.Column("funded_at", Timestamp, nullable=True),
     sa.Index("ix_campaigns_status_deadline", "status", "deadline"),
 )
 
@@ -117,9 +131,42 @@ pledges = sa.Table(
     sa.Column("invalidated_at", Timestamp, nullable=True),
     # Personal data replaced once the retention period after the campaign closed ran out.
     sa.Column("anonymised_at", Timestamp, nullable=True),
+    # Money pledges (campaign with a currency). The pledge counts (status confirmed) once
+    # both the email is confirmed and the card is saved, in either order.
+    sa.Column("amount", sa.BigInteger, nullable=True),
+    # awaiting_card -> card_saved -> charging -> paid | action_required -> paid | failed;
+    # card_saved -> released (detached: withdrawn, expired, cancelled); paid -> refunded.
+    sa.Column("payment_status", sa.String(16), nullable=True),
+    sa.Column("email_confirmed_at", Timestamp, nullable=True),
+    sa.Column("card_saved_at", Timestamp, nullable=True),
+    sa.Column("stripe_customer_id", sa.String(255), nullable=True),
+    sa.Column("stripe_payment_method_id", sa.String(255), nullable=True),
+    sa.Column("stripe_payment_intent_id", sa.String(255), nullable=True),
+    # Stripe's error code of the last failed charge (card_declined, ...), never card data.
+    sa.Column("payment_error", sa.String(100), nullable=True),
+    # A worker holds a pledge while charging it; a crash leaves the lease to run out.
+    sa.Column("charge_lease_until", Timestamp, nullable=True),
+    # First failed charge: the resident is asked to pay, reminded, and given 7 days.
+    sa.Column("charge_failed_at", Timestamp, nullable=True),
+    sa.Column("payment_reminded_at", Timestamp, nullable=True),
+    sa.Column("paid_at", Timestamp, nullable=True),
+    sa.Column("released_at", Timestamp, nullable=True),
+    sa.Column("refunded_at", Timestamp, nullable=True),
     sa.UniqueConstraint("campaign_id", "email_canonical", name="uq_pledges_campaign_email"),
     sa.Index("ix_pledges_campaign_status", "campaign_id", "status"),
     sa.Index("ix_pledges_campaign_ip_created", "campaign_id", "ip", "created_at"),
+    sa.Index("ix_pledges_payment_status", "payment_status", "campaign_id"),
+)
+
+# Stripe events already processed: inserted (or ignored) in the transaction of the event's
+# effect, so each event id has its effect exactly once however often Stripe sends it.
+stripe_events = sa.Table(
+    "stripe_events",
+    metadata,
+    sa.Column("id", sa.String(255), primary_key=True),
+    sa.Column("type", sa.String(100), nullable=False),
+    sa.Column("created", sa.BigInteger, nullable=False),  # Stripe's epoch seconds
+    sa.Column("received_at", Timestamp, nullable=False),
 )
 
 campaign_updates = sa.Table(
