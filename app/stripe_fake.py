@@ -263,6 +263,7 @@ class FakeStripe:
                 "expires_at": int(params.get("expires_at") or time.time() + 24 * 3600),
                 "livemode": False,
                 "_payment_intent_data": params.get("payment_intent_data", {}),
+                "_setup_intent_data": params.get("setup_intent_data", {}),
             }
         )
 
@@ -304,7 +305,8 @@ class FakeStripe:
                     "usage": "off_session",
                     "customer": session["customer"],
                     "payment_method": method["id"],
-                    "metadata": session["metadata"],
+                    # As Stripe: the SetupIntent carries setup_intent_data's metadata only.
+                    "metadata": session["_setup_intent_data"].get("metadata", {}),
                     "created": int(time.time()),
                     "livemode": False,
                 }

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from email.policy import Policy
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
+import sqlalchemy as sa
 from databases import Database
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from pledges.campaigns import get_campaign_by_id
-from pledges.pledging import get_pledge
+from pledges.campaigns import Campaign, get_campaign_by_id
+from pledges.journal import Event, event_from_row
+from pledges.payments import GIVE_UP_AFTER, REMIND_AFTER, payment_view
+from pledges.pledging import Pledge, get_pledge
+from pledges.tables import events
 from pledges.tokens import Signer
 from pledges.updates import CampaignUpdate, update_for_event
 
@@ -30,7 +35,18 @@ SUBJECTS = {
     "expired": "{title} closed without reaching its target",
     "cancelled": "{title} was cancelled",
     "update": "{title}: {update_title}",
+    "pay": "We could not take your {amount} pledge to {title}",
+    "pay_reminder": "Reminder: your {amount} pledge to {title} is not paid yet",
+    "payment_failed": "Your {amount} pledge to {title} was not taken",
+    "paid": "Receipt: your {amount} pledge to {title}",
+    "refunded": "Refunded: your {amount} pledge to {title}",
 }
+# About a resident's own money (see notifications/outbox.py); each renders from its event.
+PAYMENT_KINDS = {"pay", "pay_reminder", "payment_failed", "paid", "refunded"}
+# Once paid or given up, withdrawing changes nothing about the money: no withdraw link.
+NO_WITHDRAW_LINK = {"payment_failed", "paid", "refunded"}
+# A failed charge's code meaning the resident's bank wants them to confirm it themselves.
+BANK_WANTS_CONFIRMATION = {"authentication_required", "requires_action"}
 SIGN_IN_SUBJECTS = {
     "lead": "Your Groundswell sign-in link",
     "resident": "Your pledges on Groundswell",
@@ -39,6 +55,39 @@ SIGN_IN_SUBJECTS = {
 UNSUBSCRIBABLE = {"tipped", "expired", "cancelled", "update"}
 # A campaign title and an update's title can each be 200 characters long.
 MAX_SUBJECT = 250
+
+
+def _day(value: datetime) -> str:
+    """A date as residents write it: "5 March 2026" (UTC)."""
+    return f"{value.day} {value:%B %Y}"
+
+
+def _target(campaign: Campaign) -> str:
+    """A money campaign's goal: "3 pledges and £60", or "£60" alone."""
+    parts = []
+    if campaign.target:
+        parts.append(f"{campaign.target} pledges")
+    if campaign.money_target:
+        parts.append(campaign.money(campaign.money_target))
+    return " and ".join(parts)
+
+
+def _reached(campaign: Campaign) -> str:
+    """How far a money campaign got: "2 of the 3 pledges and £40 of the £60"."""
+    parts = []
+    if campaign.target:
+        parts.append(f"{campaign.confirmed} of the {campaign.target} pledges")
+    if campaign.money_target:
+        parts.append(
+            f"{campaign.money(campaign.pledged_amount)} of the "
+            f"{campaign.money(campaign.money_target)}"
+        )
+    return " and ".join(parts)
+
+
+async def _event(db: Database, event_id: int) -> Event | None:
+    row = await db.fetch_one(sa.select(events).where(events.c.id == event_id))
+    return event_from_row(row) if row is not None else None
 
 
 class UnfoldedHeader(str):
@@ -82,11 +131,20 @@ class MessageRenderer:
             + self.signer.sign(pledge_id, "unsubscribe"),
         }
 
+    def money_links_for(self, pledge_id: int, campaign_slug: str) -> dict[str, str]:
+        """A money pledge's own links: back to Checkout to save a card (the page there
+        offers it again), and paying after a failed charge."""
+        return {
+            "card": f"{self.base_url}/c/{campaign_slug}/card-cancelled?token="
+            + self.signer.sign(pledge_id, "pledge-card"),
+            "pay": f"{self.base_url}/pay/" + self.signer.sign(pledge_id, "pledge-pay"),
+        }
+
     async def render(
         self, db: Database, kind: str, pledge_id: int, *, event_id: int | None = None
     ) -> Rendered:
-        """One pledger's copy of a message; an "update" also needs the event that
-        announced it (the outbox row's event_id), which names the update."""
+        """One pledger's copy of a message; an "update" and the payment emails also need
+        the event that announced them (the outbox row's event_id)."""
         pledge = await get_pledge(db, pledge_id)
         campaign = await get_campaign_by_id(db, pledge.campaign_id)
         links = self.links_for(pledge.id)
@@ -102,13 +160,20 @@ class MessageRenderer:
             "links": links,
             "campaign_url": f"{self.base_url}/c/{campaign.slug}",
             "base_url": self.base_url,
+            "show_withdraw": kind not in NO_WITHDRAW_LINK,
         }
+        amount = ""
+        if campaign.is_money:
+            links.update(self.money_links_for(pledge.id, campaign.slug))
+            payment = await self._payment_context(db, kind, pledge, campaign, event_id)
+            amount = payment["amount"]
+            context["payment"] = payment
         headers: dict[str, str] = {}
         if kind in UNSUBSCRIBABLE:
             headers["List-Unsubscribe"] = f"<{links['unsubscribe']}>"
             headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         subject = SUBJECTS[kind].format(
-            title=campaign.title, update_title=update.title if update else ""
+            title=campaign.title, update_title=update.title if update else "", amount=amount
         )
         if len(subject) > MAX_SUBJECT:  # the outbox keeps subjects of up to 300 characters
             subject = subject[: MAX_SUBJECT - 1].rstrip() + "…"
@@ -118,6 +183,33 @@ class MessageRenderer:
             html=_env.get_template(f"email/{kind}.html").render(context),
             headers=headers,
         )
+
+    async def _payment_context(
+        self, db: Database, kind: str, pledge: Pledge, campaign: Campaign, event_id: int | None
+    ) -> dict[str, str]:
+        """What a money campaign's emails say about the money, as text ready to print."""
+        context = {
+            "amount": campaign.money(pledge.amount),
+            "reached": _reached(campaign),
+            "target": _target(campaign),
+        }
+        if kind not in PAYMENT_KINDS:
+            return context
+        event = await _event(db, event_id) if event_id is not None else None
+        if event is None:
+            raise LookupError(f"no payment event {event_id} for a {kind} email")
+        if isinstance(event.payload.get("amount"), int):  # what was collected or refunded
+            context["amount"] = campaign.money(event.payload["amount"])
+        context["date"] = _day(event.created_at)
+        context["days"] = str(GIVE_UP_AFTER.days)
+        if kind in ("pay", "pay_reminder"):
+            failed_at = (await payment_view(db, pledge.id)).charge_failed_at or event.created_at
+            context["pay_by"] = _day(failed_at + GIVE_UP_AFTER)
+            context["asked_days_ago"] = str(REMIND_AFTER.days)
+            context["days_left"] = str((GIVE_UP_AFTER - REMIND_AFTER).days)
+            error = str(event.payload.get("error") or "")
+            context["reason"] = "confirm" if error in BANK_WANTS_CONFIRMATION else "declined"
+        return context
 
     def render_sign_in(self, purpose: str, link: str) -> Rendered:
         """A sign-in link: for a campaign lead, or for a resident's "my pledges"."""

@@ -37,17 +37,36 @@ BROADCAST_KINDS = {
     # The lead's update; the email is rendered from the update the event names.
     "campaign.update_posted": "update",
 }
+# A resident's own money: sent to that pledge, one message per event, even to those who
+# unsubscribed from campaign news (never to an erased pledge).
+PAYMENT_EMAILS = {
+    "payment.action_required": "pay",
+    "payment.reminder": "pay_reminder",
+    "payment.failed": "payment_failed",
+    "payment.succeeded": "paid",
+    "payment.refunded": "refunded",
+}
+# Asking to pay, and saying we stopped asking: not to a pledge withdrawn or struck out.
+COUNTED_ONLY = {"pay", "pay_reminder", "payment_failed"}
 
 
 async def _queue_for_pledge(
-    store: Store, db: Database, kind: str, key: str, event: Event, pledge_id: int
+    store: Store,
+    db: Database,
+    kind: str,
+    key: str,
+    event: Event,
+    pledge_id: int,
+    *,
+    counted_only: bool = False,
 ) -> None:
-    row = await db.fetch_one(
-        sa.select(pledges.c.email, pledges.c.campaign_id).where(
-            pledges.c.id == pledge_id, pledges.c.anonymised_at.is_(None)
-        )
+    query = sa.select(pledges.c.email, pledges.c.campaign_id).where(
+        pledges.c.id == pledge_id, pledges.c.anonymised_at.is_(None)
     )
-    if row is None:  # gone, or erased / anonymised before this event was dispatched
+    if counted_only:
+        query = query.where(pledges.c.status == "confirmed")
+    row = await db.fetch_one(query)
+    if row is None:  # gone, or erased / anonymised (or withdrawn) before this was dispatched
         return
     now = utcnow()
     await db.execute(
@@ -134,6 +153,18 @@ async def queue_emails_for(store: Store, db: Database, event: Event) -> None:
         await _queue_for_pledge(store, db, "repeated", key, event, pledge_id)
     elif event.type in BROADCAST_KINDS:
         await _queue_broadcast(store, db, BROADCAST_KINDS[event.type], event)
+    elif event.type in PAYMENT_EMAILS:
+        kind = PAYMENT_EMAILS[event.type]
+        pledge_id = int(event.payload["pledge_id"])
+        await _queue_for_pledge(
+            store,
+            db,
+            kind,
+            f"{kind}:{event.id}",
+            event,
+            pledge_id,
+            counted_only=kind in COUNTED_ONLY,
+        )
 
 
 EventHandler = Callable[[Store, Database, Event], Awaitable[Any]]

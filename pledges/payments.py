@@ -113,7 +113,9 @@ async def _paid_in(db: Database, pledge_id: int, payment_intent: str, amount: in
     """Record the money as collected, once; False if it already was (or cannot be)."""
     row = await db.fetch_one(
         sa.update(pledges)
-        .where(pledges.c.id == pledge_id, pledges.c.payment_status.in_(OUTSTANDING))
+        # "failed" too: a resident who opened the pay page before the 7 days ran out and
+        # paid after it has paid, and the money is recorded as collected.
+        .where(pledges.c.id == pledge_id, pledges.c.payment_status.in_((*OUTSTANDING, "failed")))
         .values(
             payment_status="paid",
             paid_at=utcnow(),
@@ -436,8 +438,9 @@ async def release_due(store: Store, gateway: StripeGateway, now: datetime | None
 
 
 async def remind_and_give_up(store: Store, now: datetime | None = None) -> int:
-    """Residents asked to pay: one reminder after 48 hours, and after 7 days the pledge
-    is marked failed (it stays counted: the campaign tipped with it)."""
+    """Residents asked to pay: one reminder after 48 hours (unless they withdrew), and
+    after 7 days the pledge is marked failed (it stays counted: the campaign tipped with
+    it)."""
     now = now or utcnow()
     waiting = sa.select(pledges.c.id).where(pledges.c.payment_status == "action_required")
     if await store.database.fetch_val(waiting.limit(1)) is None:
@@ -447,6 +450,7 @@ async def remind_and_give_up(store: Store, now: datetime | None = None) -> int:
             sa.update(pledges)
             .where(
                 pledges.c.payment_status == "action_required",
+                pledges.c.status == "confirmed",  # not after withdrawing or striking out
                 pledges.c.payment_reminded_at.is_(None),
                 pledges.c.charge_failed_at <= now - REMIND_AFTER,
                 pledges.c.charge_failed_at > now - GIVE_UP_AFTER,

@@ -211,10 +211,10 @@ class StripeGateway:
     def construct_event(self, payload: bytes, signature: str) -> dict[str, Any]:
         """Verify Stripe-Signature over the raw body; raises stripe.SignatureVerificationError
         or ValueError (not JSON). Returns the event as plain JSON."""
-        stripe.Webhook.construct_event(payload, signature, self._webhook_secret, tolerance=300)
-        event = json.loads(payload)
-        if not isinstance(event, dict):
+        event = json.loads(payload)  # not JSON: ValueError
+        if not isinstance(event, dict):  # the client itself would fail on a JSON list
             raise ValueError("not an event object")
+        stripe.Webhook.construct_event(payload, signature, self._webhook_secret, tolerance=300)
         return event
 
     async def aclose(self) -> None:

@@ -17,6 +17,10 @@ MAX_AGE = {
     "unsubscribe": 365 * DAY,
     "lead-sign-in": 15 * 60,
     "resident-sign-in": 60 * 60,
+    # Money pledges: go (back) to Checkout to save a card; pay after a failed charge
+    # (7 days to pay, and a day's grace for the last reminder's link).
+    "pledge-card": 7 * DAY,
+    "pledge-pay": 8 * DAY,
 }
 
 
