@@ -15,7 +15,7 @@ from app.errors import Problem
 from notifications.outbox import get_email, recent_emails
 from pledges import campaigns as campaign_service
 from pledges import pledging
-from pledges.campaigns import CATEGORIES
+from pledges.campaigns import CATEGORIES, Campaign
 from pledges.discovery import find_campaigns
 from pledges.errors import (
     CampaignHidden,
@@ -27,6 +27,8 @@ from pledges.errors import (
     ValidationFailed,
 )
 from pledges.identity import district_of
+from pledges.money import parse_major
+from pledges.payments import payment_view
 from pledges.pledging import unsubscribe_pledge
 from pledges.updates import list_updates
 
@@ -138,15 +140,33 @@ async def pledge_form(request: Request) -> Response:
         # The hidden honeypot field: only a bot fills it. It is answered as a success.
         log.info("pledge form honeypot filled on campaign %s; nothing stored", slug)
         return RedirectResponse(f"/c/{slug}/pledged", status_code=303)
-    data = {
+    data: dict[str, Any] = {
         "name": form.get("name", ""),
         "email": form.get("email", ""),
         "postcode": form.get("postcode", ""),
         "show_name": form.get("show_name") == "on",
         "share_contact": form.get("share_contact") == "on",
     }
+    campaign = await campaign_service.get_campaign(svc.store.database, slug)
+    shown = dict(data)  # what the re-rendered form shows: the amount as typed
+    if campaign.is_money:
+        if not svc.settings.money_enabled:
+            # The page shows no form; this is a stale page or a hand-made request.
+            return await _campaign_page(request, shown, status_code=409)
+        amount_text = str(form.get("amount", "")).strip()
+        shown["amount"] = amount_text
+        if campaign.deposit_amount is None and amount_text:
+            amount = parse_major(amount_text)
+            if amount is None:
+                errors = {"amount": "Enter an amount in numbers, like 20 or 12.50."}
+                try:
+                    pledging.validate_pledge(data)
+                except ValidationFailed as exc:
+                    errors = {e.field: e.message for e in exc.errors} | errors
+                return await _campaign_page(request, shown, errors, status_code=422)
+            data["amount"] = amount
     try:
-        await pledging.record_pledge(
+        outcome = await pledging.record_pledge(
             svc.store,
             slug,
             data,
@@ -156,14 +176,34 @@ async def pledge_form(request: Request) -> Response:
         )
     except ValidationFailed as exc:
         errors = {e.field: e.message for e in exc.errors}
-        return await _campaign_page(request, data, errors, status_code=422)
+        return await _campaign_page(request, shown, errors, status_code=422)
     except CampaignNotOpen as exc:
-        return await _campaign_page(request, data, {"form": str(exc)}, status_code=409)
+        return await _campaign_page(request, shown, {"form": str(exc)}, status_code=409)
     except RateLimited as exc:
         response = render(request, "rate_limited.html", {"slug": slug}, status_code=429)
         response.headers["Retry-After"] = str(exc.retry_after_seconds)
         return response
+    if outcome.payment_status == "awaiting_card":
+        return await _to_checkout(request, campaign, outcome.pledge_id)
     return RedirectResponse(f"/c/{slug}/pledged", status_code=303)
+
+
+async def _to_checkout(request: Request, campaign: Campaign, pledge_id: int) -> Response:
+    """Send the resident to Stripe's Checkout to save a card; if Stripe cannot be reached,
+    say the pledge is recorded and the card can be saved later from the confirm link."""
+    # Imported here: app.payment_pages builds on this module's render().
+    from app.payment_pages import card_checkout_url
+
+    try:
+        url = await card_checkout_url(services(request), pledge_id)
+    except Problem:
+        raise
+    except Exception as exc:
+        log.warning("no Checkout for pledge %s: %s", pledge_id, type(exc).__name__)
+        return render(
+            request, "pay/checkout_unavailable.html", {"campaign": campaign}, status_code=503
+        )
+    return RedirectResponse(url, status_code=303)
 
 
 async def pledged(request: Request) -> Response:
@@ -200,11 +240,23 @@ async def confirm_page(request: Request) -> Response:
             {"message": str(exc), "moderated": True},
             status_code=410 if isinstance(exc, PledgeInvalid) else 409,
         )
-    campaign = await campaign_service.get_campaign(svc.store.database, outcome.progress.slug)
+    async with svc.store.read() as db:
+        campaign = await campaign_service.get_campaign(db, outcome.progress.slug)
+        payment = await payment_view(db, int(pledge_id)) if campaign.is_money else None
+    card_token = None
+    if outcome.awaiting_card and svc.settings.money_enabled:
+        card_token = svc.signer.sign(int(pledge_id), "pledge-card")
     return render(
         request,
         "confirmed.html",
-        {"campaign": campaign, "already": not outcome.newly_confirmed},
+        {
+            "campaign": campaign,
+            "already": not outcome.newly_confirmed,
+            "awaiting_card": outcome.awaiting_card,
+            "card_token": card_token,
+            "amount": payment.amount if payment else None,
+            "payment_status": payment.payment_status if payment else None,
+        },
     )
 
 

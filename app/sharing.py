@@ -17,7 +17,7 @@ from starlette.templating import Jinja2Templates
 from app.bootstrap import Services
 from app.errors import Problem
 from pledges import campaigns as campaign_service
-from pledges.campaigns import Campaign
+from pledges.campaigns import Campaign, reached
 from pledges.store import utcnow
 
 CLOSED_STATUSES = ("expired", "cancelled")
@@ -55,10 +55,28 @@ def milestones(campaign: Campaign) -> list[Milestone]:
             percent=m,
             pledges=ceil(m * campaign.target / 100),
             reached=m <= campaign.milestone_reached
-            or campaign.confirmed * 100 >= m * campaign.target,
+            or reached(
+                m,
+                campaign.confirmed,
+                campaign.target,
+                campaign.pledged_amount,
+                campaign.money_target,
+            ),
         )
         for m in campaign.milestones
     ]
+
+
+def progress_text(campaign: Campaign) -> str:
+    """ "12 of 40 pledges", "£1,200 of £8,000 pledged", or both for a campaign with two
+    targets (a money-only campaign has no count target to show)."""
+    parts = []
+    if campaign.target:
+        parts.append(f"{campaign.confirmed} of {campaign.target} pledges")
+    if campaign.money_target:
+        money = campaign.money
+        parts.append(f"{money(campaign.pledged_amount)} of {money(campaign.money_target)} pledged")
+    return " and ".join(parts) or f"{campaign.confirmed} pledges"
 
 
 @dataclass(frozen=True)
@@ -125,6 +143,7 @@ def add_template_helpers(templates: Jinja2Templates) -> None:
         share_links=share_links,
         campaign_url=campaign_url,
         embed_code=embed_code,
+        progress_text=progress_text,
     )
 
 
@@ -133,7 +152,7 @@ def badge_svg(campaign: Campaign) -> str:
     shown = campaign.title
     if len(shown) > BADGE_TITLE_CHARS:
         shown = shown[: BADGE_TITLE_CHARS - 1].rstrip() + "…"
-    count = f"{campaign.confirmed} of {campaign.target} pledges"
+    count = progress_text(campaign)
     bar = BADGE_WIDTH - 24
     filled = round(bar * campaign.percent / 100)
     return str(

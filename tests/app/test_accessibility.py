@@ -44,6 +44,7 @@ ADMIN = "admin@example.org"
 def settings(database_url: str) -> Settings:
     return make_settings(database_url, admin_emails=ADMIN)
 
+
 BASE_URL = "http://testserver"
 SITE_CSS = Path(__file__).resolve().parents[2] / "app" / "static" / "site.css"
 PUBLIC_HOOK_URL = "https://93.184.216.34/hooks/groundswell"  # a global address, never contacted
