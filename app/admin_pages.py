@@ -1,5 +1,7 @@
-"""Pages for the site's administrators: every campaign with hide and unhide buttons, and
-bulk invalidation of pledges against organised abuse (preview first, then strike out).
+"""Pages for the site's administrators: every campaign with hide and unhide buttons (and
+the money of money campaigns), bulk invalidation of pledges against organised abuse
+(preview first, then strike out), and refunding a paid pledge by its number (look first,
+then refund).
 
 Administrators sign in as campaign leads do; a lead whose email is in ADMIN_EMAILS may
 open these pages. Without a session they lead to the sign-in page; anyone else gets 403.
@@ -17,10 +19,12 @@ from app.auth import current_lead, is_admin, sign_in_redirect
 from app.csrf import check_csrf
 from app.errors import Problem
 from app.pages import render, services
+from app.refunds import RefundRefused, refund
 from pledges import moderation
 from pledges.accounts import Lead
-from pledges.campaigns import list_campaigns
-from pledges.errors import ValidationFailed
+from pledges.campaigns import get_campaign_by_id, list_campaigns
+from pledges.errors import PledgeNotFound, ValidationFailed
+from pledges.payments import payment_view
 
 # The filters of the invalidation form, in the order they appear.
 FILTER_FIELDS = ("campaign", "ip", "email_domain", "since", "until")
@@ -114,8 +118,56 @@ async def invalidate(request: Request) -> Response:
     return render(request, "admin/invalidate.html", context, status_code=status)
 
 
+async def refund_page(request: Request) -> Response:
+    """GET: a form for a pledge's number. POST with action=show: the pledge, its campaign
+    and amount, and a button to refund it; POST with action=refund: refund it in full."""
+    lead = await _admin(request)
+    if isinstance(lead, Response):
+        return lead
+    svc = services(request)
+    context: dict[str, Any] = {
+        "pledge_id": "",
+        "errors": {},
+        "pledge": None,
+        "campaign": None,
+        "money_enabled": svc.settings.money_enabled,
+    }
+    if request.method == "GET":
+        return render(request, "admin/refund.html", context)
+    raw = await request.form()
+    check_csrf(request, raw.get("csrf_token"))
+    action = raw.get("action")
+    if action not in ("show", "refund"):
+        raise Problem(400, "Choose Find the pledge or Refund.")
+    text = str(raw.get("pledge_id", "")).strip().lstrip("#")
+    context["pledge_id"] = text
+    if not text.isdigit() or len(text) > 18:
+        context["errors"] = {"pledge_id": "Enter the pledge's number, like 1234."}
+        return render(request, "admin/refund.html", context, status_code=422)
+    try:
+        pledge = await payment_view(svc.store.database, int(text))
+    except PledgeNotFound:
+        context["errors"] = {"pledge_id": f"There is no pledge number {text}."}
+        return render(request, "admin/refund.html", context, status_code=404)
+    campaign = await get_campaign_by_id(svc.store.database, pledge.campaign_id)
+    context |= {"pledge": pledge, "campaign": campaign}
+    if action == "show":
+        return render(request, "admin/refund.html", context)
+    try:
+        amount = await refund(svc, pledge.pledge_id, by="admin")
+    except RefundRefused as exc:
+        context["pledge"] = await payment_view(svc.store.database, pledge.pledge_id)
+        context["errors"] = {"pledge_id": exc.message}
+        return render(request, "admin/refund.html", context, status_code=exc.status)
+    request.session["admin_notice"] = (
+        f"Refunded {campaign.money(amount)} to pledge {pledge.pledge_id} of “{campaign.title}”."
+    )
+    return RedirectResponse("/admin", status_code=303)
+
+
 routes = [
     Route("/admin", admin_home, methods=["GET"]),
+    Route("/admin/refund", refund_page, methods=["GET", "POST"]),
     Route("/admin/campaigns/{slug}/{action:str}", set_hidden, methods=["POST"]),
     Route("/admin/invalidate", invalidate, methods=["GET", "POST"]),
 ]

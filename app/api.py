@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from starlette.requests import Request
@@ -12,15 +13,18 @@ from starlette.routing import Route
 from app.bootstrap import Services
 from app.errors import Problem
 from app.openapi import openapi_document
+from app.payment_pages import card_checkout_url
 from pledges import campaigns as campaign_service
 from pledges import pledging
 from pledges.accounts import Lead, lead_for_key
 from pledges.campaigns import CATEGORIES, STATUSES, Campaign
-from pledges.errors import CampaignHidden, FieldError, PledgeInvalid
+from pledges.errors import CampaignHidden, CampaignNotFound, FieldError, PledgeInvalid
 from pledges.identity import district_of
 from pledges.pledging import Progress
 
 MAX_BODY = 64 * 1024
+
+log = logging.getLogger("groundswell.api")
 
 
 def services(request: Request) -> Services:
@@ -101,6 +105,13 @@ async def require_lead(request: Request) -> Lead:
 
 
 def campaign_json(campaign: Campaign, base_url: str) -> dict[str, Any]:
+    # target is null when a money target stands in for a count of pledges; the money
+    # fields appear on money campaigns only, so other campaigns read as they always did.
+    threshold: dict[str, Any] = {"target": campaign.target or None}
+    progress: dict[str, Any] = {"confirmed": campaign.confirmed, "percent": campaign.percent}
+    if campaign.is_money:
+        threshold["money_target"] = campaign.money_target
+        progress["pledged"] = campaign.pledged_amount
     return {
         "slug": campaign.slug,
         "title": campaign.title,
@@ -112,8 +123,9 @@ def campaign_json(campaign: Campaign, base_url: str) -> dict[str, Any]:
             "name": campaign.area_name,
             "postcode_districts": list(campaign.postcode_districts),
         },
-        "threshold": {"target": campaign.target},
-        "progress": {"confirmed": campaign.confirmed, "percent": campaign.percent},
+        "threshold": threshold,
+        "progress": progress,
+        "money": campaign.money_payload(),
         "milestones": list(campaign.milestones),
         "deadline": campaign.deadline.isoformat(),
         "tipped_at": campaign.tipped_at.isoformat() if campaign.tipped_at else None,
@@ -122,14 +134,24 @@ def campaign_json(campaign: Campaign, base_url: str) -> dict[str, Any]:
     }
 
 
-def progress_json(progress: Progress) -> dict[str, Any]:
-    return {
+def progress_json(progress: Progress, *, money: bool = False) -> dict[str, Any]:
+    found: dict[str, Any] = {
         "slug": progress.slug,
         "status": progress.status,
         "confirmed": progress.confirmed,
-        "target": progress.target,
+        "target": progress.target or None,
         "percent": progress.percent,
     }
+    if money:
+        found |= {"pledged_amount": progress.pledged_amount, "money_target": progress.money_target}
+    return found
+
+
+async def _is_money(svc: Services, slug: str) -> bool:
+    try:
+        return (await campaign_service.get_campaign(svc.store.database, slug)).is_money
+    except CampaignNotFound:  # pragma: no cover - a pledge's campaign is never deleted
+        return False
 
 
 async def list_campaigns(request: Request) -> JSONResponse:
@@ -167,7 +189,9 @@ async def create_campaign(request: Request) -> JSONResponse:
     lead = await require_lead(request)
     data = await json_body(request)
     svc = services(request)
-    campaign = await campaign_service.create_campaign(svc.store, lead.id, data)
+    campaign = await campaign_service.create_campaign(
+        svc.store, lead.id, data, money_enabled=svc.settings.money_enabled
+    )
     return JSONResponse(
         campaign_json(campaign, svc.settings.base_url),
         status_code=201,
@@ -202,11 +226,55 @@ async def create_pledge(request: Request) -> JSONResponse:
     ip = None if key is not None else client_ip(request)
     if key is not None:
         await require_lead(request)  # a key that is sent must be valid
-    await pledging.record_pledge(
+    money_campaign = await _money_campaign(svc, slug)
+    outcome = await pledging.record_pledge(
         svc.store, slug, data, source="api", ip=ip, rate_limit=svc.settings.pledge_rate_limit
     )
     # The same answer for a new and a repeated pledge: nobody learns who has pledged.
-    return JSONResponse({"status": "pending"}, status_code=202)
+    answer: dict[str, Any] = {"status": "pending"}
+    if money_campaign is not None:
+        answer |= {
+            # A struck-out pledge's repeat has no amount of its own: the one asked for.
+            "amount": outcome.amount
+            if outcome.amount is not None
+            else money_campaign.deposit_amount or data.get("amount"),
+            "payment_status": outcome.payment_status,
+            "checkout_url": await _checkout_url(svc, outcome.pledge_id)
+            if outcome.payment_status == "awaiting_card"
+            else None,
+        }
+    return JSONResponse(answer, status_code=202)
+
+
+async def _money_campaign(svc: Services, slug: str) -> Campaign | None:
+    """The campaign when it is a public money campaign, else None (record_pledge answers
+    for drafts, hidden and missing campaigns). On a site with no Stripe keys (removed after
+    the campaign opened) nobody could save a card, so no pledge is taken: 409."""
+    try:
+        campaign = await campaign_service.get_campaign(svc.store.database, slug)
+    except CampaignNotFound:
+        return None
+    if not (campaign.is_money and campaign.is_public):
+        return None
+    if svc.payments is None:
+        raise Problem(
+            409,
+            "Money pledges are not available on this site now.",
+            [FieldError("money", "This campaign asks for money, which this site cannot take.")],
+        )
+    return campaign
+
+
+async def _checkout_url(svc: Services, pledge_id: int) -> str | None:
+    """Where the resident saves a card; None when Stripe cannot be reached now (the
+    pledge stands, and the link in its confirmation email leads to Checkout later)."""
+    try:
+        return await card_checkout_url(svc, pledge_id)
+    except Problem:
+        raise
+    except Exception as exc:
+        log.warning("no Checkout for pledge %s: %s", pledge_id, type(exc).__name__)
+        return None
 
 
 async def _token(request: Request) -> str:
@@ -228,20 +296,24 @@ async def confirm_pledge(request: Request) -> JSONResponse:
         raise Problem(410, str(exc)) from exc
     except CampaignHidden as exc:  # hidden by an administrator, for now
         raise Problem(409, str(exc)) from exc
-    return JSONResponse(
-        {
-            "status": "confirmed",
-            "already_confirmed": not outcome.newly_confirmed,
-            "progress": progress_json(outcome.progress),
-        }
-    )
+    answer: dict[str, Any] = {
+        "status": "confirmed",
+        "already_confirmed": not outcome.newly_confirmed,
+    }
+    money = await _is_money(svc, outcome.progress.slug)
+    if money:
+        # A money pledge counts once its card is saved as well; until then this is true.
+        answer["awaiting_card"] = outcome.awaiting_card
+    answer["progress"] = progress_json(outcome.progress, money=money)
+    return JSONResponse(answer)
 
 
 async def withdraw_pledge(request: Request) -> JSONResponse:
     svc = services(request)
     pledge_id = svc.signer.unsign(await _token(request), "pledge-withdraw")
     progress = await pledging.withdraw_pledge(svc.store, int(pledge_id))
-    return JSONResponse({"status": "withdrawn", "progress": progress_json(progress)})
+    money = await _is_money(svc, progress.slug)
+    return JSONResponse({"status": "withdrawn", "progress": progress_json(progress, money=money)})
 
 
 async def openapi(request: Request) -> JSONResponse:

@@ -1,6 +1,6 @@
-"""Pages for campaign leads: their campaigns, starting and editing one, the dashboard
-(progress chart, forecast, districts), paper pledges, updates to pledgers, the pledge CSV
-and a printable flyer.
+"""Pages for campaign leads: their campaigns, starting and editing one (with the money it
+asks for), the dashboard (progress chart, forecast, districts, money and refunds), paper
+pledges, updates to pledgers, the pledge CSV and a printable flyer.
 
 Leads are volunteers, often on a phone: every page works without JavaScript and every
 form re-renders with its messages beside the fields. Every page needs a lead's session;
@@ -27,19 +27,31 @@ from app.auth import current_lead, sign_in_redirect
 from app.csrf import check_csrf
 from app.errors import Problem
 from app.pages import render, services
+from app.refunds import RefundRefused, refund
 from app.sharing import campaign_url
 from app.spreadsheet import csv_cell
 from pledges import campaigns as campaign_service
 from pledges.accounts import Lead
-from pledges.campaigns import CATEGORIES, Campaign
+from pledges.campaigns import CATEGORIES, MONEY_UNAVAILABLE, Campaign
 from pledges.dashboard import load_dashboard, long_date
 from pledges.errors import (
     CampaignNotOpen,
     DomainError,
     FieldError,
+    PledgeNotFound,
     SlugTaken,
     ValidationFailed,
 )
+from pledges.money import (
+    CURRENCIES,
+    MAX_MONEY_TARGET,
+    MAX_PLEDGE,
+    MIN_PLEDGE,
+    format_money,
+    major_text,
+    parse_major,
+)
+from pledges.payments import PaymentView, payment_view
 from pledges.pledging import record_paper_pledge, validate_pledge
 from pledges.store import utcnow
 from pledges.tables import pledges
@@ -59,6 +71,15 @@ STATUS_LABELS = {
     "expired": "Closed: the deadline passed",
     "cancelled": "Cancelled",
 }
+# The money part of the campaign form: whether and how it asks for money, amounts typed
+# in pounds (euros, dollars), as "20" or "12.50".
+MONEY_FIELDS = ("money_kind", "currency", "money_target", "deposit", "money_min", "money_max")
+MONEY_KINDS = ("none", "deposit", "range")
+CURRENCY_LABELS = {
+    "gbp": "Pounds (GBP, £)",
+    "eur": "Euros (EUR, €)",
+    "usd": "US dollars (USD, $)",
+}
 # The campaign form's fields, in the order the page shows them (and lists errors).
 CAMPAIGN_FIELDS = (
     "title",
@@ -68,10 +89,14 @@ CAMPAIGN_FIELDS = (
     "area_name",
     "postcode_districts",
     "target",
+    *MONEY_FIELDS,
     "deadline",
     "milestones",
     "slug",
 )
+# Where errors may be shown: every field, and "money" (the money fieldset as a whole).
+_MONEY_AT = CAMPAIGN_FIELDS.index("money_kind")
+ERROR_PLACES = (*CAMPAIGN_FIELDS[:_MONEY_AT], "money", *CAMPAIGN_FIELDS[_MONEY_AT:])
 LIVE_FIELDS = ("title", "summary", "description", "deadline")
 PAPER_FIELDS = ("name", "email", "postcode", "consent")
 CONSENT_MISSING = (
@@ -92,8 +117,22 @@ CSV_COLUMNS = (
     "confirmed_at",
     "withdrawn_at",
 )
+# Money campaigns add these, after the columns above.
+CSV_MONEY_COLUMNS = ("amount", "payment_status")
 CSV_BATCH = 500
 FLASH = "lead_flash"
+# A money pledge's payment states, as the dashboard names them.
+PAYMENT_LABELS = {
+    "awaiting_card": "Waiting for a card",
+    "card_saved": "Card saved, to be charged if it tips",
+    "charging": "Being charged",
+    "action_required": "Charge failed: asked to pay",
+    "paid": "Paid",
+    "failed": "Not paid after 7 days",
+    "releasing": "Card being released",
+    "released": "Card released, not charged",
+    "refunded": "Refunded",
+}
 
 
 # Sessions and ownership
@@ -125,6 +164,7 @@ def _page(request: Request, name: str, context: dict[str, Any], status_code: int
     context.setdefault("long_date", long_date)
     context.setdefault("status_labels", STATUS_LABELS)
     context.setdefault("category_labels", CATEGORY_LABELS)
+    context.setdefault("payment_labels", PAYMENT_LABELS)
     return render(request, name, context, status_code)
 
 
@@ -140,6 +180,34 @@ def _number_or_text(value: str) -> int | str:
     return int(text) if re.fullmatch(r"\d{1,12}", text) else value
 
 
+def _amount_or_text(value: str) -> int | str | None:
+    """A typed amount as minor units; empty as None; anything else as the text itself, so
+    validate_campaign refuses it and the form says so beside the field."""
+    if not value.strip():
+        return None
+    amount = parse_major(value)
+    return value if amount is None else amount
+
+
+def _money_data(form: dict[str, str]) -> Any:
+    """The API's `money` object from the form: None when it asks for no money."""
+    kind = form["money_kind"] or "none"
+    if kind == "none":
+        return None
+    if kind not in MONEY_KINDS:
+        return kind  # not an object: validate_campaign names "money"
+    money: dict[str, Any] = {"currency": form["currency"] or None}
+    names = {"money_target": "target"}
+    names |= (
+        {"deposit": "deposit"} if kind == "deposit" else {"money_min": "min", "money_max": "max"}
+    )
+    for field, key in names.items():
+        amount = _amount_or_text(form[field])
+        if amount is not None:
+            money[key] = amount
+    return money
+
+
 def _campaign_data(form: dict[str, str]) -> dict[str, Any]:
     data: dict[str, Any] = {
         "title": form["title"],
@@ -152,9 +220,13 @@ def _campaign_data(form: dict[str, str]) -> dict[str, Any]:
                 d for d in re.split(r"[\s,;]+", form["postcode_districts"]) if d
             ],
         },
-        "target": _number_or_text(form["target"]),
         "deadline": form["deadline"].strip(),
     }
+    if form["target"].strip():  # left empty, a money target may stand in for it
+        data["target"] = _number_or_text(form["target"])
+    money = _money_data(form)
+    if money is not None:
+        data["money"] = money
     if form["milestones"].strip():
         parts = [p for p in re.split(r"[\s,;%]+", form["milestones"]) if p]
         data["milestones"] = [_number_or_text(p) for p in parts]
@@ -185,13 +257,59 @@ def _specific(field: str, message: str) -> str:
     return message
 
 
-def _campaign_form_errors(errors: list[FieldError], data: dict[str, Any]) -> dict[str, str]:
-    """validate_campaign's field names (area.name, area.postcode_districts[2]) as the
-    form's fields, in the form's order, with messages for people filling in a form."""
+# The money form's amount fields: the name validate_campaign gives each, what the message
+# calls it, and the amounts it may be.
+MONEY_AMOUNTS = {
+    "money.target": ("money_target", "the money target", MIN_PLEDGE, MAX_MONEY_TARGET),
+    "money.deposit": ("deposit", "the deposit", MIN_PLEDGE, MAX_PLEDGE),
+    "money.min": ("money_min", "the smallest amount", MIN_PLEDGE, MAX_PLEDGE),
+    "money.max": ("money_max", "the largest amount", MIN_PLEDGE, MAX_PLEDGE),
+}
+
+
+def _money_form_error(field: str, message: str, form: dict[str, str]) -> tuple[str, str]:
+    """A money error of validate_campaign (amounts in minor units) as the form's field and
+    a message in the pounds (euros, dollars) the lead typed."""
+    if field == "money":
+        if message == MONEY_UNAVAILABLE:
+            return "money", (
+                "Money pledges are not available on this site, so a campaign cannot ask for "
+                "money. Choose not to ask for money."
+            )
+        return "money_kind", "Choose whether the campaign asks for money."
+    if field == "money.currency":
+        return "currency", "Choose the currency."
+    name, noun, low, high = MONEY_AMOUNTS[field]
+    typed = form[name].strip()
+    if message.startswith("Enter a whole number"):
+        if parse_major(typed) is None:
+            return name, f"Enter {noun} in numbers, like 20 or 12.50."
+        currency = form["currency"] if form["currency"] in CURRENCIES else "gbp"
+        low_text, high_text = format_money(low, currency), format_money(high, currency)
+        return name, f"{noun[0].upper()}{noun[1:]} must be from {low_text} to {high_text}."
+    if field == "money.max" and "below" in message:
+        return name, "The largest amount must not be less than the smallest."
+    # Required and missing: the deposit for a fixed deposit, min and max for a range.
+    if form["money_kind"] == "range" and field == "money.deposit":
+        return "money_min", "Enter the smallest and the largest amount a household may pledge."
+    return name, f"Enter {noun}."
+
+
+def _campaign_form_errors(
+    errors: list[FieldError], data: dict[str, Any], form: dict[str, str]
+) -> dict[str, str]:
+    """validate_campaign's field names (area.name, area.postcode_districts[2], money.min)
+    as the form's fields, in the form's order, with messages for people filling in a form."""
     found: dict[str, str] = {}
     bad_districts: list[str] = []
     for error in errors:
         field, message = error.field, error.message
+        if field == "money" or field.startswith("money."):
+            field, message = _money_form_error(field, message, form)
+            found.setdefault(field, message)
+            continue
+        if field == "target" and "money" in data and "target" not in data:
+            message = "Enter how many pledges it needs, or a money target below."
         if field in ("area", "area.name"):
             field = "area_name"
         elif field.startswith("area.postcode_districts["):
@@ -215,7 +333,7 @@ def _campaign_form_errors(errors: list[FieldError], data: dict[str, Any]) -> dic
             f"Not a UK postcode district: {', '.join(bad_districts)}. "
             "Use the first part of a postcode, like LS6."
         )
-    return {name: found[name] for name in CAMPAIGN_FIELDS if name in found}
+    return {name: found[name] for name in ERROR_PLACES if name in found}
 
 
 def _slug_taken_error(form: dict[str, str], slug: str) -> dict[str, str]:
@@ -235,7 +353,19 @@ def _form_from_campaign(campaign: Campaign) -> dict[str, str]:
         "category": campaign.category,
         "area_name": campaign.area_name,
         "postcode_districts": ", ".join(campaign.postcode_districts),
-        "target": str(campaign.target),
+        "target": str(campaign.target) if campaign.target else "",
+        "money_kind": (
+            "none"
+            if not campaign.is_money
+            else "deposit"
+            if campaign.deposit_amount is not None
+            else "range"
+        ),
+        "currency": campaign.currency or "gbp",
+        "money_target": major_text(campaign.money_target),
+        "deposit": major_text(campaign.deposit_amount),
+        "money_min": major_text(campaign.min_amount),
+        "money_max": major_text(campaign.max_amount),
         "deadline": campaign.deadline.date().isoformat(),
         "milestones": ", ".join(str(m) for m in campaign.milestones),
         "slug": campaign.slug,
@@ -260,6 +390,8 @@ def _campaign_form_page(
             "errors": errors,
             "campaign": campaign,
             "categories": CATEGORIES,
+            "money_enabled": services(request).settings.money_enabled,
+            "currency_labels": CURRENCY_LABELS,
         },
         status_code,
     )
@@ -286,17 +418,20 @@ async def new_campaign(request: Request) -> Response:
         return lead
     if request.method == "GET":
         blank = dict.fromkeys(CAMPAIGN_FIELDS, "")
-        blank["milestones"] = "25, 50, 75"
+        blank |= {"milestones": "25, 50, 75", "money_kind": "none", "currency": "gbp"}
         return _campaign_form_page(request, mode="new", form=blank, errors={})
     raw = await request.form()
     check_csrf(request, raw.get("csrf_token"))
     form = _typed(raw, CAMPAIGN_FIELDS)
     publish = raw.get("action") == "publish"
     data = {**_campaign_data(form), "draft": not publish}
+    svc = services(request)
     try:
-        campaign = await campaign_service.create_campaign(services(request).store, lead.id, data)
+        campaign = await campaign_service.create_campaign(
+            svc.store, lead.id, data, money_enabled=svc.settings.money_enabled
+        )
     except ValidationFailed as exc:
-        errors = _campaign_form_errors(exc.errors, data)
+        errors = _campaign_form_errors(exc.errors, data, form)
         return _campaign_form_page(request, mode="new", form=form, errors=errors, status_code=422)
     except SlugTaken as exc:
         errors = _slug_taken_error(form, str(exc))
@@ -429,12 +564,13 @@ async def edit_campaign(request: Request) -> Response:
     names = CAMPAIGN_FIELDS if mode == "draft" else LIVE_FIELDS
     form = {**_form_from_campaign(campaign), **_typed(raw, names)}
     data = _campaign_data(form) if mode == "draft" else {n: form[n] for n in LIVE_FIELDS}
+    svc = services(request)
     try:
         updated = await campaign_service.update_campaign(
-            services(request).store, campaign.slug, lead.id, data
+            svc.store, campaign.slug, lead.id, data, money_enabled=svc.settings.money_enabled
         )
     except ValidationFailed as exc:
-        errors = _campaign_form_errors(exc.errors, data)
+        errors = _campaign_form_errors(exc.errors, data, form)
         return _campaign_form_page(
             request, mode=mode, form=form, errors=errors, campaign=campaign, status_code=422
         )
@@ -543,6 +679,53 @@ async def campaign_update(request: Request) -> Response:
     return _dashboard_redirect(campaign.slug, "#updates")
 
 
+# Refunds
+
+
+async def _campaign_pledge(request: Request, campaign: Campaign, value: Any) -> PaymentView:
+    """A pledge of this campaign by the number the form sent; any other is not there."""
+    text = str(value or "").strip()
+    if not text.isdigit() or len(text) > 18:
+        raise Problem(404, "There is no such pledge on this campaign.")
+    try:
+        pledge = await payment_view(services(request).store.database, int(text))
+    except PledgeNotFound as exc:
+        raise Problem(404, "There is no such pledge on this campaign.") from exc
+    if pledge.campaign_id != campaign.id:
+        raise Problem(404, "There is no such pledge on this campaign.")
+    return pledge
+
+
+async def refund_page(request: Request) -> Response:
+    """The dashboard's Refund button asks "are you sure?"; the POST from that page (with
+    confirm=yes) refunds the pledge in full. Only the campaign's own lead may."""
+    lead = await _lead_or_redirect(request)
+    if isinstance(lead, Response):
+        return lead
+    raw = await request.form()
+    check_csrf(request, raw.get("csrf_token"))
+    campaign = await _own_campaign(request, lead)
+    pledge = await _campaign_pledge(request, campaign, raw.get("pledge_id"))
+    if raw.get("confirm") != "yes":
+        return _page(request, "lead/refund.html", {"campaign": campaign, "pledge": pledge})
+    try:
+        amount = await refund(services(request), pledge.pledge_id, by="lead")
+    except RefundRefused as exc:
+        pledge = await payment_view(services(request).store.database, pledge.pledge_id)
+        return _page(
+            request,
+            "lead/refund.html",
+            {"campaign": campaign, "pledge": pledge, "problem": exc.message},
+            exc.status,
+        )
+    _flash(
+        request,
+        f"Refunded {campaign.money(amount)} to pledge {pledge.pledge_id}. "
+        "Stripe returns it to their card; it can take 5 to 10 days to appear.",
+    )
+    return _dashboard_redirect(campaign.slug, "#money")
+
+
 # The pledge CSV
 
 
@@ -559,10 +742,18 @@ async def pledges_csv(request: Request) -> Response:
         return lead
     campaign = await _own_campaign(request, lead)
     db = services(request).store.database
-    columns = [pledges.c[name] for name in CSV_COLUMNS]
+    names = CSV_COLUMNS + (CSV_MONEY_COLUMNS if campaign.is_money else ())
+    columns = [pledges.c[name] for name in names]
+
+    def cell(row: Any, name: str) -> Any:
+        # Amounts as the lead reads them, in pounds (euros, dollars): 20.00.
+        if name == "amount" and row[name] is not None:
+            major, minor = divmod(int(row[name]), 100)
+            return f"{major}.{minor:02d}"
+        return row[name]
 
     async def lines() -> AsyncIterator[str]:
-        yield _csv_line(list(CSV_COLUMNS))
+        yield _csv_line(list(names))
         last_id = 0
         while True:
             rows = await db.fetch_all(
@@ -573,7 +764,7 @@ async def pledges_csv(request: Request) -> Response:
             )
             if not rows:
                 return
-            yield "".join(_csv_line([row[name] for name in CSV_COLUMNS]) for row in rows)
+            yield "".join(_csv_line([cell(row, name) for name in names]) for row in rows)
             last_id = rows[-1]["id"]
 
     return StreamingResponse(
@@ -628,6 +819,7 @@ routes = [
     Route("/lead/campaigns/{slug}/cancel", cancel, methods=["GET", "POST"]),
     Route("/lead/campaigns/{slug}/paper-pledges", paper_pledge, methods=["POST"]),
     Route("/lead/campaigns/{slug}/updates", campaign_update, methods=["POST"]),
+    Route("/lead/campaigns/{slug}/refunds", refund_page, methods=["POST"]),
     Route("/lead/campaigns/{slug}/pledges.csv", pledges_csv, methods=["GET"]),
     Route("/lead/campaigns/{slug}/flyer", flyer, methods=["GET"]),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pledges.campaigns import CATEGORIES, STATUSES
+from pledges.money import CURRENCIES, MAX_MONEY_TARGET, MAX_PLEDGE, MIN_PLEDGE
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -101,15 +102,41 @@ SCHEMAS: dict[str, Any] = {
             "threshold": {
                 "type": "object",
                 "required": ["target"],
-                "properties": {"target": {"type": "integer", "minimum": 1}},
+                "properties": {
+                    "target": {
+                        "type": ["integer", "null"],
+                        "minimum": 1,
+                        "description": "Confirmed pledges needed; null when only a money "
+                        "target counts.",
+                    },
+                    "money_target": {
+                        "type": ["integer", "null"],
+                        "description": "Money campaigns only: the money to be pledged, in "
+                        "minor units (pence, cents); null when only the count counts.",
+                    },
+                },
             },
             "progress": {
                 "type": "object",
                 "required": ["confirmed", "percent"],
                 "properties": {
                     "confirmed": {"type": "integer"},
-                    "percent": {"type": "integer", "minimum": 0, "maximum": 100},
+                    "percent": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "maximum": 100,
+                        "description": "The lesser of the count's and the money's progress.",
+                    },
+                    "pledged": {
+                        "type": "integer",
+                        "description": "Money campaigns only: the money of the counted "
+                        "pledges, in minor units.",
+                    },
                 },
+            },
+            "money": {
+                "oneOf": [_ref("Money"), {"type": "null"}],
+                "description": "null for a campaign that asks for no money.",
             },
             "milestones": {"type": "array", "items": {"type": "integer"}},
             "deadline": {"type": "string", "format": "date-time"},
@@ -118,9 +145,57 @@ SCHEMAS: dict[str, Any] = {
             "url": {"type": "string", "format": "uri"},
         },
     },
+    "Money": {
+        "type": "object",
+        "description": "What a money campaign asks for and has raised; amounts in minor "
+        "units (pence, cents). Each pledge is either the fixed `deposit` or the resident's "
+        "choice from `min` to `max`. Cards are saved when pledging and charged when the "
+        "campaign tips.",
+        "required": [
+            "currency",
+            "target",
+            "deposit",
+            "min",
+            "max",
+            "pledged",
+            "collected",
+            "refunded",
+            "funded_at",
+        ],
+        "properties": {
+            "currency": {"type": "string", "enum": list(CURRENCIES)},
+            "target": {"type": ["integer", "null"]},
+            "deposit": {"type": ["integer", "null"]},
+            "min": {"type": ["integer", "null"]},
+            "max": {"type": ["integer", "null"]},
+            "pledged": {"type": "integer", "description": "Of the counted pledges."},
+            "collected": {"type": "integer", "description": "Charged since the campaign tipped."},
+            "refunded": {"type": "integer"},
+            "funded_at": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "When charging after tipping was over.",
+            },
+        },
+    },
+    "MoneyInput": {
+        "type": "object",
+        "description": "Give `deposit`, or both `min` and `max`; amounts in minor units. "
+        "Errors name `money.currency`, `money.target`, `money.deposit`, `money.min`, "
+        "`money.max`, or `money` when this site takes no payments.",
+        "required": ["currency"],
+        "properties": {
+            "currency": {"type": "string", "enum": list(CURRENCIES)},
+            "target": {"type": "integer", "minimum": MIN_PLEDGE, "maximum": MAX_MONEY_TARGET},
+            "deposit": {"type": "integer", "minimum": MIN_PLEDGE, "maximum": MAX_PLEDGE},
+            "min": {"type": "integer", "minimum": MIN_PLEDGE, "maximum": MAX_PLEDGE},
+            "max": {"type": "integer", "minimum": MIN_PLEDGE, "maximum": MAX_PLEDGE},
+        },
+    },
     "CampaignInput": {
         "type": "object",
-        "required": ["title", "summary", "category", "area", "target", "deadline"],
+        "description": "`target` may be left out when `money.target` is given.",
+        "required": ["title", "summary", "category", "area", "deadline"],
         "properties": {
             "slug": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{1,78}[a-z0-9]$"},
             "title": {"type": "string", "minLength": 3, "maxLength": 200},
@@ -132,6 +207,7 @@ SCHEMAS: dict[str, Any] = {
             "deadline": {"type": "string", "format": "date-time"},
             "milestones": {"type": "array", "items": {"type": "integer"}},
             "draft": {"type": "boolean", "default": False},
+            "money": _ref("MoneyInput"),
         },
     },
     "PledgeInput": {
@@ -143,6 +219,11 @@ SCHEMAS: dict[str, Any] = {
             "postcode": {"type": "string", "description": "A UK postcode, e.g. LS6 1AB."},
             "show_name": {"type": "boolean", "default": False},
             "share_contact": {"type": "boolean", "default": False},
+            "amount": {
+                "type": "integer",
+                "description": "Money campaigns where the resident chooses: the amount in "
+                "minor units, from the campaign's `money.min` to `money.max`.",
+            },
             "source": {
                 "type": "string",
                 "enum": ["api", "paper"],
@@ -162,8 +243,39 @@ SCHEMAS: dict[str, Any] = {
             "slug": {"type": "string"},
             "status": {"type": "string", "enum": list(STATUSES)},
             "confirmed": {"type": "integer"},
-            "target": {"type": "integer"},
+            "target": {"type": ["integer", "null"], "description": "null: money target only."},
             "percent": {"type": "integer"},
+            "pledged_amount": {
+                "type": "integer",
+                "description": "Money campaigns only: pledged so far, in minor units.",
+            },
+            "money_target": {
+                "type": ["integer", "null"],
+                "description": "Money campaigns only: the money target, in minor units.",
+            },
+        },
+    },
+    "PledgeAccepted": {
+        "type": "object",
+        "required": ["status"],
+        "description": "The same answer whether or not this email had pledged before. "
+        "Money campaigns add `amount`, `payment_status` and `checkout_url`.",
+        "properties": {
+            "status": {"const": "pending"},
+            "amount": {"type": "integer", "description": "The pledge's amount, minor units."},
+            "payment_status": {
+                "type": ["string", "null"],
+                "description": "`awaiting_card`: send the resident to `checkout_url` to save "
+                "a card (nothing is charged until the campaign tips). `card_saved`: a card "
+                "is saved already.",
+            },
+            "checkout_url": {
+                "type": ["string", "null"],
+                "format": "uri",
+                "description": "Stripe Checkout, where the resident saves a card; null when "
+                "no card is needed now, or Stripe could not be reached (the link in the "
+                "confirmation email leads there later).",
+            },
         },
     },
 }
@@ -489,7 +601,11 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                     "requestBody": {"required": True, "content": _json(_ref("CampaignInput"))},
                     "responses": {
                         "201": {"description": "Created", "content": _json(_ref("Campaign"))},
-                        **_errors("400", "401", "409", "413", "415", "422"),
+                        **_errors("400", "401", "409", "413", "415"),
+                        "422": _problem(
+                            "Invalid fields; `errors` names each one (`money.deposit` and "
+                            "the like, or `money` when this site takes no payments)."
+                        ),
                     },
                 },
             },
@@ -515,13 +631,7 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                         "202": {
                             "description": "Pending: a confirmation email is on its way. "
                             "The same answer whether or not this email had pledged before.",
-                            "content": _json(
-                                {
-                                    "type": "object",
-                                    "required": ["status"],
-                                    "properties": {"status": {"const": "pending"}},
-                                }
-                            ),
+                            "content": _json(_ref("PledgeAccepted")),
                         },
                         "201": {
                             "description": "A paper pledge, confirmed",
@@ -537,7 +647,17 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                                 }
                             ),
                         },
-                        **_errors("400", "401", "403", "404", "409", "413", "415", "422", "429"),
+                        **_errors("400", "401", "403", "404"),
+                        "409": _problem(
+                            "The campaign is closed or hidden; or it asks for money and this "
+                            "site takes no payments now (`errors` names `money`)."
+                        ),
+                        **_errors("413", "415"),
+                        "422": _problem(
+                            "Invalid fields; `errors` names each one (`amount` when it is "
+                            "outside the campaign's range, or missing)."
+                        ),
+                        **_errors("429"),
                     },
                 }
             },
@@ -556,12 +676,26 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                                     "properties": {
                                         "status": {"const": "confirmed"},
                                         "already_confirmed": {"type": "boolean"},
+                                        "awaiting_card": {
+                                            "type": "boolean",
+                                            "description": "Money campaigns only. True: the "
+                                            "card is not saved yet; the pledge counts once "
+                                            "it is.",
+                                        },
                                         "progress": _ref("Progress"),
                                     },
                                 }
                             ),
                         },
-                        **_errors("400", "404", "409", "413", "415", "422"),
+                        **_errors("400", "404"),
+                        "409": _problem(
+                            "The pledge was withdrawn, or the campaign is closed or hidden by "
+                            "an administrator for now."
+                        ),
+                        "410": _problem(
+                            "The pledge was struck out by the site's moderators, for good."
+                        ),
+                        **_errors("413", "415", "422"),
                     },
                 }
             },

@@ -1,7 +1,8 @@
 """The privacy page: what Groundswell keeps about residents, why, and for how long.
 
-Built from the code it describes (the pledges table, link lifetimes, the session cookie),
-and tested against it, so that it says what the code actually does."""
+Built from the code it describes (the pledges table, link lifetimes, the session cookie,
+the payment reminders), and tested against it, so that it says what the code actually
+does."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from starlette.routing import Route
 
 from app.csrf import SESSION_MAX_AGE_SECONDS
 from app.pages import render, services
+from pledges.payments import GIVE_UP_AFTER, REMIND_AFTER
 from pledges.tables import pledges
 from pledges.tokens import DAY, MAX_AGE
 
@@ -79,6 +81,38 @@ PLEDGE_FIELDS = (
         "To limit how many pledges one address can make on one campaign, and to find and "
         "remove organised abuse.",
     ),
+    KeptField(
+        ("amount", "payment_status"),
+        "For a campaign that asks for money: the amount you pledged, and where its payment "
+        "stands (waiting for a card, card saved, paid, not paid, card released, refunded)",
+        "To charge the right amount, and only if the campaign reaches its target; to show "
+        "the campaign's lead what was paid, so they can refund it; to show you what you "
+        "paid.",
+    ),
+    KeptField(
+        ("stripe_customer_id", "stripe_payment_method_id", "stripe_payment_intent_id"),
+        "Stripe's reference numbers for you, your saved card and your payment. Not your "
+        "card's number or any other card details: those are held by Stripe, our card "
+        "processor, only, and never reach Groundswell",
+        "So that Stripe can charge the card you saved if the campaign reaches its target, "
+        "remove it from its records of your card if the campaign does not, and refund a "
+        "payment.",
+    ),
+    KeptField(
+        ("email_confirmed_at", "card_saved_at", "paid_at", "released_at", "refunded_at"),
+        "When you confirmed your email address and saved a card (a money pledge counts once "
+        "both are done), when you paid, and when your card was released or your payment "
+        "refunded",
+        "To count money pledges correctly, and as the record of each payment.",
+    ),
+    KeptField(
+        ("payment_error", "charge_failed_at", "payment_reminded_at", "charge_lease_until"),
+        "If charging your card fails: the reason Stripe gave (such as “card declined”), "
+        "when it failed and when we reminded you; and, while a charge is being made, a note "
+        "that keeps a second one from starting",
+        "To ask you to pay yourself, remind you once, stop asking after a week, and never "
+        "charge you twice.",
+    ),
 )
 TECHNICAL_COLUMNS = ("id", "campaign_id")
 
@@ -103,6 +137,9 @@ async def privacy_page(request: Request) -> Response:
             "unsubscribe_days": _days(MAX_AGE["unsubscribe"]),
             "session_days": _days(SESSION_MAX_AGE_SECONDS),
             "retention_days": services(request).settings.pledge_retention_days,
+            "card_days": _days(MAX_AGE["pledge-card"]),
+            "remind_hours": int(REMIND_AFTER.total_seconds()) // 3600,
+            "give_up_days": GIVE_UP_AFTER.days,
         },
     )
 

@@ -2,9 +2,9 @@
 
 The demand view lists the open and tipped campaigns an organisation's webhook endpoints
 cover, closest to (or furthest past) their target first, with confirmed pledges counted by
-postcode district. The contacts rule is the one place that decides whether an
-organisation may have the names and emails of a tipped campaign's consenting pledgers;
-the JSON API and the CSV download both call it.
+postcode district and, for money campaigns, the money pledged and collected. The contacts
+rule is the one place that decides whether an organisation may have the names and emails
+of a tipped campaign's consenting pledgers; the JSON API and the CSV download both call it.
 
 This lives in notifications, not pledges: an organisation's scope is defined by its
 webhook endpoints' filters, and pledges never imports notifications.
@@ -103,8 +103,18 @@ class CampaignDemand:
     @property
     def percent(self) -> int:
         """Percent of target, not capped at 100: demand past the target is worth seeing."""
-        c = self.campaign
-        return c.confirmed * 100 // c.target if c.target else 0
+        return int(progress_towards_target(self.campaign) * 100)
+
+
+def progress_towards_target(campaign: Campaign) -> Fraction:
+    """How far towards its target, uncapped: the lesser of the count's and the money's
+    progress, as a campaign tips only when it reaches every target it has."""
+    parts = []
+    if campaign.target:
+        parts.append(Fraction(campaign.confirmed, campaign.target))
+    if campaign.money_target:
+        parts.append(Fraction(campaign.pledged_amount, campaign.money_target))
+    return min(parts) if parts else Fraction(0)
 
 
 @dataclass(frozen=True)
@@ -208,7 +218,7 @@ async def organisation_demand(
         found = [c for c in found if _matches_prefix(c, wanted.postcode_prefix)]
     if scoped:
         found = [c for c in found if any(endpoint_covers(e, c) for e in active)]
-    found.sort(key=lambda c: (-Fraction(c.confirmed, c.target or 1), c.deadline, c.id))
+    found.sort(key=lambda c: (-progress_towards_target(c), c.deadline, c.id))
     truncated = len(found) > limit
     found = found[:limit]
 

@@ -37,6 +37,8 @@ log = logging.getLogger("groundswell.webhooks")
 # Svix's schedule: the first attempt at once, then retries after these delays.
 DEFAULT_SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 RESPONSE_KEEP_BYTES = 4096
+# What pledges.payments.payment_totals adds to a campaign.funded event's campaign payload.
+FUNDED_TOTALS = ("currency", "pledged", "collected", "refunded", "failed", "pledges")
 
 
 class DeliveryNotFound(DomainError):
@@ -100,11 +102,15 @@ async def _district_counts(db: Database, campaign_id: int) -> dict[str, int]:
 
 async def message_body(db: Database, event: Event, base_url: str) -> str:
     """The JSON body: {type, timestamp, data}. Public campaign facts only, no personal data."""
-    campaign = {k: v for k, v in event.payload.items() if k != "percent"}
+    totals = FUNDED_TOTALS if event.type == "campaign.funded" else ()
+    campaign = {k: v for k, v in event.payload.items() if k != "percent" and k not in totals}
     campaign["url"] = f"{base_url}/c/{campaign['slug']}"
     data: dict[str, Any] = {"campaign": campaign}
     if event.type == "campaign.milestone":
         data["percent"] = event.payload["percent"]
+    if totals:
+        # Amounts in minor units; "pledges" counts the counted pledges by payment state.
+        data["totals"] = {k: event.payload[k] for k in totals if k in event.payload}
     if event.type == "campaign.tipped" and event.campaign_id is not None:
         data["pledges_by_district"] = await _district_counts(db, event.campaign_id)
         data["contacts_url"] = f"{base_url}/api/v1/campaigns/{campaign['slug']}/contacts"

@@ -1,5 +1,6 @@
 """The numbers on a campaign lead's dashboard: progress over time, a tipping forecast,
-the breakdown by postcode district, and the progress chart as SVG.
+the breakdown by postcode district, the progress chart as SVG, and for a money campaign
+its money and paid pledges.
 
 The series, the forecast and the chart are pure functions of the pledges' timestamps, so
 they are tested without a database; the queries that feed them are at the bottom. All
@@ -9,7 +10,7 @@ days are UTC calendar days, as deadlines are shown.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from xml.sax.saxutils import escape, quoteattr
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from pledges.campaigns import Campaign
+from pledges.payments import payment_totals
 from pledges.store import aware, utcnow
 from pledges.tables import pledges
 
@@ -27,6 +29,8 @@ FORECAST_WINDOW = timedelta(days=7)
 MIN_FORECAST_WINDOW = timedelta(days=1)
 # Beyond this the forecast says "more than ten years" instead of a date.
 MAX_FORECAST_DAYS = 3650
+# Paid pledges listed on the dashboard (each with its refund button); the CSV has them all.
+PAID_LIST_LIMIT = 500
 
 
 def long_date(value: date | datetime) -> str:
@@ -42,6 +46,7 @@ class PledgeTiming:
     confirmed_at: datetime | None
     withdrawn_at: datetime | None
     invalidated_at: datetime | None
+    amount: int | None = None  # a money pledge's, in minor units
 
 
 @dataclass(frozen=True)
@@ -56,19 +61,21 @@ class DayCount:
     confirmed: int  # confirmed pledges at the end of that day
 
 
-def changes_from(timings: Iterable[PledgeTiming]) -> list[Change]:
+def changes_from(timings: Iterable[PledgeTiming], *, by_amount: bool = False) -> list[Change]:
     """+1 at each confirmation; -1 when a confirmed pledge was withdrawn or invalidated
-    (whichever came first). Pending pledges that were withdrawn never counted."""
+    (whichever came first). Pending pledges that were withdrawn never counted. With
+    `by_amount`, each change is the pledge's amount of money instead of one."""
     found: list[Change] = []
     for t in timings:
         if t.confirmed_at is None:
             continue
-        found.append(Change(t.confirmed_at, +1))
+        weight = (t.amount or 0) if by_amount else 1
+        found.append(Change(t.confirmed_at, +weight))
         if t.status == "confirmed":
             continue
         ends = [e for e in (t.withdrawn_at, t.invalidated_at) if e is not None]
         if ends:
-            found.append(Change(max(min(ends), t.confirmed_at), -1))
+            found.append(Change(max(min(ends), t.confirmed_at), -weight))
     found.sort(key=lambda c: c.at)
     return found
 
@@ -110,7 +117,9 @@ class Forecast:
     rate_per_day: float = 0.0
 
 
-def _rate_text(rate: float) -> str:
+def _rate_text(rate: float, amount_text: Callable[[int], str] | None = None) -> str:
+    if amount_text is not None:
+        return f"{amount_text(round(rate))} a day"
     text = f"{rate:.1f}".rstrip("0").rstrip(".")
     return f"{text} a day"
 
@@ -126,9 +135,13 @@ def forecast_tipping(
     closed_at: datetime | None,
     changes: Sequence[Change],
     now: datetime,
+    amount_text: Callable[[int], str] | None = None,
 ) -> Forecast:
     """When the campaign reaches its target at its recent rate: net confirmations over the
-    last 7 days, or since it opened when that is shorter (counted as at least a day)."""
+    last 7 days, or since it opened when that is shorter (counted as at least a day).
+
+    A campaign with only a money target passes its money target, pledged amount and
+    changes in money, with `amount_text` to write amounts ("£20")."""
     if tipped_at is not None:
         return Forecast("tipped", f"It reached its target on {long_date(tipped_at)}.")
     if status == "draft" or opened_at is None:
@@ -150,7 +163,8 @@ def forecast_tipping(
         )
     rate = net / (window / timedelta(days=1))
     days_needed = remaining / rate
-    grew = f"It grew by {net} {since_text} (about {_rate_text(rate)})."
+    grown = amount_text(net) if amount_text is not None else str(net)
+    grew = f"It grew by {grown} {since_text} (about {_rate_text(rate, amount_text)})."
     if days_needed > MAX_FORECAST_DAYS:
         return Forecast(
             "too_slow",
@@ -177,8 +191,11 @@ _LEFT, _RIGHT, _TOP, _BOTTOM = 48, 12, 24, 40
 
 
 def chart_description(series: Sequence[DayCount], target: int) -> str:
+    """What the chart shows, in words; a target of 0 (a campaign with a money target
+    only) is left unsaid."""
+    target_text = f" The target is {target}." if target > 0 else ""
     if not series:
-        return f"No pledges yet. The target is {target}."
+        return f"No pledges yet.{target_text}"
     first, last = series[0], series[-1]
     peak = max(p.confirmed for p in series)
     text = (
@@ -187,7 +204,7 @@ def chart_description(series: Sequence[DayCount], target: int) -> str:
     )
     if peak > last.confirmed:
         text += f", at most {peak}"
-    return f"{text}. The target is {target}."
+    return f"{text}.{target_text}"
 
 
 def progress_chart_svg(
@@ -199,7 +216,8 @@ def progress_chart_svg(
     id_prefix: str = "progress-chart",
 ) -> str:
     """A line chart of the cumulative confirmed count by day, with the target as a dashed
-    line. Well-formed XML, so it works inline in HTML and as an .svg file alike."""
+    line (none for a target of 0). Well-formed XML, so it works inline in HTML and as an
+    .svg file alike."""
     desc = desc if desc is not None else chart_description(series, target)
     plot_w = CHART_WIDTH - _LEFT - _RIGHT
     plot_h = CHART_HEIGHT - _TOP - _BOTTOM
@@ -229,14 +247,15 @@ def progress_chart_svg(
         'stroke="#b1b4b6"/>',
         f'<text x="{_LEFT - 8}" y="{num(y_of(0) + 4)}" text-anchor="end">0</text>',
     ]
-    target_y = num(y_of(target))
-    parts += [
-        f'<line x1="{_LEFT}" y1="{target_y}" x2="{_LEFT + plot_w}" y2="{target_y}" '
-        'stroke="#d4351c" stroke-width="2" stroke-dasharray="6 4"/>',
-        f'<text x="{_LEFT - 8}" y="{num(y_of(target) + 4)}" text-anchor="end">{target}</text>',
-        f'<text x="{_LEFT + plot_w}" y="{num(y_of(target) - 6)}" text-anchor="end" '
-        f'fill="#d4351c">Target: {target}</text>',
-    ]
+    if target > 0:
+        target_y = num(y_of(target))
+        parts += [
+            f'<line x1="{_LEFT}" y1="{target_y}" x2="{_LEFT + plot_w}" y2="{target_y}" '
+            'stroke="#d4351c" stroke-width="2" stroke-dasharray="6 4"/>',
+            f'<text x="{_LEFT - 8}" y="{num(y_of(target) + 4)}" text-anchor="end">{target}</text>',
+            f'<text x="{_LEFT + plot_w}" y="{num(y_of(target) - 6)}" text-anchor="end" '
+            f'fill="#d4351c">Target: {target}</text>',
+        ]
     if series:
         first, last = series[0].day, series[-1].day
         bottom = _TOP + plot_h + 20
@@ -297,6 +316,30 @@ def district_breakdown(
 
 
 @dataclass(frozen=True)
+class PaidPledge:
+    """A pledge whose money was collected: what the lead sees beside its refund button."""
+
+    id: int
+    name: str
+    amount: int
+    paid_at: datetime | None
+
+
+@dataclass(frozen=True)
+class MoneySummary:
+    """A money campaign's money (minor units) and its counted pledges by payment state."""
+
+    pledged: int
+    collected: int
+    refunded: int
+    failed: int
+    by_status: dict[str, int]
+    paid: list[PaidPledge]
+    # More paid pledges than PAID_LIST_LIMIT: the rest are in the CSV.
+    paid_truncated: bool
+
+
+@dataclass(frozen=True)
 class Dashboard:
     campaign: Campaign
     confirmed: int
@@ -306,6 +349,7 @@ class Dashboard:
     chart_svg: str
     forecast: Forecast
     districts: list[DistrictCount]
+    money: MoneySummary | None = None
 
 
 async def pledge_timings(db: Database, campaign_id: int) -> list[PledgeTiming]:
@@ -315,6 +359,7 @@ async def pledge_timings(db: Database, campaign_id: int) -> list[PledgeTiming]:
             pledges.c.confirmed_at,
             pledges.c.withdrawn_at,
             pledges.c.invalidated_at,
+            pledges.c.amount,
         ).where(pledges.c.campaign_id == campaign_id, pledges.c.confirmed_at.is_not(None))
     )
     return [
@@ -323,9 +368,39 @@ async def pledge_timings(db: Database, campaign_id: int) -> list[PledgeTiming]:
             aware(r["confirmed_at"]),
             aware(r["withdrawn_at"]),
             aware(r["invalidated_at"]),
+            r["amount"],
         )
         for r in rows
     ]
+
+
+async def paid_pledges(
+    db: Database, campaign_id: int, limit: int = PAID_LIST_LIMIT
+) -> list[PaidPledge]:
+    """The campaign's paid pledges, most recently paid first."""
+    rows = await db.fetch_all(
+        sa.select(pledges.c.id, pledges.c.name, pledges.c.amount, pledges.c.paid_at)
+        .where(pledges.c.campaign_id == campaign_id, pledges.c.payment_status == "paid")
+        .order_by(pledges.c.paid_at.desc(), pledges.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        PaidPledge(r["id"], r["name"], int(r["amount"] or 0), aware(r["paid_at"])) for r in rows
+    ]
+
+
+async def money_summary(db: Database, campaign: Campaign) -> MoneySummary:
+    totals = await payment_totals(db, campaign.id)
+    paid = await paid_pledges(db, campaign.id, PAID_LIST_LIMIT + 1)
+    return MoneySummary(
+        pledged=totals["pledged"],
+        collected=totals["collected"],
+        refunded=totals["refunded"],
+        failed=totals["failed"],
+        by_status=totals["pledges"],
+        paid=paid[:PAID_LIST_LIMIT],
+        paid_truncated=len(paid) > PAID_LIST_LIMIT,
+    )
 
 
 async def district_counts(db: Database, campaign_id: int) -> list[tuple[str, str, int]]:
@@ -352,10 +427,13 @@ async def load_dashboard(
 ) -> Dashboard:
     """Everything the dashboard shows about one campaign, from one connection."""
     now = now or utcnow()
-    changes = changes_from(await pledge_timings(db, campaign.id))
+    timings = await pledge_timings(db, campaign.id)
+    changes = changes_from(timings)
     counts = await district_counts(db, campaign.id)
     pending = sum(n for _, status, n in counts if status == "pending")
     series = _series_for(campaign, changes, now)
+    # A campaign with a money target and no count target is forecast in money.
+    by_money = not campaign.target and bool(campaign.money_target)
     return Dashboard(
         campaign=campaign,
         confirmed=campaign.confirmed,
@@ -365,14 +443,16 @@ async def load_dashboard(
         chart_svg=progress_chart_svg(series, campaign.target),
         forecast=forecast_tipping(
             status=campaign.status,
-            target=campaign.target,
-            confirmed=campaign.confirmed,
+            target=(campaign.money_target or 0) if by_money else campaign.target,
+            confirmed=campaign.pledged_amount if by_money else campaign.confirmed,
             opened_at=campaign.opened_at,
             deadline=campaign.deadline,
             tipped_at=campaign.tipped_at,
             closed_at=campaign.closed_at,
-            changes=changes,
+            changes=changes_from(timings, by_amount=True) if by_money else changes,
             now=now,
+            amount_text=campaign.money if by_money else None,
         ),
         districts=district_breakdown(campaign.postcode_districts, counts),
+        money=await money_summary(db, campaign) if campaign.is_money else None,
     )

@@ -21,6 +21,8 @@ PUBLIC_EVENT_TYPES = (
     "campaign.tipped",
     "campaign.expired",
     "campaign.cancelled",
+    # A tipped money campaign whose charging is over, with what was collected.
+    "campaign.funded",
 )
 
 
