@@ -193,10 +193,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = serve_settings(args)
     if settings.is_sqlite:
         migrate(settings.database_url)  # the embedded default needs no separate step
-    if settings.demo:
-        from app.demo import seed_demo
+    if settings.demo and not settings.money_enabled:
+        # Offline money pledges: Stripe's local stand-in runs beside the app.
+        from app.demo import serve_with_stand_in
 
-        asyncio.run(_with_store(settings, seed_demo))
+        asyncio.run(
+            serve_with_stand_in(settings, args.host, args.port, run_worker=not args.no_worker)
+        )
+        return 0
+    if settings.demo:
+        from app.demo import seed_for_serve
+
+        asyncio.run(seed_for_serve(settings))
     app = create_app(settings, run_worker=not args.no_worker)
     print(f"Groundswell on http://{args.host}:{args.port}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=True)
@@ -230,7 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="web and worker in one process")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--demo", action="store_true", help="seed demo data, show /dev/mail")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="seed demo data, show /dev/mail; without Stripe keys, run its local stand-in",
+    )
     serve.add_argument("--no-worker", action="store_true", help="web only")
     serve.set_defaults(func=cmd_serve)
 

@@ -1,13 +1,36 @@
-"""Believable demo campaigns, so a new user sees Groundswell working at once."""
+"""Believable demo campaigns, so a new user sees Groundswell working at once, and the
+local stand-in for Stripe that lets the demo take money pledges without a network."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import secrets
+import signal
+import socket
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
-from pledges.accounts import create_lead_api_key
-from pledges.campaigns import create_campaign, list_campaigns
-from pledges.pledging import record_paper_pledge
+import uvicorn
+from databases import DatabaseURL
+from starlette.datastructures import Secret
+
+from app.settings import Settings
+from app.stripe_fake import FakeStripe
+from pledges.accounts import create_lead_api_key, ensure_lead
+from pledges.campaigns import create_campaign, get_campaign, list_campaigns
+from pledges.errors import CampaignNotFound
+from pledges.payments import record_card_saved, remember_customer
+from pledges.pledging import confirm_pledge, record_paper_pledge, record_pledge
 from pledges.store import Store, utcnow
+from pledges.stripe_gateway import StripeGateway
+
+log = logging.getLogger("groundswell")
 
 DEMO_LEAD = "lead@demo.groundswell.localhost"
 
@@ -94,3 +117,239 @@ async def seed_demo(store: Store) -> bool:
                 },
             )
     return True
+
+
+# A community fibre partnership small enough for one visitor to tip: the provider's
+# quote for the lane, less the vouchers, leaves £600 for three households to find.
+MONEY_CAMPAIGN: dict[str, Any] = {
+    "slug": "community-fibre-partnership-for-meanwood",
+    "title": "Community fibre partnership for Meanwood",
+    "summary": "Three households on Stonegate Mews put £200 each towards the £600 the "
+    "provider needs to bring full fibre up the lane.",
+    "description": "Stonegate Mews is a private lane of three houses off Meanwood Road, "
+    "too small for the provider's own build plan. Its quote, less the gigabit vouchers, "
+    "leaves £600 for us to find.\n\nThe quote holds for three weeks, so all three "
+    "houses need to pledge by the deadline for the build to go ahead.",
+    "category": "broadband",
+    "area": {"name": "Meanwood, Leeds", "postcode_districts": ["LS6"]},
+    "target": 3,
+    "money": {"currency": "gbp", "target": 60_000, "deposit": 20_000},
+}
+MONEY_DAYS = 21
+# Two neighbours have pledged already (cards saved and emails confirmed): the visitor's
+# pledge is the third, which tips the campaign.
+MONEY_PLEDGERS = [("Helen Marsh", "LS6 4BX"), ("Kwame Mensah", "LS6 4BY")]
+
+
+async def seed_money_demo(
+    store: Store,
+    gateway: StripeGateway,
+    stand_in: FakeStripe | None = None,
+    *,
+    base_url: str = Settings.base_url,
+) -> bool:
+    """Add the money campaign to a demo database once (Stripe or its stand-in is
+    configured). Only with the stand-in can the two earlier pledges be seeded: their
+    cards are saved by completing Checkout on the stand-in, as its test page does.
+    Returns False when there is nothing to do: not a demo database, or seeded already."""
+    db = store.database
+    try:
+        await get_campaign(db, MONEY_CAMPAIGN["slug"])
+        return False
+    except CampaignNotFound:
+        pass
+    try:
+        await get_campaign(db, str(CAMPAIGNS[0]["slug"]))
+    except CampaignNotFound:
+        return False  # someone's own campaigns: leave them alone
+    async with store.write() as db:
+        lead = await ensure_lead(db, DEMO_LEAD)
+    data = {**MONEY_CAMPAIGN, "deadline": (utcnow() + timedelta(days=MONEY_DAYS)).isoformat()}
+    campaign = await create_campaign(store, lead.id, data, money_enabled=True)
+    if stand_in is None:
+        return True
+    base = f"{base_url}/c/{campaign.slug}"
+    for name, postcode in MONEY_PLEDGERS:
+        email = f"{name.split()[0].lower()}@demo.groundswell.localhost"
+        outcome = await record_pledge(
+            store,
+            campaign.slug,
+            {"name": name, "email": email, "postcode": postcode, "show_name": True},
+        )
+        customer = await gateway.create_customer(
+            email=email, name=name, pledge_id=outcome.pledge_id
+        )
+        await remember_customer(store, outcome.pledge_id, customer)
+        session = await gateway.setup_session(
+            customer=customer,
+            pledge_id=outcome.pledge_id,
+            currency=str(campaign.currency),
+            success_url=f"{base}/card-saved?session_id={{CHECKOUT_SESSION_ID}}",
+            cancel_url=base,
+        )
+        stand_in.complete_session(session.id, "visa")
+        state = await gateway.retrieve_session(session.id)
+        saved_customer, method = await gateway.saved_card(str(state.setup_intent))
+        if method is None:
+            raise RuntimeError("the stand-in did not save the demo card")
+        await record_card_saved(store, outcome.pledge_id, saved_customer, method)
+        await confirm_pledge(store, outcome.pledge_id)
+    return True
+
+
+async def seed_for_serve(settings: Settings, stand_in: FakeStripe | None = None) -> None:
+    """`serve --demo`: the demo campaigns on a new database, and the money campaign
+    when Stripe (or its stand-in) is configured."""
+    store = Store(settings.database_url)
+    await store.connect()
+    try:
+        await seed_demo(store)
+        if settings.money_enabled:
+            gateway = StripeGateway(
+                str(settings.stripe_secret_key),
+                str(settings.stripe_webhook_secret),
+                settings.stripe_api_base,
+            )
+            try:
+                await seed_money_demo(store, gateway, stand_in, base_url=settings.base_url)
+            finally:
+                await gateway.aclose()
+    finally:
+        await store.disconnect()
+
+
+# ----- Stripe's stand-in ----------------------------------------------------------------
+
+
+def make_stand_in(webhook_url: str) -> FakeStripe:
+    """The stand-in with fresh random test secrets, posting its events to `webhook_url`."""
+    return FakeStripe(
+        api_key=f"sk_test_demo_{secrets.token_hex(16)}",
+        webhook_secret=f"whsec_demo_{secrets.token_hex(24)}",
+        webhook_urls=[webhook_url],
+    )
+
+
+def stand_in_state_path(settings: Settings) -> Path | None:
+    """Where the stand-in keeps its objects between runs: beside a SQLite database file,
+    so cards saved in one run of the demo can be charged in the next. None otherwise."""
+    if not settings.is_sqlite:
+        return None
+    name = DatabaseURL(settings.database_url).database
+    if not name or name == ":memory:":
+        return None
+    return Path(f"{name}.stripe-stand-in.json")
+
+
+def load_stand_in(stand_in: FakeStripe, path: Path | None) -> int:
+    """Customers, saved cards, sessions and payments from an earlier run; how many."""
+    if path is None or not path.exists():
+        return 0
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        log.warning("could not read %s (%s); the stand-in starts empty", path, exc)
+        return 0
+    if not isinstance(saved, dict):
+        return 0
+    stand_in.objects.update(saved)
+    log.info("the Stripe stand-in remembers %d objects from %s", len(saved), path)
+    return len(saved)
+
+
+def save_stand_in(stand_in: FakeStripe, path: Path | None) -> None:
+    if path is None:
+        return
+    try:
+        path.write_text(json.dumps(stand_in.objects))
+    except OSError as exc:
+        log.warning("could not keep the stand-in's objects in %s: %s", path, exc)
+
+
+class _PairedServer(uvicorn.Server):
+    """One of the demo's two servers: serve_with_stand_in handles signals for both."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _stand_in_socket(app_port: int) -> socket.socket:
+    """A socket on 127.0.0.1 for the stand-in: the app's port + 1, or any free port."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", app_port + 1 if 0 < app_port < 65535 else 0))
+    except OSError:
+        sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+async def serve_with_stand_in(
+    settings: Settings, host: str, port: int, *, run_worker: bool = True
+) -> None:
+    """`serve --demo` without Stripe keys: Groundswell and Stripe's stand-in in one event
+    loop, the app's Stripe settings pointing at the stand-in, its events posted to the
+    app's /stripe/webhook. The stand-in stops after the app, so the worker's last calls
+    still reach it."""
+    from app.main import create_app
+
+    local = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    stand_in = make_stand_in(f"http://{local}:{port}/stripe/webhook")
+    state = stand_in_state_path(settings)
+    load_stand_in(stand_in, state)
+    sock = _stand_in_socket(port)
+    stand_in_port = int(sock.getsockname()[1])
+    stand_in.public_url = f"http://127.0.0.1:{stand_in_port}"
+    settings = dataclasses.replace(
+        settings,
+        stripe_secret_key=Secret(stand_in.api_key),
+        stripe_webhook_secret=Secret(stand_in.webhook_secret),
+        stripe_api_base=stand_in.public_url,
+    )
+    stand_in_server = _PairedServer(
+        uvicorn.Config(
+            stand_in.app,
+            host="127.0.0.1",
+            port=stand_in_port,
+            lifespan="off",
+            log_level="info",
+        )
+    )
+    app_server = _PairedServer(
+        uvicorn.Config(
+            create_app(settings, run_worker=run_worker),
+            host=host,
+            port=port,
+            log_level="info",
+            proxy_headers=True,
+        )
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, app_server.handle_exit, sig, None)
+    stand_in_task = asyncio.create_task(stand_in_server.serve(sockets=[sock]))
+    try:
+        while not stand_in_server.started:
+            if stand_in_task.done():
+                await stand_in_task  # raises what stopped it
+                raise RuntimeError("the Stripe stand-in stopped at start")
+            await asyncio.sleep(0.01)
+        log.info(
+            "Money pledges use the local Stripe stand-in at %s (test cards; no money moves)",
+            stand_in.public_url,
+        )
+        # The app is not listening yet: seeding records the demo's saved cards itself.
+        stand_in.auto_deliver = False
+        await seed_for_serve(settings, stand_in)
+        stand_in.auto_deliver = True
+        print(f"Groundswell on http://{host}:{port}", flush=True)
+        await app_server.serve()
+    finally:
+        stand_in_server.should_exit = True
+        await stand_in.drain()
+        await stand_in_task
+        save_stand_in(stand_in, state)
+        sock.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

@@ -59,7 +59,21 @@ SERVER_SECRET_KEY = "e2e-secret-key-for-groundswell-browser-tests"
 STARTUP_SECONDS = 30.0
 
 # Settings from the developer's shell that would change what the tests see.
-_CLEARED_SETTINGS = ("SMTP_URL", "ADMIN_EMAILS", "DEMO", "WEBHOOK_RETRY_SCHEDULE")
+_CLEARED_SETTINGS = (
+    "SMTP_URL",
+    "ADMIN_EMAILS",
+    "DEMO",
+    "WEBHOOK_RETRY_SCHEDULE",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "STRIPE_API_BASE",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "serve_args(*args): more arguments for the live server's `groundswell serve`"
+    )
 
 
 @pytest.hookimpl(wrapper=True)
@@ -262,15 +276,19 @@ def live_server(
     request: pytest.FixtureRequest, e2e_database_url: str, tmp_path: Path
 ) -> Iterator[LiveServer]:
     """The real app with its worker, on a free port, on a fresh database. Its log is
-    attached to the report of a test that fails."""
+    attached to the report of a test that fails. `@pytest.mark.serve_args("--demo")`
+    adds arguments to `groundswell serve`."""
+    marker = request.node.get_closest_marker("serve_args")
+    extra = [str(a) for a in marker.args] if marker else []
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = server_environ(e2e_database_url, url)
     database = "sqlite" if e2e_database_url.startswith("sqlite") else "postgres"
     log_path = tmp_path / "groundswell-serve.log"
+    command = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*command, *extra],
             cwd=ROOT,
             env=env,
             stdout=log_file,
