@@ -96,7 +96,9 @@ PLEDGE_FIELDS = (
         "processor, only, and never reach Groundswell",
         "So that Stripe can charge the card you saved if the campaign reaches its target, "
         "remove it from its records of your card if the campaign does not, and refund a "
-        "payment.",
+        "payment. Once your pledge is erased or anonymised, we ask Stripe to delete its "
+        "record of you (your name and email there, and any saved card) and drop the "
+        "references to you and your card; the payment's reference stays, for refunds.",
     ),
     KeptField(
         ("email_confirmed_at", "card_saved_at", "paid_at", "released_at", "refunded_at"),

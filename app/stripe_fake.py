@@ -6,7 +6,7 @@ implemented, with Stripe's documented request shapes (form-encoded, nested `a[b]
 `Idempotency-Key`) and response shapes (objects with `id`/`object`, errors as
 `{"error": {"type", "code", "message", ...}}` with Stripe's status codes):
 
-- POST /v1/customers
+- POST /v1/customers, DELETE /v1/customers/{id}
 - POST /v1/checkout/sessions (modes `setup` and `payment`), GET /v1/checkout/sessions/{id}
 - GET /v1/setup_intents/{id}
 - POST /v1/payment_intents (`confirm=true`, `off_session=true`), GET /v1/payment_intents/{id}
@@ -208,6 +208,15 @@ class FakeStripe:
                 "livemode": False,
             }
         )
+
+    def delete_customer(self, customer_id: str) -> dict[str, Any]:
+        """As Stripe: the customer goes for good, and its saved cards are detached."""
+        self.get("customer", customer_id)
+        del self.objects[customer_id]
+        for method in self.of_kind("payment_method"):
+            if method["customer"] == customer_id:
+                method["customer"] = None
+        return {"id": customer_id, "object": "customer", "deleted": True}
 
     def create_checkout_session(self, params: dict[str, Any]) -> dict[str, Any]:
         mode = params.get("mode")
@@ -533,6 +542,8 @@ class FakeStripe:
         parts = path.strip("/").split("/")[1:]  # drop "v1"
         if method == "POST" and parts == ["customers"]:
             return self.create_customer(params)
+        if method == "DELETE" and parts[0] == "customers" and len(parts) == 2:
+            return self.delete_customer(parts[1])
         if method == "POST" and parts == ["checkout", "sessions"]:
             return self.create_checkout_session(params)
         if method == "GET" and parts[:2] == ["checkout", "sessions"] and len(parts) == 3:

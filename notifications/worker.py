@@ -35,6 +35,8 @@ log = logging.getLogger("groundswell.worker")
 # goes over the next passes, so the journal is never held up for long).
 RETENTION_INTERVAL_SECONDS = 3600.0
 RETENTION_PER_PASS = 5000
+# Stripe customers of erased or anonymised pledges are deleted at most once a minute.
+FORGET_INTERVAL_SECONDS = 60.0
 
 
 def webhook_client(policy: DeliveryPolicy) -> httpx.AsyncClient:
@@ -62,6 +64,7 @@ class Worker:
         # Charging, releasing cards, reminders: only where Stripe is configured.
         self.payments = payments
         self._payments_wake = asyncio.Event()
+        self._forget_due = 0.0  # time.monotonic() of the next deletion of Stripe customers
         # None: this worker does not anonymise (tests that build a Worker by hand).
         self.pledge_retention_days = pledge_retention_days
         self._retention_due = 0.0  # time.monotonic() of the next run
@@ -135,7 +138,10 @@ class Worker:
         """Charge tipped campaigns' saved cards, release unused ones, remind, fund."""
         if self.payments is None:
             return 0
-        done = await run_payments(self.store, self.payments)
+        forget = time.monotonic() >= self._forget_due
+        if forget:
+            self._forget_due = time.monotonic() + FORGET_INTERVAL_SECONDS
+        done = await run_payments(self.store, self.payments, forget=forget)
         if done:
             self._journal_wake.set()
         return done

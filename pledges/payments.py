@@ -550,13 +550,55 @@ async def payment_totals(db: Database, campaign_id: int) -> dict[str, Any]:
     }
 
 
-async def run_payments(store: Store, gateway: StripeGateway) -> int:
-    """One pass of the worker's payments loop."""
+async def forget_customers(store: Store, gateway: StripeGateway) -> int:
+    """Delete at Stripe the customer (name, email) of each erased or anonymised pledge,
+    once nothing more will be charged to it, and drop the ids of customer and card. The
+    payment's id, amount and state stay: the record of what was paid, for refunds."""
+    due = await store.database.fetch_all(
+        sa.select(pledges.c.id, pledges.c.stripe_customer_id)
+        .where(
+            pledges.c.anonymised_at.is_not(None),
+            pledges.c.stripe_customer_id.is_not(None),
+            # A card still to be released or charged keeps its customer until then.
+            sa.or_(
+                pledges.c.payment_status.is_(None),
+                pledges.c.payment_status.not_in(("card_saved", "releasing", *OUTSTANDING)),
+            ),
+        )
+        .order_by(pledges.c.id)
+        .limit(BATCH)
+    )
+    forgotten = 0
+    for row in due:
+        try:
+            await gateway.delete_customer(row["stripe_customer_id"])
+        except Exception as exc:
+            log.warning("deleting pledge %s's customer failed: %s", row["id"], type(exc).__name__)
+            continue  # the next pass tries again
+        async with store.write() as db:
+            await db.execute(
+                sa.update(pledges)
+                .where(
+                    pledges.c.id == row["id"],
+                    pledges.c.stripe_customer_id == row["stripe_customer_id"],
+                )
+                .values(stripe_customer_id=None, stripe_payment_method_id=None)
+            )
+        forgotten += 1
+    return forgotten
+
+
+async def run_payments(store: Store, gateway: StripeGateway, *, forget: bool = True) -> int:
+    """One pass of the worker's payments loop; `forget` includes deleting the Stripe
+    customers of erased and anonymised pledges (a table scan: the worker does it once a
+    minute, not on every pass)."""
     now = utcnow()
     done = await release_due(store, gateway, now)
     done += await charge_due(store, gateway, now)
     done += await remind_and_give_up(store, now)
     done += len(await fund_finished(store))
+    if forget:
+        done += await forget_customers(store, gateway)
     return done
 
 

@@ -201,6 +201,15 @@ class StripeGateway:
             if exc.code not in ("payment_method_unexpected_state", "resource_missing"):
                 raise
 
+    async def delete_customer(self, customer: str) -> None:
+        """Delete a customer (its name and email at Stripe, and any saved card); one
+        already deleted is not an error. Its payments stay, and can still be refunded."""
+        try:
+            await self.client.v1.customers.delete_async(customer)
+        except stripe.InvalidRequestError as exc:
+            if exc.code != "resource_missing":
+                raise
+
     async def refund(self, *, pledge_id: int, payment_intent: str) -> str:
         refund: Any = await self.client.v1.refunds.create_async(
             params={"payment_intent": payment_intent, "metadata": {"pledge_id": str(pledge_id)}},

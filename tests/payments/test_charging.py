@@ -17,6 +17,8 @@ from notifications.messages import MessageRenderer
 from notifications.outbox import dispatch_events
 from notifications.tables import emails
 from pledges.campaigns import Campaign, cancel_campaign, expire_due_campaigns, get_campaign
+from pledges.erasure import erase_resident
+from pledges.identity import canonical_email
 from pledges.journal import Event, events_for_campaign
 from pledges.payments import (
     CHARGE_LEASE,
@@ -439,3 +441,59 @@ async def test_an_unpaid_pledge_cannot_be_refunded(
         await refund_pledge(store, gateway, pledge_id, by="lead")
     assert fake_stripe.of_kind("refund") == []
     assert await _payment_status(store, pledge_id) == "card_saved"
+
+
+# ----- erased and anonymised pledges: Stripe forgets the resident -------------------------
+
+
+async def _customer_of(store: Store, pledge_id: int) -> Any:
+    return await store.database.fetch_one(
+        sa.select(
+            pledges_table.c.stripe_customer_id,
+            pledges_table.c.stripe_payment_method_id,
+            pledges_table.c.stripe_payment_intent_id,
+        ).where(pledges_table.c.id == pledge_id)
+    )
+
+
+async def test_erasing_a_paid_pledge_deletes_its_stripe_customer_and_keeps_the_payment(
+    store: Store, fake_stripe: FakeStripe, gateway: StripeGateway
+) -> None:
+    _, ids = await _tipped(store, fake_stripe, gateway)
+    await run_payments(store, gateway)
+    before = await _customer_of(store, ids[1])
+    assert await _payment_status(store, ids[1]) == "paid"
+    assert before["stripe_customer_id"] in fake_stripe.objects
+
+    assert await erase_resident(store, canonical_email("resident1@example.org")) == 1
+    assert await pledges.payments.forget_customers(store, gateway) == 1
+
+    after = await _customer_of(store, ids[1])
+    assert after["stripe_customer_id"] is None and after["stripe_payment_method_id"] is None
+    assert after["stripe_payment_intent_id"] == before["stripe_payment_intent_id"]
+    assert before["stripe_customer_id"] not in fake_stripe.objects  # deleted at Stripe
+    # The other residents' customers stay; a second pass has nothing to do.
+    others = [await _customer_of(store, i) for i in (ids[0], ids[2])]
+    assert all(o["stripe_customer_id"] in fake_stripe.objects for o in others)
+    assert await pledges.payments.forget_customers(store, gateway) == 0
+    # The payment can still be refunded.
+    assert await refund_pledge(store, gateway, ids[1], by="admin") == DEPOSIT
+
+
+async def test_an_erased_pledge_with_a_saved_card_is_released_before_its_customer_goes(
+    store: Store, fake_stripe: FakeStripe, gateway: StripeGateway
+) -> None:
+    campaign = await make_money_campaign(store)
+    pledge_id = await make_money_pledge(store, fake_stripe, gateway, campaign.slug, 5)
+    method = await _method_of(store, pledge_id)
+    customer = (await _customer_of(store, pledge_id))["stripe_customer_id"]
+    assert await erase_resident(store, canonical_email("resident5@example.org")) == 1
+
+    # Not yet released: the customer stays until the card is detached.
+    assert await pledges.payments.forget_customers(store, gateway) == 0
+    await run_payments(store, gateway)
+    assert await _payment_status(store, pledge_id) == "released"
+    assert fake_stripe.objects[method]["customer"] is None
+    assert customer not in fake_stripe.objects
+    assert (await _customer_of(store, pledge_id))["stripe_customer_id"] is None
+    assert fake_stripe.charges() == []
