@@ -226,43 +226,26 @@ async def create_pledge(request: Request) -> JSONResponse:
     ip = None if key is not None else client_ip(request)
     if key is not None:
         await require_lead(request)  # a key that is sent must be valid
-    money_campaign = await _money_campaign(svc, slug)
     outcome = await pledging.record_pledge(
-        svc.store, slug, data, source="api", ip=ip, rate_limit=svc.settings.pledge_rate_limit
+        svc.store,
+        slug,
+        data,
+        source="api",
+        ip=ip,
+        rate_limit=svc.settings.pledge_rate_limit,
+        money_enabled=svc.settings.money_enabled,
     )
     # The same answer for a new and a repeated pledge: nobody learns who has pledged.
     answer: dict[str, Any] = {"status": "pending"}
-    if money_campaign is not None:
+    if outcome.amount is not None:  # a money campaign
         answer |= {
-            # A struck-out pledge's repeat has no amount of its own: the one asked for.
-            "amount": outcome.amount
-            if outcome.amount is not None
-            else money_campaign.deposit_amount or data.get("amount"),
+            "amount": outcome.amount,
             "payment_status": outcome.payment_status,
             "checkout_url": await _checkout_url(svc, outcome.pledge_id)
             if outcome.payment_status == "awaiting_card"
             else None,
         }
     return JSONResponse(answer, status_code=202)
-
-
-async def _money_campaign(svc: Services, slug: str) -> Campaign | None:
-    """The campaign when it is a public money campaign, else None (record_pledge answers
-    for drafts, hidden and missing campaigns). On a site with no Stripe keys (removed after
-    the campaign opened) nobody could save a card, so no pledge is taken: 409."""
-    try:
-        campaign = await campaign_service.get_campaign(svc.store.database, slug)
-    except CampaignNotFound:
-        return None
-    if not (campaign.is_money and campaign.is_public):
-        return None
-    if svc.payments is None:
-        raise Problem(
-            409,
-            "Money pledges are not available on this site now.",
-            [FieldError("money", "This campaign asks for money, which this site cannot take.")],
-        )
-    return campaign
 
 
 async def _checkout_url(svc: Services, pledge_id: int) -> str | None:

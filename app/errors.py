@@ -76,6 +76,12 @@ def problem_from_domain(exc: domain.DomainError) -> Problem:
         return Problem(404, "There is no such delivery.")
     if isinstance(exc, DeliveryInFlight):
         return Problem(409, "This delivery is being attempted now; retry it once that ends.")
+    if isinstance(exc, domain.MoneyUnavailable):
+        return Problem(
+            409,
+            str(exc),
+            [FieldError("money", "This campaign asks for money, which this site cannot take.")],
+        )
     if isinstance(exc, domain.NotCampaignLead):
         return Problem(403, "Only this campaign's lead can do that.")
     if isinstance(exc, domain.RateLimited):

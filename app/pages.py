@@ -15,12 +15,13 @@ from app.errors import Problem
 from notifications.outbox import get_email, recent_emails
 from pledges import campaigns as campaign_service
 from pledges import pledging
-from pledges.campaigns import CATEGORIES, Campaign
+from pledges.campaigns import CATEGORIES
 from pledges.discovery import find_campaigns
 from pledges.errors import (
     CampaignHidden,
     CampaignNotOpen,
     InvalidToken,
+    MoneyUnavailable,
     PledgeInvalid,
     PledgeWithdrawn,
     RateLimited,
@@ -147,24 +148,19 @@ async def pledge_form(request: Request) -> Response:
         "show_name": form.get("show_name") == "on",
         "share_contact": form.get("share_contact") == "on",
     }
-    campaign = await campaign_service.get_campaign(svc.store.database, slug)
-    shown = dict(data)  # what the re-rendered form shows: the amount as typed
-    if campaign.is_money:
-        if not svc.settings.money_enabled:
-            # The page shows no form; this is a stale page or a hand-made request.
-            return await _campaign_page(request, shown, status_code=409)
-        amount_text = str(form.get("amount", "")).strip()
+    shown = dict(data)  # what a re-rendered form shows: the amount as typed
+    amount_text = str(form.get("amount", "")).strip()
+    if amount_text:  # the field of a money campaign where each resident chooses
         shown["amount"] = amount_text
-        if campaign.deposit_amount is None and amount_text:
-            amount = parse_major(amount_text)
-            if amount is None:
-                errors = {"amount": "Enter an amount in numbers, like 20 or 12.50."}
-                try:
-                    pledging.validate_pledge(data)
-                except ValidationFailed as exc:
-                    errors = {e.field: e.message for e in exc.errors} | errors
-                return await _campaign_page(request, shown, errors, status_code=422)
-            data["amount"] = amount
+        amount = parse_major(amount_text)
+        if amount is None:
+            errors = {"amount": "Enter an amount in numbers, like 20 or 12.50."}
+            try:
+                pledging.validate_pledge(data)
+            except ValidationFailed as exc:
+                errors = {e.field: e.message for e in exc.errors} | errors
+            return await _campaign_page(request, shown, errors, status_code=422)
+        data["amount"] = amount
     try:
         outcome = await pledging.record_pledge(
             svc.store,
@@ -173,33 +169,39 @@ async def pledge_form(request: Request) -> Response:
             source="web",
             ip=request.client.host if request.client else None,
             rate_limit=svc.settings.pledge_rate_limit,
+            money_enabled=svc.settings.money_enabled,
         )
     except ValidationFailed as exc:
         errors = {e.field: e.message for e in exc.errors}
         return await _campaign_page(request, shown, errors, status_code=422)
     except CampaignNotOpen as exc:
         return await _campaign_page(request, shown, {"form": str(exc)}, status_code=409)
+    except MoneyUnavailable:
+        # The page shows no form then; this is a stale page or a hand-made request.
+        return await _campaign_page(request, shown, status_code=409)
     except RateLimited as exc:
         response = render(request, "rate_limited.html", {"slug": slug}, status_code=429)
         response.headers["Retry-After"] = str(exc.retry_after_seconds)
         return response
     if outcome.payment_status == "awaiting_card":
-        return await _to_checkout(request, campaign, outcome.pledge_id)
+        return await _to_checkout(request, slug, outcome.pledge_id)
     return RedirectResponse(f"/c/{slug}/pledged", status_code=303)
 
 
-async def _to_checkout(request: Request, campaign: Campaign, pledge_id: int) -> Response:
+async def _to_checkout(request: Request, slug: str, pledge_id: int) -> Response:
     """Send the resident to Stripe's Checkout to save a card; if Stripe cannot be reached,
     say the pledge is recorded and the card can be saved later from the confirm link."""
     # Imported here: app.payment_pages builds on this module's render().
     from app.payment_pages import card_checkout_url
 
+    svc = services(request)
     try:
-        url = await card_checkout_url(services(request), pledge_id)
+        url = await card_checkout_url(svc, pledge_id)
     except Problem:
         raise
     except Exception as exc:
         log.warning("no Checkout for pledge %s: %s", pledge_id, type(exc).__name__)
+        campaign = await campaign_service.get_campaign(svc.store.database, slug)
         return render(
             request, "pay/checkout_unavailable.html", {"campaign": campaign}, status_code=503
         )

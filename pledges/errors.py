@@ -71,6 +71,14 @@ class CampaignHidden(DomainError):
         self.slug = slug
 
 
+class MoneyUnavailable(DomainError):
+    """A money campaign on a site without Stripe keys: nobody can save a card, so no
+    pledge is taken (nothing stored)."""
+
+    def __init__(self) -> None:
+        super().__init__("Money pledges are not available on this site now.")
+
+
 class NotCampaignLead(DomainError):
     """The caller's key does not belong to this campaign's lead."""
 

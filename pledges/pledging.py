@@ -25,6 +25,7 @@ from pledges.errors import (
     CampaignNotFound,
     CampaignNotOpen,
     FieldError,
+    MoneyUnavailable,
     NotCampaignLead,
     PledgeInvalid,
     PledgeNotFound,
@@ -211,8 +212,10 @@ async def record_pledge(
     source: str = "web",
     ip: str | None = None,
     rate_limit: RateLimit = DEFAULT_PLEDGE_RATE_LIMIT,
+    money_enabled: bool = True,
 ) -> PledgeOutcome:
-    """A resident's pledge, pending until they confirm by email.
+    """A resident's pledge, pending until they confirm by email (and, on a money
+    campaign, save a card; `money_enabled` False refuses those: MoneyUnavailable).
 
     `ip` is the client's address for an anonymous pledge: stored, and limited per campaign
     by `rate_limit` (RateLimited, nothing stored). Without an address nothing is limited."""
@@ -220,6 +223,8 @@ async def record_pledge(
     canonical = canonical_email(spec.email)
     async with store.write() as db:
         campaign = await _open_campaign_for_pledging(db, slug)
+        if campaign.currency is not None and not money_enabled:
+            raise MoneyUnavailable()
         amount = campaign.amount_of(data)
         payment_status = "awaiting_card" if amount is not None else None
         now = utcnow()
@@ -294,7 +299,10 @@ async def record_pledge(
         if existing["status"] == "invalid":
             # Struck out by the moderators: it stays so, and the answer is a repeat's.
             # No "already pledged" email, which would call it counted.
-            return PledgeOutcome(existing["id"], "invalid", repeated=True)
+            # On a money campaign it answers with the amount asked, as a new pledge would.
+            return PledgeOutcome(
+                existing["id"], "invalid", True, None, existing["payment_status"], amount
+            )
         await record_event(db, "pledge.repeated", campaign.id, {"pledge_id": existing["id"]})
         return PledgeOutcome(
             existing["id"], "pending", True, None, existing["payment_status"], amount
