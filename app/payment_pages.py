@@ -7,9 +7,7 @@ import logging
 import re
 from typing import Any
 
-import sqlalchemy as sa
 import stripe
-from databases import Database
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -29,7 +27,6 @@ from pledges.payments import (
     remember_customer,
 )
 from pledges.stripe_gateway import SessionState, StripeGateway
-from pledges.tables import pledges
 
 log = logging.getLogger("groundswell.payments")
 
@@ -43,16 +40,10 @@ STRIPE_UNREACHABLE = (
 )
 
 
-def gateway_of(svc: Services) -> StripeGateway:
-    if svc.payments is None:
-        raise Problem(409, "Money pledges are not available on this site.")
-    return svc.payments
-
-
 async def card_checkout_url(svc: Services, pledge_id: int) -> str:
     """A new Checkout Session in setup mode for this pledge; its URL, to send the
     resident to. The Stripe customer is made once per pledge and reused."""
-    gateway = gateway_of(svc)
+    gateway = _money_on(svc)
     pledge = await payment_view(svc.store.database, pledge_id)
     campaign = await get_campaign_by_id(svc.store.database, pledge.campaign_id)
     if pledge.payment_status != "awaiting_card" or campaign.currency is None:
@@ -78,7 +69,7 @@ async def card_checkout_url(svc: Services, pledge_id: int) -> str:
 async def pay_checkout_url(svc: Services, pledge_id: int, pay_token: str) -> str:
     """A new Checkout Session in payment mode for a pledge whose off-session charge
     failed: the resident pays now, authenticating with their bank if it asks."""
-    gateway = gateway_of(svc)
+    gateway = _money_on(svc)
     pledge = await payment_view(svc.store.database, pledge_id)
     campaign = await get_campaign_by_id(svc.store.database, pledge.campaign_id)
     if (
@@ -242,12 +233,6 @@ async def save_card(request: Request) -> Response:
     return RedirectResponse(url, status_code=303)
 
 
-async def _payment_error(db: Database, pledge_id: int) -> str | None:
-    """Stripe's code for the failed off-session charge: authentication_required, ..."""
-    value = await db.fetch_val(sa.select(pledges.c.payment_error).where(pledges.c.id == pledge_id))
-    return str(value) if value else None
-
-
 async def pay_page(request: Request) -> Response:
     """Paying a pledge whose off-session charge failed: GET explains, POST goes to
     Checkout in payment mode."""
@@ -275,7 +260,6 @@ async def pay_page(request: Request) -> Response:
                 request, "We could not reach Stripe", STRIPE_UNREACHABLE, 503, campaign=campaign
             )
         return RedirectResponse(url, status_code=303)
-    error = await _payment_error(svc.store.database, pledge_id)
     return render(
         request,
         "pay/pay.html",
@@ -284,7 +268,7 @@ async def pay_page(request: Request) -> Response:
             "pledge": pledge,
             "payable": payable,
             "token": token,
-            "authentication": error == "authentication_required",
+            "authentication": pledge.payment_error == "authentication_required",
         },
         # Paying is no longer possible (given up, refunded, ...): the page says why.
         status_code=200 if payable or pledge.payment_status == "paid" else 409,

@@ -616,6 +616,8 @@ class PaymentView:
     email: str
     name: str
     charge_failed_at: datetime | None
+    # Stripe's code for the last failed charge: authentication_required, card_declined...
+    payment_error: str | None = None
 
 
 async def payment_view(db: Database, pledge_id: int) -> PaymentView:
@@ -632,6 +634,7 @@ async def payment_view(db: Database, pledge_id: int) -> PaymentView:
         email=row["email"],
         name=row["name"],
         charge_failed_at=aware(row["charge_failed_at"]),
+        payment_error=row["payment_error"],
     )
 
 
