@@ -53,6 +53,8 @@ from common import (
     database_kinds,
     free_port,
     postgres_cpu_seconds,
+    print_checks,
+    print_profile,
     proc_cpu_seconds,
     run_benchmark,
     scratch_postgres_databases,
@@ -617,15 +619,8 @@ def report(results: list[KindResult], args: argparse.Namespace) -> bool:
                 f"  set-up (not timed for the ratio): {len(res.runs)} x {n} pledges in "
                 f"{setup:.1f} s ({len(res.runs) * n / setup:.0f}/s), each campaign tipped"
             )
-        for note in res.notes:
-            print(f"  note: {note}")
-        print("  Correctness:")
-        for check in res.checks:
-            print(f"    [{'ok  ' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
-            ok = ok and bool(check.ok)
-        if res.profile:
-            print("  cProfile of the last run's pass (main thread):")
-            print("\n".join("    " + line for line in res.profile.splitlines() if line.strip()))
+        ok = print_checks(res.checks, res.notes) and ok
+        print_profile("cProfile of the last run's pass (main thread)", res.profile)
     print()
     print("CORRECTNESS: " + ("all checks passed" if ok else "FAILED"))
     return ok

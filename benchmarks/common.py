@@ -301,3 +301,22 @@ class Check:
     name: str
     ok: bool | None  # None: not applicable in this run
     detail: str
+
+
+def print_checks(checks: Sequence[Check], notes: Sequence[str] = ()) -> bool:
+    """Print a run's notes and correctness checks; whether none failed."""
+    for note in notes:
+        print(f"  note: {note}")
+    print("  Correctness:")
+    ok = True
+    for check in checks:
+        print(f"    [{'ok  ' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
+        ok = ok and bool(check.ok)
+    return ok
+
+
+def print_profile(title: str, profile: str) -> None:
+    """A cProfile report, indented under its title; nothing when none was taken."""
+    if profile:
+        print(f"  {title}:")
+        print("\n".join("    " + line for line in profile.splitlines() if line.strip()))

@@ -59,6 +59,8 @@ from common import (
     groundswell_command,
     percentile,
     postgres_cpu_seconds,
+    print_checks,
+    print_profile,
     proc_cpu_seconds,
     production_env,
     run_benchmark,
@@ -962,15 +964,10 @@ def report(results: list[KindResult], args: argparse.Namespace) -> bool:
                 f"({verdict} target p99 < {LATENCY_TARGET_P99 * 1000:.0f} ms)"
                 + (f"; {res.latency_missing} not received in 5 s" if res.latency_missing else "")
             )
-        for note in res.notes:
-            print(f"  note: {note}")
-        print("  Correctness:")
-        for check in res.checks:
-            print(f"    [{'ok  ' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
-            ok = ok and bool(check.ok)
-        if res.profile:
-            print("  cProfile of the Deliverer during the throughput drain (main thread):")
-            print("\n".join("    " + line for line in res.profile.splitlines() if line.strip()))
+        ok = print_checks(res.checks, res.notes) and ok
+        print_profile(
+            "cProfile of the Deliverer during the throughput drain (main thread)", res.profile
+        )
     print()
     print("CORRECTNESS: " + ("all checks passed" if ok else "FAILED"))
     return ok
