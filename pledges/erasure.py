@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
+from pledges.anonymity import blank_pledges, outbox
 from pledges.errors import PledgeNotFound
 from pledges.identity import canonical_email
 from pledges.journal import record_event
@@ -32,21 +33,6 @@ from pledges.tables import campaigns, magic_links, pledges
 MAX_ID = 2**63 - 1
 
 RESIDENT_SIGN_IN_KIND = "sign_in_resident"
-
-# The email outbox belongs to notifications/, which pledges/ never imports (as in
-# pledges/retention.py): just the columns erasure reads or clears.
-_outbox = sa.table(
-    "emails",
-    sa.column("id", sa.BigInteger),
-    sa.column("pledge_id", sa.BigInteger),
-    sa.column("kind", sa.String),
-    sa.column("to_address", sa.String),
-    sa.column("subject", sa.String),
-    sa.column("text_body", sa.Text),
-    sa.column("html_body", sa.Text),
-    sa.column("last_error", sa.String),
-    sa.column("sent_at", sa.DateTime(timezone=True)),
-)
 
 
 @dataclass(frozen=True)
@@ -192,11 +178,11 @@ async def _forget_sign_in_links(db: Database, email_canonical: str) -> None:
 async def _forget_emails(db: Database, email_canonical: str, pledge_ids: list[int]) -> None:
     """Messages about these pledges, and sign-in messages sent to any form of the address."""
     sign_ins = await db.fetch_all(
-        sa.select(_outbox.c.id, _outbox.c.to_address).where(
-            _outbox.c.kind == RESIDENT_SIGN_IN_KIND,
+        sa.select(outbox.c.id, outbox.c.to_address).where(
+            outbox.c.kind == RESIDENT_SIGN_IN_KIND,
             sa.or_(
                 *(
-                    sa.func.lower(_outbox.c.to_address).endswith(f"@{d}", autoescape=True)
+                    sa.func.lower(outbox.c.to_address).endswith(f"@{d}", autoescape=True)
                     for d in _domains(email_canonical)
                 )
             ),
@@ -207,15 +193,15 @@ async def _forget_emails(db: Database, email_canonical: str, pledge_ids: list[in
         ids += [
             r["id"]
             for r in await db.fetch_all(
-                sa.select(_outbox.c.id).where(_outbox.c.pledge_id.in_(pledge_ids))
+                sa.select(outbox.c.id).where(outbox.c.pledge_id.in_(pledge_ids))
             )
         ]
     if not ids:
         return
-    await db.execute(sa.delete(_outbox).where(_outbox.c.id.in_(ids), _outbox.c.sent_at.is_(None)))
+    await db.execute(sa.delete(outbox).where(outbox.c.id.in_(ids), outbox.c.sent_at.is_(None)))
     await db.execute(
-        sa.update(_outbox)
-        .where(_outbox.c.id.in_(ids), _outbox.c.sent_at.is_not(None))
+        sa.update(outbox)
+        .where(outbox.c.id.in_(ids), outbox.c.sent_at.is_not(None))
         .values(to_address="", subject="", text_body="", html_body="", last_error=None)
     )
 
@@ -242,27 +228,7 @@ async def erase_resident(store: Store, email_canonical: str) -> int:
         ]
         for pledge_id in ids:
             await _withdraw_in(db, pledge_id)
-        erased: list[Any] = []
-        if ids:
-            erased = list(
-                await db.fetch_all(
-                    sa.update(pledges)
-                    .where(pledges.c.id.in_(ids), pledges.c.anonymised_at.is_(None))
-                    .values(
-                        name="",
-                        email=sa.literal("erased-")
-                        + sa.cast(pledges.c.id, sa.String)
-                        + sa.literal("@invalid"),
-                        email_canonical=sa.literal("erased:") + sa.cast(pledges.c.id, sa.String),
-                        postcode=pledges.c.district,
-                        ip=None,
-                        show_name=False,
-                        share_contact=False,
-                        anonymised_at=utcnow(),
-                    )
-                    .returning(pledges.c.id, pledges.c.campaign_id)
-                )
-            )
+        erased = await blank_pledges(db, ids, "erased", utcnow())
         for row in sorted(erased, key=lambda r: r["id"]):
             await record_event(db, "pledge.erased", row["campaign_id"], {"pledge_id": row["id"]})
         erased_ids = sorted(r["id"] for r in erased)

@@ -18,25 +18,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pledges.anonymity import blank_pledges, outbox
 from pledges.store import Store, utcnow
 from pledges.tables import campaigns, pledges
 
 BATCH_SIZE = 500
 ANONYMOUS_ADDRESS = "anonymised@invalid"
-
-# The email outbox belongs to notifications/, which pledges/ never imports; this names just
-# the columns that hold a pledger's personal data, so retention reaches every copy of it.
-_outbox = sa.table(
-    "emails",
-    sa.column("pledge_id", sa.BigInteger),
-    sa.column("to_address", sa.String),
-    sa.column("subject", sa.String),
-    sa.column("text_body", sa.Text),
-    sa.column("html_body", sa.Text),
-    sa.column("status", sa.String),
-    sa.column("last_error", sa.String),
-    sa.column("lease_until", sa.DateTime(timezone=True)),
-)
 
 
 def closed_before(cutoff: datetime) -> Any:
@@ -79,25 +66,11 @@ async def anonymise_closed_campaigns(
             ids = [r["id"] for r in await db.fetch_all(query)]
             if not ids:
                 break
-            changed = await db.fetch_all(
-                sa.update(pledges)
-                .where(pledges.c.id.in_(ids), pledges.c.anonymised_at.is_(None))
-                .values(
-                    name="",
-                    email=sa.literal("anonymised-") + sa.cast(pledges.c.id, sa.String) + "@invalid",
-                    email_canonical=sa.literal("anonymised:") + sa.cast(pledges.c.id, sa.String),
-                    postcode=pledges.c.district,
-                    ip=None,
-                    show_name=False,
-                    share_contact=False,
-                    anonymised_at=now,
-                )
-                .returning(pledges.c.id)
-            )
+            changed = await blank_pledges(db, ids, "anonymised", now)
             # A message not sent by now never will be: its address is gone.
             await db.execute(
-                sa.update(_outbox)
-                .where(_outbox.c.pledge_id.in_(ids), _outbox.c.status.in_(("queued", "sending")))
+                sa.update(outbox)
+                .where(outbox.c.pledge_id.in_(ids), outbox.c.status.in_(("queued", "sending")))
                 .values(
                     status="failed",
                     lease_until=None,
@@ -105,8 +78,8 @@ async def anonymise_closed_campaigns(
                 )
             )
             await db.execute(
-                sa.update(_outbox)
-                .where(_outbox.c.pledge_id.in_(ids))
+                sa.update(outbox)
+                .where(outbox.c.pledge_id.in_(ids))
                 .values(to_address=ANONYMOUS_ADDRESS, subject="", text_body="", html_body="")
             )
         done += len(changed)
