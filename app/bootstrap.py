@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from starlette.requests import Request
+
 from app.settings import Settings
+from gateways.stripe_gateway import StripeGateway
 from notifications.mail import mailer_for
 from notifications.messages import MessageRenderer
 from notifications.webhooks import DeliveryPolicy
 from notifications.worker import Worker
 from pledges.store import Store
-from pledges.stripe_gateway import StripeGateway
 from pledges.tokens import Signer
 
 
@@ -56,3 +58,8 @@ def bootstrap(settings: Settings) -> Services:
         payments=payments,
     )
     return Services(settings, store, signer, renderer, worker, payments)
+
+
+def services(request: Request) -> Services:
+    """The collaborators of the app serving this request."""
+    return request.app.state.services

@@ -53,7 +53,7 @@ async def _with_store(settings: Settings, job: Callable[[Store], Awaitable[T]]) 
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from app.demo import seed_demo
+    from app.development.demo import seed_demo
     from app.migrate import migrate
 
     settings = _settings(args, demo=True)
@@ -195,14 +195,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         migrate(settings.database_url)  # the embedded default needs no separate step
     if settings.demo and not settings.money_enabled:
         # Offline money pledges: Stripe's local stand-in runs beside the app.
-        from app.demo import serve_with_stand_in
+        from app.development.demo import serve_with_stand_in
 
         asyncio.run(
             serve_with_stand_in(settings, args.host, args.port, run_worker=not args.no_worker)
         )
         return 0
     if settings.demo:
-        from app.demo import seed_for_serve
+        from app.development.demo import seed_for_serve
 
         asyncio.run(seed_for_serve(settings))
     app = create_app(settings, run_worker=not args.no_worker)

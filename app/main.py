@@ -14,22 +14,12 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from app import (
-    admin_pages,
-    api,
-    api_webhooks,
-    auth,
-    lead_pages,
-    org_pages,
-    pages,
-    payment_pages,
-    privacy,
-    resident_pages,
-    sharing,
-)
+from app import api, pages
 from app.bootstrap import Services, bootstrap
 from app.csrf import SESSION_MAX_AGE_SECONDS
+from app.development import mailbox
 from app.errors import EXCEPTION_HANDLERS
+from app.pages import sharing
 from app.security_headers import SecurityHeadersMiddleware
 from app.settings import Settings
 
@@ -62,16 +52,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         debug=False,
         routes=[
             *api.routes,
-            *api_webhooks.routes,
             *pages.routes,
-            *payment_pages.routes,
-            *sharing.routes,
-            *privacy.routes,
-            *org_pages.routes,
-            *auth.routes,
-            *admin_pages.routes,
-            *resident_pages.routes,
-            *lead_pages.routes,
+            *mailbox.routes,
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
         middleware=[

@@ -1,6 +1,6 @@
 """Charging: what the worker's payments pass costs beyond Stripe's own calls.
 
-The fake Stripe (app.stripe_fake.FakeStripe, served by uvicorn on 127.0.0.1) runs as a
+The fake Stripe (gateways.stripe_stand_in.FakeStripe, served by uvicorn on 127.0.0.1) runs as a
 separate process (this script with --fake-stripe), so that its work does not share this
 process's core, as Stripe's own servers would not. A fresh one per database.
 
@@ -78,7 +78,7 @@ def fake_stripe_main(port: int) -> int:
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    from app.stripe_fake import FakeStripe
+    from gateways.stripe_stand_in import FakeStripe
     from tests.payments.stripe_server import API_KEY, WEBHOOK_SECRET
 
     # Nobody listens for its webhooks here: without auto_deliver each event would still

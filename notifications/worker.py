@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from databases import Database
 
+from gateways.stripe_gateway import StripeGateway
 from notifications.mail import Mailer
 from notifications.messages import MessageRenderer
 from notifications.outbox import dispatch_events, send_due_emails
@@ -27,7 +28,6 @@ from pledges.journal import Event
 from pledges.payments import run_payments
 from pledges.retention import anonymise_closed_campaigns
 from pledges.store import NOTIFY_CHANNEL, Store
-from pledges.stripe_gateway import StripeGateway
 
 log = logging.getLogger("groundswell.worker")
 

@@ -24,12 +24,12 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
+from gateways.stripe_gateway import ChargeResult, StripeGateway, pledge_id_of
 from pledges.campaigns import get_campaign_by_id
 from pledges.errors import CampaignNotFound, PledgeNotFound
 from pledges.journal import record_event
 from pledges.pledging import _count, _count_if_complete
 from pledges.store import Store, aware, utcnow
-from pledges.stripe_gateway import ChargeResult, StripeGateway, pledge_id_of
 from pledges.tables import campaigns, pledges, stripe_events
 
 log = logging.getLogger("groundswell.payments")

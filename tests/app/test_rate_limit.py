@@ -19,7 +19,7 @@ from pledges.campaigns import Campaign
 from pledges.rate_limits import DEFAULT_PLEDGE_RATE_LIMIT, RateWindow
 from pledges.store import Store, aware
 from pledges.tables import pledges
-from tests.app.test_pages import csrf_for, form, page_of, pledges_of
+from tests.app.pages.test_residents import csrf_for, form, page_of, pledges_of
 from tests.conftest import make_settings, table_snapshot
 from tests.factories import make_campaign, make_lead, pledge_data
 

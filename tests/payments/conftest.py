@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from app.settings import Settings
-from app.stripe_fake import FakeStripe
+from gateways.stripe_gateway import StripeGateway
+from gateways.stripe_stand_in import FakeStripe
 from pledges.accounts import Lead
 from pledges.campaigns import Campaign
 from pledges.payments import record_card_saved
 from pledges.pledging import confirm_pledge, record_pledge
 from pledges.store import Store
-from pledges.stripe_gateway import StripeGateway
 from tests.conftest import make_settings
 from tests.factories import make_campaign, pledge_data
 from tests.payments.stripe_server import API_KEY, WEBHOOK_SECRET, run_fake_stripe

@@ -1,4 +1,4 @@
-"""Runs app.stripe_fake on 127.0.0.1 for a test, and a real stripe client pointed at it."""
+"""Runs gateways.stripe_stand_in on 127.0.0.1 for a test, and a real stripe client pointed at it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import stripe
 import uvicorn
 
-from app.stripe_fake import FakeStripe
+from gateways.stripe_stand_in import FakeStripe
 
 API_KEY = "sk_test_groundswell_fake"
 WEBHOOK_SECRET = "whsec_test_groundswell_fake"

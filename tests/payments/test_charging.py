@@ -12,7 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 import pledges.payments
-from app.stripe_fake import FakeStripe
+from gateways.stripe_gateway import ChargeResult, StripeGateway
+from gateways.stripe_stand_in import FakeStripe
 from notifications.messages import MessageRenderer
 from notifications.outbox import dispatch_events
 from notifications.tables import emails
@@ -33,7 +34,6 @@ from pledges.payments import (
 )
 from pledges.pledging import get_pledge, withdraw_pledge
 from pledges.store import Store, utcnow
-from pledges.stripe_gateway import ChargeResult, StripeGateway
 from pledges.tables import pledges as pledges_table
 from pledges.tokens import Signer
 from tests.conftest import TEST_SECRET

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from app.stripe_fake import FakeStripe
+from gateways.stripe_gateway import StripeGateway
+from gateways.stripe_stand_in import FakeStripe
 from pledges.campaigns import get_campaign
 from pledges.erasure import erase_resident
 from pledges.identity import canonical_email
@@ -17,7 +18,6 @@ from pledges.moderation import invalidate_pledges
 from pledges.payments import record_card_saved
 from pledges.pledging import confirm_pledge, get_pledge, record_pledge, withdraw_pledge
 from pledges.store import Store
-from pledges.stripe_gateway import StripeGateway
 from tests.factories import pledge_data
 from tests.payments.conftest import DEPOSIT, make_money_campaign, make_money_pledge, save_card
 

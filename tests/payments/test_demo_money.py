@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.demo import (
+from app.development.demo import (
     MONEY_CAMPAIGN,
     load_stand_in,
     make_stand_in,
@@ -14,12 +14,12 @@ from app.demo import (
     seed_money_demo,
     stand_in_state_path,
 )
-from app.stripe_fake import FakeStripe
+from gateways.stripe_gateway import StripeGateway
+from gateways.stripe_stand_in import FakeStripe
 from pledges.campaigns import get_campaign, list_campaigns
 from pledges.payments import payment_totals, run_payments
 from pledges.pledging import confirm_pledge, record_pledge
 from pledges.store import Store
-from pledges.stripe_gateway import StripeGateway
 from tests.conftest import make_settings
 from tests.factories import make_campaign, pledge_data
 from tests.payments.conftest import save_card

@@ -13,12 +13,12 @@ from starlette.applications import Starlette
 
 from app.main import create_app
 from app.settings import Settings
-from app.stripe_fake import FakeStripe
+from gateways.stripe_gateway import StripeGateway
+from gateways.stripe_stand_in import FakeStripe
 from pledges.accounts import create_organisation_api_key
 from pledges.campaigns import get_campaign
 from pledges.store import Store
-from pledges.stripe_gateway import StripeGateway
-from tests.app.test_openapi import (
+from tests.app.api.test_openapi import (
     DOCUMENT,
     _check_against,
     record_api_answers,

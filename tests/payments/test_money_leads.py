@@ -17,16 +17,16 @@ from starlette.applications import Starlette
 
 from app.main import create_app
 from app.settings import Settings
-from app.stripe_fake import FakeStripe
+from gateways.stripe_gateway import StripeGateway
+from gateways.stripe_stand_in import FakeStripe
 from pledges.accounts import Lead, create_organisation_api_key
 from pledges.campaigns import Campaign, get_campaign
 from pledges.journal import events_for_campaign
 from pledges.payments import run_payments
 from pledges.store import Store
-from pledges.stripe_gateway import StripeGateway
 from pledges.tables import pledges
-from tests.app.test_accessibility import accessibility_problems
-from tests.app.test_lead_pages import (
+from tests.app.pages.test_accessibility import accessibility_problems
+from tests.app.pages.test_leads import (
     browser,
     create,
     csrf_from,
@@ -35,7 +35,7 @@ from tests.app.test_lead_pages import (
     sign_in,
     store_of,
 )
-from tests.app.test_pages import Page, page_of
+from tests.app.pages.test_residents import Page, page_of
 from tests.conftest import make_settings, table_snapshot
 from tests.payments.conftest import make_money_campaign, make_money_pledge, money_settings
 

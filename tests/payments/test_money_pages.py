@@ -17,15 +17,15 @@ from starlette.applications import Starlette
 
 from app.main import create_app, services_of
 from app.settings import Settings
-from app.stripe_fake import FakeStripe
+from gateways.stripe_gateway import StripeGateway
+from gateways.stripe_stand_in import FakeStripe
 from pledges.campaigns import Campaign, get_campaign
 from pledges.payments import refund_pledge, remind_and_give_up, run_payments
 from pledges.pledging import record_pledge
 from pledges.store import Store, utcnow
-from pledges.stripe_gateway import StripeGateway
 from pledges.tables import pledges
-from tests.app.test_accessibility import accessibility_problems
-from tests.app.test_pages import (
+from tests.app.pages.test_accessibility import accessibility_problems
+from tests.app.pages.test_residents import (
     Page,
     csrf_for,
     form,

@@ -17,7 +17,8 @@ import sqlalchemy as sa
 
 from app.bootstrap import bootstrap
 from app.main import create_app, services_of
-from app.stripe_fake import FakeStripe
+from gateways.stripe_gateway import StripeGateway
+from gateways.stripe_stand_in import FakeStripe
 from notifications.messages import MessageRenderer, Rendered
 from notifications.outbox import dispatch_events
 from notifications.tables import emails
@@ -27,7 +28,6 @@ from pledges.identity import canonical_email
 from pledges.payments import refund_pledge, remind_and_give_up, run_payments
 from pledges.pledging import confirm_pledge, record_pledge, unsubscribe_pledge
 from pledges.store import Store, utcnow
-from pledges.stripe_gateway import StripeGateway
 from pledges.tokens import Signer
 from tests.conftest import TEST_SECRET
 from tests.factories import make_campaign, make_confirmed_pledge, pledge_data

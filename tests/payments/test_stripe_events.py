@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from app.stripe_fake import FakeStripe
+from gateways.stripe_gateway import StripeGateway
+from gateways.stripe_stand_in import FakeStripe
 from pledges.campaigns import Campaign, get_campaign
 from pledges.journal import events_for_campaign
 from pledges.payments import charge_due, process_stripe_event
 from pledges.pledging import confirm_pledge, get_pledge, record_pledge
 from pledges.store import Store
-from pledges.stripe_gateway import StripeGateway
 from pledges.tables import pledges, stripe_events
 from tests.factories import pledge_data
 from tests.payments.conftest import DEPOSIT, make_money_campaign, make_money_pledge

@@ -17,16 +17,16 @@ import stripe
 from starlette.applications import Starlette
 
 from app.main import services_of
-from app.payment_pages import MAX_WEBHOOK_BODY, card_checkout_url, pay_checkout_url
+from app.pages.payments import MAX_WEBHOOK_BODY, card_checkout_url, pay_checkout_url
 from app.settings import Settings
-from app.stripe_fake import FakeStripe
+from gateways.stripe_gateway import StripeGateway
+from gateways.stripe_stand_in import FakeStripe
 from pledges.campaigns import Campaign, get_campaign
 from pledges.payments import run_payments
 from pledges.pledging import confirm_pledge, record_pledge
 from pledges.store import Store
-from pledges.stripe_gateway import StripeGateway
 from pledges.tables import pledges, stripe_events
-from tests.app.test_pages import nothing_changes, sign
+from tests.app.pages.test_residents import nothing_changes, sign
 from tests.factories import pledge_data
 from tests.payments.conftest import make_money_campaign, make_money_pledge, money_settings
 from tests.payments.stripe_server import WEBHOOK_SECRET

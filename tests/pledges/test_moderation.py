@@ -32,7 +32,7 @@ from pledges.pledging import (
 )
 from pledges.store import Store
 from pledges.tables import campaigns, events, pledges
-from tests.app.test_pages import csrf_for, page_of
+from tests.app.pages.test_residents import csrf_for, page_of
 from tests.conftest import table_snapshot
 from tests.factories import make_campaign, make_confirmed_pledge, make_lead, pledge_data
 

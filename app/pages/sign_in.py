@@ -17,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from app.bootstrap import services
 from app.csrf import check_csrf
-from app.pages import render, services
+from app.pages.rendering import render
 from notifications.outbox import queue_prepared
 from pledges.accounts import Lead, ensure_lead, lead_by_id
 from pledges.errors import InvalidToken

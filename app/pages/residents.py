@@ -1,4 +1,6 @@
-"""Server-rendered pages: work without JavaScript, forms re-render with messages by field."""
+"""Residents' pages: finding campaigns, a campaign and its updates, pledging, confirming,
+withdrawing and unsubscribing. They work without JavaScript; forms re-render with a
+message beside each field."""
 
 from __future__ import annotations
 
@@ -9,10 +11,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from app.bootstrap import Services
-from app.csrf import check_csrf, csrf_token
+from app.bootstrap import services
+from app.csrf import check_csrf
 from app.errors import Problem
-from notifications.outbox import get_email, recent_emails
+from app.pages.payments import card_checkout_url
+from app.pages.rendering import render
 from pledges import campaigns as campaign_service
 from pledges import pledging
 from pledges.campaigns import CATEGORIES
@@ -34,20 +37,6 @@ from pledges.pledging import unsubscribe_pledge
 from pledges.updates import list_updates
 
 log = logging.getLogger("groundswell.pages")
-
-
-def services(request: Request) -> Services:
-    return request.app.state.services
-
-
-def render(
-    request: Request, name: str, context: dict[str, Any], status_code: int = 200
-) -> Response:
-    context.setdefault("csrf_token", csrf_token(request))
-    context.setdefault("settings", services(request).settings)
-    return request.app.state.templates.TemplateResponse(
-        request, name, context, status_code=status_code
-    )
 
 
 async def home(request: Request) -> Response:
@@ -191,9 +180,6 @@ async def pledge_form(request: Request) -> Response:
 async def _to_checkout(request: Request, slug: str, pledge_id: int) -> Response:
     """Send the resident to Stripe's Checkout to save a card; if Stripe cannot be reached,
     say the pledge is recorded and the card can be saved later from the confirm link."""
-    # Imported here: app.payment_pages builds on this module's render().
-    from app.payment_pages import card_checkout_url
-
     svc = services(request)
     try:
         url = await card_checkout_url(svc, pledge_id)
@@ -303,25 +289,6 @@ async def unsubscribe(request: Request) -> Response:
     return render(request, "unsubscribe.html", {"token": token})
 
 
-def _require_dev(request: Request) -> None:
-    if not services(request).settings.development:
-        raise Problem(404, "There is nothing at this address.")
-
-
-async def dev_mail(request: Request) -> Response:
-    _require_dev(request)
-    messages = await recent_emails(services(request).store.database)
-    return render(request, "dev_mail.html", {"messages": messages})
-
-
-async def dev_mail_message(request: Request) -> Response:
-    _require_dev(request)
-    message = await get_email(services(request).store.database, request.path_params["id"])
-    if message is None or message["html_body"] is None:
-        raise Problem(404, "There is no such message.")
-    return render(request, "dev_mail_message.html", {"message": message})
-
-
 routes = [
     Route("/", home, methods=["GET"]),
     Route("/c/{slug}", campaign_page, methods=["GET"]),
@@ -331,6 +298,4 @@ routes = [
     Route("/pledges/confirm", confirm_page, methods=["GET"]),
     Route("/pledges/withdraw", withdraw_page, methods=["GET", "POST"]),
     Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),
-    Route("/dev/mail", dev_mail, methods=["GET"]),
-    Route("/dev/mail/{id:int}", dev_mail_message, methods=["GET"]),
 ]

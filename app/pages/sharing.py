@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from app.bootstrap import Services
+from app.bootstrap import services
 from app.errors import Problem
 from pledges import campaigns as campaign_service
 from pledges.campaigns import Campaign, reached
@@ -182,13 +182,9 @@ def badge_svg(campaign: Campaign) -> str:
     )
 
 
-def _services(request: Request) -> Services:
-    return request.app.state.services
-
-
 async def _public_campaign(request: Request) -> Campaign:
     campaign = await campaign_service.get_campaign(
-        _services(request).store.database, request.path_params["slug"]
+        services(request).store.database, request.path_params["slug"]
     )
     if not campaign.is_public:  # a draft, or hidden by an administrator
         raise Problem(404, "There is no campaign at this address.")
@@ -207,7 +203,7 @@ async def badge(request: Request) -> Response:
 async def widget(request: Request) -> Response:
     """For an <iframe> on any site: no session, no cookie, links open in the top window."""
     campaign = await _public_campaign(request)
-    settings = _services(request).settings
+    settings = services(request).settings
     response: Response = request.app.state.templates.TemplateResponse(
         request,
         "widget.html",

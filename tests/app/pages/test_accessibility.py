@@ -33,7 +33,7 @@ from pledges.accounts import create_organisation_api_key, ensure_lead
 from pledges.campaigns import Campaign
 from pledges.pledging import confirm_pledge, record_pledge
 from pledges.store import Store
-from tests.app.test_pages import Element, Page
+from tests.app.pages.test_residents import Element, Page
 from tests.conftest import make_settings
 from tests.factories import make_campaign, pledge_data
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from app.bootstrap import services
 from pledges.campaigns import CATEGORIES, STATUSES
 from pledges.money import CURRENCIES, MAX_MONEY_TARGET, MAX_PLEDGE, MIN_PLEDGE
 
@@ -725,3 +730,10 @@ def openapi_document(base_url: str) -> dict[str, Any]:
             **webhook_paths(),
         },
     }
+
+
+async def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(openapi_document(services(request).settings.base_url))
+
+
+routes = [Route("/api/v1/openapi.json", openapi, methods=["GET"])]

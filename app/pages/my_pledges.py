@@ -1,7 +1,7 @@
 """Residents' "my pledges" (/me): every pledge made with one email address, to withdraw,
 download or erase.
 
-A resident signs in with an emailed link (app/auth.py), which keeps their canonical
+A resident signs in with an emailed link (app/pages/sign_in.py), which keeps their canonical
 address in the session for an hour, so pledges made as j.smith+x@gmail.com and
 jsmith@gmail.com are listed together. A pledge id that is not theirs is answered as if it
 did not exist. These pages hold personal data: browsers and proxies are told not to keep
@@ -17,10 +17,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from app.auth import resident_email, sign_in_redirect
+from app.bootstrap import services
 from app.csrf import check_csrf
 from app.errors import Problem
-from app.pages import render, services
+from app.pages.rendering import render
+from app.pages.sign_in import resident_email, sign_in_redirect
 from notifications.resident_data import emails_for_pledges
 from pledges.erasure import erase_resident, resident_pledge, resident_pledges
 from pledges.errors import PledgeNotFound

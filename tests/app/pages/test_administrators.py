@@ -15,7 +15,7 @@ from pledges.campaigns import get_campaign
 from pledges.pledging import confirm_pledge, record_pledge
 from pledges.store import Store
 from pledges.tables import pledges
-from tests.app.test_pages import Element, Page, page_of
+from tests.app.pages.test_residents import Element, Page, page_of
 from tests.conftest import make_settings, table_snapshot
 from tests.factories import make_campaign, make_confirmed_pledge, pledge_data
 

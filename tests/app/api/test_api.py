@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from pledges.campaigns import cancel_campaign
 from pledges.store import Store, utcnow
 from pledges.tables import pledges
-from tests.app.test_openapi import record_api_answers, undeclared_answers
+from tests.app.api.test_openapi import record_api_answers, undeclared_answers
 from tests.factories import (
     campaign_data,
     make_campaign,

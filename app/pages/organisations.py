@@ -14,10 +14,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from app.bootstrap import services
 from app.csrf import check_csrf
 from app.errors import Problem
-from app.pages import render, services
-from app.spreadsheet import csv_cell
+from app.pages.rendering import render
+from app.pages.spreadsheet import csv_cell
 from notifications import demand as demand_service
 from notifications import endpoints as endpoint_service
 from notifications import webhooks

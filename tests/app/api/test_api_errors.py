@@ -15,11 +15,11 @@ import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from starlette.applications import Starlette
 
-from app.api import MAX_BODY
+from app.api.requests import MAX_BODY
 from pledges.campaigns import MAX_TARGET, cancel_campaign
 from pledges.pledging import withdraw_pledge
 from pledges.store import Store, utcnow
-from tests.app.test_openapi import record_api_answers, undeclared_answers
+from tests.app.api.test_openapi import record_api_answers, undeclared_answers
 from tests.conftest import table_snapshot
 from tests.factories import (
     campaign_data,

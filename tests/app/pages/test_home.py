@@ -13,7 +13,7 @@ from pledges.campaigns import CATEGORIES, Campaign, cancel_campaign
 from pledges.discovery import find_campaigns
 from pledges.store import Store, utcnow
 from pledges.tables import campaigns
-from tests.app.test_pages import Page, count_text, page_of
+from tests.app.pages.test_residents import Page, count_text, page_of
 from tests.conftest import table_snapshot
 from tests.factories import make_campaign, make_confirmed_pledge, make_expired_campaign, make_lead
 

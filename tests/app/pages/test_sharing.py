@@ -14,16 +14,16 @@ import pytest
 import sqlalchemy as sa
 
 from app.csrf import SESSION_MAX_AGE_SECONDS
-from app.privacy import TECHNICAL_COLUMNS, kept_fields
+from app.pages.privacy import TECHNICAL_COLUMNS, kept_fields
+from app.pages.sharing import time_left
 from app.settings import Settings
-from app.sharing import time_left
 from pledges.campaigns import Campaign, get_campaign
 from pledges.pledging import withdraw_pledge
 from pledges.store import Store, utcnow
 from pledges.tables import campaign_updates, campaigns, pledges
 from pledges.tokens import DAY, MAX_AGE
 from pledges.updates import MAX_BODY, MAX_TITLE
-from tests.app.test_pages import Page, client_for, page_of
+from tests.app.pages.test_residents import Page, client_for, page_of
 from tests.conftest import make_settings
 from tests.factories import (
     make_campaign,

@@ -21,14 +21,14 @@ from databases import DatabaseURL
 from starlette.datastructures import Secret
 
 from app.settings import Settings
-from app.stripe_fake import FakeStripe
+from gateways.stripe_gateway import StripeGateway
+from gateways.stripe_stand_in import FakeStripe
 from pledges.accounts import create_lead_api_key, ensure_lead
 from pledges.campaigns import create_campaign, get_campaign, list_campaigns
 from pledges.errors import CampaignNotFound
 from pledges.payments import record_card_saved, remember_customer
 from pledges.pledging import confirm_pledge, record_paper_pledge, record_pledge
 from pledges.store import Store, utcnow
-from pledges.stripe_gateway import StripeGateway
 
 log = logging.getLogger("groundswell")
 

@@ -12,8 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.bootstrap import services
 from app.csrf import SESSION_MAX_AGE_SECONDS
-from app.pages import render, services
+from app.pages.rendering import render
 from pledges.payments import GIVE_UP_AFTER, REMIND_AFTER
 from pledges.tables import pledges
 from pledges.tokens import DAY, MAX_AGE

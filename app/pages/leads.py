@@ -23,13 +23,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from app.auth import current_lead, sign_in_redirect
+from app.bootstrap import services
 from app.csrf import check_csrf
 from app.errors import Problem
-from app.pages import render, services
+from app.pages.rendering import render
+from app.pages.sharing import campaign_url
+from app.pages.sign_in import current_lead, sign_in_redirect
+from app.pages.spreadsheet import csv_cell
 from app.refunds import RefundRefused, refund
-from app.sharing import campaign_url
-from app.spreadsheet import csv_cell
 from pledges import campaigns as campaign_service
 from pledges.accounts import Lead
 from pledges.campaigns import CATEGORIES, MONEY_UNAVAILABLE, Campaign

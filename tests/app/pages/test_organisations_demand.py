@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from starlette.applications import Starlette
 
 from app.main import services_of
-from app.org_pages import csv_cell
+from app.pages.organisations import csv_cell
 from notifications.demand import DemandFilter, organisation_demand
 from notifications.endpoints import create_endpoint, update_endpoint
 from pledges.accounts import Organisation, create_organisation_api_key
@@ -22,8 +22,8 @@ from pledges.campaigns import Campaign, get_campaign
 from pledges.pledging import confirm_pledge, record_pledge, withdraw_pledge
 from pledges.store import Store, utcnow
 from pledges.tables import campaigns, pledges
-from tests.app.test_org_pages import csrf_of
-from tests.app.test_pages import Page, page_of
+from tests.app.pages.test_organisations import csrf_of
+from tests.app.pages.test_residents import Page, page_of
 from tests.conftest import table_snapshot
 from tests.factories import (
     make_campaign,

@@ -16,15 +16,15 @@ import sqlalchemy as sa
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from starlette.applications import Starlette
 
-from app import auth
-from app.auth import RESIDENT_SESSION_SECONDS
+from app.pages import sign_in as auth
+from app.pages.sign_in import RESIDENT_SESSION_SECONDS
 from notifications.outbox import dispatch_events, send_due_emails
 from notifications.tables import emails
 from pledges.campaigns import Campaign, get_campaign
 from pledges.pledging import record_pledge
 from pledges.store import Store
 from pledges.tables import magic_links, pledges
-from tests.app.test_pages import Page, count_text, page_of, sign
+from tests.app.pages.test_residents import Page, count_text, page_of, sign
 from tests.conftest import table_snapshot
 from tests.factories import make_campaign, make_confirmed_pledge, make_pending_pledges, pledge_data
 from tests.pledges.test_erasure import without

@@ -17,7 +17,7 @@ import segno
 import sqlalchemy as sa
 from starlette.applications import Starlette
 
-from app.lead_pages import csv_cell
+from app.pages.leads import csv_cell
 from notifications.mail import DevMailbox
 from notifications.outbox import dispatch_events, send_due_emails
 from notifications.tables import emails
@@ -27,7 +27,7 @@ from pledges.journal import PUBLIC_EVENT_TYPES, events_for_campaign
 from pledges.pledging import record_pledge, unsubscribe_pledge, withdraw_pledge
 from pledges.store import Store, utcnow
 from pledges.tables import campaign_updates, campaigns, leads, pledges
-from tests.app.test_pages import Page, page_of
+from tests.app.pages.test_residents import Page, page_of
 from tests.conftest import table_snapshot
 from tests.factories import (
     make_campaign,

@@ -12,10 +12,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from app.bootstrap import Services
+from app.bootstrap import Services, services
 from app.csrf import check_csrf
 from app.errors import Problem
-from app.pages import render, services
+from app.pages.rendering import render
+from gateways.stripe_gateway import SessionState, StripeGateway
 from pledges.campaigns import Campaign, get_campaign_by_id
 from pledges.errors import InvalidToken, PledgeNotFound
 from pledges.payments import (
@@ -26,7 +27,6 @@ from pledges.payments import (
     record_paid,
     remember_customer,
 )
-from pledges.stripe_gateway import SessionState, StripeGateway
 
 log = logging.getLogger("groundswell.payments")
 

@@ -15,10 +15,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from app.auth import current_lead, is_admin, sign_in_redirect
+from app.bootstrap import services
 from app.csrf import check_csrf
 from app.errors import Problem
-from app.pages import render, services
+from app.pages.rendering import render
+from app.pages.sign_in import current_lead, is_admin, sign_in_redirect
 from app.refunds import RefundRefused, refund
 from pledges import moderation
 from pledges.accounts import Lead

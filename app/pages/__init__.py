@@ -1,0 +1,28 @@
+"""Server-rendered pages, one module per audience: residents (and their own pledges), campaign
+leads, organisations, administrators; with payments, sharing, sign-in and privacy."""
+
+from __future__ import annotations
+
+from app.pages import (
+    administrators,
+    leads,
+    my_pledges,
+    organisations,
+    payments,
+    privacy,
+    residents,
+    sharing,
+    sign_in,
+)
+
+routes = [
+    *residents.routes,
+    *payments.routes,
+    *sharing.routes,
+    *privacy.routes,
+    *organisations.routes,
+    *sign_in.routes,
+    *administrators.routes,
+    *my_pledges.routes,
+    *leads.routes,
+]

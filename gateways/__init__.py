@@ -1,0 +1,2 @@
+"""Adapters to outside services, each beside the local stand-in that tests and the demo
+run in its place: Stripe (stripe_gateway.py) and its stand-in (stripe_stand_in.py)."""
