@@ -46,7 +46,7 @@ def settings(database_url: str) -> Settings:
 
 
 BASE_URL = "http://testserver"
-SITE_CSS = Path(__file__).resolve().parents[2] / "app" / "static" / "site.css"
+SITE_CSS = Path(__file__).resolve().parents[3] / "app" / "static" / "site.css"
 PUBLIC_HOOK_URL = "https://93.184.216.34/hooks/groundswell"  # a global address, never contacted
 
 
