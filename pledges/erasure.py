@@ -22,10 +22,10 @@ import sqlalchemy as sa
 from databases import Database
 
 from pledges.anonymity import blank_pledges, outbox
+from pledges.counting import withdraw_in_transaction
 from pledges.errors import PledgeNotFound
 from pledges.identity import canonical_email
 from pledges.journal import record_event
-from pledges.pledging import _withdraw_in
 from pledges.store import Store, aware, utcnow
 from pledges.tables import campaigns, magic_links, pledges
 
@@ -227,7 +227,7 @@ async def erase_resident(store: Store, email_canonical: str) -> int:
             )
         ]
         for pledge_id in ids:
-            await _withdraw_in(db, pledge_id)
+            await withdraw_in_transaction(db, pledge_id)
         erased = await blank_pledges(db, ids, "erased", utcnow())
         for row in sorted(erased, key=lambda r: r["id"]):
             await record_event(db, "pledge.erased", row["campaign_id"], {"pledge_id": row["id"]})

@@ -26,9 +26,9 @@ from databases import Database
 
 from gateways.stripe_gateway import ChargeResult, StripeGateway, pledge_id_of
 from pledges.campaigns import get_campaign_by_id
+from pledges.counting import count_if_complete, move_count
 from pledges.errors import CampaignNotFound, PledgeNotFound
 from pledges.journal import record_event
-from pledges.pledging import _count, _count_if_complete
 from pledges.store import Store, aware, utcnow
 from pledges.tables import campaigns, pledges, stripe_events
 
@@ -99,10 +99,10 @@ async def _card_saved_in(
     if status not in ("open", "tipped"):
         # Closed meanwhile: it never counts, and the release pass detaches the card.
         return CardSaved(pledge_id, newly_saved=True, counted=False)
-    counted = await _count_if_complete(db, pledge_id)
+    counted = await count_if_complete(db, pledge_id)
     if counted is not None:
         await record_event(db, "pledge.confirmed", counted["campaign_id"], {"pledge_id": pledge_id})
-        await _count(db, counted["campaign_id"], +1, counted["amount"] or 0)
+        await move_count(db, counted["campaign_id"], +1, counted["amount"] or 0)
     return CardSaved(pledge_id, newly_saved=True, counted=counted is not None)
 
 
