@@ -176,19 +176,11 @@ async def dispatch_events(store: Store, limit: int = 200, also: Sequence[EventHa
     query = (
         sa.select(events).where(events.c.dispatched_at.is_(None)).order_by(events.c.id).limit(limit)
     )
-    if store.skip_locked:
-        query = query.with_for_update(skip_locked=True)
-    else:
-        # Cheap look before taking SQLite's single write lock.
-        if (
-            await store.database.fetch_val(
-                sa.select(events.c.id).where(events.c.dispatched_at.is_(None)).limit(1)
-            )
-            is None
-        ):
-            return 0
+    locked = await store.claimable(query)
+    if locked is None:
+        return 0
     async with store.write() as db:
-        rows = await db.fetch_all(query)
+        rows = await db.fetch_all(locked)
         for row in rows:
             event = event_from_row(row)
             await queue_emails_for(store, db, event)
@@ -216,19 +208,11 @@ async def _claim_due_emails(store: Store, limit: int) -> list[Any]:
         .order_by(emails.c.next_attempt_at)
         .limit(limit)
     )
-    if store.skip_locked:
-        due = due.with_for_update(skip_locked=True)
-    elif await store.database.fetch_val(due) is None:
-        return []
-    async with store.write() as db:
-        return list(
-            await db.fetch_all(
-                sa.update(emails)
-                .where(emails.c.id.in_(due.scalar_subquery()))
-                .values(status="sending", lease_until=now + LEASE, attempts=emails.c.attempts + 1)
-                .returning(emails)
-            )
-        )
+    return await store.claim(
+        emails,
+        due,
+        {"status": "sending", "lease_until": now + LEASE, "attempts": emails.c.attempts + 1},
+    )
 
 
 async def _render(store: Store, renderer: MessageRenderer, row: Any) -> Rendered:

@@ -317,23 +317,8 @@ async def _claim(
         .order_by(pledges.c.id)
         .limit(limit)
     )
-    if store.skip_locked:
-        chosen = chosen.with_for_update(of=pledges, skip_locked=True)
-    elif await store.database.fetch_val(chosen) is None:
-        return []  # SQLite: a cheap look before taking the single write lock
-    async with store.write() as db:
-        rows = await db.fetch_all(
-            sa.update(pledges)
-            .where(pledges.c.id.in_(chosen.scalar_subquery()))
-            .values(payment_status=new_status, charge_lease_until=now + CHARGE_LEASE)
-            .returning(
-                pledges.c.id,
-                pledges.c.campaign_id,
-                pledges.c.amount,
-                pledges.c.stripe_customer_id,
-                pledges.c.stripe_payment_method_id,
-            )
-        )
+
+    async def with_campaign_names(db: Database, rows: list[Any]) -> list[Any]:
         if not rows:
             return []
         names = {
@@ -344,17 +329,32 @@ async def _claim(
                 )
             )
         }
-    return [
-        _Job(
-            r["id"],
-            r["campaign_id"],
-            int(r["amount"] or 0),
-            r["stripe_customer_id"],
-            r["stripe_payment_method_id"],
-            *names[r["campaign_id"]],
-        )
-        for r in sorted(rows, key=lambda r: r["id"])
-    ]
+        return [
+            _Job(
+                r["id"],
+                r["campaign_id"],
+                int(r["amount"] or 0),
+                r["stripe_customer_id"],
+                r["stripe_payment_method_id"],
+                *names[r["campaign_id"]],
+            )
+            for r in sorted(rows, key=lambda r: r["id"])
+        ]
+
+    return await store.claim(
+        pledges,
+        chosen,
+        {"payment_status": new_status, "charge_lease_until": now + CHARGE_LEASE},
+        returning=(
+            pledges.c.id,
+            pledges.c.campaign_id,
+            pledges.c.amount,
+            pledges.c.stripe_customer_id,
+            pledges.c.stripe_payment_method_id,
+        ),
+        of=pledges,
+        then=with_campaign_names,
+    )
 
 
 def _lease_over(now: datetime) -> Any:
