@@ -156,6 +156,7 @@ def cmd_admin_invalidate(args: argparse.Namespace) -> int:
 
 
 def cmd_anonymise(args: argparse.Namespace) -> int:
+    from notifications.outbox import scrub_pledge_mail
     from pledges.moderation import parse_time
     from pledges.retention import anonymise_closed_campaigns
 
@@ -168,7 +169,7 @@ def cmd_anonymise(args: argparse.Namespace) -> int:
     days = settings.pledge_retention_days
 
     async def job(store: Store) -> int:
-        return await anonymise_closed_campaigns(store, days, now)
+        return await anonymise_closed_campaigns(store, days, now, scrub_mail=scrub_pledge_mail)
 
     done = asyncio.run(_with_store(settings, job))
     print(f"Anonymised {_pledges(done)} of campaigns closed more than {days} days ago.")

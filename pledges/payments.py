@@ -24,10 +24,16 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
-from gateways.stripe_gateway import ChargeResult, StripeGateway, pledge_id_of
+from gateways.stripe_gateway import ChargeResult, StripeFailure, StripeGateway, pledge_id_of
 from pledges.campaigns import get_campaign_by_id
 from pledges.counting import count_if_complete, move_count
-from pledges.errors import CampaignNotFound, PledgeNotFound
+from pledges.errors import (
+    CampaignNotFound,
+    PaymentNotPossible,
+    PledgeNotFound,
+    RefundFailed,
+    RefundsUnavailable,
+)
 from pledges.journal import record_event
 from pledges.store import Store, aware, utcnow
 from pledges.tables import campaigns, pledges, stripe_events
@@ -42,14 +48,6 @@ BATCH = 50
 CONCURRENCY = 8
 # Payment states in which a counted pledge may still turn into money.
 OUTSTANDING = ("card_saved", "charging", "action_required")
-
-
-class PaymentNotPossible(Exception):
-    """The pledge is not in a state for this (not paid, already refunded, ...)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 # ----- the card is saved ----------------------------------------------------------------
@@ -196,6 +194,22 @@ async def refund_pledge(store: Store, gateway: StripeGateway, pledge_id: int, *,
     async with store.write() as db:
         await _refunded_in(db, pledge_id, refund_id, by)
     return int(row["amount"] or 0)
+
+
+async def refund_in_full(
+    store: Store, gateway: StripeGateway | None, pledge_id: int, *, by: str
+) -> int:
+    """Refund a paid pledge in full when a lead or an administrator asks (`by`); returns
+    the amount. A second click refunds nothing more (refund_pledge sends Stripe the
+    pledge's own idempotency key). Raises a RefundRefused when nothing was refunded."""
+    if gateway is None:
+        raise RefundsUnavailable()
+    try:
+        return await refund_pledge(store, gateway, pledge_id, by=by)
+    except StripeFailure as exc:
+        # Unreachable, or refusing (refunded already in Stripe's dashboard, say).
+        log.warning("refunding pledge %s failed: %s", pledge_id, type(exc).__name__)
+        raise RefundFailed() from exc
 
 
 async def _refunded_in(db: Database, pledge_id: int, refund_id: str, by: str) -> bool:
