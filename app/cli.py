@@ -1,4 +1,8 @@
-"""The `groundswell` command: serve, worker, migrate, demo, apikey, admin, anonymise."""
+"""The `groundswell` command: serve, worker, migrate, demo, apikey, admin, anonymise.
+
+Logging goes to stderr at WARNING, so a command prints only what it has to say (no
+migration or database INFO lines); `--verbose`, before or after the command, shows INFO.
+`serve` keeps uvicorn's own startup lines and access log either way."""
 
 from __future__ import annotations
 
@@ -232,8 +236,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verbose_option(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS: a command's parser leaves the flag alone when it was given before the command.
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log INFO lines too (migrations, the worker, the database)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="groundswell", description=__doc__)
+    _verbose_option(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="web and worker in one process")
@@ -270,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
         hide = admin_sub.add_parser(name, help=text)
         hide.add_argument("slug")
         hide.set_defaults(func=cmd_admin_hide, any_key=True)
+        _verbose_option(hide)
     invalidate = admin_sub.add_parser(
         "invalidate", help="strike out pending and confirmed pledges matching every filter"
     )
@@ -286,12 +303,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     anonymise.add_argument("--now", metavar="ISO", help="run as if it were this time")
     anonymise.set_defaults(func=cmd_anonymise, any_key=True)
+    for command in (serve, worker, migrate, demo, create, invalidate, anonymise):
+        _verbose_option(command)
     return parser
 
 
+def configure_logging(verbose: bool) -> None:
+    """Log to stderr: WARNING and above, or INFO and above with --verbose."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args = build_parser().parse_args(argv)
+    configure_logging(getattr(args, "verbose", False))
     try:
         return int(args.func(args))
     except ConfigurationError as exc:
