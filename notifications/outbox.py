@@ -2,8 +2,11 @@
 
 Dispatch turns each undispatched event into outbox rows (unique per purpose and
 recipient, so a message is queued once however often dispatch runs) and marks the event
-dispatched in the same transaction. Sending claims due rows under a lease; a worker that
-dies mid-send leaves the lease to run out and another sends the message.
+dispatched in the same transaction. Sending claims due rows under a lease (Store.claim); a
+worker that dies mid-send leaves the lease to run out and another sends the message.
+
+The outbox's table is owned here, so the kinds of message are named here, and so is the
+scrubbing of a pledger's mail when their pledge is erased or anonymised.
 """
 
 from __future__ import annotations
