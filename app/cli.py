@@ -2,7 +2,9 @@
 
 Logging goes to stderr at WARNING, so a command prints only what it has to say (no
 migration or database INFO lines); `--verbose`, before or after the command, shows INFO.
-`serve` keeps uvicorn's own startup lines and access log either way."""
+The long-running `serve` and `worker` also log Groundswell's own INFO lines (the worker
+started, Stripe's events, ...), which are what their operators read; `serve` keeps
+uvicorn's own startup lines and access log."""
 
 from __future__ import annotations
 
@@ -308,18 +310,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging(verbose: bool) -> None:
-    """Log to stderr: WARNING and above, or INFO and above with --verbose."""
+# Commands that run until stopped: their own INFO lines are what an operator watches.
+SERVICES = ("serve", "worker")
+
+
+def configure_logging(command: str, verbose: bool) -> None:
+    """Log to stderr: WARNING and above, or INFO and above with --verbose; a service's
+    own loggers (groundswell.*) at INFO either way."""
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    if command in SERVICES:
+        logging.getLogger("groundswell").setLevel(logging.INFO)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(getattr(args, "verbose", False))
+    configure_logging(args.command, getattr(args, "verbose", False))
     try:
         return int(args.func(args))
     except ConfigurationError as exc:
