@@ -1,4 +1,10 @@
-"""The `groundswell` command: serve, worker, migrate, demo, apikey, admin, anonymise."""
+"""The `groundswell` command: serve, worker, migrate, demo, apikey, admin, anonymise.
+
+Logging goes to stderr at WARNING, so a command prints only what it has to say (no
+migration or database INFO lines); `--verbose`, before or after the command, shows INFO.
+The long-running `serve` and `worker` also log Groundswell's own INFO lines (the worker
+started, Stripe's events, ...), which are what their operators read; `serve` keeps
+uvicorn's own startup lines and access log."""
 
 from __future__ import annotations
 
@@ -156,6 +162,7 @@ def cmd_admin_invalidate(args: argparse.Namespace) -> int:
 
 
 def cmd_anonymise(args: argparse.Namespace) -> int:
+    from notifications.outbox import scrub_pledge_mail
     from pledges.moderation import parse_time
     from pledges.retention import anonymise_closed_campaigns
 
@@ -168,7 +175,7 @@ def cmd_anonymise(args: argparse.Namespace) -> int:
     days = settings.pledge_retention_days
 
     async def job(store: Store) -> int:
-        return await anonymise_closed_campaigns(store, days, now)
+        return await anonymise_closed_campaigns(store, days, now, scrub_mail=scrub_pledge_mail)
 
     done = asyncio.run(_with_store(settings, job))
     print(f"Anonymised {_pledges(done)} of campaigns closed more than {days} days ago.")
@@ -231,8 +238,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verbose_option(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS: a command's parser leaves the flag alone when it was given before the command.
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log INFO lines too (migrations, the worker, the database)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="groundswell", description=__doc__)
+    _verbose_option(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="web and worker in one process")
@@ -269,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
         hide = admin_sub.add_parser(name, help=text)
         hide.add_argument("slug")
         hide.set_defaults(func=cmd_admin_hide, any_key=True)
+        _verbose_option(hide)
     invalidate = admin_sub.add_parser(
         "invalidate", help="strike out pending and confirmed pledges matching every filter"
     )
@@ -285,12 +305,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     anonymise.add_argument("--now", metavar="ISO", help="run as if it were this time")
     anonymise.set_defaults(func=cmd_anonymise, any_key=True)
+    for command in (serve, worker, migrate, demo, create, invalidate, anonymise):
+        _verbose_option(command)
     return parser
 
 
+# Commands that run until stopped: their own INFO lines are what an operator watches.
+SERVICES = ("serve", "worker")
+
+
+def configure_logging(command: str, verbose: bool) -> None:
+    """Log to stderr: WARNING and above, or INFO and above with --verbose; a service's
+    own loggers (groundswell.*) at INFO either way."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    if command in SERVICES:
+        logging.getLogger("groundswell").setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args = build_parser().parse_args(argv)
+    configure_logging(args.command, getattr(args, "verbose", False))
     try:
         return int(args.func(args))
     except ConfigurationError as exc:

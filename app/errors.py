@@ -91,6 +91,24 @@ def problem_from_domain(exc: domain.DomainError) -> Problem:
             f"Try again in {exc.retry_after_seconds} seconds.",
             headers={"Retry-After": str(exc.retry_after_seconds)},
         )
+    if isinstance(exc, domain.PaymentsOff):
+        return Problem(404, "Money pledges are not available on this site.")
+    if isinstance(exc, domain.CardNotNeeded):
+        return Problem(409, "This pledge does not need a card now.")
+    if isinstance(exc, domain.NothingToPay):
+        return Problem(409, "This pledge has nothing to pay now.")
+    if isinstance(exc, domain.RefundsUnavailable):
+        return Problem(
+            409, "Money pledges are not available on this site now, so nothing can be refunded."
+        )
+    if isinstance(exc, domain.PaymentNotPossible):
+        return Problem(409, exc.message)
+    if isinstance(exc, domain.RefundFailed):
+        return Problem(
+            502,
+            "Stripe, our card processor, did not make the refund just now, so nothing has "
+            "changed. Please try again in a few minutes.",
+        )
     return Problem(400, str(exc))
 
 

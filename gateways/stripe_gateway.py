@@ -16,6 +16,11 @@ import stripe
 DEFAULT_API_BASE = "https://api.stripe.com"
 
 
+# What a call to Stripe raises when Stripe is unreachable or refuses; callers outside this
+# package catch it by this name rather than importing stripe.
+StripeFailure = stripe.StripeError
+
+
 @dataclass(frozen=True)
 class Session:
     id: str

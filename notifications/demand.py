@@ -18,13 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
-from typing import Any
 
 import sqlalchemy as sa
 from databases import Database
 
 from notifications.endpoints import Endpoint, list_endpoints, prefix_covers
-from pledges.campaigns import CATEGORIES, Campaign, campaign_from_row, get_campaign
+from pledges.campaigns import CATEGORIES, Campaign, get_campaign, load_campaigns
 from pledges.errors import CampaignNotFound, DomainError, FieldError, ValidationFailed
 from pledges.identity import district_of
 from pledges.store import aware
@@ -159,20 +158,6 @@ def _matches_prefix(campaign: Campaign, prefix: str) -> bool:
     return any(prefix_covers(prefix, d) for d in campaign.postcode_districts)
 
 
-async def _load_campaigns(db: Database, query: Any) -> list[Campaign]:
-    rows = await db.fetch_all(query)
-    ids = [r["id"] for r in rows]
-    districts: dict[int, list[str]] = {i: [] for i in ids}
-    if ids:
-        for r in await db.fetch_all(
-            sa.select(campaign_districts)
-            .where(campaign_districts.c.campaign_id.in_(ids))
-            .order_by(campaign_districts.c.district)
-        ):
-            districts[r["campaign_id"]].append(r["district"])
-    return [campaign_from_row(r, tuple(districts[r["id"]])) for r in rows]
-
-
 async def confirmed_by_district(
     db: Database, campaign_ids: Sequence[int]
 ) -> dict[int, tuple[tuple[str, int], ...]]:
@@ -213,7 +198,7 @@ async def organisation_demand(
                 )
             )
         )
-    found = await _load_campaigns(db, query)
+    found = await load_campaigns(db, query)
     if wanted.postcode_prefix:
         found = [c for c in found if _matches_prefix(c, wanted.postcode_prefix)]
     if scoped:

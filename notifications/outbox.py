@@ -2,8 +2,11 @@
 
 Dispatch turns each undispatched event into outbox rows (unique per purpose and
 recipient, so a message is queued once however often dispatch runs) and marks the event
-dispatched in the same transaction. Sending claims due rows under a lease; a worker that
-dies mid-send leaves the lease to run out and another sends the message.
+dispatched in the same transaction. Sending claims due rows under a lease (Store.claim); a
+worker that dies mid-send leaves the lease to run out and another sends the message.
+
+The outbox's table is owned here, so the kinds of message are named here, and so is the
+scrubbing of a pledger's mail when their pledge is erased or anonymised.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from databases import Database
@@ -20,6 +23,7 @@ from databases import Database
 from notifications.mail import Mailer
 from notifications.messages import MessageRenderer, Rendered
 from notifications.tables import emails
+from pledges.identity import address_domains, canonical_email
 from pledges.journal import Event, event_from_row
 from pledges.store import Store, mark_journal_written, utcnow
 from pledges.tables import events, pledges
@@ -48,6 +52,10 @@ PAYMENT_EMAILS = {
 }
 # Asking to pay, and saying we stopped asking: not to a pledge withdrawn or struck out.
 COUNTED_ONLY = {"pay", "pay_reminder", "payment_failed"}
+# A sign-in link, by whom it is for: a campaign's lead, or a resident's "my pledges".
+SIGN_IN_KINDS = {"lead": "sign_in_lead", "resident": "sign_in_resident"}
+# What a message to an anonymised pledge keeps as its address.
+ANONYMISED_ADDRESS = "anonymised@invalid"
 
 
 async def _queue_for_pledge(
@@ -176,19 +184,11 @@ async def dispatch_events(store: Store, limit: int = 200, also: Sequence[EventHa
     query = (
         sa.select(events).where(events.c.dispatched_at.is_(None)).order_by(events.c.id).limit(limit)
     )
-    if store.skip_locked:
-        query = query.with_for_update(skip_locked=True)
-    else:
-        # Cheap look before taking SQLite's single write lock.
-        if (
-            await store.database.fetch_val(
-                sa.select(events.c.id).where(events.c.dispatched_at.is_(None)).limit(1)
-            )
-            is None
-        ):
-            return 0
+    locked = await store.claimable(query)
+    if locked is None:
+        return 0
     async with store.write() as db:
-        rows = await db.fetch_all(query)
+        rows = await db.fetch_all(locked)
         for row in rows:
             event = event_from_row(row)
             await queue_emails_for(store, db, event)
@@ -216,19 +216,11 @@ async def _claim_due_emails(store: Store, limit: int) -> list[Any]:
         .order_by(emails.c.next_attempt_at)
         .limit(limit)
     )
-    if store.skip_locked:
-        due = due.with_for_update(skip_locked=True)
-    elif await store.database.fetch_val(due) is None:
-        return []
-    async with store.write() as db:
-        return list(
-            await db.fetch_all(
-                sa.update(emails)
-                .where(emails.c.id.in_(due.scalar_subquery()))
-                .values(status="sending", lease_until=now + LEASE, attempts=emails.c.attempts + 1)
-                .returning(emails)
-            )
-        )
+    return await store.claim(
+        emails,
+        due,
+        {"status": "sending", "lease_until": now + LEASE, "attempts": emails.c.attempts + 1},
+    )
 
 
 async def _render(store: Store, renderer: MessageRenderer, row: Any) -> Rendered:
@@ -309,3 +301,73 @@ async def recent_emails(db: Database, limit: int = 50) -> list[Any]:
 
 async def get_email(db: Database, email_id: int) -> Any:
     return await db.fetch_one(sa.select(emails).where(emails.c.id == email_id))
+
+
+async def scrub_pledge_mail(
+    db: Database,
+    pledge_ids: Sequence[int],
+    why: Literal["erased", "anonymised"],
+    *,
+    resident: str | None = None,
+) -> None:
+    """Scrub the outbox's copies of the mail of these pledges, in `db`'s transaction (the
+    one that blanks the pledges; pledges.erasure and pledges.retention take this function
+    as a collaborator).
+
+    "erased" (the resident asked): messages not sent yet are deleted, so none goes out;
+    sent ones keep their row (kind, status, times) without address, subject or text. The
+    sign-in messages sent to any form of `resident` (a canonical address) go the same way.
+    "anonymised" (retention ran out): messages not sent by now never will be, they fail;
+    every copy keeps only ANONYMISED_ADDRESS, without subject or text."""
+    if why == "anonymised":
+        ids = list(pledge_ids)
+        # A message not sent by now never will be: its address is gone.
+        await db.execute(
+            sa.update(emails)
+            .where(emails.c.pledge_id.in_(ids), emails.c.status.in_(("queued", "sending")))
+            .values(
+                status="failed",
+                lease_until=None,
+                last_error="Not sent: the pledge was anonymised.",
+            )
+        )
+        await db.execute(
+            sa.update(emails)
+            .where(emails.c.pledge_id.in_(ids))
+            .values(to_address=ANONYMISED_ADDRESS, subject="", text_body="", html_body="")
+        )
+        return
+    found: list[int] = []
+    if resident is not None:
+        found += await _sign_ins_to(db, resident)
+    if pledge_ids:
+        found += [
+            r["id"]
+            for r in await db.fetch_all(
+                sa.select(emails.c.id).where(emails.c.pledge_id.in_(list(pledge_ids)))
+            )
+        ]
+    if not found:
+        return
+    await db.execute(sa.delete(emails).where(emails.c.id.in_(found), emails.c.sent_at.is_(None)))
+    await db.execute(
+        sa.update(emails)
+        .where(emails.c.id.in_(found), emails.c.sent_at.is_not(None))
+        .values(to_address="", subject="", text_body="", html_body="", last_error=None)
+    )
+
+
+async def _sign_ins_to(db: Database, email_canonical: str) -> list[int]:
+    """Resident sign-in messages sent to any form of this canonical address."""
+    rows = await db.fetch_all(
+        sa.select(emails.c.id, emails.c.to_address).where(
+            emails.c.kind == SIGN_IN_KINDS["resident"],
+            sa.or_(
+                *(
+                    sa.func.lower(emails.c.to_address).endswith(f"@{d}", autoescape=True)
+                    for d in address_domains(email_canonical)
+                )
+            ),
+        )
+    )
+    return [r["id"] for r in rows if canonical_email(r["to_address"]) == email_canonical]

@@ -1,7 +1,7 @@
 """The email outbox's share of a resident's data, for their download from "my pledges".
 
-(Erasing it is part of pledges.erasure.erase_resident, in the same transaction as the
-pledges.)
+(Erasing it is outbox.scrub_pledge_mail, which pledges.erasure.erase_resident runs in the
+same transaction as the pledges.)
 """
 
 from __future__ import annotations

@@ -368,49 +368,47 @@ class Deliverer:
             return await self._claim(due, now)
 
     async def _claim(self, due: Any, now: datetime) -> list[Any]:
-        if self.store.skip_locked:
-            due = due.with_for_update(skip_locked=True, of=webhook_deliveries)
-        elif await self.store.database.fetch_val(due) is None:
-            return []  # nothing due: no write lock taken
-        async with self.store.write() as db:
-            rows = await db.fetch_all(
+        return await self.store.claim(
+            webhook_deliveries,
+            due,
+            {
+                "status": "sending",
+                "lease_until": now + self.policy.lease,
+                "attempts": webhook_deliveries.c.attempts + 1,
+            },
+            of=webhook_deliveries,
+            then=self._within_endpoint_shares,
+        )
+
+    async def _within_endpoint_shares(self, db: Database, rows: list[Any]) -> list[Any]:
+        """In the claim's transaction: hand back what is over an endpoint's share, and
+        read the endpoints of the rest (once per claim rather than once per delivery)."""
+        keep, extra = [], []
+        counts = dict(self._in_flight)
+        for row in sorted(rows, key=lambda r: r["id"]):
+            n = counts.get(row["endpoint_id"], 0)
+            if n >= self.policy.per_endpoint_concurrency:
+                extra.append(row["id"])
+            else:
+                counts[row["endpoint_id"]] = n + 1
+                keep.append(row)
+        if extra:
+            await db.execute(
                 sa.update(webhook_deliveries)
-                .where(webhook_deliveries.c.id.in_(due.scalar_subquery()))
+                .where(webhook_deliveries.c.id.in_(extra))
                 .values(
-                    status="sending",
-                    lease_until=now + self.policy.lease,
-                    attempts=webhook_deliveries.c.attempts + 1,
+                    status="pending",
+                    lease_until=None,
+                    attempts=webhook_deliveries.c.attempts - 1,
                 )
-                .returning(webhook_deliveries)
             )
-            # Over an endpoint's share: hand the extra ones straight back.
-            keep, extra = [], []
-            counts = dict(self._in_flight)
-            for row in sorted(rows, key=lambda r: r["id"]):
-                n = counts.get(row["endpoint_id"], 0)
-                if n >= self.policy.per_endpoint_concurrency:
-                    extra.append(row["id"])
-                else:
-                    counts[row["endpoint_id"]] = n + 1
-                    keep.append(row)
-            if extra:
-                await db.execute(
-                    sa.update(webhook_deliveries)
-                    .where(webhook_deliveries.c.id.in_(extra))
-                    .values(
-                        status="pending",
-                        lease_until=None,
-                        attempts=webhook_deliveries.c.attempts - 1,
-                    )
+        if keep:
+            for endpoint_row in await db.fetch_all(
+                sa.select(webhook_endpoints).where(
+                    webhook_endpoints.c.id.in_({r["endpoint_id"] for r in keep})
                 )
-            if keep:
-                # Read here, in the claim's transaction, rather than once per delivery.
-                for endpoint_row in await db.fetch_all(
-                    sa.select(webhook_endpoints).where(
-                        webhook_endpoints.c.id.in_({r["endpoint_id"] for r in keep})
-                    )
-                ):
-                    self._endpoints[endpoint_row["id"]] = endpoint_from_row(endpoint_row)
+            ):
+                self._endpoints[endpoint_row["id"]] = endpoint_from_row(endpoint_row)
         return keep
 
     def client_for(self, endpoint: Endpoint) -> httpx.AsyncClient:

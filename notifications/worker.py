@@ -21,7 +21,7 @@ from databases import Database
 from gateways.stripe_gateway import StripeGateway
 from notifications.mail import Mailer
 from notifications.messages import MessageRenderer
-from notifications.outbox import dispatch_events, send_due_emails
+from notifications.outbox import dispatch_events, scrub_pledge_mail, send_due_emails
 from notifications.webhooks import Deliverer, DeliveryPolicy, queue_webhooks_for
 from pledges.campaigns import expire_due_campaigns
 from pledges.journal import Event
@@ -111,7 +111,10 @@ class Worker:
         self._retention_due = time.monotonic() + RETENTION_INTERVAL_SECONDS
         try:
             done = await anonymise_closed_campaigns(
-                self.store, self.pledge_retention_days, limit=RETENTION_PER_PASS
+                self.store,
+                self.pledge_retention_days,
+                scrub_mail=scrub_pledge_mail,
+                limit=RETENTION_PER_PASS,
             )
         except Exception:
             log.exception("anonymising closed campaigns failed")

@@ -4,34 +4,36 @@ retention (the time after the campaign closed ran out).
 The pledge row stays, so counts, events and the district breakdowns still add up: name,
 email and IP go, the postcode shrinks to its district, the choices to show a name or share
 contact details are cleared. The email outbox belongs to notifications/, which pledges/
-never imports; `outbox` names just the columns that hold or describe a pledger's messages.
+never imports: its copies of a pledger's mail are scrubbed by a ScrubMail the caller passes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import sqlalchemy as sa
 from databases import Database
 
 from pledges.tables import pledges
 
-outbox = sa.table(
-    "emails",
-    sa.column("id", sa.BigInteger),
-    sa.column("pledge_id", sa.BigInteger),
-    sa.column("kind", sa.String),
-    sa.column("to_address", sa.String),
-    sa.column("subject", sa.String),
-    sa.column("text_body", sa.Text),
-    sa.column("html_body", sa.Text),
-    sa.column("status", sa.String),
-    sa.column("last_error", sa.String),
-    sa.column("lease_until", sa.DateTime(timezone=True)),
-    sa.column("sent_at", sa.DateTime(timezone=True)),
-)
+
+class ScrubMail(Protocol):
+    """Scrubs the outbox's copies of the mail of given pledges, in the caller's transaction
+    (notifications.outbox.scrub_pledge_mail): "erased" deletes unsent messages and blanks
+    sent copies, and with `resident` the sign-in messages sent to that canonical address;
+    "anonymised" fails unsent messages and blanks every copy. Erasure and retention take it
+    from their callers, because the outbox is notifications' table."""
+
+    def __call__(
+        self,
+        db: Database,
+        pledge_ids: Sequence[int],
+        why: Literal["erased", "anonymised"],
+        *,
+        resident: str | None = None,
+    ) -> Awaitable[None]: ...
 
 
 async def blank_pledges(db: Database, ids: Sequence[int], label: str, now: datetime) -> list[Any]:

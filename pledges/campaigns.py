@@ -181,36 +181,33 @@ def campaign_from_row(row: Any, districts: tuple[str, ...]) -> Campaign:
     )
 
 
-async def _districts_for(db: Database, ids: list[int]) -> dict[int, tuple[str, ...]]:
-    found: dict[int, list[str]] = {i: [] for i in ids}
+async def load_campaigns(db: Database, query: Any) -> list[Campaign]:
+    """The campaigns a `select(campaigns)` query finds, in its order, each with its
+    postcode districts (read in one more query, not one per campaign)."""
+    rows = await db.fetch_all(query)
+    ids = [r["id"] for r in rows]
+    districts: dict[int, list[str]] = {i: [] for i in ids}
     if ids:
-        rows = await db.fetch_all(
+        for r in await db.fetch_all(
             sa.select(campaign_districts)
             .where(campaign_districts.c.campaign_id.in_(ids))
             .order_by(campaign_districts.c.district)
-        )
-        for r in rows:
-            found[r["campaign_id"]].append(r["district"])
-    return {i: tuple(d) for i, d in found.items()}
-
-
-async def _load(db: Database, query: Any) -> list[Campaign]:
-    rows = await db.fetch_all(query)
-    districts = await _districts_for(db, [r["id"] for r in rows])
-    return [campaign_from_row(r, districts[r["id"]]) for r in rows]
+        ):
+            districts[r["campaign_id"]].append(r["district"])
+    return [campaign_from_row(r, tuple(districts[r["id"]])) for r in rows]
 
 
 async def get_campaign(db: Database, slug: str) -> Campaign:
     if "\x00" in slug:  # no slug has one, and PostgreSQL refuses it as a query parameter
         raise CampaignNotFound(slug)
-    found = await _load(db, sa.select(campaigns).where(campaigns.c.slug == slug))
+    found = await load_campaigns(db, sa.select(campaigns).where(campaigns.c.slug == slug))
     if not found:
         raise CampaignNotFound(slug)
     return found[0]
 
 
 async def get_campaign_by_id(db: Database, campaign_id: int) -> Campaign:
-    found = await _load(db, sa.select(campaigns).where(campaigns.c.id == campaign_id))
+    found = await load_campaigns(db, sa.select(campaigns).where(campaigns.c.id == campaign_id))
     if not found:
         raise CampaignNotFound(str(campaign_id))
     return found[0]
@@ -243,7 +240,7 @@ async def list_campaigns(
                 )
             )
         )
-    return await _load(db, query)
+    return await load_campaigns(db, query)
 
 
 def slugify(title: str) -> str:
@@ -597,7 +594,7 @@ async def expire_due_campaigns(store: Store, now: datetime | None = None) -> lis
 
 async def campaigns_for_lead(db: Database, lead_id: int) -> list[Campaign]:
     """A lead's own campaigns, drafts and closed ones too, newest first."""
-    return await _load(
+    return await load_campaigns(
         db,
         sa.select(campaigns)
         .where(campaigns.c.lead_id == lead_id)

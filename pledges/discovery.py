@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
-from pledges.campaigns import Campaign, campaign_from_row
+from pledges.campaigns import Campaign, load_campaigns
 from pledges.tables import campaign_districts, campaigns
 
 TAKING_PLEDGES = ("open", "tipped")
@@ -39,20 +39,6 @@ def _public_campaigns(category: str | None) -> sa.Select[Any]:
     return query
 
 
-async def _load(db: Database, query: sa.Select[Any]) -> list[Campaign]:
-    rows = await db.fetch_all(query)
-    ids = [r["id"] for r in rows]
-    districts: dict[int, list[str]] = {i: [] for i in ids}
-    if ids:
-        for r in await db.fetch_all(
-            sa.select(campaign_districts)
-            .where(campaign_districts.c.campaign_id.in_(ids))
-            .order_by(campaign_districts.c.district)
-        ):
-            districts[r["campaign_id"]].append(r["district"])
-    return [campaign_from_row(r, tuple(districts[r["id"]])) for r in rows]
-
-
 async def find_campaigns(
     db: Database,
     district: str | None = None,
@@ -64,16 +50,16 @@ async def find_campaigns(
     `district` is a normalised outward code ("LS6"); without it every campaign is in
     `others`. `category` keeps only that category in both groups."""
     if district is None:
-        return [], await _load(db, _public_campaigns(category).limit(limit))
+        return [], await load_campaigns(db, _public_campaigns(category).limit(limit))
     covering = sa.select(campaign_districts.c.campaign_id).where(
         campaign_districts.c.district == district
     )
-    in_area = await _load(
+    in_area = await load_campaigns(
         db, _public_campaigns(category).where(campaigns.c.id.in_(covering)).limit(limit)
     )
     room = limit - len(in_area)
     others = (
-        await _load(
+        await load_campaigns(
             db, _public_campaigns(category).where(campaigns.c.id.not_in(covering)).limit(room)
         )
         if room > 0

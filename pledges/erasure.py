@@ -7,9 +7,10 @@ campaign stays tipped), then its personal data is replaced in place. The row sta
 counts, events and the district breakdown that campaigns report still add up; it keeps
 only the postcode district, which on its own identifies no one.
 
-The same transaction erases the copies in the email outbox: messages not yet sent are
-deleted, so none goes out; sent ones keep their row (kind, status, times) without address,
-subject or text. Sign-in links for "my pledges" go too, found by address.
+The same transaction erases the copies in the email outbox, through the ScrubMail the
+caller passes (the outbox is notifications'): messages not yet sent are deleted, so none
+goes out; sent ones keep their row (kind, status, times) without address, subject or text.
+Sign-in links for "my pledges" go too, found by address.
 """
 
 from __future__ import annotations
@@ -21,18 +22,16 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
-from pledges.anonymity import blank_pledges, outbox
+from pledges.anonymity import ScrubMail, blank_pledges
+from pledges.counting import withdraw_in_transaction
 from pledges.errors import PledgeNotFound
-from pledges.identity import canonical_email
+from pledges.identity import address_domains, canonical_email
 from pledges.journal import record_event
-from pledges.pledging import _withdraw_in
 from pledges.store import Store, aware, utcnow
 from pledges.tables import campaigns, magic_links, pledges
 
 # The largest id either database stores; a bigger number in a URL is no pledge of anyone's.
 MAX_ID = 2**63 - 1
-
-RESIDENT_SIGN_IN_KIND = "sign_in_resident"
 
 
 @dataclass(frozen=True)
@@ -151,12 +150,6 @@ async def resident_pledge(db: Database, email_canonical: str, pledge_id: int) ->
     return _from_row(row)
 
 
-def _domains(email_canonical: str) -> set[str]:
-    """Where an address in this canonical form may have been typed: gmail is googlemail."""
-    domain = email_canonical.rpartition("@")[2]
-    return {domain, "googlemail.com"} if domain == "gmail.com" else {domain}
-
-
 async def _forget_sign_in_links(db: Database, email_canonical: str) -> None:
     """The resident's sign-in links record the address as typed: any form of it goes."""
     rows = await db.fetch_all(
@@ -165,7 +158,7 @@ async def _forget_sign_in_links(db: Database, email_canonical: str) -> None:
             sa.or_(
                 *(
                     magic_links.c.email.endswith(f"@{d}", autoescape=True)
-                    for d in _domains(email_canonical)
+                    for d in address_domains(email_canonical)
                 )
             ),
         )
@@ -175,41 +168,11 @@ async def _forget_sign_in_links(db: Database, email_canonical: str) -> None:
         await db.execute(sa.delete(magic_links).where(magic_links.c.nonce_hash.in_(mine)))
 
 
-async def _forget_emails(db: Database, email_canonical: str, pledge_ids: list[int]) -> None:
-    """Messages about these pledges, and sign-in messages sent to any form of the address."""
-    sign_ins = await db.fetch_all(
-        sa.select(outbox.c.id, outbox.c.to_address).where(
-            outbox.c.kind == RESIDENT_SIGN_IN_KIND,
-            sa.or_(
-                *(
-                    sa.func.lower(outbox.c.to_address).endswith(f"@{d}", autoescape=True)
-                    for d in _domains(email_canonical)
-                )
-            ),
-        )
-    )
-    ids = [r["id"] for r in sign_ins if canonical_email(r["to_address"]) == email_canonical]
-    if pledge_ids:
-        ids += [
-            r["id"]
-            for r in await db.fetch_all(
-                sa.select(outbox.c.id).where(outbox.c.pledge_id.in_(pledge_ids))
-            )
-        ]
-    if not ids:
-        return
-    await db.execute(sa.delete(outbox).where(outbox.c.id.in_(ids), outbox.c.sent_at.is_(None)))
-    await db.execute(
-        sa.update(outbox)
-        .where(outbox.c.id.in_(ids), outbox.c.sent_at.is_not(None))
-        .values(to_address="", subject="", text_body="", html_body="", last_error=None)
-    )
-
-
-async def erase_resident(store: Store, email_canonical: str) -> int:
+async def erase_resident(store: Store, email_canonical: str, *, scrub_mail: ScrubMail) -> int:
     """Withdraw and anonymise every pledge made with this canonical address, and erase the
     emails and sign-in links sent to it, in one transaction; returns how many pledges were
-    erased (0 when none was left). Each gets a "pledge.erased" event carrying its id only."""
+    erased (0 when none was left). Each gets a "pledge.erased" event carrying its id only.
+    `scrub_mail` erases the outbox's copies (notifications.outbox.scrub_pledge_mail)."""
     async with store.write() as db:
         # FOR UPDATE (PostgreSQL; SQLite has one writer): a confirmation in flight commits
         # first and is then withdrawn with the rest. Without the lock, each of withdrawal's
@@ -227,11 +190,23 @@ async def erase_resident(store: Store, email_canonical: str) -> int:
             )
         ]
         for pledge_id in ids:
-            await _withdraw_in(db, pledge_id)
+            await withdraw_in_transaction(db, pledge_id)
         erased = await blank_pledges(db, ids, "erased", utcnow())
         for row in sorted(erased, key=lambda r: r["id"]):
             await record_event(db, "pledge.erased", row["campaign_id"], {"pledge_id": row["id"]})
         erased_ids = sorted(r["id"] for r in erased)
         await _forget_sign_in_links(db, email_canonical)
-        await _forget_emails(db, email_canonical, erased_ids)
+        await scrub_mail(db, erased_ids, "erased", resident=email_canonical)
     return len(erased_ids)
+
+
+async def resident_has_pledges(db: Database, email: str) -> bool:
+    """Whether any pledge not anonymised was made with this address, in any of its forms."""
+    found = await db.fetch_val(
+        sa.select(pledges.c.id)
+        .where(
+            pledges.c.email_canonical == canonical_email(email), pledges.c.anonymised_at.is_(None)
+        )
+        .limit(1)
+    )
+    return found is not None

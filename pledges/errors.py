@@ -91,3 +91,40 @@ class RateLimited(DomainError):
             f"Too many pledges from this address; try again in {retry_after_seconds} s."
         )
         self.retry_after_seconds = retry_after_seconds
+
+
+class PaymentsOff(DomainError):
+    """This site takes no money now (no Stripe keys): there is no Checkout to go to."""
+
+
+class CheckoutRefused(DomainError):
+    """The pledge is not in a state to go to Checkout now."""
+
+
+class CardNotNeeded(CheckoutRefused):
+    """Saving a card: the pledge is not waiting for one (saved already, or not money)."""
+
+
+class NothingToPay(CheckoutRefused):
+    """Paying after a failed charge: the pledge owes nothing now (paid, given up,
+    withdrawn or struck out since)."""
+
+
+class RefundRefused(DomainError):
+    """Nothing was refunded; a subclass says why."""
+
+
+class RefundsUnavailable(RefundRefused):
+    """This site takes no money now (no Stripe keys), so nothing can be refunded."""
+
+
+class PaymentNotPossible(RefundRefused):
+    """The pledge is not in a state for this (not paid, already refunded, ...)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class RefundFailed(RefundRefused):
+    """Stripe did not make the refund (unreachable, or refusing); nothing changed here."""

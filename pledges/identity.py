@@ -49,6 +49,12 @@ def canonical_email(value: str) -> str:
     return f"{local}@{domain}"
 
 
+def address_domains(email_canonical: str) -> set[str]:
+    """Where an address in this canonical form may have been typed: gmail is googlemail."""
+    domain = email_canonical.rpartition("@")[2]
+    return {domain, "googlemail.com"} if domain == "gmail.com" else {domain}
+
+
 def normalise_postcode(value: str) -> str | None:
     """'ls61ab' -> 'LS6 1AB'; None when it is not a UK postcode."""
     compact = re.sub(r"\s+", "", value).upper()

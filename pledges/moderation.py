@@ -24,10 +24,10 @@ import sqlalchemy as sa
 from databases import Database
 
 from pledges.campaigns import Campaign, get_campaign, get_campaign_by_id
+from pledges.counting import move_count
 from pledges.errors import CampaignNotFound, FieldError, ValidationFailed
 from pledges.identity import canonical_email
 from pledges.journal import record_event
-from pledges.pledging import _count
 from pledges.store import Store, utcnow
 from pledges.tables import campaigns, pledges
 
@@ -373,7 +373,7 @@ async def _strike_out(db: Database, flt: PledgeFilter, rows: list[Any]) -> list[
             lost[row["campaign_id"]] += 1
             lost_amount[row["campaign_id"]] += row["amount"] or 0
     for campaign_id, count in sorted(lost.items()):
-        await _count(db, campaign_id, -count, -lost_amount[campaign_id])
+        await move_count(db, campaign_id, -count, -lost_amount[campaign_id])
     return struck
 
 

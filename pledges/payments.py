@@ -24,11 +24,17 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
-from gateways.stripe_gateway import ChargeResult, StripeGateway, pledge_id_of
+from gateways.stripe_gateway import ChargeResult, StripeFailure, StripeGateway, pledge_id_of
 from pledges.campaigns import get_campaign_by_id
-from pledges.errors import CampaignNotFound, PledgeNotFound
+from pledges.counting import count_if_complete, move_count
+from pledges.errors import (
+    CampaignNotFound,
+    PaymentNotPossible,
+    PledgeNotFound,
+    RefundFailed,
+    RefundsUnavailable,
+)
 from pledges.journal import record_event
-from pledges.pledging import _count, _count_if_complete
 from pledges.store import Store, aware, utcnow
 from pledges.tables import campaigns, pledges, stripe_events
 
@@ -42,14 +48,6 @@ BATCH = 50
 CONCURRENCY = 8
 # Payment states in which a counted pledge may still turn into money.
 OUTSTANDING = ("card_saved", "charging", "action_required")
-
-
-class PaymentNotPossible(Exception):
-    """The pledge is not in a state for this (not paid, already refunded, ...)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 # ----- the card is saved ----------------------------------------------------------------
@@ -99,10 +97,10 @@ async def _card_saved_in(
     if status not in ("open", "tipped"):
         # Closed meanwhile: it never counts, and the release pass detaches the card.
         return CardSaved(pledge_id, newly_saved=True, counted=False)
-    counted = await _count_if_complete(db, pledge_id)
+    counted = await count_if_complete(db, pledge_id)
     if counted is not None:
         await record_event(db, "pledge.confirmed", counted["campaign_id"], {"pledge_id": pledge_id})
-        await _count(db, counted["campaign_id"], +1, counted["amount"] or 0)
+        await move_count(db, counted["campaign_id"], +1, counted["amount"] or 0)
     return CardSaved(pledge_id, newly_saved=True, counted=counted is not None)
 
 
@@ -196,6 +194,22 @@ async def refund_pledge(store: Store, gateway: StripeGateway, pledge_id: int, *,
     async with store.write() as db:
         await _refunded_in(db, pledge_id, refund_id, by)
     return int(row["amount"] or 0)
+
+
+async def refund_in_full(
+    store: Store, gateway: StripeGateway | None, pledge_id: int, *, by: str
+) -> int:
+    """Refund a paid pledge in full when a lead or an administrator asks (`by`); returns
+    the amount. A second click refunds nothing more (refund_pledge sends Stripe the
+    pledge's own idempotency key). Raises a RefundRefused when nothing was refunded."""
+    if gateway is None:
+        raise RefundsUnavailable()
+    try:
+        return await refund_pledge(store, gateway, pledge_id, by=by)
+    except StripeFailure as exc:
+        # Unreachable, or refusing (refunded already in Stripe's dashboard, say).
+        log.warning("refunding pledge %s failed: %s", pledge_id, type(exc).__name__)
+        raise RefundFailed() from exc
 
 
 async def _refunded_in(db: Database, pledge_id: int, refund_id: str, by: str) -> bool:
@@ -317,23 +331,8 @@ async def _claim(
         .order_by(pledges.c.id)
         .limit(limit)
     )
-    if store.skip_locked:
-        chosen = chosen.with_for_update(of=pledges, skip_locked=True)
-    elif await store.database.fetch_val(chosen) is None:
-        return []  # SQLite: a cheap look before taking the single write lock
-    async with store.write() as db:
-        rows = await db.fetch_all(
-            sa.update(pledges)
-            .where(pledges.c.id.in_(chosen.scalar_subquery()))
-            .values(payment_status=new_status, charge_lease_until=now + CHARGE_LEASE)
-            .returning(
-                pledges.c.id,
-                pledges.c.campaign_id,
-                pledges.c.amount,
-                pledges.c.stripe_customer_id,
-                pledges.c.stripe_payment_method_id,
-            )
-        )
+
+    async def with_campaign_names(db: Database, rows: list[Any]) -> list[Any]:
         if not rows:
             return []
         names = {
@@ -344,17 +343,32 @@ async def _claim(
                 )
             )
         }
-    return [
-        _Job(
-            r["id"],
-            r["campaign_id"],
-            int(r["amount"] or 0),
-            r["stripe_customer_id"],
-            r["stripe_payment_method_id"],
-            *names[r["campaign_id"]],
-        )
-        for r in sorted(rows, key=lambda r: r["id"])
-    ]
+        return [
+            _Job(
+                r["id"],
+                r["campaign_id"],
+                int(r["amount"] or 0),
+                r["stripe_customer_id"],
+                r["stripe_payment_method_id"],
+                *names[r["campaign_id"]],
+            )
+            for r in sorted(rows, key=lambda r: r["id"])
+        ]
+
+    return await store.claim(
+        pledges,
+        chosen,
+        {"payment_status": new_status, "charge_lease_until": now + CHARGE_LEASE},
+        returning=(
+            pledges.c.id,
+            pledges.c.campaign_id,
+            pledges.c.amount,
+            pledges.c.stripe_customer_id,
+            pledges.c.stripe_payment_method_id,
+        ),
+        of=pledges,
+        then=with_campaign_names,
+    )
 
 
 def _lease_over(now: datetime) -> Any:

@@ -1,25 +1,23 @@
-"""Pledges: recording, confirming, withdrawing, and the exact count that tips a campaign.
-
-The count lives on the campaign row and changes only through one atomic
-`UPDATE ... SET confirmed_count = confirmed_count + :delta ... RETURNING`, in the same
-transaction as the pledge's change. On PostgreSQL that UPDATE holds the campaign's row
-lock until commit, so the threshold check that follows sees a count no other transaction
-can move; on SQLite the Store's single writer gives the same guarantee. Tipping and each
-milestone are themselves guarded UPDATEs (`WHERE status = 'open'`), so each is recorded
-once however many confirmations race.
+"""Pledges: recording, confirming and withdrawing them. Each change moves the campaign's
+count in its own transaction through pledges/counting.py, the one place counts move.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from databases import Database
 
-from pledges.campaigns import Campaign, get_campaign_by_id, progress_percent, reached
+from pledges.campaigns import get_campaign_by_id
+from pledges.counting import (
+    Progress,
+    count_if_complete,
+    move_count,
+    progress_of,
+    withdraw_in_transaction,
+)
 from pledges.errors import (
     CampaignHidden,
     CampaignNotFound,
@@ -49,21 +47,6 @@ class PledgeInput:
     postcode: str
     show_name: bool
     share_contact: bool
-
-
-@dataclass(frozen=True)
-class Progress:
-    slug: str
-    status: str
-    confirmed: int
-    target: int
-    # Money campaigns: the amount of the counted pledges, and the money target if any.
-    pledged_amount: int = 0
-    money_target: int | None = None
-
-    @property
-    def percent(self) -> int:
-        return progress_percent(self.confirmed, self.target, self.pledged_amount, self.money_target)
 
 
 @dataclass(frozen=True)
@@ -371,82 +354,8 @@ async def record_paper_pledge(store: Store, slug: str, lead_id: int, data: Any) 
         await record_event(
             db, "pledge.confirmed", campaign.id, {"pledge_id": pledge_id, "source": "paper"}
         )
-        progress = await _count(db, campaign.id, +1)
+        progress = await move_count(db, campaign.id, +1)
         return PledgeOutcome(int(pledge_id), "confirmed", repeated=False, progress=progress)
-
-
-async def _count(db: Database, campaign_id: int, delta: int, amount: int = 0) -> Progress:
-    """Move the confirmed count (and, for money pledges, the pledged amount) and record any
-    milestone or tipping it causes, once."""
-    row = await db.fetch_one(
-        sa.update(campaigns)
-        .where(campaigns.c.id == campaign_id)
-        .values(
-            confirmed_count=campaigns.c.confirmed_count + delta,
-            pledged_amount=campaigns.c.pledged_amount + amount,
-        )
-        .returning(
-            campaigns.c.slug,
-            campaigns.c.status,
-            campaigns.c.confirmed_count,
-            campaigns.c.target,
-            campaigns.c.milestones,
-            campaigns.c.milestone_reached,
-            campaigns.c.pledged_amount,
-            campaigns.c.money_target,
-        )
-    )
-    assert row is not None
-    progress = Progress(
-        row["slug"],
-        row["status"],
-        row["confirmed_count"],
-        row["target"],
-        row["pledged_amount"],
-        row["money_target"],
-    )
-    if delta <= 0 or progress.status != "open":
-        return progress
-
-    def at(percent: int) -> bool:
-        return reached(
-            percent,
-            progress.confirmed,
-            progress.target,
-            progress.pledged_amount,
-            progress.money_target,
-        )
-
-    crossed = [m for m in json.loads(row["milestones"]) if row["milestone_reached"] < m and at(m)]
-    if crossed:
-        claimed = await db.fetch_one(
-            sa.update(campaigns)
-            .where(campaigns.c.id == campaign_id, campaigns.c.milestone_reached < max(crossed))
-            .values(milestone_reached=max(crossed))
-            .returning(campaigns.c.id)
-        )
-        if claimed is not None:
-            campaign = await get_campaign_by_id(db, campaign_id)
-            for percent in sorted(crossed):
-                await record_event(
-                    db,
-                    "campaign.milestone",
-                    campaign_id,
-                    {**campaign.public_payload(), "percent": percent},
-                )
-
-    if at(100):
-        tipped = await db.fetch_one(
-            sa.update(campaigns)
-            .where(campaigns.c.id == campaign_id, campaigns.c.status == "open")
-            .values(status="tipped", tipped_at=utcnow())
-            .returning(campaigns.c.id)
-        )
-        if tipped is not None:
-            campaign = await get_campaign_by_id(db, campaign_id)
-            await record_event(db, "campaign.tipped", campaign_id, campaign.public_payload())
-            progress = dataclasses.replace(progress, status="tipped")
-    return progress
 
 
 async def confirm_pledge(store: Store, pledge_id: int) -> ConfirmOutcome:
@@ -465,7 +374,7 @@ async def confirm_pledge(store: Store, pledge_id: int) -> ConfirmOutcome:
             )
             .values(email_confirmed_at=utcnow())
         )
-        row = await _count_if_complete(db, pledge_id)
+        row = await count_if_complete(db, pledge_id)
         if row is None:
             current = await db.fetch_one(
                 sa.select(pledges.c.status, pledges.c.campaign_id).where(pledges.c.id == pledge_id)
@@ -482,7 +391,7 @@ async def confirm_pledge(store: Store, pledge_id: int) -> ConfirmOutcome:
             if current["status"] == "pending" and campaign.status not in ("open", "tipped"):
                 raise CampaignNotOpen(campaign.status)  # rolls the email confirmation back
             return ConfirmOutcome(
-                _progress_of(campaign),
+                progress_of(campaign),
                 newly_confirmed=False,
                 awaiting_card=current["status"] == "pending",
             )
@@ -498,80 +407,14 @@ async def confirm_pledge(store: Store, pledge_id: int) -> ConfirmOutcome:
         if found["status"] not in ("open", "tipped"):
             raise CampaignNotOpen(found["status"])  # rolls the confirmation back
         await record_event(db, "pledge.confirmed", campaign_id, {"pledge_id": pledge_id})
-        progress = await _count(db, campaign_id, +1, row["amount"] or 0)
+        progress = await move_count(db, campaign_id, +1, row["amount"] or 0)
     return ConfirmOutcome(progress, newly_confirmed=True)
-
-
-async def _count_if_complete(db: Database, pledge_id: int) -> Any:
-    """Confirm a pending pledge that now has all it needs (a money pledge: a confirmed
-    email and a saved card), in one guarded UPDATE; the caller then counts it. On
-    PostgreSQL a card saved while the email is confirmed waits for the other's row lock
-    and re-checks the row, so exactly one of the two confirms it."""
-    return await db.fetch_one(
-        sa.update(pledges)
-        .where(
-            pledges.c.id == pledge_id,
-            pledges.c.status == "pending",
-            sa.or_(
-                pledges.c.amount.is_(None),
-                sa.and_(
-                    pledges.c.email_confirmed_at.is_not(None),
-                    pledges.c.card_saved_at.is_not(None),
-                ),
-            ),
-        )
-        .values(status="confirmed", confirmed_at=utcnow())
-        .returning(pledges.c.campaign_id, pledges.c.amount)
-    )
 
 
 async def withdraw_pledge(store: Store, pledge_id: int) -> Progress:
     """Withdraw a pledge; before tipping it lowers the count, after it the tip stands."""
     async with store.write() as db:
-        return await _withdraw_in(db, pledge_id)
-
-
-async def _withdraw_in(db: Database, pledge_id: int) -> Progress:
-    """withdraw_pledge inside the caller's write transaction (erasure withdraws several)."""
-    # One guarded UPDATE for both states. On PostgreSQL, if a confirmation of this pledge is
-    # in flight, the UPDATE waits for its row lock and then re-checks the row as committed,
-    # so the withdrawal is never lost; confirmed_at, set only by confirming, says whether
-    # the pledge was counted.
-    changed = await db.fetch_one(
-        sa.update(pledges)
-        .where(pledges.c.id == pledge_id, pledges.c.status.in_(("pending", "confirmed")))
-        .values(status="withdrawn", withdrawn_at=utcnow())
-        .returning(pledges.c.campaign_id, pledges.c.confirmed_at, pledges.c.amount)
-    )
-    was_confirmed = changed if changed is not None and changed["confirmed_at"] else None
-    if changed is None:
-        current = await db.fetch_val(
-            sa.select(pledges.c.campaign_id).where(pledges.c.id == pledge_id)
-        )
-        if current is None:
-            raise PledgeNotFound(str(pledge_id))
-        return _progress_of(await get_campaign_by_id(db, current))
-    campaign_id = changed["campaign_id"]
-    await record_event(
-        db,
-        "pledge.withdrawn",
-        campaign_id,
-        {"pledge_id": pledge_id, "was_confirmed": was_confirmed is not None},
-    )
-    if was_confirmed is not None:
-        return await _count(db, campaign_id, -1, -(changed["amount"] or 0))
-    return _progress_of(await get_campaign_by_id(db, campaign_id))
-
-
-def _progress_of(campaign: Campaign) -> Progress:
-    return Progress(
-        campaign.slug,
-        campaign.status,
-        campaign.confirmed,
-        campaign.target,
-        campaign.pledged_amount,
-        campaign.money_target,
-    )
+        return await withdraw_in_transaction(db, pledge_id)
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pledges.anonymity import blank_pledges, outbox
+from pledges.anonymity import ScrubMail, blank_pledges
 from pledges.store import Store, utcnow
 from pledges.tables import campaigns, pledges
 
 BATCH_SIZE = 500
-ANONYMOUS_ADDRESS = "anonymised@invalid"
 
 
 def closed_before(cutoff: datetime) -> Any:
@@ -39,11 +38,13 @@ async def anonymise_closed_campaigns(
     retention_days: int,
     now: datetime | None = None,
     *,
+    scrub_mail: ScrubMail,
     limit: int | None = None,
 ) -> int:
     """Anonymise the pledges of campaigns closed more than `retention_days` ago, not done
-    before; returns how many. With `limit`, stops after about that many (the worker
-    spreads a large backlog over several passes)."""
+    before; returns how many. `scrub_mail` scrubs their copies in the email outbox in the
+    same transaction (notifications.outbox.scrub_pledge_mail). With `limit`, stops after
+    about that many (the worker spreads a large backlog over several passes)."""
     now = now or utcnow()
     cutoff = now - timedelta(days=retention_days)
     due = (
@@ -67,20 +68,6 @@ async def anonymise_closed_campaigns(
             if not ids:
                 break
             changed = await blank_pledges(db, ids, "anonymised", now)
-            # A message not sent by now never will be: its address is gone.
-            await db.execute(
-                sa.update(outbox)
-                .where(outbox.c.pledge_id.in_(ids), outbox.c.status.in_(("queued", "sending")))
-                .values(
-                    status="failed",
-                    lease_until=None,
-                    last_error="Not sent: the pledge was anonymised.",
-                )
-            )
-            await db.execute(
-                sa.update(outbox)
-                .where(outbox.c.pledge_id.in_(ids))
-                .values(to_address=ANONYMOUS_ADDRESS, subject="", text_body="", html_body="")
-            )
+            await scrub_mail(db, ids, "anonymised")
         done += len(changed)
     return done

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -280,6 +280,42 @@ class Store:
             return sqlite.insert(table).on_conflict_do_nothing()
         return postgresql.insert(table).on_conflict_do_nothing()
 
-    @property
-    def skip_locked(self) -> bool:
-        return not self.is_sqlite
+    async def claimable(self, due: sa.Select[Any], *, of: Any = None) -> sa.Select[Any] | None:
+        """`due`, ready to take its rows inside a write transaction: on PostgreSQL FOR UPDATE
+        SKIP LOCKED (of the table `of` when `due` joins), so concurrent claimers get
+        disjoint rows; on SQLite, which has one writer, `due` as it is, or None when a
+        cheap look outside the write lock finds nothing (an idle queue never takes it)."""
+        if not self.is_sqlite:
+            return due.with_for_update(skip_locked=True, of=of)
+        if await self.database.fetch_val(due) is None:
+            return None
+        return due
+
+    async def claim(
+        self,
+        table: sa.Table,
+        due: sa.Select[Any],
+        values: dict[str, Any],
+        *,
+        returning: Sequence[Any] = (),
+        of: Any = None,
+        then: Callable[[Database, list[Any]], Awaitable[list[Any]]] | None = None,
+    ) -> list[Any]:
+        """Claim the rows of a lease queue: set `values` (a status and a lease) on the rows
+        of `table` whose ids `due` selects, in one write transaction, and return them (the
+        `returning` columns, or whole rows). `due` keeps its own order and limit; see
+        claimable() for the locking. `then` runs in the same transaction on the claimed
+        rows and returns what the claimer gets (it may hand some back)."""
+        locked = await self.claimable(due, of=of)
+        if locked is None:
+            return []
+        async with self.write() as db:
+            rows = list(
+                await db.fetch_all(
+                    sa.update(table)
+                    .where(table.c.id.in_(locked.scalar_subquery()))
+                    .values(**values)
+                    .returning(*(returning or [table]))
+                )
+            )
+            return await then(db, rows) if then is not None else rows

@@ -12,10 +12,17 @@ from starlette.routing import Route
 from app.api.requests import bearer_key, client_ip, json_body, require_lead
 from app.bootstrap import Services, services
 from app.errors import Problem
-from app.pages.payments import card_checkout_url
 from pledges import campaigns as campaign_service
 from pledges import pledging
-from pledges.errors import CampaignHidden, CampaignNotFound, FieldError, PledgeInvalid
+from pledges.checkout import card_checkout_url
+from pledges.errors import (
+    CampaignHidden,
+    CampaignNotFound,
+    CheckoutRefused,
+    FieldError,
+    PaymentsOff,
+    PledgeInvalid,
+)
 from pledges.pledging import Progress
 
 log = logging.getLogger("groundswell.api")
@@ -94,8 +101,10 @@ async def _checkout_url(svc: Services, pledge_id: int) -> str | None:
     """Where the resident saves a card; None when Stripe cannot be reached now (the
     pledge stands, and the link in its confirmation email leads to Checkout later)."""
     try:
-        return await card_checkout_url(svc, pledge_id)
-    except Problem:
+        return await card_checkout_url(
+            svc.store, svc.payments, svc.signer, svc.settings.base_url, pledge_id
+        )
+    except (PaymentsOff, CheckoutRefused):
         raise
     except Exception as exc:
         log.warning("no Checkout for pledge %s: %s", pledge_id, type(exc).__name__)

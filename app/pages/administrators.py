@@ -17,15 +17,14 @@ from starlette.routing import Route
 
 from app.bootstrap import services
 from app.csrf import check_csrf
-from app.errors import Problem
+from app.errors import Problem, problem_from_domain
 from app.pages.rendering import render
 from app.pages.sign_in import current_lead, is_admin, sign_in_redirect
-from app.refunds import RefundRefused, refund
 from pledges import moderation
 from pledges.accounts import Lead
 from pledges.campaigns import get_campaign_by_id, list_campaigns
-from pledges.errors import PledgeNotFound, ValidationFailed
-from pledges.payments import payment_view
+from pledges.errors import PledgeNotFound, RefundRefused, ValidationFailed
+from pledges.payments import payment_view, refund_in_full
 
 # The filters of the invalidation form, in the order they appear.
 FILTER_FIELDS = ("campaign", "ip", "email_domain", "since", "until")
@@ -155,11 +154,12 @@ async def refund_page(request: Request) -> Response:
     if action == "show":
         return render(request, "admin/refund.html", context)
     try:
-        amount = await refund(svc, pledge.pledge_id, by="admin")
+        amount = await refund_in_full(svc.store, svc.payments, pledge.pledge_id, by="admin")
     except RefundRefused as exc:
+        problem = problem_from_domain(exc)
         context["pledge"] = await payment_view(svc.store.database, pledge.pledge_id)
-        context["errors"] = {"pledge_id": exc.message}
-        return render(request, "admin/refund.html", context, status_code=exc.status)
+        context["errors"] = {"pledge_id": problem.detail}
+        return render(request, "admin/refund.html", context, status_code=problem.status)
     request.session["admin_notice"] = (
         f"Refunded {campaign.money(amount)} to pledge {pledge.pledge_id} of “{campaign.title}”."
     )

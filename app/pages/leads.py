@@ -25,12 +25,11 @@ from starlette.routing import Route
 
 from app.bootstrap import services
 from app.csrf import check_csrf
-from app.errors import Problem
+from app.errors import Problem, problem_from_domain
 from app.pages.rendering import render
 from app.pages.sharing import campaign_url
 from app.pages.sign_in import current_lead, sign_in_redirect
 from app.pages.spreadsheet import csv_cell
-from app.refunds import RefundRefused, refund
 from pledges import campaigns as campaign_service
 from pledges.accounts import Lead
 from pledges.campaigns import CATEGORIES, MONEY_UNAVAILABLE, Campaign
@@ -40,6 +39,7 @@ from pledges.errors import (
     DomainError,
     FieldError,
     PledgeNotFound,
+    RefundRefused,
     SlugTaken,
     ValidationFailed,
 )
@@ -52,7 +52,7 @@ from pledges.money import (
     major_text,
     parse_major,
 )
-from pledges.payments import PaymentView, payment_view
+from pledges.payments import PaymentView, payment_view, refund_in_full
 from pledges.pledging import record_paper_pledge, validate_pledge
 from pledges.store import utcnow
 from pledges.tables import pledges
@@ -710,14 +710,16 @@ async def refund_page(request: Request) -> Response:
     if raw.get("confirm") != "yes":
         return _page(request, "lead/refund.html", {"campaign": campaign, "pledge": pledge})
     try:
-        amount = await refund(services(request), pledge.pledge_id, by="lead")
+        svc = services(request)
+        amount = await refund_in_full(svc.store, svc.payments, pledge.pledge_id, by="lead")
     except RefundRefused as exc:
+        problem = problem_from_domain(exc)
         pledge = await payment_view(services(request).store.database, pledge.pledge_id)
         return _page(
             request,
             "lead/refund.html",
-            {"campaign": campaign, "pledge": pledge, "problem": exc.message},
-            exc.status,
+            {"campaign": campaign, "pledge": pledge, "problem": problem.detail},
+            problem.status,
         )
     _flash(
         request,

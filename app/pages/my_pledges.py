@@ -22,6 +22,7 @@ from app.csrf import check_csrf
 from app.errors import Problem
 from app.pages.rendering import render
 from app.pages.sign_in import resident_email, sign_in_redirect
+from notifications.outbox import scrub_pledge_mail
 from notifications.resident_data import emails_for_pledges
 from pledges.erasure import erase_resident, resident_pledge, resident_pledges
 from pledges.errors import PledgeNotFound
@@ -114,7 +115,7 @@ async def erase(request: Request) -> Response:
         return _private(render(request, "me/erase.html", {"email": email, "pledges": items}))
     form = await request.form()
     check_csrf(request, form.get("csrf_token"))
-    erased = await erase_resident(svc.store, email)
+    erased = await erase_resident(svc.store, email, scrub_mail=scrub_pledge_mail)
     request.session.pop("resident", None)
     return _private(render(request, "me/erased.html", {"erased": erased}))
 

@@ -1,5 +1,6 @@
-"""Money pledges in the browser: to Stripe Checkout and back, paying after a failed
-charge, and Stripe's webhooks in. Card data never touches Groundswell."""
+"""Money pledges in the browser: to Stripe Checkout (pledges/checkout.py opens the
+session) and back, paying after a failed charge, and Stripe's webhooks in. Card data
+never touches Groundswell."""
 
 from __future__ import annotations
 
@@ -14,18 +15,17 @@ from starlette.routing import Route
 
 from app.bootstrap import Services, services
 from app.csrf import check_csrf
-from app.errors import Problem
 from app.pages.rendering import render
 from gateways.stripe_gateway import SessionState, StripeGateway
 from pledges.campaigns import Campaign, get_campaign_by_id
-from pledges.errors import InvalidToken, PledgeNotFound
+from pledges.checkout import card_checkout_url, pay_checkout_url
+from pledges.errors import CheckoutRefused, InvalidToken, PaymentsOff, PledgeNotFound
 from pledges.payments import (
     PaymentView,
     payment_view,
     process_stripe_event,
     record_card_saved,
     record_paid,
-    remember_customer,
 )
 
 log = logging.getLogger("groundswell.payments")
@@ -40,67 +40,13 @@ STRIPE_UNREACHABLE = (
 )
 
 
-async def card_checkout_url(svc: Services, pledge_id: int) -> str:
-    """A new Checkout Session in setup mode for this pledge; its URL, to send the
-    resident to. The Stripe customer is made once per pledge and reused."""
-    gateway = _money_on(svc)
-    pledge = await payment_view(svc.store.database, pledge_id)
-    campaign = await get_campaign_by_id(svc.store.database, pledge.campaign_id)
-    if pledge.payment_status != "awaiting_card" or campaign.currency is None:
-        raise Problem(409, "This pledge does not need a card now.")
-    customer = pledge.customer
-    if customer is None:
-        customer = await gateway.create_customer(
-            email=pledge.email, name=pledge.name, pledge_id=pledge_id
-        )
-        await remember_customer(svc.store, pledge_id, customer)
-    card_token = svc.signer.sign(pledge_id, "pledge-card")
-    base = f"{svc.settings.base_url}/c/{campaign.slug}"
-    session = await gateway.setup_session(
-        customer=customer,
-        pledge_id=pledge_id,
-        currency=campaign.currency,
-        success_url=f"{base}/card-saved?session_id={{CHECKOUT_SESSION_ID}}",
-        cancel_url=f"{base}/card-cancelled?token={card_token}",
-    )
-    return session.url
-
-
-async def pay_checkout_url(svc: Services, pledge_id: int, pay_token: str) -> str:
-    """A new Checkout Session in payment mode for a pledge whose off-session charge
-    failed: the resident pays now, authenticating with their bank if it asks."""
-    gateway = _money_on(svc)
-    pledge = await payment_view(svc.store.database, pledge_id)
-    campaign = await get_campaign_by_id(svc.store.database, pledge.campaign_id)
-    if (
-        pledge.payment_status != "action_required"
-        or pledge.status != "confirmed"  # withdrawn or struck out since: nothing to pay
-        or not pledge.amount
-        or not campaign.currency
-    ):
-        raise Problem(409, "This pledge has nothing to pay now.")
-    if pledge.customer is None:  # pragma: no cover - a saved card always has its customer
-        raise Problem(409, "This pledge has nothing to pay now.")
-    base = f"{svc.settings.base_url}/pay/{pay_token}"
-    session = await gateway.payment_session(
-        customer=pledge.customer,
-        pledge_id=pledge_id,
-        amount=pledge.amount,
-        currency=campaign.currency,
-        description=f"Pledge to {campaign.title}",
-        success_url=f"{base}/done?session_id={{CHECKOUT_SESSION_ID}}",
-        cancel_url=base,
-    )
-    return session.url
-
-
 # ----- pages --------------------------------------------------------------------------------
 
 
 def _money_on(svc: Services) -> StripeGateway:
     """The gateway, or a 404: without Stripe these pages do not exist."""
     if svc.payments is None:
-        raise Problem(404, "Money pledges are not available on this site.")
+        raise PaymentsOff()
     return svc.payments
 
 
@@ -217,8 +163,10 @@ async def save_card(request: Request) -> Response:
         message = "Your card for this pledge is already saved."
         return _problem_page(request, "Your card is already saved", message, 409, **context)
     try:
-        url = await card_checkout_url(svc, pledge_id)
-    except Problem:
+        url = await card_checkout_url(
+            svc.store, svc.payments, svc.signer, svc.settings.base_url, pledge_id
+        )
+    except (PaymentsOff, CheckoutRefused):
         raise
     except Exception as exc:
         log.warning("no Checkout for pledge %s: %s", pledge_id, type(exc).__name__)
@@ -251,8 +199,10 @@ async def pay_page(request: Request) -> Response:
     payable = pledge.payment_status == "action_required" and pledge.status == "confirmed"
     if request.method == "POST" and payable:
         try:
-            url = await pay_checkout_url(svc, pledge_id, token)
-        except Problem:
+            url = await pay_checkout_url(
+                svc.store, svc.payments, svc.settings.base_url, pledge_id, token
+            )
+        except (PaymentsOff, CheckoutRefused):
             raise
         except Exception as exc:
             log.warning("no payment Checkout for pledge %s: %s", pledge_id, type(exc).__name__)

@@ -14,17 +14,19 @@ from starlette.routing import Route
 from app.bootstrap import services
 from app.csrf import check_csrf
 from app.errors import Problem
-from app.pages.payments import card_checkout_url
 from app.pages.rendering import render
 from pledges import campaigns as campaign_service
 from pledges import pledging
 from pledges.campaigns import CATEGORIES
+from pledges.checkout import card_checkout_url
 from pledges.discovery import find_campaigns
 from pledges.errors import (
     CampaignHidden,
     CampaignNotOpen,
+    CheckoutRefused,
     InvalidToken,
     MoneyUnavailable,
+    PaymentsOff,
     PledgeInvalid,
     PledgeWithdrawn,
     RateLimited,
@@ -182,8 +184,10 @@ async def _to_checkout(request: Request, slug: str, pledge_id: int) -> Response:
     say the pledge is recorded and the card can be saved later from the confirm link."""
     svc = services(request)
     try:
-        url = await card_checkout_url(svc, pledge_id)
-    except Problem:
+        url = await card_checkout_url(
+            svc.store, svc.payments, svc.signer, svc.settings.base_url, pledge_id
+        )
+    except (PaymentsOff, CheckoutRefused):
         raise
     except Exception as exc:
         log.warning("no Checkout for pledge %s: %s", pledge_id, type(exc).__name__)

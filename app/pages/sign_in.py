@@ -8,11 +8,9 @@ in at once: mail scanners that fetch every link must not spend a single-use link
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Any
 
-import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -20,12 +18,11 @@ from starlette.routing import Route
 from app.bootstrap import services
 from app.csrf import check_csrf
 from app.pages.rendering import render
-from notifications.outbox import queue_prepared
+from notifications.sign_in import email_sign_in_link
 from pledges.accounts import Lead, ensure_lead, lead_by_id
 from pledges.errors import InvalidToken
 from pledges.identity import canonical_email, is_valid_email
-from pledges.magic_links import check_link, issue_link, use_link
-from pledges.tables import pledges
+from pledges.magic_links import check_link, use_link
 
 # How long "my pledges" stays open after a resident's link is used.
 RESIDENT_SESSION_SECONDS = 60 * 60
@@ -69,17 +66,6 @@ def sign_in_redirect(purpose: str) -> Response:
     return RedirectResponse(PAGES[purpose]["form"], status_code=303)
 
 
-async def _resident_has_pledges(request: Request, email: str) -> bool:
-    found = await services(request).store.database.fetch_val(
-        sa.select(pledges.c.id)
-        .where(
-            pledges.c.email_canonical == canonical_email(email), pledges.c.anonymised_at.is_(None)
-        )
-        .limit(1)
-    )
-    return found is not None
-
-
 async def _ask(request: Request, purpose: str) -> Response:
     svc = services(request)
     page = PAGES[purpose]
@@ -100,20 +86,14 @@ async def _ask(request: Request, purpose: str) -> Response:
             },
             status_code=422,
         )
-    if purpose == "lead" or await _resident_has_pledges(request, email):
-        async with svc.store.write() as db:
-            token = await issue_link(db, svc.signer, purpose, email)
-            if token is not None:
-                link = f"{svc.settings.base_url}{page['confirm']}?token={token}"
-                key = hashlib.sha256(token.encode()).hexdigest()[:40]
-                await queue_prepared(
-                    svc.store,
-                    db,
-                    f"sign_in_{purpose}",
-                    f"sign-in:{purpose}:{key}",
-                    email,
-                    svc.renderer.render_sign_in(purpose, link),
-                )
+    await email_sign_in_link(
+        svc.store,
+        svc.signer,
+        svc.renderer,
+        purpose,
+        email,
+        f"{svc.settings.base_url}{page['confirm']}",
+    )
     return render(request, "sign_in/check_email.html", {"purpose": purpose, "email": email})
 
 

@@ -123,3 +123,15 @@ def test_serve_links_follow_the_served_address_and_keep_demo_settings(
     monkeypatch.setenv("BASE_URL", "https://pledge.example.org")
     args = build_parser().parse_args(["serve", "--demo", "--port", "8765"])
     assert serve_settings(args).base_url == "https://pledge.example.org"
+
+
+def test_commands_log_only_warnings_unless_verbose(tmp_path: Path) -> None:
+    quiet = _cli("migrate", env={"DATABASE_URL": f"sqlite:///{tmp_path / 'quiet.db'}"})
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stdout == "Database is at the newest schema.\n"
+    assert " INFO " not in quiet.stderr
+    for where, args in (("before", ("--verbose", "migrate")), ("after", ("migrate", "-v"))):
+        loud = _cli(*args, env={"DATABASE_URL": f"sqlite:///{tmp_path / f'{where}.db'}"})
+        assert loud.returncode == 0, loud.stderr
+        assert loud.stdout == "Database is at the newest schema.\n"
+        assert "INFO alembic.runtime.migration Running upgrade" in loud.stderr

@@ -15,7 +15,7 @@ import pledges.payments
 from gateways.stripe_gateway import ChargeResult, StripeGateway
 from gateways.stripe_stand_in import FakeStripe
 from notifications.messages import MessageRenderer
-from notifications.outbox import dispatch_events
+from notifications.outbox import dispatch_events, scrub_pledge_mail
 from notifications.tables import emails
 from pledges.campaigns import Campaign, cancel_campaign, expire_due_campaigns, get_campaign
 from pledges.erasure import erase_resident
@@ -465,7 +465,12 @@ async def test_erasing_a_paid_pledge_deletes_its_stripe_customer_and_keeps_the_p
     assert await _payment_status(store, ids[1]) == "paid"
     assert before["stripe_customer_id"] in fake_stripe.objects
 
-    assert await erase_resident(store, canonical_email("resident1@example.org")) == 1
+    assert (
+        await erase_resident(
+            store, canonical_email("resident1@example.org"), scrub_mail=scrub_pledge_mail
+        )
+        == 1
+    )
     assert await pledges.payments.forget_customers(store, gateway) == 1
 
     after = await _customer_of(store, ids[1])
@@ -487,7 +492,12 @@ async def test_an_erased_pledge_with_a_saved_card_is_released_before_its_custome
     pledge_id = await make_money_pledge(store, fake_stripe, gateway, campaign.slug, 5)
     method = await _method_of(store, pledge_id)
     customer = (await _customer_of(store, pledge_id))["stripe_customer_id"]
-    assert await erase_resident(store, canonical_email("resident5@example.org")) == 1
+    assert (
+        await erase_resident(
+            store, canonical_email("resident5@example.org"), scrub_mail=scrub_pledge_mail
+        )
+        == 1
+    )
 
     # Not yet released: the customer stays until the card is detached.
     assert await pledges.payments.forget_customers(store, gateway) == 0

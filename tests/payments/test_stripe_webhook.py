@@ -17,11 +17,12 @@ import stripe
 from starlette.applications import Starlette
 
 from app.main import services_of
-from app.pages.payments import MAX_WEBHOOK_BODY, card_checkout_url, pay_checkout_url
+from app.pages.payments import MAX_WEBHOOK_BODY
 from app.settings import Settings
 from gateways.stripe_gateway import StripeGateway
 from gateways.stripe_stand_in import FakeStripe
 from pledges.campaigns import Campaign, get_campaign
+from pledges.checkout import card_checkout_url, pay_checkout_url
 from pledges.payments import run_payments
 from pledges.pledging import confirm_pledge, record_pledge
 from pledges.store import Store
@@ -75,7 +76,10 @@ async def reload(store: Store, campaign: Campaign) -> Campaign:
 
 async def card_saved_at_stripe(app: Starlette, fake: FakeStripe, pledge_id: int) -> str:
     """The resident saved a card on Checkout but has not come back to Groundswell."""
-    url = await card_checkout_url(services_of(app), pledge_id)
+    svc = services_of(app)
+    url = await card_checkout_url(
+        svc.store, svc.payments, svc.signer, svc.settings.base_url, pledge_id
+    )
     session_id = url.rsplit("/", 1)[1]
     fake.complete_session(session_id, "visa")
     return session_id
@@ -141,7 +145,8 @@ async def _paid_on_checkout(
     await run_payments(store, gateway)
     assert await payment_status(store, pledge_id) == "action_required"
     token = sign(app, pledge_id, "pledge-pay")
-    url = await pay_checkout_url(services_of(app), pledge_id, token)
+    svc = services_of(app)
+    url = await pay_checkout_url(svc.store, svc.payments, svc.settings.base_url, pledge_id, token)
     session_id = url.rsplit("/", 1)[1]
     fake.complete_session(session_id, "visa")
     return campaign, pledge_id, token, session_id

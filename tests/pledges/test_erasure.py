@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from notifications.mail import DevMailbox
 from notifications.messages import MessageRenderer
-from notifications.outbox import dispatch_events, send_due_emails
+from notifications.outbox import dispatch_events, scrub_pledge_mail, send_due_emails
 from notifications.tables import emails
 from pledges.campaigns import Campaign, get_campaign
 from pledges.erasure import erase_resident, resident_pledges
@@ -94,7 +94,7 @@ async def test_erasure_withdraws_and_anonymises_every_pledge_of_the_address(
     before = await table_snapshot(store)
     assert await confirmed_count(store, fibre) == 3
 
-    erased = await erase_resident(store, JO)
+    erased = await erase_resident(store, JO, scrub_mail=scrub_pledge_mail)
 
     assert erased == 3
     assert await confirmed_count(store, fibre) == 2 == await counted(store, fibre.id)
@@ -135,7 +135,7 @@ async def test_erasure_records_withdrawals_and_erasures_with_no_personal_data(
     counted_one = await pledge_as(store, campaign.slug, "jo.smith@gmail.com", confirm=True)
     last_event = await store.database.fetch_val(sa.select(sa.func.max(events.c.id)))
 
-    await erase_resident(store, JO)
+    await erase_resident(store, JO, scrub_mail=scrub_pledge_mail)
 
     new = await store.database.fetch_all(
         sa.select(events).where(events.c.id > last_event).order_by(events.c.id)
@@ -156,7 +156,7 @@ async def test_erasing_on_a_tipped_campaign_keeps_it_tipped_and_lowers_the_count
     tipped = await get_campaign(store.database, campaign.slug)
     assert (tipped.status, tipped.confirmed) == ("tipped", 2)
 
-    assert await erase_resident(store, JO) == 1
+    assert await erase_resident(store, JO, scrub_mail=scrub_pledge_mail) == 1
 
     after = await get_campaign(store.database, campaign.slug)
     assert (after.status, after.confirmed, after.tipped_at) == ("tipped", 1, tipped.tipped_at)
@@ -167,10 +167,10 @@ async def test_erasing_twice_is_harmless(store: Store) -> None:
     campaign = await make_campaign(store, target=5)
     await make_confirmed_pledge(store, campaign.slug, 1)
     await pledge_as(store, campaign.slug, "jo.smith@gmail.com", confirm=True)
-    assert await erase_resident(store, JO) == 1
+    assert await erase_resident(store, JO, scrub_mail=scrub_pledge_mail) == 1
     before = await table_snapshot(store)
 
-    assert await erase_resident(store, JO) == 0
+    assert await erase_resident(store, JO, scrub_mail=scrub_pledge_mail) == 0
 
     assert await table_snapshot(store) == before
     assert await confirmed_count(store, campaign) == 1
@@ -181,7 +181,7 @@ async def test_an_address_with_no_pledges_erases_nothing(store: Store) -> None:
     await make_confirmed_pledge(store, campaign.slug, 1)
     before = await table_snapshot(store)
 
-    assert await erase_resident(store, "nobody@example.org") == 0
+    assert await erase_resident(store, "nobody@example.org", scrub_mail=scrub_pledge_mail) == 0
 
     assert await table_snapshot(store) == before
 
@@ -197,7 +197,7 @@ async def test_an_invalidated_pledge_is_anonymised_and_stays_uncounted(store: St
         .values(status="invalid", invalidated_at=utcnow())
     )
 
-    assert await erase_resident(store, JO) == 1
+    assert await erase_resident(store, JO, scrub_mail=scrub_pledge_mail) == 1
 
     row = await store.database.fetch_one(sa.select(pledges).where(pledges.c.id == pledge_id))
     assert row is not None
@@ -220,7 +220,7 @@ async def test_emails_not_yet_sent_are_cancelled(store: Store) -> None:
         (mine, "queued"),
     ]
 
-    await erase_resident(store, JO)
+    await erase_resident(store, JO, scrub_mail=scrub_pledge_mail)
 
     left = await store.database.fetch_all(sa.select(emails.c.pledge_id, emails.c.to_address))
     assert [(r["pledge_id"], r["to_address"]) for r in left] == [(other, "resident1@example.org")]
@@ -250,7 +250,7 @@ async def test_sign_in_links_and_emails_for_the_address_go_too(store: Store) -> 
                 )
             )
 
-    await erase_resident(store, JO)
+    await erase_resident(store, JO, scrub_mail=scrub_pledge_mail)
 
     links = await store.database.fetch_all(sa.select(magic_links.c.email))
     assert [r["email"] for r in links] == ["resident1@example.org"]
@@ -283,7 +283,7 @@ async def test_concurrent_erasure_and_confirmations_keep_counts_exact(
 
         results = await asyncio.gather(
             *confirmations[:middle],
-            erase_resident(store, canonical_email(address)),
+            erase_resident(store, canonical_email(address), scrub_mail=scrub_pledge_mail),
             *confirmations[middle:],
             return_exceptions=True,
         )

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from notifications.mail import DevMailbox
 from notifications.messages import MessageRenderer
-from notifications.outbox import dispatch_events, send_due_emails
+from notifications.outbox import dispatch_events, scrub_pledge_mail, send_due_emails
 from notifications.tables import emails
 from notifications.worker import Worker
 from pledges import retention
@@ -78,20 +78,20 @@ async def test_only_campaigns_closed_longer_ago_than_the_retention_are_anonymise
 
     # Not yet: nothing closed DAYS ago at this time.
     now = gone.closed_at + timedelta(days=DAYS) - timedelta(minutes=1)
-    assert await anonymise_closed_campaigns(store, DAYS, now) == 0
+    assert await anonymise_closed_campaigns(store, DAYS, now, scrub_mail=scrub_pledge_mail) == 0
     now = gone.closed_at + timedelta(days=DAYS, minutes=1)
-    assert await anonymise_closed_campaigns(store, DAYS, now) == 1
+    assert await anonymise_closed_campaigns(store, DAYS, now, scrub_mail=scrub_pledge_mail) == 1
     assert await anonymised(store, cancelled) == [True]
     assert await anonymised(store, expired) == [False]
     # The tipped one counts from its deadline, not from the day it tipped.
     now = closed.closed_at + timedelta(days=DAYS, minutes=1)
     assert now > tipped.tipped_at + timedelta(days=DAYS)
-    assert await anonymise_closed_campaigns(store, DAYS, now) == 1
+    assert await anonymise_closed_campaigns(store, DAYS, now, scrub_mail=scrub_pledge_mail) == 1
     assert await anonymised(store, expired) == [True]
     assert await anonymised(store, tipped) == [False]
 
     now = tipped.deadline + timedelta(days=DAYS, minutes=1)
-    assert await anonymise_closed_campaigns(store, DAYS, now) == 1
+    assert await anonymise_closed_campaigns(store, DAYS, now, scrub_mail=scrub_pledge_mail) == 1
     assert await anonymised(store, tipped) == [True]
     assert await anonymised(store, still_open) == [False]
 
@@ -130,7 +130,7 @@ async def test_personal_data_goes_everywhere_and_counts_stay(store: Store) -> No
     assert "Resident Name1" in snapshot and "person.1@mail.example" in snapshot.lower()
 
     now = tipped.deadline + timedelta(days=DAYS, hours=1)
-    assert await anonymise_closed_campaigns(store, DAYS, now) == 4
+    assert await anonymise_closed_campaigns(store, DAYS, now, scrub_mail=scrub_pledge_mail) == 4
 
     after = await pledge_rows(store, campaign)
     for old, new in zip(before, after, strict=True):
@@ -179,11 +179,16 @@ async def test_it_is_idempotent(store: Store) -> None:
         )
     )
     now = utcnow() + timedelta(days=DAYS + 1)
-    assert await anonymise_closed_campaigns(store, DAYS, now) == 1
+    assert await anonymise_closed_campaigns(store, DAYS, now, scrub_mail=scrub_pledge_mail) == 1
     before = await table_snapshot(store)
 
-    assert await anonymise_closed_campaigns(store, DAYS, now) == 0
-    assert await anonymise_closed_campaigns(store, DAYS, now + timedelta(days=400)) == 0
+    assert await anonymise_closed_campaigns(store, DAYS, now, scrub_mail=scrub_pledge_mail) == 0
+    assert (
+        await anonymise_closed_campaigns(
+            store, DAYS, now + timedelta(days=400), scrub_mail=scrub_pledge_mail
+        )
+        == 0
+    )
     assert await table_snapshot(store) == before
 
 
@@ -198,8 +203,8 @@ async def test_batches_and_a_limit(store: Store, monkeypatch: pytest.MonkeyPatch
         .values(status="expired", closed_at=utcnow() - timedelta(days=DAYS + 1))
     )
 
-    assert await anonymise_closed_campaigns(store, DAYS, limit=4) == 4
-    assert await anonymise_closed_campaigns(store, DAYS) == 4
+    assert await anonymise_closed_campaigns(store, DAYS, limit=4, scrub_mail=scrub_pledge_mail) == 4
+    assert await anonymise_closed_campaigns(store, DAYS, scrub_mail=scrub_pledge_mail) == 4
     rows = await pledge_rows(store, campaign)
     assert all(r["anonymised_at"] is not None for r in rows)
     assert (await get_campaign(store.database, campaign.slug)).confirmed == 8
