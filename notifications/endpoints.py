@@ -179,7 +179,9 @@ def _validate_filters(value: Any, errors: list[FieldError]) -> dict[str, list[st
     slugs = _string_list(value.get("campaigns"), "filters.campaigns", errors) or []
     for i, s in enumerate(slugs):
         if not _SLUG.match(s):
-            errors.append(FieldError(f"filters.campaigns[{i}]", "not_a_slug", "Not a campaign slug."))
+            errors.append(
+                FieldError(f"filters.campaigns[{i}]", "not_a_slug", "Not a campaign slug.")
+            )
     result["campaigns"] = slugs
     return result
 

@@ -302,7 +302,9 @@ def _parse_deadline(value: Any, now: datetime, errors: list[FieldError]) -> date
         if len(value.strip()) == 10:  # a date alone means the end of that day
             parsed = parsed.replace(hour=23, minute=59, second=59)  # no overflow on 9999-12-31
     if parsed <= now:
-        errors.append(FieldError("deadline", "not_in_future", "The deadline must be in the future."))
+        errors.append(
+            FieldError("deadline", "not_in_future", "The deadline must be in the future.")
+        )
     elif parsed - now > MAX_CAMPAIGN_LENGTH:
         errors.append(
             FieldError("deadline", "too_far_ahead", "The deadline must be within two years.")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 # What is wrong with a field, as a stable identifier: the forms choose their own words
@@ -62,7 +63,7 @@ class FieldError:
     field: str
     code: ErrorCode
     message: str
-    params: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 class ValidationFailed(DomainError):

@@ -121,7 +121,10 @@ def parse_pledge(data: Any) -> PledgeInput:
     elif len(name.strip()) > MAX_NAME:
         errors.append(
             FieldError(
-                "name", "too_long", f"Name must be {MAX_NAME} characters or fewer.", {"max": MAX_NAME}
+                "name",
+                "too_long",
+                f"Name must be {MAX_NAME} characters or fewer.",
+                {"max": MAX_NAME},
             )
         )
     elif "\x00" in name:  # PostgreSQL cannot store it; SQLite would, silently

@@ -22,7 +22,11 @@ async def list_deliveries(request: Request) -> JSONResponse:
     endpoint = await endpoint_of_request(request, org)
     limit = request.query_params.get("limit", "50")
     if not limit.isdigit() or not 1 <= int(limit) <= 500:
-        raise Problem(422, "Bad limit.", [FieldError("limit", "out_of_range", "A whole number from 1 to 500.")])
+        raise Problem(
+            422,
+            "Bad limit.",
+            [FieldError("limit", "out_of_range", "A whole number from 1 to 500.")],
+        )
     found = await webhooks.deliveries_for_endpoint(
         services(request).store.database, endpoint, int(limit)
     )

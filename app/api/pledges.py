@@ -48,7 +48,11 @@ async def create_pledge(request: Request) -> JSONResponse:
     data = await json_body(request)
     source = data.get("source", "api")
     if source not in ("api", "paper"):
-        raise Problem(422, "Unknown source.", [FieldError("source", "not_in_choices", "Use 'api' or 'paper'.")])
+        raise Problem(
+            422,
+            "Unknown source.",
+            [FieldError("source", "not_in_choices", "Use 'api' or 'paper'.")],
+        )
     if source == "paper":
         lead = await require_lead(request)
         pledge = pledging.parse_pledge(data)
@@ -109,7 +113,9 @@ async def _token(request: Request) -> str:
     token = data.get("token")
     if not isinstance(token, str) or not token:
         raise Problem(
-            422, "A token is needed.", [FieldError("token", "required", "Send the token from the email link.")]
+            422,
+            "A token is needed.",
+            [FieldError("token", "required", "Send the token from the email link.")],
         )
     return token
 
