@@ -161,7 +161,7 @@ def _page(request: Request, name: str, context: dict[str, Any], status_code: int
     return render(request, name, context, status_code)
 
 
-# The campaign form: what was typed, as validate_campaign wants it, and its errors back
+# The campaign form: what was typed, as parse_campaign wants it, and its errors back
 
 
 def _typed(raw: Any, names: tuple[str, ...]) -> dict[str, str]:
@@ -175,7 +175,7 @@ def _number_or_text(value: str) -> int | str:
 
 def _amount_or_text(value: str) -> int | str | None:
     """A typed amount as minor units; empty as None; anything else as the text itself, so
-    validate_campaign refuses it and the form says so beside the field."""
+    parse_campaign refuses it and the form says so beside the field."""
     if not value.strip():
         return None
     amount = parse_major(value)
@@ -188,7 +188,7 @@ def _money_data(form: dict[str, str]) -> Any:
     if kind == "none":
         return None
     if kind not in MONEY_KINDS:
-        return kind  # not an object: validate_campaign names "money"
+        return kind  # not an object: parse_campaign names "money"
     money: dict[str, Any] = {"currency": form["currency"] or None}
     names = {"money_target": "target"}
     names |= (
