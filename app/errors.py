@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -62,10 +61,10 @@ def problem_from_domain(exc: domain.DomainError) -> Problem:
         return Problem(
             409,
             "Another campaign already uses this address.",
-            [FieldError("slug", "This slug is taken; choose another.")],
+            [FieldError("slug", "taken", "This slug is taken; choose another.")],
         )
     if isinstance(exc, domain.InvalidToken):
-        return Problem(400, exc.reason, [FieldError("token", exc.reason)])
+        return Problem(400, exc.reason, [FieldError("token", "invalid_token", exc.reason)])
     if isinstance(exc, domain.PledgeNotFound):
         return Problem(404, "That pledge no longer exists.")
     if isinstance(exc, domain.PledgeWithdrawn):
@@ -80,7 +79,13 @@ def problem_from_domain(exc: domain.DomainError) -> Problem:
         return Problem(
             409,
             str(exc),
-            [FieldError("money", "This campaign asks for money, which this site cannot take.")],
+            [
+                FieldError(
+                    "money",
+                    "money_unavailable",
+                    "This campaign asks for money, which this site cannot take.",
+                )
+            ],
         )
     if isinstance(exc, domain.NotCampaignLead):
         return Problem(403, "Only this campaign's lead can do that.")
@@ -121,7 +126,8 @@ def problem_body(problem: Problem, request: Request) -> dict[str, Any]:
         "instance": request.url.path,
     }
     if problem.errors:
-        body["errors"] = [asdict(e) for e in problem.errors]
+        # Only the field and the words: codes and parameters are for the forms' own wording.
+        body["errors"] = [{"field": e.field, "message": e.message} for e in problem.errors]
     return body
 
 

@@ -219,15 +219,15 @@ async def tipped_money_campaign(
     import httpx
 
     from pledges.accounts import create_lead_api_key
-    from pledges.campaigns import create_campaign, get_campaign
+    from pledges.campaigns import create_campaign, get_campaign, parse_campaign
     from pledges.payments import record_card_saved
-    from pledges.pledging import confirm_pledge, record_pledge
+    from pledges.pledging import confirm_pledge, parse_pledge, record_pledge
 
     lead, _ = await create_lead_api_key(store, "lead@bench.example.org")
     slug = f"charging-{secrets.token_hex(3)}"
     body = campaign_body(slug, n, title="Charging benchmark", script=Path(__file__).name)
     body["money"] = {"currency": "gbp", "target": n * DEPOSIT, "deposit": DEPOSIT}
-    campaign = await create_campaign(store, lead.id, body, money_enabled=True)
+    campaign = await create_campaign(store, lead.id, parse_campaign(body), money_enabled=True)
     todo = list(range(n))
 
     async def resident(http: httpx.AsyncClient) -> None:
@@ -236,13 +236,15 @@ async def tipped_money_campaign(
             outcome = await record_pledge(
                 store,
                 slug,
-                {
-                    "name": f"Resident {i}",
-                    "email": f"resident{i}@bench.example.org",
-                    "postcode": "LS6 1AB",
-                    "show_name": False,
-                    "share_contact": False,
-                },
+                parse_pledge(
+                    {
+                        "name": f"Resident {i}",
+                        "email": f"resident{i}@bench.example.org",
+                        "postcode": "LS6 1AB",
+                        "show_name": False,
+                        "share_contact": False,
+                    }
+                ),
             )
             pledge_id = outcome.pledge_id
             customer = await gateway.create_customer(

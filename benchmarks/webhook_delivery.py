@@ -396,16 +396,16 @@ async def raw_posts(
 
 async def tip_campaigns(store: Any, lead_id: int, tag: str, count: int) -> float:
     """`count` real tips: a campaign with target 1 and one paper pledge each."""
-    from pledges.campaigns import create_campaign
-    from pledges.pledging import record_paper_pledge
+    from pledges.campaigns import create_campaign, parse_campaign
+    from pledges.pledging import parse_pledge, record_paper_pledge
 
     todo = list(range(count))
 
     async def tipper() -> None:
         while todo:
             slug = f"wh-{tag}-{todo.pop()}"
-            await create_campaign(store, lead_id, webhook_campaign(slug))
-            await record_paper_pledge(store, slug, lead_id, pledge_body(slug))
+            await create_campaign(store, lead_id, parse_campaign(webhook_campaign(slug)))
+            await record_paper_pledge(store, slug, lead_id, parse_pledge(pledge_body(slug)))
 
     started = time.perf_counter()
     await asyncio.gather(*(tipper() for _ in range(4)))
@@ -582,7 +582,7 @@ async def run_throughput(
     from app.bootstrap import bootstrap
     from app.migrate import migrate
     from app.settings import Settings
-    from notifications.endpoints import create_endpoint
+    from notifications.endpoints import create_endpoint, parse_endpoint
     from notifications.tables import webhook_deliveries as wd
     from pledges.accounts import create_lead_api_key, create_organisation_api_key
 
@@ -612,8 +612,11 @@ async def run_throughput(
             endpoint = await create_endpoint(
                 store,
                 org.id,
-                {"url": receiver.url(route), "event_types": ["campaign.tipped"]},
-                allow_private=True,
+                await parse_endpoint(
+                    {"url": receiver.url(route), "event_types": ["campaign.tipped"]},
+                    partial=False,
+                    allow_private=True,
+                ),
             )
             await receiver.set_secret(route, endpoint.secret)
             healthy.append(endpoint.id)
@@ -700,8 +703,11 @@ async def run_throughput(
         hanging = await create_endpoint(
             store,
             org.id,
-            {"url": receiver.url(route, hang=True), "event_types": ["campaign.tipped"]},
-            allow_private=True,
+            await parse_endpoint(
+                {"url": receiver.url(route, hang=True), "event_types": ["campaign.tipped"]},
+                partial=False,
+                allow_private=True,
+            ),
         )
         await receiver.set_secret(route, hanging.secret)
         await tip_campaigns(store, lead.id, f"{tag}-b", tips)

@@ -64,7 +64,14 @@ def parse_demand_filter(category: str, postcode_prefix: str, everywhere: bool) -
     errors: list[FieldError] = []
     category = category.strip()
     if category and category not in CATEGORIES:
-        errors.append(FieldError("category", "Choose a category from the list."))
+        errors.append(
+            FieldError(
+                "category",
+                "not_in_choices",
+                "Choose a category from the list.",
+                {"choices": CATEGORIES},
+            )
+        )
     prefix = re.sub(r"\s+", "", postcode_prefix).upper()
     if prefix and not _AREA.match(prefix):
         # A district, or a full postcode standing for its district.
@@ -73,6 +80,7 @@ def parse_demand_filter(category: str, postcode_prefix: str, everywhere: bool) -
             errors.append(
                 FieldError(
                     "postcode_prefix",
+                    "not_a_postcode_prefix",
                     "Enter a postcode area, like LS, a district, like LS6, or a full postcode.",
                 )
             )

@@ -16,7 +16,7 @@ from databases import Database
 from notifications.signing import new_secret
 from notifications.ssrf import UnsafeURL, vet_webhook_url
 from notifications.tables import webhook_deliveries, webhook_endpoints
-from pledges.errors import DomainError, FieldError, ValidationFailed
+from pledges.errors import DomainError, ErrorCode, FieldError, ValidationFailed
 from pledges.identity import normalise_district
 from pledges.journal import PUBLIC_EVENT_TYPES
 from pledges.store import Store, aware, utcnow
@@ -116,11 +116,16 @@ def _string_list(
     if value is None:
         return []
     if not isinstance(value, list) or len(value) > limit:
-        errors.append(FieldError(name, f"Give a list of at most {limit} strings."))
+        errors.append(
+            FieldError(
+                name, "not_a_list", f"Give a list of at most {limit} strings.", {"max": limit}
+            )
+        )
         return None
     for i, item in enumerate(value):
         if not isinstance(item, str) or not item.strip():
-            errors.append(FieldError(f"{name}[{i}]", "Must be a non-empty string."))
+            code: ErrorCode = "required" if isinstance(item, str) else "not_text"
+            errors.append(FieldError(f"{name}[{i}]", code, "Must be a non-empty string."))
             return None
     return [v.strip() for v in value]
 
@@ -132,18 +137,27 @@ def _validate_filters(value: Any, errors: list[FieldError]) -> dict[str, list[st
         return {k: [] for k in FILTER_KEYS}
     if not isinstance(value, dict):
         errors.append(
-            FieldError("filters", "Give filters as {categories, postcode_prefixes, campaigns}.")
+            FieldError(
+                "filters",
+                "not_an_object",
+                "Give filters as {categories, postcode_prefixes, campaigns}.",
+            )
         )
         return {}
     unknown = set(value) - set(FILTER_KEYS)
     for key in sorted(unknown):
-        errors.append(FieldError(f"filters.{key}", "Unknown filter."))
+        errors.append(FieldError(f"filters.{key}", "unknown_field", "Unknown filter."))
     result: dict[str, list[str]] = {}
     categories = _string_list(value.get("categories"), "filters.categories", errors) or []
     for i, c in enumerate(categories):
         if c not in CATEGORIES:
             errors.append(
-                FieldError(f"filters.categories[{i}]", f"Choose from: {', '.join(CATEGORIES)}.")
+                FieldError(
+                    f"filters.categories[{i}]",
+                    "not_in_choices",
+                    f"Choose from: {', '.join(CATEGORIES)}.",
+                    {"choices": CATEGORIES},
+                )
             )
     result["categories"] = categories
     prefixes = []
@@ -157,6 +171,7 @@ def _validate_filters(value: Any, errors: list[FieldError]) -> dict[str, list[st
             errors.append(
                 FieldError(
                     f"filters.postcode_prefixes[{i}]",
+                    "not_a_postcode_prefix",
                     "Use a postcode area (LS) or district (LS6).",
                 )
             )
@@ -164,61 +179,117 @@ def _validate_filters(value: Any, errors: list[FieldError]) -> dict[str, list[st
     slugs = _string_list(value.get("campaigns"), "filters.campaigns", errors) or []
     for i, s in enumerate(slugs):
         if not _SLUG.match(s):
-            errors.append(FieldError(f"filters.campaigns[{i}]", "Not a campaign slug."))
+            errors.append(
+                FieldError(f"filters.campaigns[{i}]", "not_a_slug", "Not a campaign slug.")
+            )
     result["campaigns"] = slugs
     return result
 
 
-async def validate_endpoint(data: Any, *, partial: bool, allow_private: bool) -> dict[str, Any]:
-    """The columns to store from what an organisation sent; every problem at once."""
+ENDPOINT_STATUSES = ("active", "disabled")
+MAX_DESCRIPTION = 500
+
+
+@dataclass(frozen=True)
+class EndpointInput:
+    """An endpoint as parse_endpoint checked it. None is a field not sent: a change
+    leaves it as it is."""
+
+    url: str | None = None
+    description: str | None = None
+    event_types: tuple[str, ...] | None = None
+    filters: dict[str, list[str]] | None = field(default=None, hash=False)
+    status: str | None = None
+
+    def columns(self) -> dict[str, Any]:
+        """The columns to store: only those sent."""
+        values: dict[str, Any] = {}
+        if self.url is not None:
+            values["url"] = self.url
+        if self.description is not None:
+            values["description"] = self.description
+        if self.event_types is not None:
+            values["event_types"] = json.dumps(list(self.event_types))
+        if self.filters is not None:
+            values["filters"] = json.dumps(self.filters)
+        if self.status is not None:
+            values["status"] = self.status
+        return values
+
+
+async def parse_endpoint(data: Any, *, partial: bool, allow_private: bool) -> EndpointInput:
+    """What an organisation sent, for a new endpoint (`partial` False: url, event types
+    and filters are read even when absent) or a change to one; every problem at once."""
     if not isinstance(data, dict):
-        raise ValidationFailed([FieldError("body", "Send a JSON object.")])
+        raise ValidationFailed([FieldError("body", "not_an_object", "Send a JSON object.")])
     errors: list[FieldError] = []
-    values: dict[str, Any] = {}
+    url: str | None = None
+    description: str | None = None
+    event_types: tuple[str, ...] | None = None
+    filters: dict[str, list[str]] | None = None
+    status: str | None = None
     allowed = {"url", "description", "event_types", "filters", "status"}
     for key in sorted(set(data) - allowed):
-        errors.append(FieldError(key, "Unknown field."))
+        errors.append(FieldError(key, "unknown_field", "Unknown field."))
     if "url" in data or not partial:
-        url = data.get("url")
-        if not isinstance(url, str) or not url.strip():
-            errors.append(FieldError("url", "Enter the https URL to deliver to."))
+        given = data.get("url")
+        if not isinstance(given, str) or not given.strip():
+            errors.append(FieldError("url", "required", "Enter the https URL to deliver to."))
         else:
             try:
-                await vet_webhook_url(url.strip(), allow_private)
-                values["url"] = url.strip()
+                await vet_webhook_url(given.strip(), allow_private)
+                url = given.strip()
             except UnsafeURL as exc:
-                errors.append(FieldError("url", str(exc)))
+                errors.append(FieldError("url", "unsafe_url", str(exc)))
     if "description" in data:
-        description = data["description"]
-        if not isinstance(description, str) or len(description) > 500:
-            errors.append(FieldError("description", "At most 500 characters of text."))
+        given = data["description"]
+        if not isinstance(given, str) or len(given) > MAX_DESCRIPTION:
+            errors.append(
+                FieldError(
+                    "description",
+                    "too_long" if isinstance(given, str) else "not_text",
+                    f"At most {MAX_DESCRIPTION} characters of text.",
+                    {"max": MAX_DESCRIPTION},
+                )
+            )
         else:
-            values["description"] = description.strip()
+            description = given.strip()
     if "event_types" in data or not partial:
         types = _string_list(data.get("event_types"), "event_types", errors, limit=len(EVENT_TYPES))
         if types is not None:
             for i, t in enumerate(types):
                 if t not in EVENT_TYPES:
                     errors.append(
-                        FieldError(f"event_types[{i}]", f"Choose from: {', '.join(EVENT_TYPES)}.")
+                        FieldError(
+                            f"event_types[{i}]",
+                            "not_in_choices",
+                            f"Choose from: {', '.join(EVENT_TYPES)}.",
+                            {"choices": EVENT_TYPES},
+                        )
                     )
-            values["event_types"] = json.dumps(sorted(set(types)))
+            event_types = tuple(sorted(set(types)))
     if "filters" in data or not partial:
-        values["filters"] = json.dumps(_validate_filters(data.get("filters"), errors))
+        filters = _validate_filters(data.get("filters"), errors)
     if "status" in data:
-        if data["status"] not in ("active", "disabled"):
-            errors.append(FieldError("status", "Use 'active' or 'disabled'."))
+        if data["status"] not in ENDPOINT_STATUSES:
+            errors.append(
+                FieldError(
+                    "status",
+                    "not_in_choices",
+                    "Use 'active' or 'disabled'.",
+                    {"choices": ENDPOINT_STATUSES},
+                )
+            )
         else:
-            values["status"] = data["status"]
+            status = data["status"]
     if errors:
         raise ValidationFailed(errors)
-    return values
+    return EndpointInput(url, description, event_types, filters, status)
 
 
-async def create_endpoint(
-    store: Store, organisation_id: int, data: Any, *, allow_private: bool
-) -> Endpoint:
-    values = await validate_endpoint(data, partial=False, allow_private=allow_private)
+async def create_endpoint(store: Store, organisation_id: int, endpoint: EndpointInput) -> Endpoint:
+    """A new endpoint from parse_endpoint(..., partial=False)."""
+    values = endpoint.columns()
     values.setdefault("description", "")
     now = utcnow()
     async with store.write() as db:
@@ -267,9 +338,10 @@ async def get_endpoint(db: Database, organisation_id: int, endpoint_public_id: s
 
 
 async def update_endpoint(
-    store: Store, organisation_id: int, endpoint_public_id: str, data: Any, *, allow_private: bool
+    store: Store, organisation_id: int, endpoint_public_id: str, change: EndpointInput
 ) -> Endpoint:
-    values = await validate_endpoint(data, partial=True, allow_private=allow_private)
+    """A change from parse_endpoint(..., partial=True): only the fields sent."""
+    values = change.columns()
     async with store.write() as db:
         endpoint = await get_endpoint(db, organisation_id, endpoint_public_id)
         if values.get("status") == "active":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +37,7 @@ DEFAULT_MILESTONES = (25, 50, 75)
 MAX_TARGET = 10_000_000
 MAX_CAMPAIGN_LENGTH = timedelta(days=730)
 RESERVED_SLUGS = frozenset({"new"})
+MAX_DISTRICTS = 200
 MONEY_UNAVAILABLE = (
     "Money campaigns are not available on this site: it has no payment provider set up."
 )
@@ -259,38 +260,52 @@ def _text(
 ) -> str:
     value = data.get(name, "" if not required else None)
     if value is None:
-        errors.append(FieldError(name, "Enter a value."))
+        errors.append(FieldError(name, "required", "Enter a value."))
         return ""
     if not isinstance(value, str):
-        errors.append(FieldError(name, "Must be text."))
+        errors.append(FieldError(name, "not_text", "Must be text."))
         return ""
     value = value.strip()
     if "\x00" in value:  # PostgreSQL cannot store it; SQLite would, silently
-        errors.append(FieldError(name, "Must not contain a NUL character."))
+        errors.append(FieldError(name, "contains_nul", "Must not contain a NUL character."))
     elif required and not value:
-        errors.append(FieldError(name, "Enter a value."))
+        errors.append(FieldError(name, "required", "Enter a value."))
     elif value and not low <= len(value) <= high:
-        errors.append(FieldError(name, f"Must be between {low} and {high} characters."))
+        errors.append(
+            FieldError(
+                name,
+                "wrong_length",
+                f"Must be between {low} and {high} characters.",
+                {"min": low, "max": high},
+            )
+        )
     return value
+
+
+_NOT_A_DEADLINE = "Enter a deadline as an ISO 8601 date or time."
 
 
 def _parse_deadline(value: Any, now: datetime, errors: list[FieldError]) -> datetime | None:
     if not isinstance(value, str) or not value.strip():
-        errors.append(FieldError("deadline", "Enter a deadline as an ISO 8601 date or time."))
+        errors.append(FieldError("deadline", "not_a_date", _NOT_A_DEADLINE))
         return None
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        errors.append(FieldError("deadline", "Enter a deadline as an ISO 8601 date or time."))
+        errors.append(FieldError("deadline", "not_a_date", _NOT_A_DEADLINE))
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=now.tzinfo)
         if len(value.strip()) == 10:  # a date alone means the end of that day
             parsed = parsed.replace(hour=23, minute=59, second=59)  # no overflow on 9999-12-31
     if parsed <= now:
-        errors.append(FieldError("deadline", "The deadline must be in the future."))
+        errors.append(
+            FieldError("deadline", "not_in_future", "The deadline must be in the future.")
+        )
     elif parsed - now > MAX_CAMPAIGN_LENGTH:
-        errors.append(FieldError("deadline", "The deadline must be within two years."))
+        errors.append(
+            FieldError("deadline", "too_far_ahead", "The deadline must be within two years.")
+        )
     return parsed
 
 
@@ -337,6 +352,14 @@ NO_MONEY = {
 }
 
 
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _money_unavailable() -> ValidationFailed:
+    return ValidationFailed([FieldError("money", "money_unavailable", MONEY_UNAVAILABLE)])
+
+
 def _amount(
     money: dict[str, Any], name: str, errors: list[FieldError], low: int, high: int
 ) -> int | None:
@@ -347,27 +370,40 @@ def _amount(
         errors.append(
             FieldError(
                 f"money.{name}",
+                "out_of_range" if _whole(value) else "not_a_whole_number",
                 f"Enter a whole number of minor units (pence, cents) from {low} to {high}.",
+                {"min": low, "max": high},
             )
         )
         return None
     return value
 
 
-def validate_money(value: Any, errors: list[FieldError]) -> MoneyInput | None:
+def parse_money(value: Any, errors: list[FieldError]) -> MoneyInput | None:
     """`money`: {currency, target?, deposit} or {currency, target?, min, max}, amounts in
     minor units. None (or absent) for a campaign of names only."""
     if value is None:
         return None
     if not isinstance(value, dict):
         errors.append(
-            FieldError("money", "Give money as {currency, target, deposit} or {..., min, max}.")
+            FieldError(
+                "money",
+                "not_an_object",
+                "Give money as {currency, target, deposit} or {..., min, max}.",
+            )
         )
         return None
     before = len(errors)
     currency = value.get("currency")
     if not isinstance(currency, str) or currency.lower() not in CURRENCIES:
-        errors.append(FieldError("money.currency", f"Choose one of: {', '.join(CURRENCIES)}."))
+        errors.append(
+            FieldError(
+                "money.currency",
+                "not_in_choices",
+                f"Choose one of: {', '.join(CURRENCIES)}.",
+                {"choices": tuple(CURRENCIES)},
+            )
+        )
         currency = ""
     target = _amount(value, "target", errors, MIN_PLEDGE, MAX_MONEY_TARGET)
     deposit = _amount(value, "deposit", errors, MIN_PLEDGE, MAX_PLEDGE)
@@ -376,7 +412,11 @@ def validate_money(value: Any, errors: list[FieldError]) -> MoneyInput | None:
     if len(errors) == before:
         if deposit is not None and (low is not None or high is not None):
             errors.append(
-                FieldError("money.deposit", "Give either a fixed deposit or a minimum and maximum.")
+                FieldError(
+                    "money.deposit",
+                    "deposit_or_range",
+                    "Give either a fixed deposit or a minimum and maximum.",
+                )
             )
         elif deposit is None and (low is None or high is None):
             field = (
@@ -385,20 +425,30 @@ def validate_money(value: Any, errors: list[FieldError]) -> MoneyInput | None:
                 else ("money.min" if low is None else "money.max")
             )
             errors.append(
-                FieldError(field, "Give a fixed deposit, or both a minimum and a maximum.")
+                FieldError(
+                    field, "required", "Give a fixed deposit, or both a minimum and a maximum."
+                )
             )
         elif low is not None and high is not None and low > high:
-            errors.append(FieldError("money.max", "The maximum must not be below the minimum."))
+            errors.append(
+                FieldError(
+                    "money.max",
+                    "below_minimum",
+                    "The maximum must not be below the minimum.",
+                    {"min": low},
+                )
+            )
     if len(errors) > before:
         return None
     return MoneyInput(str(currency).lower(), target, deposit, low, high)
 
 
-def validate_campaign(data: Any, now: datetime | None = None) -> CampaignInput:
-    """Check what a lead sent; every problem is reported at once, by field."""
+def parse_campaign(data: Any, now: datetime | None = None) -> CampaignInput:
+    """Check what a lead sent; every problem is reported at once, by field, or the typed
+    input create_campaign (and a draft's update_campaign) take."""
     now = now or utcnow()
     if not isinstance(data, dict):
-        raise ValidationFailed([FieldError("body", "Send a JSON object.")])
+        raise ValidationFailed([FieldError("body", "not_an_object", "Send a JSON object.")])
     errors: list[FieldError] = []
     title = _text(data, "title", errors, low=3, high=200)
     summary = _text(data, "summary", errors, low=3, high=500)
@@ -408,31 +458,56 @@ def validate_campaign(data: Any, now: datetime | None = None) -> CampaignInput:
     slug = given_slug or slugify(title)
     # /lead/campaigns/new is the form for a new campaign, so no campaign may be called that.
     if isinstance(slug, str) and slug in RESERVED_SLUGS:
-        errors.append(FieldError("slug", f"The address {slug!r} is reserved; choose another."))
+        errors.append(
+            FieldError(
+                "slug",
+                "reserved",
+                f"The address {slug!r} is reserved; choose another.",
+                {"value": slug},
+            )
+        )
         slug = ""
     elif not isinstance(slug, str) or not _SLUG.match(slug):
         # A slug made from a title that is itself wrong is not a second mistake.
         if given_slug or not any(e.field == "title" for e in errors):
-            errors.append(FieldError("slug", "Use 3 to 80 lower-case letters, digits and hyphens."))
+            errors.append(
+                FieldError(
+                    "slug", "not_a_slug", "Use 3 to 80 lower-case letters, digits and hyphens."
+                )
+            )
         slug = ""
 
     category = data.get("category")
     if category not in CATEGORIES:
-        errors.append(FieldError("category", f"Choose one of: {', '.join(CATEGORIES)}."))
+        errors.append(
+            FieldError(
+                "category",
+                "not_in_choices",
+                f"Choose one of: {', '.join(CATEGORIES)}.",
+                {"choices": CATEGORIES},
+            )
+        )
 
     area = data.get("area")
     area_name = ""
     districts: list[str] = []
     if not isinstance(area, dict):
-        errors.append(FieldError("area", "Give the area as {name, postcode_districts}."))
+        errors.append(
+            FieldError("area", "not_an_object", "Give the area as {name, postcode_districts}.")
+        )
     else:
         area_name = _text(area, "name", errors, low=2, high=200)
         if errors and errors[-1].field == "name":
-            errors[-1] = FieldError("area.name", errors[-1].message)
+            errors[-1] = replace(errors[-1], field="area.name")
         raw = area.get("postcode_districts")
-        if not isinstance(raw, list) or not raw or len(raw) > 200:
+        if not isinstance(raw, list) or not raw or len(raw) > MAX_DISTRICTS:
             errors.append(
-                FieldError("area.postcode_districts", "List 1 to 200 postcode districts.")
+                FieldError(
+                    "area.postcode_districts",
+                    "not_a_list",
+                    f"List 1 to {MAX_DISTRICTS} postcode districts.",
+                    {"max": MAX_DISTRICTS},
+                )
             )
         else:
             for i, item in enumerate(raw):
@@ -441,18 +516,27 @@ def validate_campaign(data: Any, now: datetime | None = None) -> CampaignInput:
                     errors.append(
                         FieldError(
                             f"area.postcode_districts[{i}]",
+                            "not_a_postcode_district",
                             "Not a UK postcode district (for example LS6).",
+                            {"value": item},
                         )
                     )
                 elif district not in districts:
                     districts.append(district)
 
-    money = validate_money(data.get("money"), errors)
+    money = parse_money(data.get("money"), errors)
     target = data.get("target")
     if target is None and money is not None and money.target is not None:
         target = 0  # a money target instead of a count
     elif isinstance(target, bool) or not isinstance(target, int) or not 1 <= target <= MAX_TARGET:
-        errors.append(FieldError("target", f"Enter a whole number from 1 to {MAX_TARGET}."))
+        errors.append(
+            FieldError(
+                "target",
+                "out_of_range" if _whole(target) else "not_a_whole_number",
+                f"Enter a whole number from 1 to {MAX_TARGET}.",
+                {"min": 1, "max": MAX_TARGET},
+            )
+        )
         target = 0
 
     deadline = _parse_deadline(data.get("deadline"), now, errors)
@@ -465,12 +549,19 @@ def validate_campaign(data: Any, now: datetime | None = None) -> CampaignInput:
             isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= 99 for m in milestones
         )
     ):
-        errors.append(FieldError("milestones", "List up to 10 whole percentages from 1 to 99."))
+        errors.append(
+            FieldError(
+                "milestones",
+                "out_of_range",
+                "List up to 10 whole percentages from 1 to 99.",
+                {"max_items": 10, "min": 1, "max": 99},
+            )
+        )
         milestones = []
 
     draft = data.get("draft", False)
     if not isinstance(draft, bool):
-        errors.append(FieldError("draft", "Must be true or false."))
+        errors.append(FieldError("draft", "not_a_boolean", "Must be true or false."))
 
     if errors:
         raise ValidationFailed(errors)
@@ -492,12 +583,11 @@ def validate_campaign(data: Any, now: datetime | None = None) -> CampaignInput:
 
 
 async def create_campaign(
-    store: Store, lead_id: int, data: Any, *, money_enabled: bool = True
+    store: Store, lead_id: int, spec: CampaignInput, *, money_enabled: bool = True
 ) -> Campaign:
     """`money_enabled` False (no Stripe keys configured): a money campaign is refused."""
-    spec = validate_campaign(data)
     if spec.money is not None and not money_enabled:
-        raise ValidationFailed([FieldError("money", MONEY_UNAVAILABLE)])
+        raise _money_unavailable()
     now = utcnow()
     async with store.write() as db:
         campaign_id = await db.fetch_val(
@@ -628,63 +718,106 @@ def _day(value: datetime) -> str:
     return f"{value.day} {value:%B %Y}"
 
 
-def _later_deadline(
-    value: Any, current: Campaign, now: datetime, errors: list[FieldError]
-) -> datetime:
+def _check_later_deadline(
+    parsed: datetime, current: Campaign, now: datetime, errors: list[FieldError]
+) -> None:
     """A live campaign's deadline may only move later, and at most two years after it
-    opened; the same date as now leaves it exactly as it is."""
-    if isinstance(value, str) and value.strip() == current.deadline.date().isoformat():
-        return current.deadline
-    before = len(errors)
-    parsed = _parse_deadline(value, now, errors)
-    if parsed is None or len(errors) > before:
-        return current.deadline
+    opened."""
+    if parsed == current.deadline:
+        return
     latest = (current.opened_at or now) + MAX_CAMPAIGN_LENGTH
     if parsed < current.deadline:
         errors.append(
             FieldError(
                 "deadline",
+                "not_later",
                 f"The deadline can only move later, not before {_day(current.deadline)}.",
+                {"current": current.deadline},
             )
         )
     elif parsed > latest:
         errors.append(
             FieldError(
                 "deadline",
+                "too_far_ahead",
                 f"The deadline must be within two years of opening, by {_day(latest)}.",
+                {"latest": latest},
             )
         )
+
+
+def _later_deadline(
+    value: Any, current: Campaign, now: datetime, errors: list[FieldError]
+) -> datetime:
+    """The deadline a live campaign moves to; the same date as now leaves it exactly as
+    it is."""
+    if isinstance(value, str) and value.strip() == current.deadline.date().isoformat():
+        return current.deadline
+    before = len(errors)
+    parsed = _parse_deadline(value, now, errors)
+    if parsed is None or len(errors) > before:
+        return current.deadline
+    _check_later_deadline(parsed, current, now, errors)
     return parsed
 
 
-def validate_live_edit(data: Any, current: Campaign, now: datetime) -> dict[str, Any]:
-    """The fields an open or tipped campaign may change, checked as validate_campaign does."""
+@dataclass(frozen=True)
+class LiveEdit:
+    """What an open or tipped campaign may change (LIVE_EDITABLE), as parse_live_edit
+    checked it."""
+
+    title: str
+    summary: str
+    description: str
+    deadline: datetime
+
+
+def parse_live_edit(data: Any, current: Campaign, now: datetime | None = None) -> LiveEdit:
+    """The fields an open or tipped campaign may change, checked as parse_campaign does
+    (other keys are ignored); the deadline only later than `current`'s."""
+    now = now or utcnow()
     if not isinstance(data, dict):
-        raise ValidationFailed([FieldError("body", "Send a JSON object.")])
+        raise ValidationFailed([FieldError("body", "not_an_object", "Send a JSON object.")])
     errors: list[FieldError] = []
-    values = {
-        "title": _text(data, "title", errors, low=3, high=200),
-        "summary": _text(data, "summary", errors, low=3, high=500),
-        "description": _text(data, "description", errors, low=0, high=20_000, required=False),
-        "deadline": _later_deadline(data.get("deadline"), current, now, errors),
-    }
+    edit = LiveEdit(
+        title=_text(data, "title", errors, low=3, high=200),
+        summary=_text(data, "summary", errors, low=3, high=500),
+        description=_text(data, "description", errors, low=0, high=20_000, required=False),
+        deadline=_later_deadline(data.get("deadline"), current, now, errors),
+    )
     if errors:
         raise ValidationFailed(errors)
-    return values
+    return edit
+
+
+def parse_campaign_edit(
+    data: Any, current: Campaign, now: datetime | None = None
+) -> CampaignInput | LiveEdit:
+    """An edit of `current` as its status allows: every field of a draft (as parse_campaign
+    checks them, publishing nothing); LIVE_EDITABLE only once open or tipped; nothing once
+    closed (CampaignNotOpen)."""
+    if current.status == "draft":
+        if not isinstance(data, dict):
+            raise ValidationFailed([FieldError("body", "not_an_object", "Send a JSON object.")])
+        return parse_campaign({**data, "draft": True}, now)
+    if current.status in ("open", "tipped"):
+        return parse_live_edit(data, current, now)
+    raise CampaignNotOpen(current.status)
 
 
 async def update_campaign(
     store: Store,
     slug: str,
     lead_id: int,
-    data: Any,
+    edit: CampaignInput | LiveEdit,
     now: datetime | None = None,
     *,
     money_enabled: bool = True,
 ) -> Campaign:
-    """The lead edits a campaign: a draft in every field (as validate_campaign checks
-    them, publishing nothing); an open or tipped one in LIVE_EDITABLE only (other keys are
-    ignored); a closed one not at all (CampaignNotOpen). Records "campaign.updated"."""
+    """The lead edits a campaign with what parse_campaign_edit made of the form: a draft's
+    every field, or an open or tipped campaign's LIVE_EDITABLE ones. If the campaign is no
+    longer in the state the edit was parsed for (published or closed meanwhile), nothing
+    changes (CampaignNotOpen). Records "campaign.updated"."""
     now = now or utcnow()
     async with store.write() as db:
         await store.lock_until_commit(db, f"campaign-edit:{slug}")
@@ -692,12 +825,10 @@ async def update_campaign(
         if current.lead_id != lead_id:
             raise NotCampaignLead(slug)
         districts: tuple[str, ...] | None = None
-        if current.status == "draft":
-            if not isinstance(data, dict):
-                raise ValidationFailed([FieldError("body", "Send a JSON object.")])
-            spec = validate_campaign({**data, "draft": True}, now)
+        if current.status == "draft" and isinstance(edit, CampaignInput):
+            spec = edit
             if spec.money is not None and not money_enabled:
-                raise ValidationFailed([FieldError("money", MONEY_UNAVAILABLE)])
+                raise _money_unavailable()
             if spec.slug != current.slug:
                 taken = await db.fetch_val(
                     sa.select(campaigns.c.id).where(campaigns.c.slug == spec.slug)
@@ -718,8 +849,18 @@ async def update_campaign(
             }
             districts = spec.postcode_districts
             allowed: tuple[str, ...] = ("draft",)
-        elif current.status in ("open", "tipped"):
-            values = validate_live_edit(data, current, now)
+        elif current.status in ("open", "tipped") and isinstance(edit, LiveEdit):
+            # Checked again against the deadline as it is now, should it have moved since.
+            errors: list[FieldError] = []
+            _check_later_deadline(edit.deadline, current, now, errors)
+            if errors:
+                raise ValidationFailed(errors)
+            values = {
+                "title": edit.title,
+                "summary": edit.summary,
+                "description": edit.description,
+                "deadline": edit.deadline,
+            }
             allowed = ("open", "tipped")
         else:
             raise CampaignNotOpen(current.status)

@@ -2,17 +2,68 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Literal
+
+# What is wrong with a field, as a stable identifier: the forms choose their own words
+# from (field, code, params) and never read `message`, so the two cannot drift apart.
+ErrorCode = Literal[
+    "not_an_object",  # a JSON object (the body, or a part of it) was expected
+    "not_json",
+    "too_deep",
+    "unknown_field",  # a key the domain does not know; params: none
+    "required",
+    "not_text",
+    "not_a_boolean",
+    "not_a_list",  # params: max (items)
+    "contains_nul",
+    "too_long",  # params: max (characters)
+    "wrong_length",  # params: min, max (characters)
+    "not_one_line",
+    "not_an_email",
+    "not_a_postcode",
+    "not_a_postcode_district",  # params: value
+    "not_a_postcode_prefix",
+    "not_a_slug",
+    "reserved",  # params: value
+    "taken",
+    "not_in_choices",  # params: choices
+    "not_a_whole_number",  # params: min, max
+    "out_of_range",  # params: min, max (and currency for an amount)
+    "below_minimum",  # params: min
+    "deposit_or_range",  # a fixed deposit and a range given together
+    "not_a_date",
+    "not_in_future",
+    "too_far_ahead",  # params: latest (a datetime, when it is fixed by another date)
+    "not_later",  # params: current (the deadline it may not move before)
+    "not_after_start",
+    "not_an_ip",
+    "not_a_range_start",  # params: value, suggestion
+    "not_a_domain",
+    "no_filter",
+    "not_found",
+    "unsafe_url",
+    "invalid_token",
+    "money_unavailable",
+    "money_online_only",
+]
 
 
 class DomainError(Exception):
     """Base of every error the domain raises on purpose."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class FieldError:
+    """One problem with one field. `code` and `params` say what is wrong for code that
+    words it itself (the forms); `message` is the domain's plain English for API clients."""
+
     field: str
+    code: ErrorCode
     message: str
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 class ValidationFailed(DomainError):

@@ -137,11 +137,20 @@ def _parse_network(value: str, errors: list[FieldError]) -> IPNetwork | None:
                 pass
             else:  # host bits set: say what was probably meant rather than guess
                 errors.append(
-                    FieldError("ip", f"{text} is not the start of a range: did you mean {loose}?")
+                    FieldError(
+                        "ip",
+                        "not_a_range_start",
+                        f"{text} is not the start of a range: did you mean {loose}?",
+                        {"value": text, "suggestion": str(loose)},
+                    )
                 )
                 return None
     errors.append(
-        FieldError("ip", "Enter an IP address, like 203.0.113.7, or a range, like 203.0.113.0/24.")
+        FieldError(
+            "ip",
+            "not_an_ip",
+            "Enter an IP address, like 203.0.113.7, or a range, like 203.0.113.0/24.",
+        )
     )
     return None
 
@@ -149,7 +158,9 @@ def _parse_network(value: str, errors: list[FieldError]) -> IPNetwork | None:
 def _parse_domain(value: str, errors: list[FieldError]) -> str | None:
     text = value.strip().lower().removeprefix("@").rstrip(".")
     if not _DOMAIN.match(text):
-        errors.append(FieldError("email_domain", "Enter an email domain, like example.com."))
+        errors.append(
+            FieldError("email_domain", "not_a_domain", "Enter an email domain, like example.com.")
+        )
         return None
     # As the pledges store it: googlemail.com is gmail.com.
     return canonical_email(f"x@{text}").rpartition("@")[2]
@@ -168,7 +179,9 @@ def _parse_when(
         return parse_time(value, end_of_day=end_of_day)
     except (ValueError, OverflowError):
         errors.append(
-            FieldError(name, "Enter a date and time like 2025-03-01 14:30, or a date alone.")
+            FieldError(
+                name, "not_a_date", "Enter a date and time like 2025-03-01 14:30, or a date alone."
+            )
         )
         return None
 
@@ -190,12 +203,13 @@ def pledge_filter(
     start = _parse_when(since, "since", errors, end_of_day=False)
     end = _parse_when(until, "until", errors, end_of_day=True)
     if start is not None and end is not None and start >= end:
-        errors.append(FieldError("until", "The end must be after the start."))
+        errors.append(FieldError("until", "not_after_start", "The end must be after the start."))
     given = (slug, ip and ip.strip(), email_domain and email_domain.strip(), since, until)
     if not errors and not any(given):
         errors.append(
             FieldError(
                 "filters",
+                "no_filter",
                 "Choose at least one of: a campaign, an IP address or range, an email domain "
                 "or a time.",
             )
@@ -265,7 +279,7 @@ async def _campaign_id(db: Database, slug: str | None) -> int | None:
         return (await get_campaign(db, slug)).id
     except CampaignNotFound:
         raise ValidationFailed(
-            [FieldError("campaign", "There is no campaign with this address.")]
+            [FieldError("campaign", "not_found", "There is no campaign with this address.")]
         ) from None
 
 

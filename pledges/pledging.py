@@ -42,11 +42,16 @@ SOURCES = ("web", "api", "paper")
 
 @dataclass(frozen=True)
 class PledgeInput:
+    """A pledge as parse_pledge checked it, read once at the edge."""
+
     name: str
     email: str
     postcode: str
     show_name: bool
     share_contact: bool
+    # The amount the resident chose (minor units), if they sent a whole number; only a
+    # campaign where each resident chooses reads it, and checks it against its range.
+    amount: int | None = None
 
 
 @dataclass(frozen=True)
@@ -78,49 +83,68 @@ def _flag(data: dict[str, Any], name: str, errors: list[FieldError]) -> bool:
     if value in ("", None):
         return False
     if not isinstance(value, bool):
-        errors.append(FieldError(name, "Must be true or false."))
+        errors.append(FieldError(name, "not_a_boolean", "Must be true or false."))
         return False
     return value
 
 
-def validate_pledge(data: Any) -> PledgeInput:
+MAX_NAME = 200
+
+
+def parse_pledge(data: Any) -> PledgeInput:
+    """A resident's pledge from what they sent (a JSON object or a form's fields): every
+    problem at once, by field, or the typed input the commands below take."""
     if not isinstance(data, dict):
-        raise ValidationFailed([FieldError("body", "Send a JSON object.")])
+        raise ValidationFailed([FieldError("body", "not_an_object", "Send a JSON object.")])
     errors: list[FieldError] = []
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
-        errors.append(FieldError("name", "Enter your name."))
+        errors.append(FieldError("name", "required", "Enter your name."))
         name = ""
-    elif len(name.strip()) > 200:
-        errors.append(FieldError("name", "Name must be 200 characters or fewer."))
+    elif len(name.strip()) > MAX_NAME:
+        errors.append(
+            FieldError(
+                "name",
+                "too_long",
+                f"Name must be {MAX_NAME} characters or fewer.",
+                {"max": MAX_NAME},
+            )
+        )
     elif "\x00" in name:  # PostgreSQL cannot store it; SQLite would, silently
-        errors.append(FieldError("name", "Name must not contain a NUL character."))
+        errors.append(FieldError("name", "contains_nul", "Name must not contain a NUL character."))
     email = data.get("email")
     if not isinstance(email, str) or not email.strip():
-        errors.append(FieldError("email", "Enter your email address."))
+        errors.append(FieldError("email", "required", "Enter your email address."))
         email = ""
     elif "\x00" in email or not is_valid_email(email.strip()):
         errors.append(
             FieldError(
-                "email", "Enter an email address in the right format, like name@example.com."
+                "email",
+                "not_an_email",
+                "Enter an email address in the right format, like name@example.com.",
             )
         )
     raw_postcode = data.get("postcode")
     postcode = normalise_postcode(raw_postcode) if isinstance(raw_postcode, str) else None
     if not isinstance(raw_postcode, str) or not raw_postcode.strip():
-        errors.append(FieldError("postcode", "Enter your postcode."))
+        errors.append(FieldError("postcode", "required", "Enter your postcode."))
     elif postcode is None:
-        errors.append(FieldError("postcode", "Enter a real UK postcode, like LS6 1AB."))
+        errors.append(
+            FieldError("postcode", "not_a_postcode", "Enter a real UK postcode, like LS6 1AB.")
+        )
     show_name = _flag(data, "show_name", errors)
     share_contact = _flag(data, "share_contact", errors)
     if errors:
         raise ValidationFailed(errors)
+    amount = data.get("amount")
     return PledgeInput(
         name=name.strip(),
         email=email.strip(),
         postcode=postcode or "",
         show_name=show_name,
         share_contact=share_contact,
+        # Checked against the campaign's range in the transaction, after the fields above.
+        amount=amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
     )
 
 
@@ -134,26 +158,27 @@ class _PledgeTarget:
     min_amount: int | None = None
     max_amount: int | None = None
 
-    def amount_of(self, data: Any) -> int | None:
-        """The amount a resident pledges: the fixed deposit, or theirs within the range
-        (minor units); None on a campaign of names only."""
+    def amount_of(self, chosen: int | None) -> int | None:
+        """The amount a resident pledges: the fixed deposit, or theirs (`chosen`) within the
+        range (minor units); None on a campaign of names only."""
         if self.currency is None:
             return None
         if self.deposit_amount is not None:
             return self.deposit_amount
-        value = data.get("amount") if isinstance(data, dict) else None
         low, high = self.min_amount or 0, self.max_amount or 0
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        if chosen is None or not low <= chosen <= high:
             raise ValidationFailed(
                 [
                     FieldError(
                         "amount",
+                        "required" if chosen is None else "out_of_range",
                         f"Choose an amount from {format_money(low, self.currency)} "
                         f"to {format_money(high, self.currency)}.",
+                        {"min": low, "max": high, "currency": self.currency},
                     )
                 ]
             )
-        return value
+        return chosen
 
 
 async def _open_campaign_for_pledging(db: Database, slug: str) -> _PledgeTarget:
@@ -190,7 +215,7 @@ async def _open_campaign_for_pledging(db: Database, slug: str) -> _PledgeTarget:
 async def record_pledge(
     store: Store,
     slug: str,
-    data: Any,
+    spec: PledgeInput,
     *,
     source: str = "web",
     ip: str | None = None,
@@ -202,13 +227,12 @@ async def record_pledge(
 
     `ip` is the client's address for an anonymous pledge: stored, and limited per campaign
     by `rate_limit` (RateLimited, nothing stored). Without an address nothing is limited."""
-    spec = validate_pledge(data)
     canonical = canonical_email(spec.email)
     async with store.write() as db:
         campaign = await _open_campaign_for_pledging(db, slug)
         if campaign.currency is not None and not money_enabled:
             raise MoneyUnavailable()
-        amount = campaign.amount_of(data)
+        amount = campaign.amount_of(spec.amount)
         payment_status = "awaiting_card" if amount is not None else None
         now = utcnow()
         if ip is not None:
@@ -292,9 +316,10 @@ async def record_pledge(
         )
 
 
-async def record_paper_pledge(store: Store, slug: str, lead_id: int, data: Any) -> PledgeOutcome:
+async def record_paper_pledge(
+    store: Store, slug: str, lead_id: int, spec: PledgeInput
+) -> PledgeOutcome:
     """A pledge signed on paper, entered by the campaign's lead: confirmed at once."""
-    spec = validate_pledge(data)
     canonical = canonical_email(spec.email)
     async with store.write() as db:
         campaign = await _open_campaign_for_pledging(db, slug)
@@ -306,6 +331,7 @@ async def record_paper_pledge(store: Store, slug: str, lead_id: int, data: Any) 
                 [
                     FieldError(
                         "email",
+                        "money_online_only",
                         "Money pledges are made online, where the resident saves a card: "
                         "give them the campaign's link or flyer instead.",
                     )

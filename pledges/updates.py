@@ -67,30 +67,55 @@ def _update_from_row(row: Any) -> CampaignUpdate:
     )
 
 
-def validate_update(data: Any) -> tuple[str, str]:
-    """A title on one line (it becomes an email subject) and a body of plain text."""
+@dataclass(frozen=True)
+class UpdateInput:
+    """An update as parse_update checked it: a title on one line (it becomes an email
+    subject) and a body of plain text."""
+
+    title: str
+    body: str
+
+
+def parse_update(data: Any) -> UpdateInput:
+    """An update from what the lead sent; every problem at once, by field."""
     if not isinstance(data, dict):
-        raise ValidationFailed([FieldError("body", "Send a JSON object.")])
+        raise ValidationFailed([FieldError("body", "not_an_object", "Send a JSON object.")])
     errors: list[FieldError] = []
     title = data.get("title")
     title = title.strip() if isinstance(title, str) else ""
     if not title:
-        errors.append(FieldError("title", "Enter a title."))
+        errors.append(FieldError("title", "required", "Enter a title."))
     elif len(title) > MAX_TITLE:
-        errors.append(FieldError("title", f"The title must be {MAX_TITLE} characters or fewer."))
+        errors.append(
+            FieldError(
+                "title",
+                "too_long",
+                f"The title must be {MAX_TITLE} characters or fewer.",
+                {"max": MAX_TITLE},
+            )
+        )
     elif any(ord(c) < 32 or ord(c) == 127 for c in title):
-        errors.append(FieldError("title", "The title must be one line of text."))
+        errors.append(FieldError("title", "not_one_line", "The title must be one line of text."))
     body = data.get("body")
     body = body.replace("\r\n", "\n").replace("\r", "\n").strip() if isinstance(body, str) else ""
     if not body:
-        errors.append(FieldError("body", "Enter the update."))
+        errors.append(FieldError("body", "required", "Enter the update."))
     elif len(body) > MAX_BODY:
-        errors.append(FieldError("body", f"The update must be {MAX_BODY} characters or fewer."))
+        errors.append(
+            FieldError(
+                "body",
+                "too_long",
+                f"The update must be {MAX_BODY} characters or fewer.",
+                {"max": MAX_BODY},
+            )
+        )
     elif "\x00" in body:  # PostgreSQL cannot store it
-        errors.append(FieldError("body", "The update must not contain a NUL character."))
+        errors.append(
+            FieldError("body", "contains_nul", "The update must not contain a NUL character.")
+        )
     if errors:
         raise ValidationFailed(errors)
-    return title, body
+    return UpdateInput(title, body)
 
 
 def next_update_allowed(recent: Sequence[datetime], now: datetime) -> datetime | None:
@@ -107,12 +132,12 @@ def next_update_allowed(recent: Sequence[datetime], now: datetime) -> datetime |
 
 
 async def post_update(
-    store: Store, slug: str, lead_id: int, data: Any, now: datetime | None = None
+    store: Store, slug: str, lead_id: int, update: UpdateInput, now: datetime | None = None
 ) -> CampaignUpdate:
     """Store an update and its journal event (which emails the pledgers), or raise
     ValidationFailed, UpdateRateLimited, or CampaignNotOpen for a draft or a campaign an
     administrator has hidden."""
-    title, body = validate_update(data)
+    title, body = update.title, update.body
     if "\x00" in slug:
         raise CampaignNotFound(slug)
     async with store.write() as db:

@@ -12,8 +12,9 @@ from pledges.campaigns import (
     create_campaign,
     expire_due_campaigns,
     get_campaign,
+    parse_campaign,
 )
-from pledges.pledging import confirm_pledge, record_pledge
+from pledges.pledging import confirm_pledge, parse_pledge, record_pledge
 from pledges.store import Store, utcnow
 
 _counter = 0
@@ -55,19 +56,19 @@ async def make_lead(store: Store, email: str = "lead@example.org") -> tuple[Lead
 async def make_campaign(store: Store, lead: Lead | None = None, **overrides: Any) -> Campaign:
     if lead is None:
         lead, _ = await make_lead(store)
-    return await create_campaign(store, lead.id, campaign_data(**overrides))
+    return await create_campaign(store, lead.id, parse_campaign(campaign_data(**overrides)))
 
 
 async def make_pending_pledges(store: Store, slug: str, count: int, start: int = 0) -> list[int]:
     ids = []
     for i in range(start, start + count):
-        outcome = await record_pledge(store, slug, pledge_data(i))
+        outcome = await record_pledge(store, slug, parse_pledge(pledge_data(i)))
         ids.append(outcome.pledge_id)
     return ids
 
 
 async def make_confirmed_pledge(store: Store, slug: str, i: int = 0, **overrides: Any) -> int:
-    outcome = await record_pledge(store, slug, pledge_data(i, **overrides))
+    outcome = await record_pledge(store, slug, parse_pledge(pledge_data(i, **overrides)))
     await confirm_pledge(store, outcome.pledge_id)
     return outcome.pledge_id
 

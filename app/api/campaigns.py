@@ -52,15 +52,21 @@ async def list_campaigns(request: Request) -> JSONResponse:
     errors: list[FieldError] = []
     status = params.get("status") or None
     if status is not None and status not in STATUSES:
-        errors.append(FieldError("status", f"Choose one of: {', '.join(STATUSES)}."))
+        errors.append(
+            FieldError("status", "not_in_choices", f"Choose one of: {', '.join(STATUSES)}.")
+        )
     category = params.get("category") or None
     if category is not None and category not in CATEGORIES:
-        errors.append(FieldError("category", f"Choose one of: {', '.join(CATEGORIES)}."))
+        errors.append(
+            FieldError("category", "not_in_choices", f"Choose one of: {', '.join(CATEGORIES)}.")
+        )
     district = None
     if params.get("postcode"):
         district = district_of(params["postcode"])
         if district is None:
-            errors.append(FieldError("postcode", "Not a UK postcode or postcode district."))
+            errors.append(
+                FieldError("postcode", "not_a_postcode", "Not a UK postcode or postcode district.")
+            )
     if errors:
         raise Problem(422, "Some query parameters are not valid.", errors)
     svc = services(request)
@@ -82,8 +88,9 @@ async def create_campaign(request: Request) -> JSONResponse:
     lead = await require_lead(request)
     data = await json_body(request)
     svc = services(request)
+    spec = campaign_service.parse_campaign(data)
     campaign = await campaign_service.create_campaign(
-        svc.store, lead.id, data, money_enabled=svc.settings.money_enabled
+        svc.store, lead.id, spec, money_enabled=svc.settings.money_enabled
     )
     return JSONResponse(
         campaign_json(campaign, svc.settings.base_url),

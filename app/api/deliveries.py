@@ -22,7 +22,11 @@ async def list_deliveries(request: Request) -> JSONResponse:
     endpoint = await endpoint_of_request(request, org)
     limit = request.query_params.get("limit", "50")
     if not limit.isdigit() or not 1 <= int(limit) <= 500:
-        raise Problem(422, "Bad limit.", [FieldError("limit", "A whole number from 1 to 500.")])
+        raise Problem(
+            422,
+            "Bad limit.",
+            [FieldError("limit", "out_of_range", "A whole number from 1 to 500.")],
+        )
     found = await webhooks.deliveries_for_endpoint(
         services(request).store.database, endpoint, int(limit)
     )
@@ -52,7 +56,7 @@ async def recover(request: Request) -> JSONResponse:
         raise Problem(
             422,
             "Give the time to recover from.",
-            [FieldError("since", "An ISO 8601 time with a zone, in the past.")],
+            [FieldError("since", "not_a_date", "An ISO 8601 time with a zone, in the past.")],
         )
     count = await webhooks.recover_failed(services(request).store, endpoint, since)
     return JSONResponse({"requeued": count}, status_code=202)

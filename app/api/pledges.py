@@ -55,10 +55,15 @@ async def create_pledge(request: Request) -> JSONResponse:
     data = await json_body(request)
     source = data.get("source", "api")
     if source not in ("api", "paper"):
-        raise Problem(422, "Unknown source.", [FieldError("source", "Use 'api' or 'paper'.")])
+        raise Problem(
+            422,
+            "Unknown source.",
+            [FieldError("source", "not_in_choices", "Use 'api' or 'paper'.")],
+        )
     if source == "paper":
         lead = await require_lead(request)
-        outcome = await pledging.record_paper_pledge(svc.store, slug, lead.id, data)
+        pledge = pledging.parse_pledge(data)
+        outcome = await pledging.record_paper_pledge(svc.store, slug, lead.id, pledge)
         progress = outcome.progress  # as of this pledge's commit: no second read
         if progress is None:  # a repeat changed nothing: read the count
             campaign = await campaign_service.get_campaign(svc.store.database, slug)
@@ -75,10 +80,11 @@ async def create_pledge(request: Request) -> JSONResponse:
     ip = None if key is not None else client_ip(request)
     if key is not None:
         await require_lead(request)  # a key that is sent must be valid
+    pledge = pledging.parse_pledge(data)
     outcome = await pledging.record_pledge(
         svc.store,
         slug,
-        data,
+        pledge,
         source="api",
         ip=ip,
         rate_limit=svc.settings.pledge_rate_limit,
@@ -116,7 +122,9 @@ async def _token(request: Request) -> str:
     token = data.get("token")
     if not isinstance(token, str) or not token:
         raise Problem(
-            422, "A token is needed.", [FieldError("token", "Send the token from the email link.")]
+            422,
+            "A token is needed.",
+            [FieldError("token", "required", "Send the token from the email link.")],
         )
     return token
 

@@ -40,14 +40,20 @@ async def json_body(request: Request) -> dict[str, Any]:
     try:
         data = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
-        raise Problem(400, "The body is not valid JSON.", [FieldError("body", str(exc))]) from exc
+        raise Problem(
+            400, "The body is not valid JSON.", [FieldError("body", "not_json", str(exc))]
+        ) from exc
     except RecursionError as exc:
         raise Problem(
-            400, "The body is not valid JSON.", [FieldError("body", "Nested too deeply.")]
+            400,
+            "The body is not valid JSON.",
+            [FieldError("body", "too_deep", "Nested too deeply.")],
         ) from exc
     if not isinstance(data, dict):
         raise Problem(
-            400, "The body must be a JSON object.", [FieldError("body", "Send a JSON object.")]
+            400,
+            "The body must be a JSON object.",
+            [FieldError("body", "not_an_object", "Send a JSON object.")],
         )
     return data
 

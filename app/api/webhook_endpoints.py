@@ -41,9 +41,10 @@ async def create_endpoint(request: Request) -> JSONResponse:
     org = await require_organisation(request)
     data = await json_body(request)
     svc = services(request)
-    endpoint = await endpoint_service.create_endpoint(
-        svc.store, org.id, data, allow_private=svc.settings.webhook_allow_private_networks
+    spec = await endpoint_service.parse_endpoint(
+        data, partial=False, allow_private=svc.settings.webhook_allow_private_networks
     )
+    endpoint = await endpoint_service.create_endpoint(svc.store, org.id, spec)
     return JSONResponse(
         endpoint_json(endpoint, secret=endpoint.secret),
         status_code=201,
@@ -72,12 +73,11 @@ async def update_endpoint(request: Request) -> JSONResponse:
     org = await require_organisation(request)
     data = await json_body(request)
     svc = services(request)
+    change = await endpoint_service.parse_endpoint(
+        data, partial=True, allow_private=svc.settings.webhook_allow_private_networks
+    )
     endpoint = await endpoint_service.update_endpoint(
-        svc.store,
-        org.id,
-        request.path_params["id"],
-        data,
-        allow_private=svc.settings.webhook_allow_private_networks,
+        svc.store, org.id, request.path_params["id"], change
     )
     return JSONResponse(endpoint_json(endpoint))
 

@@ -24,10 +24,10 @@ from app.settings import Settings
 from gateways.stripe_gateway import StripeGateway
 from gateways.stripe_stand_in import FakeStripe
 from pledges.accounts import create_lead_api_key, ensure_lead
-from pledges.campaigns import create_campaign, get_campaign, list_campaigns
+from pledges.campaigns import create_campaign, get_campaign, list_campaigns, parse_campaign
 from pledges.errors import CampaignNotFound
 from pledges.payments import record_card_saved, remember_customer
-from pledges.pledging import confirm_pledge, record_paper_pledge, record_pledge
+from pledges.pledging import confirm_pledge, parse_pledge, record_paper_pledge, record_pledge
 from pledges.store import Store, utcnow
 
 log = logging.getLogger("groundswell")
@@ -101,7 +101,7 @@ async def seed_demo(store: Store) -> bool:
     for spec in CAMPAIGNS:
         data = {k: v for k, v in spec.items() if k not in ("days", "paper")}
         data["deadline"] = (utcnow() + timedelta(days=int(spec["days"]))).isoformat()  # type: ignore[call-overload]
-        campaign = await create_campaign(store, lead.id, data)
+        campaign = await create_campaign(store, lead.id, parse_campaign(data))
         for i in range(int(spec["paper"])):  # type: ignore[call-overload]
             name = NAMES[i % len(NAMES)]
             district = campaign.postcode_districts[i % len(campaign.postcode_districts)]
@@ -109,12 +109,14 @@ async def seed_demo(store: Store) -> bool:
                 store,
                 campaign.slug,
                 lead.id,
-                {
-                    "name": name,
-                    "email": f"{name.split()[0].lower()}.{i}@demo.groundswell.localhost",
-                    "postcode": f"{district} {1 + i % 9}AB",
-                    "show_name": i % 3 == 0,
-                },
+                parse_pledge(
+                    {
+                        "name": name,
+                        "email": f"{name.split()[0].lower()}.{i}@demo.groundswell.localhost",
+                        "postcode": f"{district} {1 + i % 9}AB",
+                        "show_name": i % 3 == 0,
+                    }
+                ),
             )
     return True
 
@@ -165,7 +167,7 @@ async def seed_money_demo(
     async with store.write() as db:
         lead = await ensure_lead(db, DEMO_LEAD)
     data = {**MONEY_CAMPAIGN, "deadline": (utcnow() + timedelta(days=MONEY_DAYS)).isoformat()}
-    campaign = await create_campaign(store, lead.id, data, money_enabled=True)
+    campaign = await create_campaign(store, lead.id, parse_campaign(data), money_enabled=True)
     if stand_in is None:
         return True
     base = f"{base_url}/c/{campaign.slug}"
@@ -174,7 +176,7 @@ async def seed_money_demo(
         outcome = await record_pledge(
             store,
             campaign.slug,
-            {"name": name, "email": email, "postcode": postcode, "show_name": True},
+            parse_pledge({"name": name, "email": email, "postcode": postcode, "show_name": True}),
         )
         customer = await gateway.create_customer(
             email=email, name=name, pledge_id=outcome.pledge_id

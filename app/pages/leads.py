@@ -32,7 +32,7 @@ from app.pages.sign_in import current_lead, sign_in_redirect
 from app.pages.spreadsheet import csv_cell
 from pledges import campaigns as campaign_service
 from pledges.accounts import Lead
-from pledges.campaigns import CATEGORIES, MONEY_UNAVAILABLE, Campaign
+from pledges.campaigns import CATEGORIES, Campaign
 from pledges.dashboard import load_dashboard, long_date
 from pledges.errors import (
     CampaignNotOpen,
@@ -43,20 +43,12 @@ from pledges.errors import (
     SlugTaken,
     ValidationFailed,
 )
-from pledges.money import (
-    CURRENCIES,
-    MAX_MONEY_TARGET,
-    MAX_PLEDGE,
-    MIN_PLEDGE,
-    format_money,
-    major_text,
-    parse_major,
-)
+from pledges.money import CURRENCIES, format_money, major_text, parse_major
 from pledges.payments import PaymentView, payment_view, refund_in_full
-from pledges.pledging import record_paper_pledge, validate_pledge
+from pledges.pledging import PledgeInput, parse_pledge, record_paper_pledge
 from pledges.store import utcnow
 from pledges.tables import pledges
-from pledges.updates import UpdateRateLimited, list_updates, post_update
+from pledges.updates import UpdateRateLimited, list_updates, parse_update, post_update
 
 CATEGORY_LABELS = {
     "broadband": "Broadband",
@@ -169,7 +161,7 @@ def _page(request: Request, name: str, context: dict[str, Any], status_code: int
     return render(request, name, context, status_code)
 
 
-# The campaign form: what was typed, as validate_campaign wants it, and its errors back
+# The campaign form: what was typed, as parse_campaign wants it, and its errors back
 
 
 def _typed(raw: Any, names: tuple[str, ...]) -> dict[str, str]:
@@ -183,7 +175,7 @@ def _number_or_text(value: str) -> int | str:
 
 def _amount_or_text(value: str) -> int | str | None:
     """A typed amount as minor units; empty as None; anything else as the text itself, so
-    validate_campaign refuses it and the form says so beside the field."""
+    parse_campaign refuses it and the form says so beside the field."""
     if not value.strip():
         return None
     amount = parse_major(value)
@@ -196,7 +188,7 @@ def _money_data(form: dict[str, str]) -> Any:
     if kind == "none":
         return None
     if kind not in MONEY_KINDS:
-        return kind  # not an object: validate_campaign names "money"
+        return kind  # not an object: parse_campaign names "money"
     money: dict[str, Any] = {"currency": form["currency"] or None}
     names = {"money_target": "target"}
     names |= (
@@ -236,7 +228,7 @@ def _campaign_data(form: dict[str, str]) -> dict[str, Any]:
     return data
 
 
-# Names for validate_campaign's general messages ("Enter a value.", "Must be between ..."),
+# Names for parse_campaign's general rules (a value is required, its length, text only),
 # so the error summary says which field each is about.
 FIELD_NOUNS = {
     "title": "a title",
@@ -246,33 +238,40 @@ FIELD_NOUNS = {
 }
 
 
-def _specific(field: str, message: str) -> str:
+def _specific(field: str, error: FieldError) -> str:
     noun = FIELD_NOUNS.get(field)
     if noun is None:
-        return message
-    if message == "Enter a value.":
+        return error.message
+    named = noun.replace("a ", "the ", 1) if noun.startswith("a ") else noun
+    named = f"{named[0].upper()}{named[1:]}"
+    if error.code == "required":
         return f"Enter {noun}."
-    if message.startswith("Must "):
-        named = noun.replace("a ", "the ", 1) if noun.startswith("a ") else noun
-        return f"{named[0].upper()}{named[1:]} m{message[1:]}"
-    return message
+    if error.code == "wrong_length":
+        low, high = error.params["min"], error.params["max"]
+        return f"{named} must be between {low} and {high} characters."
+    if error.code == "not_text":
+        return f"{named} must be text."
+    if error.code == "contains_nul":
+        return f"{named} must not contain a NUL character."
+    return error.message
 
 
-# The money form's amount fields: the name validate_campaign gives each, what the message
-# calls it, and the amounts it may be.
+# The money form's amount fields: the name parse_campaign gives each, and what the
+# message calls it.
 MONEY_AMOUNTS = {
-    "money.target": ("money_target", "the money target", MIN_PLEDGE, MAX_MONEY_TARGET),
-    "money.deposit": ("deposit", "the deposit", MIN_PLEDGE, MAX_PLEDGE),
-    "money.min": ("money_min", "the smallest amount", MIN_PLEDGE, MAX_PLEDGE),
-    "money.max": ("money_max", "the largest amount", MIN_PLEDGE, MAX_PLEDGE),
+    "money.target": ("money_target", "the money target"),
+    "money.deposit": ("deposit", "the deposit"),
+    "money.min": ("money_min", "the smallest amount"),
+    "money.max": ("money_max", "the largest amount"),
 }
 
 
-def _money_form_error(field: str, message: str, form: dict[str, str]) -> tuple[str, str]:
-    """A money error of validate_campaign (amounts in minor units) as the form's field and
+def _money_form_error(error: FieldError, form: dict[str, str]) -> tuple[str, str]:
+    """A money error of parse_campaign (amounts in minor units) as the form's field and
     a message in the pounds (euros, dollars) the lead typed."""
+    field = error.field
     if field == "money":
-        if message == MONEY_UNAVAILABLE:
+        if error.code == "money_unavailable":
             return "money", (
                 "Money pledges are not available on this site, so a campaign cannot ask for "
                 "money. Choose not to ask for money."
@@ -280,15 +279,16 @@ def _money_form_error(field: str, message: str, form: dict[str, str]) -> tuple[s
         return "money_kind", "Choose whether the campaign asks for money."
     if field == "money.currency":
         return "currency", "Choose the currency."
-    name, noun, low, high = MONEY_AMOUNTS[field]
+    name, noun = MONEY_AMOUNTS[field]
     typed = form[name].strip()
-    if message.startswith("Enter a whole number"):
+    if error.code in ("not_a_whole_number", "out_of_range"):
         if parse_major(typed) is None:
             return name, f"Enter {noun} in numbers, like 20 or 12.50."
         currency = form["currency"] if form["currency"] in CURRENCIES else "gbp"
-        low_text, high_text = format_money(low, currency), format_money(high, currency)
+        low_text = format_money(error.params["min"], currency)
+        high_text = format_money(error.params["max"], currency)
         return name, f"{noun[0].upper()}{noun[1:]} must be from {low_text} to {high_text}."
-    if field == "money.max" and "below" in message:
+    if error.code == "below_minimum":
         return name, "The largest amount must not be less than the smallest."
     # Required and missing: the deposit for a fixed deposit, min and max for a range.
     if form["money_kind"] == "range" and field == "money.deposit":
@@ -299,14 +299,16 @@ def _money_form_error(field: str, message: str, form: dict[str, str]) -> tuple[s
 def _campaign_form_errors(
     errors: list[FieldError], data: dict[str, Any], form: dict[str, str]
 ) -> dict[str, str]:
-    """validate_campaign's field names (area.name, area.postcode_districts[2], money.min)
-    as the form's fields, in the form's order, with messages for people filling in a form."""
+    """parse_campaign's field names (area.name, area.postcode_districts[2], money.min)
+    as the form's fields, in the form's order, with messages for people filling in a form:
+    chosen by each error's field and code, never by the domain's words."""
     found: dict[str, str] = {}
     bad_districts: list[str] = []
     for error in errors:
-        field, message = error.field, error.message
+        field = error.field
+        message: str | None = None  # None: the general wording of _specific
         if field == "money" or field.startswith("money."):
-            field, message = _money_form_error(field, message, form)
+            field, message = _money_form_error(error, form)
             found.setdefault(field, message)
             continue
         if field == "target" and "money" in data and "target" not in data:
@@ -322,13 +324,13 @@ def _campaign_form_errors(
             message = "Enter the postcode districts the campaign covers, like LS6, LS16."
         elif field == "category":
             message = "Choose a category."
-        elif field == "deadline" and "ISO 8601" in message:
+        elif field == "deadline" and error.code == "not_a_date":
             message = "Enter the deadline as a date, like 2027-03-12."
         elif field == "milestones":
             message = "Enter up to 10 whole percentages from 1 to 99, like 25, 50, 75."
         elif field not in CAMPAIGN_FIELDS:
             field = "title"
-        found.setdefault(field, _specific(field, message))
+        found.setdefault(field, _specific(field, error) if message is None else message)
     if bad_districts:
         found["postcode_districts"] = (
             f"Not a UK postcode district: {', '.join(bad_districts)}. "
@@ -428,8 +430,9 @@ async def new_campaign(request: Request) -> Response:
     data = {**_campaign_data(form), "draft": not publish}
     svc = services(request)
     try:
+        spec = campaign_service.parse_campaign(data)
         campaign = await campaign_service.create_campaign(
-            svc.store, lead.id, data, money_enabled=svc.settings.money_enabled
+            svc.store, lead.id, spec, money_enabled=svc.settings.money_enabled
         )
     except ValidationFailed as exc:
         errors = _campaign_form_errors(exc.errors, data, form)
@@ -567,8 +570,9 @@ async def edit_campaign(request: Request) -> Response:
     data = _campaign_data(form) if mode == "draft" else {n: form[n] for n in LIVE_FIELDS}
     svc = services(request)
     try:
+        edit = campaign_service.parse_campaign_edit(data, campaign)
         updated = await campaign_service.update_campaign(
-            svc.store, campaign.slug, lead.id, data, money_enabled=svc.settings.money_enabled
+            svc.store, campaign.slug, lead.id, edit, money_enabled=svc.settings.money_enabled
         )
     except ValidationFailed as exc:
         errors = _campaign_form_errors(exc.errors, data, form)
@@ -595,6 +599,20 @@ async def edit_campaign(request: Request) -> Response:
     return _dashboard_redirect(updated.slug)
 
 
+# The paper form is filled in by the lead about someone else.
+PAPER_REQUIRED = {
+    "name": "Enter their name.",
+    "email": "Enter their email address.",
+    "postcode": "Enter their postcode.",
+}
+
+
+def _paper_message(error: FieldError) -> str:
+    if error.code == "required" and error.field in PAPER_REQUIRED:
+        return PAPER_REQUIRED[error.field]
+    return error.message
+
+
 async def paper_pledge(request: Request) -> Response:
     lead = await _lead_or_redirect(request)
     if isinstance(lead, Response):
@@ -610,17 +628,18 @@ async def paper_pledge(request: Request) -> Response:
     }
     form = {**data, "consent": raw.get("consent") == "on"}
     errors: dict[str, str] = {}
+    pledge: PledgeInput | None = None
     try:
-        validate_pledge(data)
+        pledge = parse_pledge(data)
     except ValidationFailed as exc:
         for e in exc.errors:
-            errors.setdefault(e.field, e.message.replace("your ", "their "))
+            errors.setdefault(e.field, _paper_message(e))
     if not form["consent"]:
         errors["consent"] = CONSENT_MISSING
-    if not errors:
+    if pledge is not None and not errors:
         try:
             outcome = await record_paper_pledge(
-                services(request).store, campaign.slug, lead.id, data
+                services(request).store, campaign.slug, lead.id, pledge
             )
         except DomainError as exc:  # closed, hidden: said on the form, nothing stored
             errors["form"] = str(exc)
@@ -656,7 +675,8 @@ async def campaign_update(request: Request) -> Response:
     campaign = await _own_campaign(request, lead)
     form = _typed(raw, ("title", "body"))
     try:
-        await post_update(services(request).store, campaign.slug, lead.id, form)
+        update = parse_update(form)
+        await post_update(services(request).store, campaign.slug, lead.id, update)
     except ValidationFailed as exc:
         errors = {e.field: e.message for e in exc.errors}
         return await _dashboard_page(

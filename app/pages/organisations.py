@@ -22,7 +22,7 @@ from app.pages.spreadsheet import csv_cell
 from notifications import demand as demand_service
 from notifications import endpoints as endpoint_service
 from notifications import webhooks
-from notifications.endpoints import EVENT_TYPES, Endpoint
+from notifications.endpoints import EVENT_TYPES, Endpoint, EndpointInput
 from pledges.accounts import Organisation, organisation_by_id, organisation_for_key
 from pledges.campaigns import CATEGORIES
 from pledges.errors import ValidationFailed
@@ -95,9 +95,10 @@ async def endpoints_page(request: Request) -> Response:
         check_csrf(request, raw.get("csrf_token"))
         form = _form_to_endpoint(raw)
         try:
-            endpoint = await endpoint_service.create_endpoint(
-                svc.store, org.id, form, allow_private=svc.settings.webhook_allow_private_networks
+            spec = await endpoint_service.parse_endpoint(
+                form, partial=False, allow_private=svc.settings.webhook_allow_private_networks
             )
+            endpoint = await endpoint_service.create_endpoint(svc.store, org.id, spec)
             created = (endpoint, endpoint.secret)
             form = {}
         except ValidationFailed as exc:
@@ -143,12 +144,9 @@ async def endpoint_page(request: Request) -> Response:
             await webhooks.queue_test_message(svc.store, endpoint)
             notice = "A webhook.test message is on its way."
         elif action in ("disable", "enable"):
+            change = EndpointInput(status="active" if action == "enable" else "disabled")
             endpoint = await endpoint_service.update_endpoint(
-                svc.store,
-                org.id,
-                endpoint.public_id,
-                {"status": "active" if action == "enable" else "disabled"},
-                allow_private=svc.settings.webhook_allow_private_networks,
+                svc.store, org.id, endpoint.public_id, change
             )
             notice = f"Endpoint {'enabled' if action == 'enable' else 'disabled'}."
         elif action == "retry":

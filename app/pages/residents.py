@@ -147,16 +147,17 @@ async def pledge_form(request: Request) -> Response:
         if amount is None:
             errors = {"amount": "Enter an amount in numbers, like 20 or 12.50."}
             try:
-                pledging.validate_pledge(data)
+                pledging.parse_pledge(data)
             except ValidationFailed as exc:
                 errors = {e.field: e.message for e in exc.errors} | errors
             return await _campaign_page(request, shown, errors, status_code=422)
         data["amount"] = amount
     try:
+        pledge = pledging.parse_pledge(data)
         outcome = await pledging.record_pledge(
             svc.store,
             slug,
-            data,
+            pledge,
             source="web",
             ip=request.client.host if request.client else None,
             rate_limit=svc.settings.pledge_rate_limit,

@@ -10,7 +10,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from pledges.campaigns import get_campaign
-from pledges.pledging import confirm_pledge, record_pledge
+from pledges.pledging import confirm_pledge, parse_pledge, record_pledge
 from pledges.store import Store
 from pledges.tables import campaigns, pledges
 from tests.app.test_settings_and_cli import _cli
@@ -59,13 +59,13 @@ async def test_invalidate_dry_run_then_for_real(store: Store, database_url: str)
         outcome = await record_pledge(
             store,
             campaign.slug,
-            pledge_data(i, email=f"x{i}@Bots.example"),
+            parse_pledge(pledge_data(i, email=f"x{i}@Bots.example")),
             ip="203.0.113.4",
             rate_limit=(),
         )
         if i:
             await confirm_pledge(store, outcome.pledge_id)
-    kept = await record_pledge(store, campaign.slug, pledge_data(9), rate_limit=())
+    kept = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(9)), rate_limit=())
     await confirm_pledge(store, kept.pledge_id)
     before = await table_snapshot(store)
     args = ("admin", "invalidate", "--ip", "203.0.113.0/24", "--email-domain", "bots.example")
@@ -89,7 +89,9 @@ async def test_invalidate_refuses_bad_input_and_changes_nothing(
     store: Store, database_url: str
 ) -> None:
     campaign = await make_campaign(store)
-    await record_pledge(store, campaign.slug, pledge_data(1), ip="203.0.113.4", rate_limit=())
+    await record_pledge(
+        store, campaign.slug, parse_pledge(pledge_data(1)), ip="203.0.113.4", rate_limit=()
+    )
     before = await table_snapshot(store)
 
     cases = [
@@ -109,7 +111,7 @@ async def test_invalidate_refuses_bad_input_and_changes_nothing(
 
 async def test_anonymise_runs_the_retention_job_once(store: Store, database_url: str) -> None:
     campaign = await make_campaign(store)
-    outcome = await record_pledge(store, campaign.slug, pledge_data(1), rate_limit=())
+    outcome = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(1)), rate_limit=())
     await confirm_pledge(store, outcome.pledge_id)
     closed_at = (await get_campaign(store.database, campaign.slug)).created_at
     await store.database.execute(

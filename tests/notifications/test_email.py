@@ -32,7 +32,13 @@ from notifications.mail import mailer_for
 from notifications.tables import emails
 from notifications.worker import Worker
 from pledges.campaigns import cancel_campaign, get_campaign
-from pledges.pledging import confirm_pledge, get_pledge, record_paper_pledge, record_pledge
+from pledges.pledging import (
+    confirm_pledge,
+    get_pledge,
+    parse_pledge,
+    record_paper_pledge,
+    record_pledge,
+)
 from pledges.store import Store, utcnow
 from pledges.tables import campaigns
 from tests.conftest import make_settings, wait_for
@@ -185,7 +191,7 @@ async def test_a_domain_pledge_gets_a_link_signed_for_that_pledge(
     mailing: Running, smtp_server: SmtpServer
 ) -> None:
     campaign = await make_campaign(mailing.store, target=5)
-    outcome = await record_pledge(mailing.store, campaign.slug, pledge_data(2))
+    outcome = await record_pledge(mailing.store, campaign.slug, parse_pledge(pledge_data(2)))
     await drain(mailing.worker)
 
     [message] = sent_to(smtp_server, "resident2@example.org", "Confirm your pledge")
@@ -202,7 +208,7 @@ async def test_the_withdraw_link_in_the_email_withdraws(
     mailing: Running, smtp_server: SmtpServer
 ) -> None:
     campaign = await make_campaign(mailing.store, target=5)
-    outcome = await record_pledge(mailing.store, campaign.slug, pledge_data(3))
+    outcome = await record_pledge(mailing.store, campaign.slug, parse_pledge(pledge_data(3)))
     await drain(mailing.worker)
     [message] = smtp_server.messages
     [link] = set(
@@ -221,7 +227,7 @@ async def test_a_repeated_pledge_gets_one_already_pledged_email_a_day(
 ) -> None:
     campaign = await make_campaign(mailing.store, target=5)
     address = "jo.bloggs@gmail.com"
-    await record_pledge(mailing.store, campaign.slug, pledge_data(1, email=address))
+    await record_pledge(mailing.store, campaign.slug, parse_pledge(pledge_data(1, email=address)))
     await drain(mailing.worker)
     assert len(sent_to(smtp_server, address, "Confirm your pledge")) == 1
 
@@ -251,7 +257,10 @@ async def test_tipping_tells_each_confirmed_pledger_once(
 ) -> None:
     store = mailing.store
     campaign = await make_campaign(store, target=3)
-    ids = [(await record_pledge(store, campaign.slug, pledge_data(i))).pledge_id for i in range(4)]
+    ids = [
+        (await record_pledge(store, campaign.slug, parse_pledge(pledge_data(i)))).pledge_id
+        for i in range(4)
+    ]
     # Resident 2 confirms, then asks for no more news with the one-click unsubscribe.
     await confirm_pledge(store, ids[2])
     unsubscribe = mailing.services.renderer.links_for(ids[2])["unsubscribe"]
@@ -301,7 +310,9 @@ async def test_list_unsubscribe_survives_a_long_base_url(
     async with running(settings) as r:
         lead, _ = await make_lead(r.store)
         campaign = await make_campaign(r.store, lead, target=1)
-        outcome = await record_paper_pledge(r.store, campaign.slug, lead.id, pledge_data(1))
+        outcome = await record_paper_pledge(
+            r.store, campaign.slug, lead.id, parse_pledge(pledge_data(1))
+        )
         await drain(r.worker)
         [message] = smtp_server.messages
         # The link is signed at send time; its timestamp may differ from one made now by a
@@ -326,7 +337,10 @@ async def test_list_unsubscribe_survives_a_long_base_url(
 async def test_expiry_sends_closed_emails(mailing: Running, smtp_server: SmtpServer) -> None:
     store = mailing.store
     campaign = await make_campaign(store, target=5)
-    ids = [(await record_pledge(store, campaign.slug, pledge_data(i))).pledge_id for i in range(3)]
+    ids = [
+        (await record_pledge(store, campaign.slug, parse_pledge(pledge_data(i)))).pledge_id
+        for i in range(3)
+    ]
     await confirm_pledge(store, ids[0])
     await confirm_pledge(store, ids[1])
     unsubscribe = mailing.services.renderer.links_for(ids[1])["unsubscribe"]
@@ -352,8 +366,8 @@ async def test_cancelling_sends_cancelled_emails(mailing: Running, smtp_server: 
     store = mailing.store
     lead, _ = await make_lead(store)
     campaign = await make_campaign(store, lead, target=5)
-    confirmed = await record_pledge(store, campaign.slug, pledge_data(1))
-    await record_pledge(store, campaign.slug, pledge_data(2))
+    confirmed = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(1)))
+    await record_pledge(store, campaign.slug, parse_pledge(pledge_data(2)))
     await confirm_pledge(store, confirmed.pledge_id)
     await cancel_campaign(store, campaign.slug, lead.id)
     await drain(mailing.worker)
@@ -388,7 +402,8 @@ async def test_two_workers_send_each_message_exactly_once(
         stack.push_async_callback(second.aclose)
         campaign = await make_campaign(store, target=10)
         ids = [
-            (await record_pledge(store, campaign.slug, pledge_data(i))).pledge_id for i in range(24)
+            (await record_pledge(store, campaign.slug, parse_pledge(pledge_data(i)))).pledge_id
+            for i in range(24)
         ]
         await drain(first.worker, second)
         for pledge_id in ids[:12]:
@@ -419,7 +434,7 @@ async def test_a_message_waits_while_the_server_is_down_and_is_sent_when_it_is_u
     caplog.set_level(logging.DEBUG)
     async with running(settings) as r:
         campaign = await make_campaign(r.store, target=5)
-        await record_pledge(r.store, campaign.slug, pledge_data(1))
+        await record_pledge(r.store, campaign.slug, parse_pledge(pledge_data(1)))
 
         await drain(r.worker)
 
@@ -468,7 +483,7 @@ async def test_a_rejected_login_keeps_the_message_queued_without_the_password(
     caplog.set_level(logging.DEBUG)
     async with running(make_settings(database_url, smtp_url=Secret(url))) as r:
         campaign = await make_campaign(r.store, target=5)
-        await record_pledge(r.store, campaign.slug, pledge_data(1))
+        await record_pledge(r.store, campaign.slug, parse_pledge(pledge_data(1)))
         await drain(r.worker)
         [row] = await outbox(r.store)
     assert (row["status"], row["attempts"]) == ("queued", 1)

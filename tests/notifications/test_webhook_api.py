@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 
 from app.main import create_app, services_of
 from pledges.accounts import create_organisation_api_key
-from pledges.pledging import confirm_pledge, record_pledge, withdraw_pledge
+from pledges.pledging import confirm_pledge, parse_pledge, record_pledge, withdraw_pledge
 from pledges.store import Store, utcnow
 from tests.conftest import make_settings, table_snapshot, wait_for
 from tests.factories import make_campaign, make_lead, pledge_data
@@ -377,7 +377,7 @@ async def test_deliveries_list_every_attempt(private_app: Starlette) -> None:
 
 
 async def pledge(store: Store, slug: str, i: int, *, share: bool, confirm: bool = True) -> int:
-    outcome = await record_pledge(store, slug, pledge_data(i, share_contact=share))
+    outcome = await record_pledge(store, slug, parse_pledge(pledge_data(i, share_contact=share)))
     if confirm:
         await confirm_pledge(store, outcome.pledge_id)
     return outcome.pledge_id

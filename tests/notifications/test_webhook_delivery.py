@@ -28,7 +28,7 @@ from starlette.responses import Response, StreamingResponse
 
 from app.bootstrap import Services
 from app.main import create_app, services_of
-from notifications.endpoints import Endpoint, create_endpoint
+from notifications.endpoints import Endpoint, create_endpoint, parse_endpoint
 from notifications.mail import DevMailbox, Mailer, SmtpMailer
 from notifications.messages import MessageRenderer
 from notifications.tables import emails, webhook_attempts, webhook_deliveries, webhook_endpoints
@@ -36,7 +36,7 @@ from notifications.webhooks import RESPONSE_KEEP_BYTES, DeliveryPolicy
 from notifications.worker import Worker
 from pledges.accounts import Organisation, create_organisation_api_key
 from pledges.campaigns import Campaign
-from pledges.pledging import confirm_pledge, record_pledge
+from pledges.pledging import confirm_pledge, parse_pledge, record_pledge
 from pledges.store import Store, aware, utcnow
 from pledges.tables import events
 from pledges.tokens import Signer
@@ -92,7 +92,9 @@ async def make_org(
 
 
 async def add_endpoint(store: Store, org: Organisation, url: str, **data: Any) -> Endpoint:
-    return await create_endpoint(store, org.id, {"url": url, **data}, allow_private=True)
+    return await create_endpoint(
+        store, org.id, await parse_endpoint({"url": url, **data}, partial=False, allow_private=True)
+    )
 
 
 async def deliveries_of(store: Store, endpoint_id: int) -> list[Any]:
@@ -468,7 +470,7 @@ async def test_filters_decide_who_receives_what(store: Store) -> None:
     await make_area_campaign(store, "m1-waste", "waste", "M1")
     await make_area_campaign(store, "l1-broadband", "broadband", "L1")
     await confirm_pledge(
-        store, (await record_pledge(store, "ls6-broadband", pledge_data(1))).pledge_id
+        store, (await record_pledge(store, "ls6-broadband", parse_pledge(pledge_data(1)))).pledge_id
     )
 
     worker = make_worker(store)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from notifications.endpoints import Endpoint, create_endpoint
+from notifications.endpoints import Endpoint, create_endpoint, parse_endpoint
 from notifications.tables import webhook_attempts, webhook_deliveries
 from pledges.accounts import create_organisation_api_key
 from pledges.store import Store, aware
@@ -78,7 +78,9 @@ async def worker_process(database_url: str, log: Path) -> AsyncIterator[WorkerPr
 
 async def an_endpoint(store: Store, url: str) -> Endpoint:
     org, _ = await create_organisation_api_key(store, "ops@fibreco.example", "FibreCo", "provider")
-    return await create_endpoint(store, org.id, {"url": url}, allow_private=True)
+    return await create_endpoint(
+        store, org.id, await parse_endpoint({"url": url}, partial=False, allow_private=True)
+    )
 
 
 async def deliveries(store: Store) -> list[Any]:

@@ -14,7 +14,7 @@ from gateways.stripe_stand_in import FakeStripe
 from pledges.accounts import Lead
 from pledges.campaigns import Campaign
 from pledges.payments import record_card_saved
-from pledges.pledging import confirm_pledge, record_pledge
+from pledges.pledging import confirm_pledge, parse_pledge, record_pledge
 from pledges.store import Store
 from tests.conftest import make_settings
 from tests.factories import make_campaign, pledge_data
@@ -96,7 +96,7 @@ async def make_money_pledge(
     **overrides: Any,
 ) -> int:
     """A money pledge with its card saved and (by default) its email confirmed: counted."""
-    outcome = await record_pledge(store, slug, pledge_data(i, **overrides))
+    outcome = await record_pledge(store, slug, parse_pledge(pledge_data(i, **overrides)))
     await save_card(fake, gateway, store, outcome.pledge_id, card)
     if confirm:
         await confirm_pledge(store, outcome.pledge_id)

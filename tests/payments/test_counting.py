@@ -17,7 +17,13 @@ from pledges.identity import canonical_email
 from pledges.journal import events_for_campaign
 from pledges.moderation import invalidate_pledges
 from pledges.payments import record_card_saved
-from pledges.pledging import confirm_pledge, get_pledge, record_pledge, withdraw_pledge
+from pledges.pledging import (
+    confirm_pledge,
+    get_pledge,
+    parse_pledge,
+    record_pledge,
+    withdraw_pledge,
+)
 from pledges.store import Store
 from tests.factories import pledge_data
 from tests.payments.conftest import DEPOSIT, make_money_campaign, make_money_pledge, save_card
@@ -31,7 +37,7 @@ async def test_email_then_card_counts_once_the_card_is_saved(
     store: Store, fake_stripe: FakeStripe, gateway: StripeGateway
 ) -> None:
     campaign = await make_money_campaign(store)
-    outcome = await record_pledge(store, campaign.slug, pledge_data(1))
+    outcome = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(1)))
     assert (outcome.payment_status, outcome.amount) == ("awaiting_card", DEPOSIT)
 
     confirmed = await confirm_pledge(store, outcome.pledge_id)
@@ -59,7 +65,7 @@ async def test_card_then_email_counts_once_the_email_is_confirmed(
     store: Store, fake_stripe: FakeStripe, gateway: StripeGateway
 ) -> None:
     campaign = await make_money_campaign(store)
-    outcome = await record_pledge(store, campaign.slug, pledge_data(1))
+    outcome = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(1)))
     await save_card(fake_stripe, gateway, store, outcome.pledge_id)
     pledge = await get_pledge(store.database, outcome.pledge_id)
     assert (pledge.status, pledge.payment_status) == ("pending", "card_saved")
@@ -246,7 +252,9 @@ async def test_email_and_card_arriving_together_count_each_pledge_exactly_once(
     )
     pledges = []
     for i in range(count):
-        outcome = await record_pledge(store, campaign.slug, pledge_data(i, amount=100 + i))
+        outcome = await record_pledge(
+            store, campaign.slug, parse_pledge(pledge_data(i, amount=100 + i))
+        )
         method = await _card_at_stripe(fake_stripe, gateway, outcome.pledge_id)
         pledges.append((outcome.pledge_id, method))
 

@@ -18,7 +18,7 @@ from gateways.stripe_gateway import StripeGateway
 from gateways.stripe_stand_in import FakeStripe
 from pledges.campaigns import get_campaign, list_campaigns
 from pledges.payments import payment_totals, run_payments
-from pledges.pledging import confirm_pledge, record_pledge
+from pledges.pledging import confirm_pledge, parse_pledge, record_pledge
 from pledges.store import Store
 from tests.conftest import make_settings
 from tests.factories import make_campaign, pledge_data
@@ -49,7 +49,9 @@ async def test_the_third_pledge_tips_it_and_the_three_cards_are_charged(
 ) -> None:
     await seed_demo(store)
     await seed_money_demo(store, gateway, fake_stripe)
-    outcome = await record_pledge(store, SLUG, pledge_data(1, email="third@example.org"))
+    outcome = await record_pledge(
+        store, SLUG, parse_pledge(pledge_data(1, email="third@example.org"))
+    )
     await save_card(fake_stripe, gateway, store, outcome.pledge_id)
     await confirm_pledge(store, outcome.pledge_id)
     assert (await get_campaign(store.database, SLUG)).status == "tipped"

@@ -21,7 +21,7 @@ from gateways.stripe_gateway import StripeGateway
 from gateways.stripe_stand_in import FakeStripe
 from pledges.campaigns import Campaign, get_campaign
 from pledges.payments import refund_pledge, remind_and_give_up, run_payments
-from pledges.pledging import record_pledge
+from pledges.pledging import parse_pledge, record_pledge
 from pledges.store import Store, utcnow
 from pledges.tables import pledges
 from tests.app.pages.test_accessibility import accessibility_problems
@@ -620,7 +620,7 @@ async def test_without_stripe_money_pages_say_so_and_take_nothing(database_url: 
             store: Store = services_of(application).store
             campaign = await make_money_campaign(store)
             plain = await make_campaign(store)
-            pending = await record_pledge(store, campaign.slug, pledge_data(5))
+            pending = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(5)))
 
             page = accessible(await client.get(f"/c/{campaign.slug}"))
 

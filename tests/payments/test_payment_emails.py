@@ -26,7 +26,7 @@ from pledges.campaigns import Campaign, expire_due_campaigns, get_campaign
 from pledges.erasure import erase_resident
 from pledges.identity import canonical_email
 from pledges.payments import refund_pledge, remind_and_give_up, run_payments
-from pledges.pledging import confirm_pledge, record_pledge, unsubscribe_pledge
+from pledges.pledging import confirm_pledge, parse_pledge, record_pledge, unsubscribe_pledge
 from pledges.store import Store, utcnow
 from pledges.tokens import Signer
 from tests.conftest import TEST_SECRET
@@ -263,7 +263,7 @@ async def test_confirmation_without_a_card_says_it_counts_once_the_card_is_saved
     store: Store, fake_stripe: FakeStripe, gateway: StripeGateway
 ) -> None:
     campaign = await make_money_campaign(store, title="Fibre for Mill Lane")
-    outcome = await record_pledge(store, campaign.slug, pledge_data(1))
+    outcome = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(1)))
     [row] = await _queued(store, "confirm")
     rendered = await _render(store, row)
     assert "Thank you for pledging £20" in rendered.text
@@ -288,9 +288,9 @@ async def test_pledging_again_without_a_card_saved_offers_to_save_it(
     store: Store, fake_stripe: FakeStripe, gateway: StripeGateway
 ) -> None:
     campaign = await make_money_campaign(store)
-    outcome = await record_pledge(store, campaign.slug, pledge_data(1))
+    outcome = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(1)))
     await confirm_pledge(store, outcome.pledge_id)  # the email is confirmed, no card yet
-    await record_pledge(store, campaign.slug, pledge_data(1))
+    await record_pledge(store, campaign.slug, parse_pledge(pledge_data(1)))
     [row] = await _queued(store, "repeated")
     rendered = await _render(store, row)
     assert "counts once you have confirmed it and saved your card" in rendered.text
@@ -390,7 +390,7 @@ async def test_the_links_in_the_emails_open_their_pages(
                 await make_money_pledge(store, fake_stripe, gateway, campaign.slug, i, card=card)
                 for i, card in enumerate(("visa", "declined", "visa"))
             ]
-            waiting = await record_pledge(store, campaign.slug, pledge_data(9))
+            waiting = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(9)))
             for _ in range(20):
                 if not await services.worker.run_once():
                     break

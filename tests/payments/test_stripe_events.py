@@ -15,7 +15,7 @@ from gateways.stripe_stand_in import FakeStripe
 from pledges.campaigns import Campaign, get_campaign
 from pledges.journal import events_for_campaign
 from pledges.payments import charge_due, process_stripe_event
-from pledges.pledging import confirm_pledge, get_pledge, record_pledge
+from pledges.pledging import confirm_pledge, get_pledge, parse_pledge, record_pledge
 from pledges.store import Store
 from pledges.tables import pledges, stripe_events
 from tests.factories import pledge_data
@@ -62,7 +62,7 @@ async def test_both_events_of_one_checkout_save_the_card_once_in_either_order(
     store: Store, fake_stripe: FakeStripe, gateway: StripeGateway, order: tuple[str, str]
 ) -> None:
     campaign = await make_money_campaign(store)
-    outcome = await record_pledge(store, campaign.slug, pledge_data(1))
+    outcome = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(1)))
     await confirm_pledge(store, outcome.pledge_id)  # the email first: the card counts it
     events = await _checkout_completed_at_stripe(fake_stripe, gateway, outcome.pledge_id)
 
@@ -207,7 +207,7 @@ async def test_a_redelivered_copy_of_an_event_is_a_duplicate(
     """Stripe retries with the same event id; a copy changed in transit is still the same
     event (it was verified by signature before this point)."""
     campaign = await make_money_campaign(store)
-    outcome = await record_pledge(store, campaign.slug, pledge_data(1))
+    outcome = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(1)))
     events = await _checkout_completed_at_stripe(fake_stripe, gateway, outcome.pledge_id)
     event = events["setup_intent.succeeded"]
     copy_of = json.loads(json.dumps(event))
@@ -220,7 +220,7 @@ async def test_an_event_for_an_unknown_pledge_is_ignored_and_recorded(
     store: Store, fake_stripe: FakeStripe, gateway: StripeGateway
 ) -> None:
     campaign = await make_money_campaign(store)
-    outcome = await record_pledge(store, campaign.slug, pledge_data(1))
+    outcome = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(1)))
     events = await _checkout_completed_at_stripe(fake_stripe, gateway, outcome.pledge_id)
 
     unknown = copy.deepcopy(events["setup_intent.succeeded"])

@@ -24,7 +24,7 @@ from gateways.stripe_stand_in import FakeStripe
 from pledges.campaigns import Campaign, get_campaign
 from pledges.checkout import card_checkout_url, pay_checkout_url
 from pledges.payments import run_payments
-from pledges.pledging import confirm_pledge, record_pledge
+from pledges.pledging import confirm_pledge, parse_pledge, record_pledge
 from pledges.store import Store
 from pledges.tables import pledges, stripe_events
 from tests.app.pages.test_residents import nothing_changes, sign
@@ -89,7 +89,7 @@ async def test_a_signed_event_is_applied_once(
     client: httpx.AsyncClient, store: Store, app: Starlette, fake_stripe: FakeStripe
 ) -> None:
     campaign = await make_money_campaign(store)
-    outcome = await record_pledge(store, campaign.slug, pledge_data(1))
+    outcome = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(1)))
     await confirm_pledge(store, outcome.pledge_id)
     session_id = await card_saved_at_stripe(app, fake_stripe, outcome.pledge_id)
     completed = event_of(fake_stripe, "checkout.session.completed", id=session_id)
@@ -116,7 +116,7 @@ async def test_events_after_the_return_page_change_nothing(
     client: httpx.AsyncClient, store: Store, app: Starlette, fake_stripe: FakeStripe
 ) -> None:
     campaign = await make_money_campaign(store)
-    outcome = await record_pledge(store, campaign.slug, pledge_data(1))
+    outcome = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(1)))
     await confirm_pledge(store, outcome.pledge_id)
     session_id = await card_saved_at_stripe(app, fake_stripe, outcome.pledge_id)
     returned = await client.get(f"/c/{campaign.slug}/card-saved", params={"session_id": session_id})
@@ -220,7 +220,7 @@ async def test_a_bad_signature_is_400_and_changes_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     campaign = await make_money_campaign(store)
-    outcome = await record_pledge(store, campaign.slug, pledge_data(1))
+    outcome = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(1)))
     session_id = await card_saved_at_stripe(app, fake_stripe, outcome.pledge_id)
     payload = json.dumps(event_of(fake_stripe, "checkout.session.completed", id=session_id))
     headers = {
@@ -287,7 +287,7 @@ async def test_a_database_failure_is_500_so_stripe_sends_it_again(
     client: httpx.AsyncClient, store: Store, app: Starlette, fake_stripe: FakeStripe
 ) -> None:
     campaign = await make_money_campaign(store)
-    outcome = await record_pledge(store, campaign.slug, pledge_data(1))
+    outcome = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(1)))
     session_id = await card_saved_at_stripe(app, fake_stripe, outcome.pledge_id)
     completed = event_of(fake_stripe, "checkout.session.completed", id=session_id)
     # A database failure for a moment: the table of events received is not there.

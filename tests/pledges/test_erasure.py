@@ -19,7 +19,7 @@ from pledges.erasure import erase_resident, resident_pledges
 from pledges.errors import PledgeWithdrawn
 from pledges.identity import canonical_email
 from pledges.magic_links import issue_link
-from pledges.pledging import confirm_pledge, record_pledge, withdraw_pledge
+from pledges.pledging import confirm_pledge, parse_pledge, record_pledge, withdraw_pledge
 from pledges.store import Store, utcnow
 from pledges.tables import campaigns, events, magic_links, pledges
 from pledges.tokens import Signer
@@ -31,7 +31,7 @@ JO = "josmith@gmail.com"  # the canonical form of every address Jo pledged with
 
 async def pledge_as(store: Store, slug: str, email: str, *, confirm: bool, **extra: Any) -> int:
     data = pledge_data(0, name="Jo Smith", email=email, postcode="LS6 2XY", **extra)
-    outcome = await record_pledge(store, slug, data, ip="203.0.113.9")
+    outcome = await record_pledge(store, slug, parse_pledge(data), ip="203.0.113.9")
     if confirm:
         await confirm_pledge(store, outcome.pledge_id)
     return outcome.pledge_id
@@ -276,7 +276,9 @@ async def test_concurrent_erasure_and_confirmations_keep_counts_exact(
         mine: list[int] = []
         for campaign in races:
             pending += await make_pending_pledges(store, campaign.slug, 3, start=10 * round_)
-            outcome = await record_pledge(store, campaign.slug, pledge_data(0, email=address))
+            outcome = await record_pledge(
+                store, campaign.slug, parse_pledge(pledge_data(0, email=address))
+            )
             mine.append(outcome.pledge_id)
         confirmations = [confirm_pledge(store, p) for p in pending + mine]
         middle = len(confirmations) // 2

@@ -26,6 +26,7 @@ from pledges.moderation import hide_campaign, invalidate_pledges, unhide_campaig
 from pledges.pledging import (
     PledgeOutcome,
     confirm_pledge,
+    parse_pledge,
     record_paper_pledge,
     record_pledge,
     withdraw_pledge,
@@ -40,7 +41,9 @@ from tests.factories import make_campaign, make_confirmed_pledge, make_lead, ple
 async def pledge_from(
     store: Store, slug: str, i: int, *, ip: str | None = None, **overrides: Any
 ) -> int:
-    outcome = await record_pledge(store, slug, pledge_data(i, **overrides), ip=ip, rate_limit=())
+    outcome = await record_pledge(
+        store, slug, parse_pledge(pledge_data(i, **overrides)), ip=ip, rate_limit=()
+    )
     return outcome.pledge_id
 
 
@@ -161,7 +164,7 @@ async def test_a_hidden_campaign_leaves_every_public_surface_and_comes_back(
     )
     assert paper.status_code == 404
     with pytest.raises(CampaignNotFound):
-        await record_paper_pledge(store, campaign.slug, lead.id, pledge_data(9))
+        await record_paper_pledge(store, campaign.slug, lead.id, parse_pledge(pledge_data(9)))
 
     # A pending pledge's link is refused, on the page and the API, and not counted.
     token = signer.sign(pending, "pledge-confirm")
@@ -529,7 +532,7 @@ async def test_a_struck_out_pledge_cannot_be_confirmed_or_revived(
     # Pledging again with the same email answers as a repeat and changes nothing:
     # no revival, and no "already pledged" email that would call it counted.
     again: PledgeOutcome = await record_pledge(
-        store, campaign.slug, pledge_data(1, email="spam@bots.example"), rate_limit=()
+        store, campaign.slug, parse_pledge(pledge_data(1, email="spam@bots.example")), rate_limit=()
     )
     assert (again.pledge_id, again.repeated) == (pending, True)
     web = await client.post(
@@ -548,7 +551,7 @@ async def test_a_struck_out_pledge_cannot_be_confirmed_or_revived(
     )
     assert api_again.status_code == 202
     paper = await record_paper_pledge(
-        store, campaign.slug, lead.id, pledge_data(2, email="more@bots.example")
+        store, campaign.slug, lead.id, parse_pledge(pledge_data(2, email="more@bots.example"))
     )
     assert paper.repeated
     assert await table_snapshot(store) == before

@@ -14,6 +14,7 @@ from pledges.campaigns import (
     expire_due_campaigns,
     get_campaign,
     open_campaign,
+    parse_campaign,
 )
 from pledges.errors import (
     CampaignNotOpen,
@@ -26,6 +27,7 @@ from pledges.journal import events_for_campaign
 from pledges.pledging import (
     confirm_pledge,
     get_pledge,
+    parse_pledge,
     pledges_for_campaign,
     record_paper_pledge,
     record_pledge,
@@ -64,7 +66,9 @@ async def set_deadline_in_the_past(store: Store, campaign_id: int) -> None:
 
 async def test_a_new_pledge_is_pending_and_not_counted(store: Store) -> None:
     campaign = await make_campaign(store, target=3)
-    outcome = await record_pledge(store, campaign.slug, pledge_data(1, postcode="ls161ab"))
+    outcome = await record_pledge(
+        store, campaign.slug, parse_pledge(pledge_data(1, postcode="ls161ab"))
+    )
     assert (outcome.status, outcome.repeated) == ("pending", False)
     pledge = await get_pledge(store.database, outcome.pledge_id)
     assert (pledge.status, pledge.postcode, pledge.district) == ("pending", "LS16 1AB", "LS16")
@@ -87,9 +91,11 @@ async def test_a_repeat_with_the_same_canonical_email_is_not_a_second_pledge(
     store: Store, again: str
 ) -> None:
     campaign = await make_campaign(store)
-    first = await record_pledge(store, campaign.slug, pledge_data(1, email="jobloggs@gmail.com"))
+    first = await record_pledge(
+        store, campaign.slug, parse_pledge(pledge_data(1, email="jobloggs@gmail.com"))
+    )
     repeat = await record_pledge(
-        store, campaign.slug, pledge_data(2, email=again, postcode="LS16 5AB")
+        store, campaign.slug, parse_pledge(pledge_data(2, email=again, postcode="LS16 5AB"))
     )
     assert repeat.repeated is True
     assert repeat.pledge_id == first.pledge_id
@@ -104,8 +110,12 @@ async def test_a_repeat_with_the_same_canonical_email_is_not_a_second_pledge(
 
 async def test_dots_count_elsewhere_so_those_are_two_people(store: Store) -> None:
     campaign = await make_campaign(store)
-    first = await record_pledge(store, campaign.slug, pledge_data(1, email="jo.bloggs@example.org"))
-    second = await record_pledge(store, campaign.slug, pledge_data(2, email="jobloggs@example.org"))
+    first = await record_pledge(
+        store, campaign.slug, parse_pledge(pledge_data(1, email="jo.bloggs@example.org"))
+    )
+    second = await record_pledge(
+        store, campaign.slug, parse_pledge(pledge_data(2, email="jobloggs@example.org"))
+    )
     assert not first.repeated and not second.repeated
     assert first.pledge_id != second.pledge_id
     assert await pledge_count(store, campaign.id) == 2
@@ -115,8 +125,8 @@ async def test_the_same_person_may_pledge_to_two_campaigns(store: Store) -> None
     lead, _ = await make_lead(store)
     one = await make_campaign(store, lead)
     two = await make_campaign(store, lead)
-    a = await record_pledge(store, one.slug, pledge_data(1))
-    b = await record_pledge(store, two.slug, pledge_data(1))
+    a = await record_pledge(store, one.slug, parse_pledge(pledge_data(1)))
+    b = await record_pledge(store, two.slug, parse_pledge(pledge_data(1)))
     assert not a.repeated and not b.repeated and a.pledge_id != b.pledge_id
 
 
@@ -124,9 +134,9 @@ async def test_a_repeat_of_a_confirmed_pledge_leaves_it_confirmed_and_counted(
     store: Store,
 ) -> None:
     campaign = await make_campaign(store)
-    first = await record_pledge(store, campaign.slug, pledge_data(1))
+    first = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(1)))
     await confirm_pledge(store, first.pledge_id)
-    repeat = await record_pledge(store, campaign.slug, pledge_data(1))
+    repeat = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(1)))
     assert repeat.repeated
     assert (await get_pledge(store.database, first.pledge_id)).status == "confirmed"
     assert (await get_campaign(store.database, campaign.slug)).confirmed == 1
@@ -135,7 +145,7 @@ async def test_a_repeat_of_a_confirmed_pledge_leaves_it_confirmed_and_counted(
 async def test_concurrent_identical_pledges_make_one_pledge(store: Store) -> None:
     campaign = await make_campaign(store)
     outcomes = await asyncio.gather(
-        *(record_pledge(store, campaign.slug, pledge_data(7)) for _ in range(10))
+        *(record_pledge(store, campaign.slug, parse_pledge(pledge_data(7))) for _ in range(10))
     )
     assert len({o.pledge_id for o in outcomes}) == 1
     assert sorted(o.repeated for o in outcomes) == [False] + [True] * 9
@@ -146,13 +156,13 @@ async def test_concurrent_identical_pledges_make_one_pledge(store: Store) -> Non
 
 async def test_pledging_again_after_withdrawing_starts_afresh(store: Store) -> None:
     campaign = await make_campaign(store, target=5)
-    first = await record_pledge(store, campaign.slug, pledge_data(1))
+    first = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(1)))
     await confirm_pledge(store, first.pledge_id)
     progress = await withdraw_pledge(store, first.pledge_id)
     assert progress.confirmed == 0
 
     again = await record_pledge(
-        store, campaign.slug, pledge_data(1, name="Jo Again", postcode="LS16 5AB")
+        store, campaign.slug, parse_pledge(pledge_data(1, name="Jo Again", postcode="LS16 5AB"))
     )
     assert again.repeated is False
     assert again.pledge_id == first.pledge_id
@@ -172,9 +182,9 @@ async def test_pledging_again_after_withdrawing_starts_afresh(store: Store) -> N
 
 async def test_withdrawing_a_pending_pledge_does_not_change_the_count(store: Store) -> None:
     campaign = await make_campaign(store, target=5)
-    counted = await record_pledge(store, campaign.slug, pledge_data(1))
+    counted = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(1)))
     await confirm_pledge(store, counted.pledge_id)
-    pending = await record_pledge(store, campaign.slug, pledge_data(2))
+    pending = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(2)))
 
     progress = await withdraw_pledge(store, pending.pledge_id)
 
@@ -188,7 +198,7 @@ async def test_withdrawing_a_pending_pledge_does_not_change_the_count(store: Sto
 
 async def test_withdrawing_a_confirmed_pledge_lowers_the_count(store: Store) -> None:
     campaign = await make_campaign(store, target=5)
-    outcome = await record_pledge(store, campaign.slug, pledge_data(1))
+    outcome = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(1)))
     await confirm_pledge(store, outcome.pledge_id)
     progress = await withdraw_pledge(store, outcome.pledge_id)
     assert (progress.status, progress.confirmed) == ("open", 0)
@@ -198,7 +208,7 @@ async def test_withdrawing_a_confirmed_pledge_lowers_the_count(store: Store) -> 
 
 async def test_withdrawing_twice_changes_nothing_the_second_time(store: Store) -> None:
     campaign = await make_campaign(store, target=5)
-    outcome = await record_pledge(store, campaign.slug, pledge_data(1))
+    outcome = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(1)))
     await confirm_pledge(store, outcome.pledge_id)
     await withdraw_pledge(store, outcome.pledge_id)
     before = await table_snapshot(store)
@@ -209,7 +219,7 @@ async def test_withdrawing_twice_changes_nothing_the_second_time(store: Store) -
 
 async def test_a_withdrawn_pledge_cannot_be_confirmed_by_its_old_link(store: Store) -> None:
     campaign = await make_campaign(store, target=5)
-    outcome = await record_pledge(store, campaign.slug, pledge_data(1))
+    outcome = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(1)))
     await withdraw_pledge(store, outcome.pledge_id)
     with pytest.raises(PledgeWithdrawn):
         await confirm_pledge(store, outcome.pledge_id)
@@ -229,7 +239,7 @@ async def test_unknown_pledges_are_not_found(store: Store) -> None:
 async def test_a_paper_pledge_is_confirmed_at_once_and_counts(store: Store) -> None:
     lead, _ = await make_lead(store)
     campaign = await make_campaign(store, lead, target=2)
-    outcome = await record_paper_pledge(store, campaign.slug, lead.id, pledge_data(1))
+    outcome = await record_paper_pledge(store, campaign.slug, lead.id, parse_pledge(pledge_data(1)))
     assert (outcome.status, outcome.repeated) == ("confirmed", False)
     pledge = await get_pledge(store.database, outcome.pledge_id)
     assert (pledge.status, pledge.source) == ("confirmed", "paper")
@@ -241,7 +251,7 @@ async def test_a_paper_pledge_is_confirmed_at_once_and_counts(store: Store) -> N
     # No confirmation email is owed: no pledge.created event.
     assert "pledge.created" not in [e.type for e in events]
 
-    await record_paper_pledge(store, campaign.slug, lead.id, pledge_data(2))
+    await record_paper_pledge(store, campaign.slug, lead.id, parse_pledge(pledge_data(2)))
     after = await get_campaign(store.database, campaign.slug)
     assert (after.status, after.confirmed) == ("tipped", 2)
 
@@ -249,10 +259,15 @@ async def test_a_paper_pledge_is_confirmed_at_once_and_counts(store: Store) -> N
 async def test_a_paper_pledge_confirms_an_existing_pending_pledge(store: Store) -> None:
     lead, _ = await make_lead(store)
     campaign = await make_campaign(store, lead, target=5)
-    online = await record_pledge(store, campaign.slug, pledge_data(1, email="Jo.Bloggs@gmail.com"))
+    online = await record_pledge(
+        store, campaign.slug, parse_pledge(pledge_data(1, email="Jo.Bloggs@gmail.com"))
+    )
 
     paper = await record_paper_pledge(
-        store, campaign.slug, lead.id, pledge_data(1, email="jobloggs+paper@googlemail.com")
+        store,
+        campaign.slug,
+        lead.id,
+        parse_pledge(pledge_data(1, email="jobloggs+paper@googlemail.com")),
     )
 
     assert paper.pledge_id == online.pledge_id
@@ -269,8 +284,8 @@ async def test_a_paper_pledge_confirms_an_existing_pending_pledge(store: Store) 
 async def test_a_paper_pledge_for_a_confirmed_pledge_is_a_repeat(store: Store) -> None:
     lead, _ = await make_lead(store)
     campaign = await make_campaign(store, lead, target=5)
-    first = await record_paper_pledge(store, campaign.slug, lead.id, pledge_data(1))
-    again = await record_paper_pledge(store, campaign.slug, lead.id, pledge_data(1))
+    first = await record_paper_pledge(store, campaign.slug, lead.id, parse_pledge(pledge_data(1)))
+    again = await record_paper_pledge(store, campaign.slug, lead.id, parse_pledge(pledge_data(1)))
     assert (again.pledge_id, again.repeated) == (first.pledge_id, True)
     assert (await get_campaign(store.database, campaign.slug)).confirmed == 1
 
@@ -281,7 +296,7 @@ async def test_a_paper_pledge_by_another_lead_is_refused(store: Store) -> None:
     campaign = await make_campaign(store, lead)
     before = await table_snapshot(store)
     with pytest.raises(NotCampaignLead):
-        await record_paper_pledge(store, campaign.slug, other.id, pledge_data(1))
+        await record_paper_pledge(store, campaign.slug, other.id, parse_pledge(pledge_data(1)))
     assert await table_snapshot(store) == before
 
 
@@ -290,7 +305,7 @@ async def test_a_paper_pledge_by_another_lead_is_refused(store: Store) -> None:
 
 async def test_confirming_after_the_campaign_expired_changes_nothing(store: Store) -> None:
     campaign = await make_campaign(store, target=5)
-    outcome = await record_pledge(store, campaign.slug, pledge_data(1))
+    outcome = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(1)))
     await set_deadline_in_the_past(store, campaign.id)
     assert await expire_due_campaigns(store) == [campaign.slug]
     before = await table_snapshot(store)
@@ -312,10 +327,10 @@ async def test_no_pledges_after_expiry_or_cancellation(store: Store) -> None:
     await cancel_campaign(store, cancelled.slug, lead.id)
     for slug, status in ((expired.slug, "expired"), (cancelled.slug, "cancelled")):
         with pytest.raises(CampaignNotOpen) as caught:
-            await record_pledge(store, slug, pledge_data(1))
+            await record_pledge(store, slug, parse_pledge(pledge_data(1)))
         assert caught.value.status == status
         with pytest.raises(CampaignNotOpen):
-            await record_paper_pledge(store, slug, lead.id, pledge_data(2))
+            await record_paper_pledge(store, slug, lead.id, parse_pledge(pledge_data(2)))
     assert await pledge_count(store, expired.id) == 0
     assert await pledge_count(store, cancelled.id) == 0
 
@@ -323,8 +338,8 @@ async def test_no_pledges_after_expiry_or_cancellation(store: Store) -> None:
 async def test_a_tipped_campaign_still_takes_pledges(store: Store) -> None:
     lead, _ = await make_lead(store)
     campaign = await make_campaign(store, lead, target=1)
-    await record_paper_pledge(store, campaign.slug, lead.id, pledge_data(1))
-    outcome = await record_pledge(store, campaign.slug, pledge_data(2))
+    await record_paper_pledge(store, campaign.slug, lead.id, parse_pledge(pledge_data(1)))
+    outcome = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(2)))
     confirmed = await confirm_pledge(store, outcome.pledge_id)
     assert (confirmed.progress.status, confirmed.progress.confirmed) == ("tipped", 2)
 
@@ -336,7 +351,7 @@ async def test_expiry_takes_only_open_campaigns_past_their_deadline(store: Store
     tipped = await make_campaign(store, lead, target=1)
     draft = await make_campaign(store, lead, draft=True)
     cancelled = await make_campaign(store, lead)
-    await record_paper_pledge(store, tipped.slug, lead.id, pledge_data(1))
+    await record_paper_pledge(store, tipped.slug, lead.id, parse_pledge(pledge_data(1)))
     await cancel_campaign(store, cancelled.slug, lead.id)
     for c in (due, tipped, draft, cancelled):
         await set_deadline_in_the_past(store, c.id)
@@ -387,7 +402,7 @@ async def test_concurrent_expiry_writes_one_event(store: Store, database_url: st
 async def test_the_expired_event_carries_the_final_count(store: Store) -> None:
     lead, _ = await make_lead(store)
     campaign = await make_campaign(store, lead, target=5)
-    await record_paper_pledge(store, campaign.slug, lead.id, pledge_data(1))
+    await record_paper_pledge(store, campaign.slug, lead.id, parse_pledge(pledge_data(1)))
     await set_deadline_in_the_past(store, campaign.id)
     await expire_due_campaigns(store)
     [event] = [
@@ -422,7 +437,7 @@ async def test_only_the_lead_can_cancel(store: Store) -> None:
 async def test_a_tipped_campaign_cannot_be_cancelled(store: Store) -> None:
     lead, _ = await make_lead(store)
     campaign = await make_campaign(store, lead, target=1)
-    await record_paper_pledge(store, campaign.slug, lead.id, pledge_data(1))
+    await record_paper_pledge(store, campaign.slug, lead.id, parse_pledge(pledge_data(1)))
     with pytest.raises(CampaignNotOpen):
         await cancel_campaign(store, campaign.slug, lead.id)
     assert "campaign.cancelled" not in await event_types(store, campaign.id)
@@ -434,16 +449,16 @@ async def test_a_draft_takes_no_pledges_until_opened(store: Store) -> None:
     assert draft.status == "draft"
     assert await event_types(store, draft.id) == []
     with pytest.raises(CampaignNotOpen) as caught:
-        await record_pledge(store, draft.slug, pledge_data(1))
+        await record_pledge(store, draft.slug, parse_pledge(pledge_data(1)))
     assert caught.value.status == "draft"
     with pytest.raises(CampaignNotOpen):
-        await record_paper_pledge(store, draft.slug, lead.id, pledge_data(1))
+        await record_paper_pledge(store, draft.slug, lead.id, parse_pledge(pledge_data(1)))
     assert await pledge_count(store, draft.id) == 0
 
     opened = await open_campaign(store, draft.slug, lead.id)
     assert opened.status == "open" and opened.opened_at is not None
     assert await event_types(store, draft.id) == ["campaign.opened"]
-    outcome = await record_pledge(store, draft.slug, pledge_data(1))
+    outcome = await record_pledge(store, draft.slug, parse_pledge(pledge_data(1)))
     assert outcome.status == "pending"
 
 
@@ -454,7 +469,7 @@ async def test_pledge_validation_names_each_missing_field(store: Store) -> None:
     campaign = await make_campaign(store)
     before = await table_snapshot(store)
     with pytest.raises(ValidationFailed) as caught:
-        await record_pledge(store, campaign.slug, {})
+        await record_pledge(store, campaign.slug, parse_pledge({}))
     assert [e.field for e in caught.value.errors] == ["name", "email", "postcode"]
     assert await table_snapshot(store) == before
 
@@ -470,7 +485,7 @@ async def test_pledge_validation_names_each_bad_field(store: Store) -> None:
     }
     before = await table_snapshot(store)
     with pytest.raises(ValidationFailed) as caught:
-        await record_pledge(store, campaign.slug, bad)
+        await record_pledge(store, campaign.slug, parse_pledge(bad))
     errors = {e.field: e.message for e in caught.value.errors}
     assert set(errors) == {"name", "email", "postcode", "show_name", "share_contact"}
     assert "200" in errors["name"]
@@ -492,7 +507,7 @@ async def test_pledge_validation_of_wrong_shapes(
 ) -> None:
     campaign = await make_campaign(store)
     with pytest.raises(ValidationFailed) as caught:
-        await record_pledge(store, campaign.slug, data)
+        await record_pledge(store, campaign.slug, parse_pledge(data))
     assert [e.field for e in caught.value.errors] == fields
 
 
@@ -500,7 +515,9 @@ async def test_paper_pledges_are_validated_too(store: Store) -> None:
     lead, _ = await make_lead(store)
     campaign = await make_campaign(store, lead)
     with pytest.raises(ValidationFailed) as caught:
-        await record_paper_pledge(store, campaign.slug, lead.id, pledge_data(1, email="nope"))
+        await record_paper_pledge(
+            store, campaign.slug, lead.id, parse_pledge(pledge_data(1, email="nope"))
+        )
     assert [e.field for e in caught.value.errors] == ["email"]
 
 
@@ -509,13 +526,15 @@ async def test_valid_input_is_tidied(store: Store) -> None:
     outcome = await record_pledge(
         store,
         campaign.slug,
-        {
-            "name": "  Jo Bloggs ",
-            "email": " Jo.Bloggs@Example.org ",
-            "postcode": "sw1a1aa",
-            "show_name": "on",
-            "share_contact": "",
-        },
+        parse_pledge(
+            {
+                "name": "  Jo Bloggs ",
+                "email": " Jo.Bloggs@Example.org ",
+                "postcode": "sw1a1aa",
+                "show_name": "on",
+                "share_contact": "",
+            }
+        ),
     )
     pledge = await get_pledge(store.database, outcome.pledge_id)
     assert (pledge.name, pledge.email, pledge.postcode, pledge.district) == (
@@ -542,7 +561,7 @@ async def test_campaign_validation_names_each_field(store: Store) -> None:
     }
     before = await table_snapshot(store)
     with pytest.raises(ValidationFailed) as caught:
-        await create_campaign(store, lead.id, bad)
+        await create_campaign(store, lead.id, parse_campaign(bad))
     fields = [e.field for e in caught.value.errors]
     assert sorted(fields) == sorted(
         [
@@ -581,15 +600,15 @@ async def test_campaign_validation_of_single_fields(
 ) -> None:
     lead, _ = await make_lead(store)
     with pytest.raises(ValidationFailed) as caught:
-        await create_campaign(store, lead.id, campaign_data(**overrides))
+        await create_campaign(store, lead.id, parse_campaign(campaign_data(**overrides)))
     assert [e.field for e in caught.value.errors] == [field]
 
 
 async def test_pledges_for_campaign_lists_by_status(store: Store) -> None:
     lead, _ = await make_lead(store)
     campaign = await make_campaign(store, lead)
-    await record_pledge(store, campaign.slug, pledge_data(1))
-    await record_paper_pledge(store, campaign.slug, lead.id, pledge_data(2))
+    await record_pledge(store, campaign.slug, parse_pledge(pledge_data(1)))
+    await record_paper_pledge(store, campaign.slug, lead.id, parse_pledge(pledge_data(2)))
     pending = await pledges_for_campaign(store.database, campaign.id, status="pending")
     confirmed = await pledges_for_campaign(store.database, campaign.id, status="confirmed")
     assert [p.name for p in pending] == ["Resident 1"]

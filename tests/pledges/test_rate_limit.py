@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from pledges.errors import RateLimited
-from pledges.pledging import record_paper_pledge, record_pledge, withdraw_pledge
+from pledges.pledging import parse_pledge, record_paper_pledge, record_pledge, withdraw_pledge
 from pledges.rate_limits import DEFAULT_PLEDGE_RATE_LIMIT, RateLimit, RateWindow
 from pledges.store import Store, aware
 from pledges.tables import pledges
@@ -23,7 +23,9 @@ IP = "203.0.113.7"
 async def pledge(
     store: Store, slug: str, i: int, ip: str | None = IP, limit: RateLimit = BURST
 ) -> int:
-    outcome = await record_pledge(store, slug, pledge_data(i), ip=ip, rate_limit=limit)
+    outcome = await record_pledge(
+        store, slug, parse_pledge(pledge_data(i)), ip=ip, rate_limit=limit
+    )
     return outcome.pledge_id
 
 
@@ -162,7 +164,7 @@ async def test_paper_pledges_are_not_limited_and_do_not_count(store: Store) -> N
     lead, _ = await make_lead(store)
     campaign = await make_campaign(store, lead)
     for i in range(6):
-        await record_paper_pledge(store, campaign.slug, lead.id, pledge_data(i))
+        await record_paper_pledge(store, campaign.slug, lead.id, parse_pledge(pledge_data(i)))
 
     await pledge(store, campaign.slug, 10)  # the paper pledges used none of the limit
 

@@ -15,7 +15,7 @@ from notifications.tables import emails
 from notifications.worker import Worker
 from pledges import retention
 from pledges.campaigns import Campaign, cancel_campaign, expire_due_campaigns, get_campaign
-from pledges.pledging import confirm_pledge, record_pledge, withdraw_pledge
+from pledges.pledging import confirm_pledge, parse_pledge, record_pledge, withdraw_pledge
 from pledges.retention import anonymise_closed_campaigns
 from pledges.store import Store, utcnow
 from pledges.tables import campaigns, pledges
@@ -103,13 +103,15 @@ async def test_personal_data_goes_everywhere_and_counts_stay(store: Store) -> No
         outcome = await record_pledge(
             store,
             campaign.slug,
-            pledge_data(
-                i,
-                name=f"Resident Name{i}",
-                email=f"Person.{i}@Mail.example",
-                postcode="LS6 2QP",
-                show_name=True,
-                share_contact=True,
+            parse_pledge(
+                pledge_data(
+                    i,
+                    name=f"Resident Name{i}",
+                    email=f"Person.{i}@Mail.example",
+                    postcode="LS6 2QP",
+                    show_name=True,
+                    share_contact=True,
+                )
             ),
             ip=f"203.0.113.{i}",
             rate_limit=(),
@@ -123,7 +125,9 @@ async def test_personal_data_goes_everywhere_and_counts_stay(store: Store) -> No
     tipped = await get_campaign(store.database, campaign.slug)
     assert tipped.status == "tipped"
     # One more message queued and not sent yet.
-    await record_pledge(store, campaign.slug, pledge_data(0, email="person.0@mail.example"))
+    await record_pledge(
+        store, campaign.slug, parse_pledge(pledge_data(0, email="person.0@mail.example"))
+    )
     await dispatch_events(store)
     before = await pledge_rows(store, campaign)
     snapshot = everything(await table_snapshot(store))

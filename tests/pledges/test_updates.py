@@ -17,6 +17,7 @@ from pledges.updates import (
     UpdateRateLimited,
     list_updates,
     next_update_allowed,
+    parse_update,
     post_update,
 )
 from tests.conftest import table_snapshot
@@ -63,7 +64,7 @@ async def test_invalid_updates_store_nothing(
     campaign = await make_campaign(store, lead)
     before = await table_snapshot(store)
     with pytest.raises(ValidationFailed) as caught:
-        await post_update(store, campaign.slug, lead.id, data)
+        await post_update(store, campaign.slug, lead.id, parse_update(data))
     assert [e.field for e in caught.value.errors] == fields
     assert await table_snapshot(store) == before
 
@@ -75,15 +76,15 @@ async def test_only_the_lead_of_a_published_campaign_posts(store: Store) -> None
     draft = await make_campaign(store, lead, draft=True)
     data = {"title": "News", "body": "Hello"}
     with pytest.raises(NotCampaignLead):
-        await post_update(store, campaign.slug, other.id, data)
+        await post_update(store, campaign.slug, other.id, parse_update(data))
     with pytest.raises(CampaignNotOpen):
-        await post_update(store, draft.slug, lead.id, data)
+        await post_update(store, draft.slug, lead.id, parse_update(data))
     # Hidden by an administrator: no mail goes to its pledgers.
     await store.database.execute(
         sa.update(campaigns).where(campaigns.c.id == campaign.id).values(hidden_at=utcnow())
     )
     with pytest.raises(CampaignNotOpen) as hidden:
-        await post_update(store, campaign.slug, lead.id, data)
+        await post_update(store, campaign.slug, lead.id, parse_update(data))
     assert hidden.value.status == "hidden"
     assert await list_updates(store.database, campaign.id) == []
 
@@ -93,7 +94,10 @@ async def test_posting_stores_the_update_and_an_internal_event(store: Store) -> 
     campaign = await make_campaign(store, lead)
 
     posted = await post_update(
-        store, campaign.slug, lead.id, {"title": " Survey done ", "body": "One.\r\n\r\nTwo."}
+        store,
+        campaign.slug,
+        lead.id,
+        parse_update({"title": " Survey done ", "body": "One.\r\n\r\nTwo."}),
     )
 
     assert posted.title == "Survey done"
@@ -124,7 +128,9 @@ async def test_the_limit_holds_when_two_updates_race(store: Store) -> None:
 
     results = await asyncio.gather(
         *(
-            post_update(store, campaign.slug, lead.id, {"title": f"News {i}", "body": "Hello"})
+            post_update(
+                store, campaign.slug, lead.id, parse_update({"title": f"News {i}", "body": "Hello"})
+            )
             for i in range(6)
         ),
         return_exceptions=True,

@@ -27,11 +27,11 @@ from starlette.applications import Starlette
 
 from app.main import services_of
 from app.settings import Settings
-from notifications.endpoints import create_endpoint
+from notifications.endpoints import create_endpoint, parse_endpoint
 from notifications.tables import emails
 from pledges.accounts import create_organisation_api_key, ensure_lead
 from pledges.campaigns import Campaign
-from pledges.pledging import confirm_pledge, record_pledge
+from pledges.pledging import confirm_pledge, parse_pledge, record_pledge
 from pledges.store import Store
 from tests.app.pages.test_residents import Element, Page
 from tests.conftest import make_settings
@@ -65,12 +65,14 @@ class Visit:
     async def campaign(self, **overrides: object) -> Campaign:
         campaign = await make_campaign(self.store, **overrides)
         for i in range(2):
-            outcome = await record_pledge(self.store, campaign.slug, pledge_data(i))
+            outcome = await record_pledge(self.store, campaign.slug, parse_pledge(pledge_data(i)))
             await confirm_pledge(self.store, outcome.pledge_id)
         return campaign
 
     async def pledge_id(self, campaign: Campaign, i: int = 9) -> int:
-        return (await record_pledge(self.store, campaign.slug, pledge_data(i))).pledge_id
+        return (
+            await record_pledge(self.store, campaign.slug, parse_pledge(pledge_data(i)))
+        ).pledge_id
 
     def signed(self, value: int, namespace: str) -> str:
         token: str = services_of(self.app).signer.sign(value, namespace)
@@ -123,7 +125,11 @@ async def sign_in_organisation(visit: Visit, *filters: dict[str, list[str]]) -> 
     )
     for f in filters:
         await create_endpoint(
-            visit.store, org.id, {"url": PUBLIC_HOOK_URL, "filters": f}, allow_private=False
+            visit.store,
+            org.id,
+            await parse_endpoint(
+                {"url": PUBLIC_HOOK_URL, "filters": f}, partial=False, allow_private=False
+            ),
         )
     signed_in = await visit.post_form("/org/sign-in", "/org/sign-in", {"api_key": key})
     assert signed_in.status_code == 303, signed_in.text

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from app.settings import Settings
 from notifications.tables import emails
 from pledges.campaigns import get_campaign
-from pledges.pledging import confirm_pledge, record_pledge
+from pledges.pledging import confirm_pledge, parse_pledge, record_pledge
 from pledges.store import Store
 from pledges.tables import pledges
 from tests.app.pages.test_residents import Element, Page, page_of
@@ -65,7 +65,7 @@ async def sign_in(client: httpx.AsyncClient, store: Store, email: str) -> None:
 
 
 async def pledge_from(store: Store, slug: str, i: int, ip: str, confirm: bool = True) -> int:
-    outcome = await record_pledge(store, slug, pledge_data(i), ip=ip, rate_limit=())
+    outcome = await record_pledge(store, slug, parse_pledge(pledge_data(i)), ip=ip, rate_limit=())
     if confirm:
         await confirm_pledge(store, outcome.pledge_id)
     return outcome.pledge_id
@@ -136,7 +136,7 @@ async def test_the_list_shows_every_campaign_with_counts_and_hides_and_shows(
     draft = await make_campaign(store, title="A draft campaign", draft=True)
     await make_confirmed_pledge(store, public.slug, 1)
     await make_confirmed_pledge(store, public.slug, 2)
-    await record_pledge(store, public.slug, pledge_data(3))
+    await record_pledge(store, public.slug, parse_pledge(pledge_data(3)))
     await sign_in(client, store, ADMIN)
 
     page = page_of(await client.get("/admin"))

@@ -24,7 +24,7 @@ from notifications.tables import emails
 from pledges.accounts import Lead
 from pledges.campaigns import Campaign, get_campaign
 from pledges.journal import PUBLIC_EVENT_TYPES, events_for_campaign
-from pledges.pledging import record_pledge, unsubscribe_pledge, withdraw_pledge
+from pledges.pledging import parse_pledge, record_pledge, unsubscribe_pledge, withdraw_pledge
 from pledges.store import Store, utcnow
 from pledges.tables import campaign_updates, campaigns, leads, pledges
 from tests.app.pages.test_residents import Page, page_of
@@ -708,7 +708,7 @@ async def test_an_update_is_shown_and_emailed_to_confirmed_subscribed_pledgers_o
     confirmed = await make_confirmed_pledge(store, campaign.slug, 1)
     unsubscribed = await make_confirmed_pledge(store, campaign.slug, 2)
     await unsubscribe_pledge(store, unsubscribed)
-    pending = await record_pledge(store, campaign.slug, pledge_data(3))
+    pending = await record_pledge(store, campaign.slug, parse_pledge(pledge_data(3)))
     withdrawn = await make_confirmed_pledge(store, campaign.slug, 4)
     await withdraw_pledge(store, withdrawn)
     await dispatch_events(store)  # the pledges' own emails, out of the way
@@ -829,7 +829,9 @@ async def test_csv_has_every_pledge_and_defuses_formulas(
     names = ['=HYPERLINK("http://evil.example","x")', "+44 123", "-1", "@SUM(A1)", "Ann", "Bo"]
     emails_given = [f"resident{i}@example.org" for i in range(5)] + ["=1+1@example.org"]
     ids = [
-        (await record_pledge(store, campaign.slug, pledge_data(i, name=n, email=e))).pledge_id
+        (
+            await record_pledge(store, campaign.slug, parse_pledge(pledge_data(i, name=n, email=e)))
+        ).pledge_id
         for i, (n, e) in enumerate(zip(names, emails_given, strict=True))
     ]
     confirmed = await make_confirmed_pledge(store, campaign.slug, 20, share_contact=True)

@@ -21,7 +21,7 @@ from app.pages.sign_in import RESIDENT_SESSION_SECONDS
 from notifications.outbox import dispatch_events, send_due_emails
 from notifications.tables import emails
 from pledges.campaigns import Campaign, get_campaign
-from pledges.pledging import record_pledge
+from pledges.pledging import parse_pledge, record_pledge
 from pledges.store import Store
 from pledges.tables import magic_links, pledges
 from tests.app.pages.test_residents import Page, count_text, page_of, sign
@@ -86,7 +86,7 @@ async def csrf_of(client: httpx.AsyncClient) -> str:
 
 async def pledge_as_jo(store: Store, campaign: Campaign, address: str, **extra: Any) -> int:
     data = pledge_data(0, name="Jo Smith", email=address, postcode="LS6 2XY", **extra)
-    return (await record_pledge(store, campaign.slug, data, ip=JO_IP)).pledge_id
+    return (await record_pledge(store, campaign.slug, parse_pledge(data), ip=JO_IP)).pledge_id
 
 
 async def send_mail(app: Starlette) -> None:

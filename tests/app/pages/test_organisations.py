@@ -95,11 +95,15 @@ async def test_other_organisations_endpoints_are_not_found(
     app: Starlette, client: httpx.AsyncClient
 ) -> None:
     store = app.state.services.store
-    from notifications.endpoints import create_endpoint
+    from notifications.endpoints import create_endpoint, parse_endpoint
 
     owner, _ = await create_organisation_api_key(store, "a@council.example", "Leeds", "council")
     endpoint = await create_endpoint(
-        store, owner.id, {"url": "https://93.184.216.34/x"}, allow_private=False
+        store,
+        owner.id,
+        await parse_endpoint(
+            {"url": "https://93.184.216.34/x"}, partial=False, allow_private=False
+        ),
     )
     _, other_key = await create_organisation_api_key(store, "b@isp.example", "ISP", "provider")
     await sign_in(client, other_key)

@@ -16,10 +16,10 @@ from starlette.applications import Starlette
 from app.main import services_of
 from app.pages.organisations import csv_cell
 from notifications.demand import DemandFilter, organisation_demand
-from notifications.endpoints import create_endpoint, update_endpoint
+from notifications.endpoints import create_endpoint, parse_endpoint, update_endpoint
 from pledges.accounts import Organisation, create_organisation_api_key
 from pledges.campaigns import Campaign, get_campaign
-from pledges.pledging import confirm_pledge, record_pledge, withdraw_pledge
+from pledges.pledging import confirm_pledge, parse_pledge, record_pledge, withdraw_pledge
 from pledges.store import Store, utcnow
 from pledges.tables import campaigns, pledges
 from tests.app.pages.test_organisations import csrf_of
@@ -49,7 +49,11 @@ async def organisation(
     )
     for f in filters:
         await create_endpoint(
-            store, org.id, {"url": PUBLIC_URL, "filters": f, **endpoint}, allow_private=False
+            store,
+            org.id,
+            await parse_endpoint(
+                {"url": PUBLIC_URL, "filters": f, **endpoint}, partial=False, allow_private=False
+            ),
         )
     return org, key
 
@@ -64,7 +68,9 @@ async def sign_in(client: httpx.AsyncClient, key: str) -> httpx.Response:
 async def pledge(
     store: Store, slug: str, i: int, *, postcode: str = "LS6 1AB", confirm: bool = True, **kw: Any
 ) -> int:
-    outcome = await record_pledge(store, slug, pledge_data(i, postcode=postcode, **kw))
+    outcome = await record_pledge(
+        store, slug, parse_pledge(pledge_data(i, postcode=postcode, **kw))
+    )
     if confirm:
         await confirm_pledge(store, outcome.pledge_id)
     return outcome.pledge_id
@@ -261,12 +267,18 @@ async def test_an_organisation_without_active_endpoints_sees_everything_and_how_
     endpoint = await create_endpoint(
         app_store,
         org.id,
-        {"url": PUBLIC_URL, "filters": {"categories": ["waste"]}},
-        allow_private=False,
+        await parse_endpoint(
+            {"url": PUBLIC_URL, "filters": {"categories": ["waste"]}},
+            partial=False,
+            allow_private=False,
+        ),
     )
     assert titles(await demand(client)) == ["Waste"]
     await update_endpoint(
-        app_store, org.id, endpoint.public_id, {"status": "disabled"}, allow_private=False
+        app_store,
+        org.id,
+        endpoint.public_id,
+        await parse_endpoint({"status": "disabled"}, partial=True, allow_private=False),
     )
     page = await demand(client)
     assert sorted(titles(page)) == ["Broadband", "Waste"]

@@ -20,7 +20,7 @@ from starlette.datastructures import Secret
 from app.main import create_app
 from app.settings import Settings
 from pledges.campaigns import Campaign, cancel_campaign, expire_due_campaigns
-from pledges.pledging import record_pledge, withdraw_pledge
+from pledges.pledging import parse_pledge, record_pledge, withdraw_pledge
 from pledges.store import Store
 from pledges.tables import pledges
 from tests.conftest import make_settings, table_snapshot
@@ -285,7 +285,9 @@ async def test_campaign_page_shows_only_names_people_chose_to_show(
     await make_confirmed_pledge(store, campaign.slug, 1, name="Shown Person", show_name=True)
     await make_confirmed_pledge(store, campaign.slug, 2, name="Private Person")
     await record_pledge(
-        store, campaign.slug, pledge_data(3, name="Unconfirmed Person", show_name=True)
+        store,
+        campaign.slug,
+        parse_pledge(pledge_data(3, name="Unconfirmed Person", show_name=True)),
     )
 
     page = page_of(await client.get(f"/c/{campaign.slug}"))
