@@ -29,6 +29,7 @@ from notifications.tables import emails, webhook_attempts, webhook_deliveries, w
 from pledges.accounts import organisation_member_emails
 from pledges.errors import DomainError
 from pledges.journal import PUBLIC_EVENT_TYPES, Event
+from pledges.pagination import DEFAULT_LIMIT, Page, decode_cursor, page_of
 from pledges.store import Store, aware, mark_journal_written, utcnow
 from pledges.tables import pledges
 
@@ -208,15 +209,38 @@ def delivery_json(row: Any, attempts: list[Any]) -> dict[str, Any]:
     }
 
 
+async def deliveries_page(
+    db: Database, endpoint: Endpoint, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+) -> Page[dict[str, Any]]:
+    """The endpoint's deliveries, newest first, a page at a time; deliveries made meanwhile
+    come before the first page, so they never shift a later one."""
+    before_id = decode_cursor(cursor, (int,))[0] if cursor is not None else None
+    rows = await _delivery_rows(db, endpoint, limit + 1, before_id)
+    page = page_of(rows, limit, lambda row: (row["id"],))
+    return Page(await _with_attempts(db, page.items), page.next)
+
+
 async def deliveries_for_endpoint(
     db: Database, endpoint: Endpoint, limit: int = 100
 ) -> list[dict[str, Any]]:
-    rows = await db.fetch_all(
+    return await _with_attempts(db, await _delivery_rows(db, endpoint, limit, None))
+
+
+async def _delivery_rows(
+    db: Database, endpoint: Endpoint, limit: int, before_id: int | None
+) -> list[Any]:
+    query = (
         sa.select(webhook_deliveries)
         .where(webhook_deliveries.c.endpoint_id == endpoint.id)
         .order_by(webhook_deliveries.c.id.desc())
         .limit(limit)
     )
+    if before_id is not None:
+        query = query.where(webhook_deliveries.c.id < before_id)
+    return list(await db.fetch_all(query))
+
+
+async def _with_attempts(db: Database, rows: list[Any]) -> list[dict[str, Any]]:
     attempts: dict[int, list[Any]] = {r["id"]: [] for r in rows}
     if rows:
         for a in await db.fetch_all(

@@ -28,6 +28,7 @@ from pledges.money import (
     MIN_PLEDGE,
     format_money,
 )
+from pledges.pagination import BAD_CURSOR, DEFAULT_LIMIT, Page, decode_cursor, page_of
 from pledges.store import Store, aware, utcnow
 from pledges.tables import campaign_districts, campaigns
 
@@ -223,8 +224,18 @@ async def list_campaigns(
     include_drafts: bool = False,
     include_hidden: bool = False,
     limit: int = 100,
+    after: tuple[datetime, int] | None = None,
 ) -> list[Campaign]:
+    """Campaigns by deadline, then id; `after` (a deadline and an id) starts past that one."""
     query = sa.select(campaigns).order_by(campaigns.c.deadline, campaigns.c.id).limit(limit)
+    if after is not None:
+        deadline, campaign_id = after
+        query = query.where(
+            sa.or_(
+                campaigns.c.deadline > deadline,
+                sa.and_(campaigns.c.deadline == deadline, campaigns.c.id > campaign_id),
+            )
+        )
     if not include_hidden:  # hidden by an administrator: on no public list
         query = query.where(campaigns.c.hidden_at.is_(None))
     if status:
@@ -242,6 +253,29 @@ async def list_campaigns(
             )
         )
     return await load_campaigns(db, query)
+
+
+async def campaigns_page(
+    db: Database,
+    *,
+    status: str | None = None,
+    category: str | None = None,
+    district: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[Campaign]:
+    """Public campaigns in list_campaigns' order (deadline, then id), a page at a time."""
+    after = None
+    if cursor is not None:
+        deadline_text, campaign_id = decode_cursor(cursor, (str, int))
+        try:
+            after = (datetime.fromisoformat(deadline_text), campaign_id)
+        except ValueError:
+            raise ValidationFailed([FieldError("cursor", "not_a_cursor", BAD_CURSOR)]) from None
+    found = await list_campaigns(
+        db, status=status, category=category, district=district, limit=limit + 1, after=after
+    )
+    return page_of(found, limit, lambda c: (c.deadline.isoformat(), c.id))
 
 
 def slugify(title: str) -> str:

@@ -48,6 +48,7 @@ ErrorCode = Literal[
     "invalid_token",
     "money_unavailable",
     "money_online_only",
+    "not_a_cursor",  # a page cursor Groundswell did not give
 ]
 
 

@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 import segno
-import sqlalchemy as sa
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
@@ -45,9 +44,9 @@ from pledges.errors import (
 )
 from pledges.money import CURRENCIES, format_money, major_text, parse_major
 from pledges.payments import PaymentView, payment_view, refund_in_full
+from pledges.pledge_rows import columns_for, pledge_rows
 from pledges.pledging import PledgeInput, parse_pledge, record_paper_pledge
 from pledges.store import utcnow
-from pledges.tables import pledges
 from pledges.updates import UpdateRateLimited, list_updates, parse_update, post_update
 
 CATEGORY_LABELS = {
@@ -96,22 +95,6 @@ CONSENT_MISSING = (
     "Tick the box to confirm the person signed a paper form agreeing to be counted and "
     "contacted about this campaign."
 )
-CSV_COLUMNS = (
-    "id",
-    "status",
-    "source",
-    "name",
-    "email",
-    "postcode",
-    "district",
-    "show_name",
-    "share_contact",
-    "created_at",
-    "confirmed_at",
-    "withdrawn_at",
-)
-# Money campaigns add these, after the columns above.
-CSV_MONEY_COLUMNS = ("amount", "payment_status")
 CSV_BATCH = 500
 FLASH = "lead_flash"
 # A money pledge's payment states, as the dashboard names them.
@@ -765,8 +748,7 @@ async def pledges_csv(request: Request) -> Response:
         return lead
     campaign = await _own_campaign(request, lead)
     db = services(request).store.database
-    names = CSV_COLUMNS + (CSV_MONEY_COLUMNS if campaign.is_money else ())
-    columns = [pledges.c[name] for name in names]
+    names = columns_for(campaign)
 
     def cell(row: Any, name: str) -> Any:
         # Amounts as the lead reads them, in pounds (euros, dollars): 20.00.
@@ -778,15 +760,7 @@ async def pledges_csv(request: Request) -> Response:
     async def lines() -> AsyncIterator[str]:
         yield _csv_line(list(names))
         last_id = 0
-        while True:
-            rows = await db.fetch_all(
-                sa.select(*columns)
-                .where(pledges.c.campaign_id == campaign.id, pledges.c.id > last_id)
-                .order_by(pledges.c.id)
-                .limit(CSV_BATCH)
-            )
-            if not rows:
-                return
+        while rows := await pledge_rows(db, campaign, after_id=last_id, limit=CSV_BATCH):
             yield "".join(_csv_line([cell(row, name) for name in names]) for row in rows)
             last_id = rows[-1]["id"]
 
