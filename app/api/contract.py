@@ -1,0 +1,237 @@
+"""The /api/v1 contract, declared once: each operation names its method, path, who may call
+it, the typed model of its body and of each answer. From these declarations come the
+Starlette routes (one per path, so a 405 lists every allowed method in `Allow`), the parsing
+of bodies and query strings into typed models with plain-English errors by field, and the
+OpenAPI document (app/api/openapi.py).
+
+FastAPI and Litestar derive OpenAPI from declared models the same way; Starlette stays the
+framework, and the declarations are plain data a test can walk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.api.requests import json_body
+from app.errors import Problem
+from pledges.errors import FieldError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+# Who may call an operation: the OpenAPI security requirement follows from it.
+Caller = Literal["anyone", "lead", "anyone_or_lead", "organisation", "token_holder"]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One status an operation may answer: its model (None for no body) and what it means."""
+
+    description: str
+    model: type[BaseModel] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # header name -> description
+    # OpenAPI links: name -> (operationId, {parameter: runtime expression}).
+    links: Mapping[str, tuple[str, Mapping[str, str]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    tag: str
+    caller: Caller
+    endpoint: Endpoint
+    answers: Mapping[int, Answer]
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    errors: tuple[int, ...] = ()  # problem+json statuses besides those the caller implies
+    description: str = ""
+
+
+def operation(
+    method: str,
+    path: str,
+    *,
+    operation_id: str,
+    summary: str,
+    tag: str,
+    caller: Caller,
+    answers: Mapping[int, Answer],
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    errors: Iterable[int] = (),
+    description: str = "",
+) -> Callable[[Endpoint], Operation]:
+    """Declare the decorated endpoint as an operation of the API."""
+
+    def declare(endpoint: Endpoint) -> Operation:
+        return Operation(
+            method=method.upper(),
+            path=path,
+            operation_id=operation_id,
+            summary=summary,
+            tag=tag,
+            caller=caller,
+            endpoint=endpoint,
+            answers=answers,
+            body=body,
+            query=query,
+            errors=tuple(errors),
+            description=description,
+        )
+
+    return declare
+
+
+def routes_for(operations: Iterable[Operation]) -> list[Route]:
+    """One route per path that dispatches on the method, so that a method the path does not
+    have is a 405 whose `Allow` names every method it does have."""
+    by_path: dict[str, dict[str, Endpoint]] = {}
+    for op in operations:
+        methods = by_path.setdefault(op.path, {})
+        if op.method in methods:
+            raise ValueError(f"{op.method} {op.path} is declared twice")
+        methods[op.method] = op.endpoint
+    return [
+        Route(path, _dispatcher(methods), methods=list(methods))
+        for path, methods in by_path.items()
+    ]
+
+
+def _dispatcher(methods: dict[str, Endpoint]) -> Endpoint:
+    async def dispatch(request: Request) -> Response:
+        # HEAD is answered as GET (Starlette drops the body); the Route already refused others.
+        return await methods["GET" if request.method == "HEAD" else request.method](request)
+
+    return dispatch
+
+
+# ----- parsing --------------------------------------------------------------------------
+
+
+def field_name(location: Iterable[str | int]) -> str:
+    """Pydantic's error location as the API names fields: area.postcode_districts[2]."""
+    name = ""
+    for part in location:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            name = f"{name}.{part}" if name else part
+    return name or "body"
+
+
+def _plural(n: Any, one: str, many: str) -> str:
+    return one if n == 1 else many
+
+
+def plain_message(error: Mapping[str, Any]) -> str:
+    """A pydantic error in the project's own words (never "Input should be a valid ...")."""
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "missing":
+        return "This is required."
+    if kind in ("string_type", "string_sub_type"):
+        return "Enter text."
+    if kind == "string_too_short":
+        n = ctx.get("min_length", 1)
+        return "Enter a value." if n == 1 else f"Must be at least {n} characters."
+    if kind == "string_too_long":
+        n = ctx.get("max_length")
+        return f"Must be {n} {_plural(n, 'character', 'characters')} or fewer."
+    if kind == "string_pattern_mismatch":
+        return "Not in the expected format."
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return "Enter a whole number."
+    if kind in ("bool_type", "bool_parsing"):
+        return "Must be true or false."
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"Must be at least {ctx.get('ge', ctx.get('gt'))}."
+    if kind in ("less_than_equal", "less_than"):
+        return f"Must be at most {ctx.get('le', ctx.get('lt'))}."
+    if kind in ("list_type", "tuple_type", "set_type"):
+        return "Send a list."
+    if kind == "too_short":
+        n = ctx.get("min_length", 1)
+        return f"List at least {n} {_plural(n, 'item', 'items')}."
+    if kind == "too_long":
+        n = ctx.get("max_length")
+        return f"List at most {n} {_plural(n, 'item', 'items')}."
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return "Send a JSON object."
+    if kind in ("literal_error", "enum"):
+        expected = ctx.get("expected", "")
+        return (
+            f"Choose one of: {expected.replace(chr(39), '')}."
+            if expected
+            else "Choose one of the allowed values."
+        )
+    if kind in (
+        "date_type",
+        "date_parsing",
+        "date_from_datetime_parsing",
+        "date_from_datetime_inexact",
+    ):
+        return "Enter a date as YYYY-MM-DD."
+    if kind in (
+        "datetime_type",
+        "datetime_parsing",
+        "datetime_from_date_parsing",
+        "timezone_aware",
+    ):
+        return "Enter an ISO 8601 time with a zone."
+    if kind == "extra_forbidden":
+        return "This field is not part of the request."
+    if kind == "value_error":  # raised by a model's own validator, in the project's words
+        return str(ctx.get("error", error.get("msg", "Not valid.")))
+    return "Not valid."
+
+
+def field_errors(exc: ValidationError) -> list[FieldError]:
+    found: list[FieldError] = []
+    seen: set[str] = set()
+    for error in exc.errors(include_url=False):
+        name = field_name(error["loc"])
+        if name not in seen:  # one message per field, the first pydantic found
+            seen.add(name)
+            found.append(FieldError(name, plain_message(error)))
+    return found
+
+
+async def parse_body(request: Request, model: type[ModelT]) -> ModelT:
+    """The JSON body as `model`; 400/413/415 for a body that is not a JSON object, 422 naming
+    each field that does not fit the model."""
+    data = await json_body(request)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Problem(422, "Some of what was sent is not valid.", field_errors(exc)) from exc
+
+
+def parse_query(request: Request, model: type[ModelT]) -> ModelT:
+    """The query string as `model` (each parameter once; an empty value counts as given)."""
+    try:
+        return model.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        raise Problem(422, "Some query parameters are not valid.", field_errors(exc)) from exc
+
+
+def answer(
+    model: BaseModel, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    """`model` as the JSON body. Only the fields the handler set are sent, so a field that
+    appears on some campaigns only (the money ones) stays absent on the others."""
+    return Response(
+        model.model_dump_json(exclude_unset=True),
+        status_code=status_code,
+        headers=dict(headers or {}),
+        media_type="application/json",
+    )
