@@ -10,6 +10,7 @@ framework, and the declarations are plain data a test can walk.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -21,9 +22,11 @@ from starlette.routing import Route
 
 from app.api.requests import json_body
 from app.errors import Problem
-from pledges.errors import FieldError
+from pledges.errors import FieldError, ValidationFailed
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+# The error type of a PydanticCustomError whose message is already in the project's words.
+PLAIN = "plain"
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 # Who may call an operation: the OpenAPI security requirement follows from it.
@@ -192,6 +195,8 @@ def plain_message(error: Mapping[str, Any]) -> str:
         return "This field is not part of the request."
     if kind == "value_error":  # raised by a model's own validator, in the project's words
         return str(ctx.get("error", error.get("msg", "Not valid.")))
+    if kind == PLAIN:  # a PydanticCustomError raised with the project's words
+        return str(error["msg"])
     return "Not valid."
 
 
@@ -206,22 +211,57 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
     return found
 
 
-async def parse_body(request: Request, model: type[ModelT]) -> ModelT:
-    """The JSON body as `model`; 400/413/415 for a body that is not a JSON object, 422 naming
-    each field that does not fit the model."""
-    data = await json_body(request)
+# The domain's own check of a raw body (it raises ValidationFailed in the domain's words).
+DomainCheck = Callable[[Any], Any]
+
+
+async def domain_errors(check: DomainCheck, data: Any) -> list[FieldError]:
+    """What the domain says about `data`, in its own words; [] when it finds nothing."""
+    try:
+        found = check(data)
+        if inspect.isawaitable(found):
+            await found
+    except ValidationFailed as exc:
+        return list(exc.errors)
+    return []
+
+
+def _overlaps(a: str, b: str) -> bool:
+    return a == b or any(x.startswith(y) and x[len(y)] in ".[" for x, y in ((a, b), (b, a)))
+
+
+async def validated(
+    model: type[ModelT], data: Any, detail: str, words: DomainCheck | None = None
+) -> ModelT:
+    """`data` as `model`, or a 422 naming each field at fault. Where the domain finds fault
+    with a field too (`words`), its message is the one sent: it knows the rule best."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise Problem(422, "Some of what was sent is not valid.", field_errors(exc)) from exc
+        found = field_errors(exc)
+        if words is not None:
+            domain = await domain_errors(words, data)
+            found = domain + [
+                e for e in found if not any(_overlaps(e.field, d.field) for d in domain)
+            ]
+        raise Problem(422, detail, found) from exc
 
 
-def parse_query(request: Request, model: type[ModelT]) -> ModelT:
+async def parse_body(
+    request: Request, model: type[ModelT], words: DomainCheck | None = None
+) -> ModelT:
+    """The JSON body as `model`; 400/413/415 for a body that is not a JSON object, 422 naming
+    each field that does not fit the model (in the domain's words where `words` has them)."""
+    data = await json_body(request)
+    return await validated(model, data, "Some of what was sent is not valid.", words)
+
+
+async def parse_query(
+    request: Request, model: type[ModelT], words: DomainCheck | None = None
+) -> ModelT:
     """The query string as `model` (each parameter once; an empty value counts as given)."""
-    try:
-        return model.model_validate(dict(request.query_params))
-    except ValidationError as exc:
-        raise Problem(422, "Some query parameters are not valid.", field_errors(exc)) from exc
+    data = dict(request.query_params)
+    return await validated(model, data, "Some query parameters are not valid.", words)
 
 
 def answer(
