@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.api.contract import Answer, Operation, answer, operation, parse_body, parse_query
+from app.api.contract import PLAIN, Answer, Operation, answer, operation, parse_body, parse_query
 from app.api.models import (
     Area,
     Campaign,
@@ -19,6 +21,7 @@ from app.api.models import (
     Money,
     Shape,
     Threshold,
+    stated,
     trimmed_text,
 )
 from app.api.requests import require_lead
@@ -30,6 +33,7 @@ from pledges.campaigns import Campaign as CampaignRecord
 from pledges.errors import FieldError, ValidationFailed
 from pledges.identity import district_of
 from pledges.money import CURRENCIES, MAX_MONEY_TARGET, MAX_PLEDGE, MIN_PLEDGE
+from pledges.store import utcnow
 
 # ----- models ----------------------------------------------------------------------------
 
@@ -90,7 +94,7 @@ class MoneyInput(Input):
         }
     )
 
-    currency: str = Field(pattern=_CURRENCY_ANY_CASE, description="gbp, eur or usd.")
+    currency: str = stated(_CURRENCY_ANY_CASE, description="gbp, eur or usd, in any case.")
     target: int | None = Field(default=None, ge=MIN_PLEDGE, le=MAX_MONEY_TARGET)
     deposit: PledgeAmount | None = None
     min: PledgeAmount | None = None
@@ -101,45 +105,60 @@ class AreaInput(Input):
     name: trimmed_text(2, 200)  # type: ignore[valid-type]
     postcode_districts: list[str] = Field(
         min_length=1,
+        examples=[["LS6", "LS16"]],
         max_length=200,
         description="UK postcode districts (LS6, M1); repeats are counted once.",
     )
 
 
+def _whole_slug(slug: str | None) -> str | None:
+    # The domain's pattern ends in Python's `$`, which lets a newline follow; an address
+    # must not end in one, so the API refuses it here (ECMA's `$`, as the document says).
+    if slug and slug.endswith("\n"):
+        raise PydanticCustomError(PLAIN, "Use 3 to 80 lower-case letters, digits and hyphens.")
+    return slug
+
+
+def example_deadline() -> str:
+    """A deadline three months from now: the document's examples stay valid as time passes."""
+    return (utcnow() + timedelta(days=90)).replace(microsecond=0).isoformat()
+
+
+def campaign_input_extra(schema: dict[str, Any]) -> None:
+    # A count target, or a money target instead: JSON Schema says so with anyOf.
+    schema["anyOf"] = [
+        {"required": ["target"], "properties": {"target": {"type": "integer"}}},
+        {
+            "required": ["money"],
+            "properties": {
+                "money": {
+                    "type": "object",
+                    "required": ["target"],
+                    "properties": {"target": {"type": "integer"}},
+                }
+            },
+        },
+    ]
+    schema["examples"] = [
+        {
+            "title": "Fibre for Headingley",
+            "summary": "Full fibre broadband for our streets.",
+            "category": "broadband",
+            "area": {"name": "Headingley", "postcode_districts": ["LS6"]},
+            "target": 100,
+            "deadline": example_deadline(),
+        }
+    ]
+
+
 class CampaignInput(Input):
     """`target` may be left out when `money.target` is given."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "anyOf": [
-                {"required": ["target"], "properties": {"target": {"type": "integer"}}},
-                {
-                    "required": ["money"],
-                    "properties": {
-                        "money": {
-                            "type": "object",
-                            "required": ["target"],
-                            "properties": {"target": {"type": "integer"}},
-                        }
-                    },
-                },
-            ],
-            "examples": [
-                {
-                    "title": "Fibre for Headingley",
-                    "summary": "Full fibre broadband for our streets.",
-                    "category": "broadband",
-                    "area": {"name": "Headingley", "postcode_districts": ["LS6"]},
-                    "target": 100,
-                    "deadline": "2027-03-01",
-                }
-            ],
-        }
-    )
+    model_config = ConfigDict(json_schema_extra=lambda schema: campaign_input_extra(schema))
 
-    slug: str | None = Field(
+    slug: Annotated[str | None, AfterValidator(_whole_slug)] = Field(
         default=None,
-        pattern=r"^(?!new$)(?:[a-z0-9][a-z0-9-]{1,78}[a-z0-9])?$",
+        json_schema_extra={"pattern": r"^(?:(?!new$)[a-z0-9][a-z0-9-]{1,78}[a-z0-9])?$"},
         description="The campaign's address; made from the title when left out or empty.",
     )
     title: trimmed_text(3, 200)  # type: ignore[valid-type]
@@ -149,7 +168,9 @@ class CampaignInput(Input):
     area: AreaInput
     target: int | None = Field(default=None, ge=1, le=MAX_TARGET)
     deadline: str = Field(
-        json_schema_extra={"format": "date-time"},
+        json_schema_extra=lambda schema: schema.update(
+            format="date-time", examples=[example_deadline()]
+        ),
         description="An ISO 8601 time (or a date alone: the end of that day), in the future "
         "and within two years.",
     )

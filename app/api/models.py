@@ -47,23 +47,36 @@ class Input(BaseModel):
 
 # ----- request building blocks -----------------------------------------------------------
 
-# The domain trims spaces (str.strip: Python's \s) before it counts, and refuses NUL.
-_EDGE = r"[^\s\x00]"
+# Patterns in the document are JSON Schema's (ECMA-262) and state the domain's rules, which
+# are Python's: so whitespace is spelled out as str.strip() and re's \s know it (ECMA's \s
+# differs), and `$` only ever follows what may end the text. The domain enforces them (in
+# its own words); the document states them, so such patterns are not checked twice.
+PY_SPACE = (
+    r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0"  # ASCII and Latin-1 spaces, as str.isspace() has them
+    r"\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+WS = f"[{PY_SPACE}]"
+TEXT_EDGE = f"[^{PY_SPACE}\\x00]"  # what a trimmed text starts and ends with
+NOT_BLANK = f"^{WS}*[^{PY_SPACE}][\\s\\S]*$"  # anything but spaces alone
+
+
+def stated(pattern: str, **extra: Any) -> Any:
+    """A pattern the document states and the domain enforces (see PY_SPACE)."""
+    return Field(json_schema_extra={"pattern": pattern}, **extra)
 
 
 def trimmed_pattern(low: int, high: int) -> str:
     """Text whose length once trimmed is from `low` to `high`, without NUL characters."""
     if low <= 1:
-        inner = f"{_EDGE}(?:[^\\x00]{{0,{high - 2}}}{_EDGE})?"
-        return rf"^\s*(?:{inner})?\s*$" if low == 0 else rf"^\s*{inner}\s*$"
-    return rf"^\s*{_EDGE}[^\x00]{{{low - 2},{high - 2}}}{_EDGE}\s*$"
+        inner = f"{TEXT_EDGE}(?:[^\\x00]{{0,{high - 2}}}{TEXT_EDGE})?"
+        return f"^{WS}*(?:{inner})?{WS}*$" if low == 0 else f"^{WS}*{inner}{WS}*$"
+    return f"^{WS}*{TEXT_EDGE}[^\\x00]{{{low - 2},{high - 2}}}{TEXT_EDGE}{WS}*$"
 
 
 def trimmed_text(low: int, high: int, description: str = "") -> Any:
     note = f"{low} to {high} characters, not counting spaces at either end."
     return Annotated[
-        str,
-        Field(pattern=trimmed_pattern(low, high), description=f"{description} {note}".strip()),
+        str, stated(trimmed_pattern(low, high), description=f"{description} {note}".strip())
     ]
 
 

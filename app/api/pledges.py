@@ -19,7 +19,17 @@ from app.api.contract import (
     parse_body,
     validated,
 )
-from app.api.models import Flag, Input, Progress, Shape, trimmed_text
+from app.api.models import (
+    NOT_BLANK,
+    PY_SPACE,
+    WS,
+    Flag,
+    Input,
+    Progress,
+    Shape,
+    stated,
+    trimmed_text,
+)
 from app.api.requests import bearer_key, client_ip, json_body, require_lead
 from app.bootstrap import Services, services
 from app.errors import Problem
@@ -39,8 +49,8 @@ log = logging.getLogger("groundswell.api")
 
 # The domain's own rule for an email address (pledges/identity.py), trimmed of spaces.
 EMAIL_PATTERN = (
-    r"^\s*[^@\s<>()\[\],;:\"\x00]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+\s*$"
+    f'^{WS}*[^@{PY_SPACE}<>()\\[\\],;:"\\x00]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?'
+    f"(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+{WS}*$"
 )
 
 # ----- models ----------------------------------------------------------------------------
@@ -56,9 +66,13 @@ class PledgeInput(Input):
     )
 
     name: trimmed_text(1, 200)  # type: ignore[valid-type]
-    email: str = Field(pattern=EMAIL_PATTERN, max_length=320, json_schema_extra={"format": "email"})
+    email: str = stated(
+        EMAIL_PATTERN, max_length=320, description="An email address: name@example.com."
+    )
     postcode: str = Field(
-        pattern=r"^\s*\S[\s\S]*$", description="A real UK postcode, e.g. LS6 1AB."
+        json_schema_extra={"pattern": NOT_BLANK},
+        examples=["LS6 1AB"],
+        description="A real UK postcode, e.g. LS6 1AB.",
     )
     show_name: Flag = False
     share_contact: Flag = False

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.api.contract import Answer, DomainCheck, Operation, answer, operation, parse_body
-from app.api.models import SLUG_PATTERN, Input, Shape, timestamp
+from app.api.models import NOT_BLANK, SLUG_PATTERN, WS, Input, Shape, stated, timestamp
 from app.api.requests import require_organisation
 from app.bootstrap import services
 from app.errors import Problem
@@ -26,21 +26,20 @@ from pledges.campaigns import CATEGORIES
 
 def _trimmed_choice(choices: tuple[str, ...]) -> str:
     """One of `choices`, with spaces either side allowed: the domain trims before it looks."""
-    return r"^\s*(?:" + "|".join(c.replace(".", r"\.") for c in choices) + r")\s*$"
+    return f"^{WS}*(?:" + "|".join(c.replace(".", r"\.") for c in choices) + f"){WS}*$"
 
 
-EventType = Annotated[str, Field(pattern=_trimmed_choice(EVENT_TYPES))]
-CategoryFilter = Annotated[str, Field(pattern=_trimmed_choice(CATEGORIES))]
+EventType = Annotated[str, stated(_trimmed_choice(EVENT_TYPES))]
+CategoryFilter = Annotated[str, stated(_trimmed_choice(CATEGORIES))]
 # The domain reads an area (LS) or district (LS6) after dropping spaces and upper-casing.
-PostcodePrefix = Annotated[str, Field(pattern=r"^\s*\S[\s\S]*$")]
-CampaignSlug = Annotated[
-    str, Field(pattern=SLUG_PATTERN.replace("^", r"^\s*").replace("$", r"\s*$"))
-]
+PostcodePrefix = Annotated[str, stated(NOT_BLANK)]
+CampaignSlug = Annotated[str, stated(f"^{WS}*{SLUG_PATTERN[1:-1]}{WS}*$")]
 
 
 def _absent_not_null(schema: dict[str, Any]) -> None:
-    """A field that may be left out but is never null: no default in the document."""
+    """A URL that may be left out but is never null: no default in the document."""
     schema.pop("default", None)
+    schema["pattern"] = NOT_BLANK
 
 
 class WebhookFiltersInput(Input):
@@ -58,23 +57,12 @@ class WebhookFiltersInput(Input):
 class WebhookEndpointChange(Input):
     """What may change on an endpoint; fields left out stay as they are."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "url": "https://provider.example/groundswell",
-                    "event_types": ["campaign.tipped"],
-                    "filters": {"postcode_prefixes": ["LS"]},
-                }
-            ]
-        },
-    )
+    # No example: a receiver's URL must resolve, which no made-up example does.
+    model_config = ConfigDict(extra="forbid")
 
     url: str = Field(
         default=None,  # type: ignore[assignment]
         json_schema_extra=_absent_not_null,
-        pattern=r"^\s*\S[\s\S]*$",
         description="The https URL to deliver to; it must resolve to public internet addresses.",
     )
     description: str = Field(default="", max_length=500, pattern=r"^[^\x00]*$")
@@ -87,7 +75,7 @@ class WebhookEndpointChange(Input):
 
 class WebhookEndpointInput(WebhookEndpointChange):
     url: str = Field(
-        pattern=r"^\s*\S[\s\S]*$",
+        json_schema_extra={"pattern": NOT_BLANK},
         description="The https URL to deliver to; it must resolve to public internet addresses.",
     )
 
