@@ -226,18 +226,6 @@ async def domain_errors(check: DomainCheck, data: Any) -> list[FieldError]:
     return []
 
 
-def whole_numbers(data: Any) -> Any:
-    """`data` with each float that is a whole number (5.0) as an int: JSON Schema counts 5.0
-    as an integer, so a document that says `integer` must take it."""
-    if isinstance(data, float) and data.is_integer():
-        return int(data)
-    if isinstance(data, dict):
-        return {key: whole_numbers(value) for key, value in data.items()}
-    if isinstance(data, list):
-        return [whole_numbers(value) for value in data]
-    return data
-
-
 def _overlaps(a: str, b: str) -> bool:
     return a == b or any(x.startswith(y) and x[len(y)] in ".[" for x, y in ((a, b), (b, a)))
 
@@ -247,7 +235,6 @@ async def validated(
 ) -> ModelT:
     """`data` as `model`, or a 422 naming each field at fault. Where the domain finds fault
     with a field too (`words`), its message is the one sent: it knows the rule best."""
-    data = whole_numbers(data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

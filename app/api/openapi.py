@@ -224,7 +224,8 @@ def build_document(operations: Iterable[Operation], base_url: str) -> dict[str, 
             "version": "1.0.0",
             "description": "Campaigns of collective demand, pledges and their progress. Errors "
             "are `application/problem+json` (RFC 9457) whose `errors` name each field at "
-            "fault. Webhook messages follow Standard Webhooks: see `webhooks`.",
+            "fault. Whole numbers are written without a fraction (5, not 5.0), which JSON Schema "
+            "cannot say. Webhook messages follow Standard Webhooks: see `webhooks`.",
         },
         "servers": [{"url": base_url}],
         "tags": [{"name": name} for name in dict.fromkeys(op.tag for op in operations)],
