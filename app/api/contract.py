@@ -42,6 +42,8 @@ class Answer:
     headers: Mapping[str, str] = field(default_factory=dict)  # header name -> description
     # OpenAPI links: name -> (operationId, {parameter: runtime expression}).
     links: Mapping[str, tuple[str, Mapping[str, str]]] = field(default_factory=dict)
+    # A body no model describes (the OpenAPI document itself), as JSON Schema.
+    schema: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

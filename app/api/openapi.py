@@ -135,6 +135,8 @@ def _answer(ans: Answer, ref: dict[str, Any] | None) -> dict[str, Any]:
         found["headers"] = _headers(dict(ans.headers))
     if ref is not None:
         found["content"] = _json(ref)
+    elif ans.schema is not None:
+        found["content"] = _json(dict(ans.schema))
     if ans.links:
         found["links"] = {
             name: {"operationId": target, "parameters": dict(params)}
@@ -249,7 +251,17 @@ def openapi_document(base_url: str) -> dict[str, Any]:
     summary="This document",
     tag="document",
     caller="anyone",
-    answers={200: Answer("OpenAPI 3.1 document")},
+    answers={
+        200: Answer(
+            "OpenAPI 3.1 document",
+            schema={
+                "type": "object",
+                "required": ["openapi", "info", "paths"],
+                "properties": {"openapi": {"type": "string", "pattern": "^3\\.1\\."}},
+                "externalDocs": {"url": "https://spec.openapis.org/oas/v3.1.0"},
+            },
+        )
+    },
 )
 async def openapi(request: Request) -> Response:
     return JSONResponse(openapi_document(services(request).settings.base_url))
