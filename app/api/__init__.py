@@ -1,5 +1,10 @@
 """The JSON API under /api/v1, one module per resource. Each module declares its operations
-(app/api/contract.py); from them come the routes here and the OpenAPI document."""
+(app/api/contract.py); from them come the routes here and the OpenAPI document.
+
+A new operation: declare its request and response models (pydantic, in its module; shared
+ones in models.py), decorate the handler with `@operation(method, path, operation_id=...,
+caller=..., body=..., answers={201: Answer(...)})`, and list it in the module's `operations`.
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,10 @@ Starlette routes (one per path, so a 405 lists every allowed method in `Allow`),
 of bodies and query strings into typed models with plain-English errors by field, and the
 OpenAPI document (app/api/openapi.py).
 
+Parsing checks a body against its model first; where the model refuses a field and the
+domain's own check (`words`) finds fault with it too, the domain's message is the one sent.
+A body the model takes still goes to the domain, which checks what no schema can say.
+
 FastAPI and Litestar derive OpenAPI from declared models the same way; Starlette stays the
 framework, and the declarations are plain data a test can walk.
 """

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 from starlette.requests import Request
@@ -70,7 +70,7 @@ class Recovered(Shape):
 
 class RetryQueued(Shape):
     delivery: str
-    status: str = "pending"
+    status: Literal["pending"]
 
 
 # ----- handlers --------------------------------------------------------------------------
