@@ -299,10 +299,10 @@ async def create_endpoint(store: Store, organisation_id: int, endpoint: Endpoint
                 public_id=public_id("ep"),
                 organisation_id=organisation_id,
                 secret=new_secret(),
-                status="active",
                 created_at=now,
                 updated_at=now,
-                **values,
+                # Active unless registered as disabled (`status` in what was sent).
+                **{"status": "active", **values},
             )
             .returning(webhook_endpoints.c.id)
         )

@@ -49,6 +49,7 @@ ErrorCode = Literal[
     "money_unavailable",
     "money_online_only",
     "not_a_cursor",  # a page cursor Groundswell did not give
+    "not_valid",  # none of the above: the message says what is wrong
 ]
 
 

@@ -1,14 +1,22 @@
-"""The JSON API under /api/v1, one module per resource; the OpenAPI document describes it."""
+"""The JSON API under /api/v1, one module per resource. Each module declares its operations
+(app/api/contract.py); from them come the routes here and the OpenAPI document.
+
+A new operation: declare its request and response models (pydantic, in its module; shared
+ones in models.py), decorate the handler with `@operation(method, path, operation_id=...,
+caller=..., body=..., answers={201: Answer(...)})`, and list it in the module's `operations`.
+"""
 
 from __future__ import annotations
 
 from app.api import campaigns, contacts, deliveries, openapi, pledges, webhook_endpoints
+from app.api.contract import Operation, routes_for
 
-routes = [
-    *openapi.routes,
-    *campaigns.routes,
-    *pledges.routes,
-    *webhook_endpoints.routes,
-    *deliveries.routes,
-    *contacts.routes,
+operations: list[Operation] = [
+    *openapi.operations,
+    *campaigns.operations,
+    *pledges.operations,
+    *webhook_endpoints.operations,
+    *deliveries.operations,
+    *contacts.operations,
 ]
+routes = routes_for(operations)

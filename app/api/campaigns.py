@@ -2,105 +2,322 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import timedelta
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.responses import Response
 
-from app.api.requests import json_body, require_lead
+from app.api.contract import PLAIN, Answer, Operation, answer, operation, parse_body, parse_query
+from app.api.models import (
+    Area,
+    Campaign,
+    CampaignProgress,
+    CampaignStatus,
+    Category,
+    Input,
+    Money,
+    Shape,
+    Threshold,
+    stated,
+    trimmed_text,
+)
+from app.api.requests import require_lead
 from app.bootstrap import services
 from app.errors import Problem
 from pledges import campaigns as campaign_service
-from pledges.campaigns import CATEGORIES, STATUSES, Campaign
-from pledges.errors import FieldError
+from pledges.campaigns import CATEGORIES, DEFAULT_MILESTONES, MAX_TARGET, STATUSES
+from pledges.campaigns import Campaign as CampaignRecord
+from pledges.errors import FieldError, ValidationFailed
 from pledges.identity import district_of
+from pledges.money import CURRENCIES, MAX_MONEY_TARGET, MAX_PLEDGE, MIN_PLEDGE
+from pledges.store import utcnow
+
+# ----- models ----------------------------------------------------------------------------
 
 
-def campaign_json(campaign: Campaign, base_url: str) -> dict[str, Any]:
+class CampaignList(Shape):
+    campaigns: list[Campaign]
+
+
+class CampaignQuery(Input):
+    """The filters of the list; an empty value is refused, not read as "any"."""
+
+    model_config = ConfigDict(strict=False)
+
+    status: CampaignStatus | None = None
+    category: Category | None = None
+    postcode: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A UK postcode or district (LS6 1AB, LS6): the campaigns covering it.",
+    )
+
+
+PledgeAmount = Annotated[int, Field(ge=MIN_PLEDGE, le=MAX_PLEDGE)]
+_CURRENCY_ANY_CASE = (
+    "^(?:" + "|".join("".join(f"[{c.upper()}{c}]" for c in code) for code in CURRENCIES) + ")$"
+)
+
+
+class MoneyInput(Input):
+    """Give `deposit`, or both `min` and `max`; amounts in minor units (the maximum not below
+    the minimum). Errors name `money.currency`, `money.target`, `money.deposit`, `money.min`,
+    `money.max`, or `money` when this site takes no payments."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            # A fixed deposit, or a range: never both, never neither (null counts as absent).
+            "oneOf": [
+                {
+                    "required": ["deposit"],
+                    "properties": {"deposit": {"type": "integer"}},
+                    "not": {
+                        "anyOf": [
+                            {"required": ["min"], "properties": {"min": {"type": "integer"}}},
+                            {"required": ["max"], "properties": {"max": {"type": "integer"}}},
+                        ]
+                    },
+                },
+                {
+                    "required": ["min", "max"],
+                    "properties": {"min": {"type": "integer"}, "max": {"type": "integer"}},
+                    "not": {
+                        "required": ["deposit"],
+                        "properties": {"deposit": {"type": "integer"}},
+                    },
+                },
+            ],
+            "examples": [{"currency": "gbp", "target": 500000, "deposit": 2500}],
+        }
+    )
+
+    currency: str = stated(_CURRENCY_ANY_CASE, description="gbp, eur or usd, in any case.")
+    target: int | None = Field(default=None, ge=MIN_PLEDGE, le=MAX_MONEY_TARGET)
+    deposit: PledgeAmount | None = None
+    min: PledgeAmount | None = None
+    max: PledgeAmount | None = None
+
+
+class AreaInput(Input):
+    name: trimmed_text(2, 200)  # type: ignore[valid-type]
+    postcode_districts: list[str] = Field(
+        min_length=1,
+        examples=[["LS6", "LS16"]],
+        max_length=200,
+        description="UK postcode districts (LS6, M1); repeats are counted once.",
+    )
+
+
+def _whole_slug(slug: str | None) -> str | None:
+    # The domain's pattern ends in Python's `$`, which lets a newline follow; an address
+    # must not end in one, so the API refuses it here (ECMA's `$`, as the document says).
+    if slug and slug.endswith("\n"):
+        raise PydanticCustomError(PLAIN, "Use 3 to 80 lower-case letters, digits and hyphens.")
+    return slug
+
+
+def example_deadline() -> str:
+    """A deadline three months from now: the document's examples stay valid as time passes."""
+    return (utcnow() + timedelta(days=90)).replace(microsecond=0).isoformat()
+
+
+def campaign_input_extra(schema: dict[str, Any]) -> None:
+    # A count target, or a money target instead: JSON Schema says so with anyOf.
+    schema["anyOf"] = [
+        {"required": ["target"], "properties": {"target": {"type": "integer"}}},
+        {
+            "required": ["money"],
+            "properties": {
+                "money": {
+                    "type": "object",
+                    "required": ["target"],
+                    "properties": {"target": {"type": "integer"}},
+                }
+            },
+        },
+    ]
+    schema["examples"] = [
+        {
+            "title": "Fibre for Headingley",
+            "summary": "Full fibre broadband for our streets.",
+            "category": "broadband",
+            "area": {"name": "Headingley", "postcode_districts": ["LS6"]},
+            "target": 100,
+            "deadline": example_deadline(),
+        }
+    ]
+
+
+class CampaignInput(Input):
+    """`target` may be left out when `money.target` is given."""
+
+    model_config = ConfigDict(json_schema_extra=lambda schema: campaign_input_extra(schema))
+
+    slug: Annotated[str | None, AfterValidator(_whole_slug)] = Field(
+        default=None,
+        json_schema_extra={"pattern": r"^(?:(?!new$)[a-z0-9][a-z0-9-]{1,78}[a-z0-9])?$"},
+        description="The campaign's address; made from the title when left out or empty.",
+    )
+    title: trimmed_text(3, 200)  # type: ignore[valid-type]
+    summary: trimmed_text(3, 500)  # type: ignore[valid-type]
+    description: trimmed_text(0, 20_000) = ""  # type: ignore[valid-type]
+    category: Category
+    area: AreaInput
+    target: int | None = Field(default=None, ge=1, le=MAX_TARGET)
+    deadline: str = Field(
+        json_schema_extra=lambda schema: schema.update(
+            format="date-time", examples=[example_deadline()]
+        ),
+        description="An ISO 8601 time (or a date alone: the end of that day), in the future "
+        "and within two years.",
+    )
+    milestones: list[Annotated[int, Field(ge=1, le=99)]] = Field(
+        default=list(DEFAULT_MILESTONES),
+        max_length=10,
+        description="Whole percentages of the target.",
+    )
+    draft: bool = False
+    money: MoneyInput | None = None
+
+
+# ----- handlers --------------------------------------------------------------------------
+
+
+def campaign_model(campaign: CampaignRecord, base_url: str) -> Campaign:
     # target is null when a money target stands in for a count of pledges; the money
     # fields appear on money campaigns only, so other campaigns read as they always did.
-    threshold: dict[str, Any] = {"target": campaign.target or None}
-    progress: dict[str, Any] = {"confirmed": campaign.confirmed, "percent": campaign.percent}
+    threshold = Threshold(target=campaign.target or None)
+    progress = CampaignProgress(confirmed=campaign.confirmed, percent=campaign.percent)
     if campaign.is_money:
-        threshold["money_target"] = campaign.money_target
-        progress["pledged"] = campaign.pledged_amount
-    return {
-        "slug": campaign.slug,
-        "title": campaign.title,
-        "summary": campaign.summary,
-        "description": campaign.description,
-        "category": campaign.category,
-        "status": campaign.status,
-        "area": {
-            "name": campaign.area_name,
-            "postcode_districts": list(campaign.postcode_districts),
-        },
-        "threshold": threshold,
-        "progress": progress,
-        "money": campaign.money_payload(),
-        "milestones": list(campaign.milestones),
-        "deadline": campaign.deadline.isoformat(),
-        "tipped_at": campaign.tipped_at.isoformat() if campaign.tipped_at else None,
-        "created_at": campaign.created_at.isoformat(),
-        "url": f"{base_url}/c/{campaign.slug}",
-    }
+        threshold.money_target = campaign.money_target
+        progress.pledged = campaign.pledged_amount
+    money = campaign.money_payload()
+    return Campaign(
+        slug=campaign.slug,
+        title=campaign.title,
+        summary=campaign.summary,
+        description=campaign.description,
+        category=campaign.category,
+        status=campaign.status,
+        area=Area(name=campaign.area_name, postcode_districts=list(campaign.postcode_districts)),
+        threshold=threshold,
+        progress=progress,
+        money=Money(**money) if money is not None else None,
+        milestones=list(campaign.milestones),
+        deadline=campaign.deadline.isoformat(),
+        tipped_at=campaign.tipped_at.isoformat() if campaign.tipped_at else None,
+        created_at=campaign.created_at.isoformat(),
+        url=f"{base_url}/c/{campaign.slug}",
+    )
 
 
-async def list_campaigns(request: Request) -> JSONResponse:
-    params = request.query_params
+POSTCODE_MESSAGE = "Not a UK postcode or postcode district."
+
+
+def check_query(data: dict[str, Any]) -> None:
+    """The filters in the words the API has always used."""
     errors: list[FieldError] = []
-    status = params.get("status") or None
-    if status is not None and status not in STATUSES:
+    if "status" in data and data["status"] not in STATUSES:
         errors.append(
             FieldError("status", "not_in_choices", f"Choose one of: {', '.join(STATUSES)}.")
         )
-    category = params.get("category") or None
-    if category is not None and category not in CATEGORIES:
+    if "category" in data and data["category"] not in CATEGORIES:
         errors.append(
             FieldError("category", "not_in_choices", f"Choose one of: {', '.join(CATEGORIES)}.")
         )
-    district = None
-    if params.get("postcode"):
-        district = district_of(params["postcode"])
-        if district is None:
-            errors.append(
-                FieldError("postcode", "not_a_postcode", "Not a UK postcode or postcode district.")
-            )
+    if "postcode" in data and district_of(data["postcode"]) is None:
+        errors.append(FieldError("postcode", "not_a_postcode", POSTCODE_MESSAGE))
     if errors:
-        raise Problem(422, "Some query parameters are not valid.", errors)
+        raise ValidationFailed(errors)
+
+
+CAMPAIGN_LINKS = {
+    "getCampaign": ("getCampaign", {"slug": "$response.body#/slug"}),
+    "createPledge": ("createPledge", {"slug": "$response.body#/slug"}),
+}
+
+
+@operation(
+    "GET",
+    "/api/v1/campaigns",
+    operation_id="listCampaigns",
+    summary="List campaigns",
+    tag="campaigns",
+    caller="anyone",
+    query=CampaignQuery,
+    answers={200: Answer("Campaigns, newest first", CampaignList)},
+)
+async def list_campaigns(request: Request) -> Response:
+    query = await parse_query(request, CampaignQuery, check_query)
+    district = district_of(query.postcode) if query.postcode is not None else None
+    if query.postcode is not None and district is None:  # a real postcode: the domain's rule
+        raise Problem(
+            422,
+            "Some query parameters are not valid.",
+            [FieldError("postcode", "not_a_postcode", POSTCODE_MESSAGE)],
+        )
     svc = services(request)
     found = await campaign_service.list_campaigns(
-        svc.store.database, status=status, category=category, district=district
+        svc.store.database, status=query.status, category=query.category, district=district
     )
-    return JSONResponse({"campaigns": [campaign_json(c, svc.settings.base_url) for c in found]})
+    base_url = svc.settings.base_url
+    return answer(CampaignList(campaigns=[campaign_model(c, base_url) for c in found]))
 
 
-async def get_campaign(request: Request) -> JSONResponse:
+@operation(
+    "GET",
+    "/api/v1/campaigns/{slug}",
+    operation_id="getCampaign",
+    summary="One campaign",
+    tag="campaigns",
+    caller="anyone",
+    answers={200: Answer("The campaign", Campaign)},
+    errors=(404,),
+)
+async def get_campaign(request: Request) -> Response:
     svc = services(request)
     campaign = await campaign_service.get_campaign(svc.store.database, request.path_params["slug"])
     if not campaign.is_public:  # a draft, or hidden by an administrator
         raise Problem(404, "There is no campaign at this address.")
-    return JSONResponse(campaign_json(campaign, svc.settings.base_url))
+    return answer(campaign_model(campaign, svc.settings.base_url))
 
 
-async def create_campaign(request: Request) -> JSONResponse:
+@operation(
+    "POST",
+    "/api/v1/campaigns",
+    operation_id="createCampaign",
+    summary="Create a campaign (open unless draft is true)",
+    tag="campaigns",
+    caller="lead",
+    body=CampaignInput,
+    answers={
+        201: Answer(
+            "Created",
+            Campaign,
+            headers={"Location": "Where the campaign is read: /api/v1/campaigns/{slug}."},
+            links=CAMPAIGN_LINKS,
+        )
+    },
+    errors=(409,),
+    description="Errors name each field at fault (`money.deposit` and the like, or `money` "
+    "when this site takes no payments); a slug already taken is a 409.",
+)
+async def create_campaign(request: Request) -> Response:
     lead = await require_lead(request)
-    data = await json_body(request)
+    body = await parse_body(request, CampaignInput, campaign_service.parse_campaign)
     svc = services(request)
-    spec = campaign_service.parse_campaign(data)
+    spec = campaign_service.parse_campaign(body.model_dump(exclude_unset=True))
     campaign = await campaign_service.create_campaign(
         svc.store, lead.id, spec, money_enabled=svc.settings.money_enabled
     )
-    return JSONResponse(
-        campaign_json(campaign, svc.settings.base_url),
-        status_code=201,
-        headers={"Location": f"/api/v1/campaigns/{campaign.slug}"},
+    return answer(
+        campaign_model(campaign, svc.settings.base_url),
+        201,
+        {"Location": f"/api/v1/campaigns/{campaign.slug}"},
     )
 
 
-routes = [
-    Route("/api/v1/campaigns", list_campaigns, methods=["GET"]),
-    Route("/api/v1/campaigns", create_campaign, methods=["POST"]),
-    Route("/api/v1/campaigns/{slug}", get_campaign, methods=["GET"]),
-]
+operations: list[Operation] = [list_campaigns, get_campaign, create_campaign]

@@ -3,16 +3,42 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.responses import Response
 
+from app.api.contract import Answer, Operation, answer, operation
+from app.api.models import Shape
 from app.api.requests import require_organisation
 from app.bootstrap import services
 from app.errors import Problem
 from notifications import demand
 
 
-async def campaign_contacts(request: Request) -> JSONResponse:
+class Contact(Shape):
+    name: str
+    email: str
+    postcode: str
+
+
+class CampaignContacts(Shape):
+    campaign: str
+    contacts: list[Contact]
+
+
+@operation(
+    "GET",
+    "/api/v1/campaigns/{slug}/contacts",
+    operation_id="getCampaignContacts",
+    summary="Consenting pledgers' contact details, once the campaign tipped",
+    tag="contacts",
+    caller="organisation",
+    answers={
+        200: Answer("Contacts", CampaignContacts, headers={"Cache-Control": "Always no-store."})
+    },
+    errors=(403, 404, 409),
+    description="A 403 for an organisation with no endpoint that receives this campaign's "
+    "events; a 409 before the campaign tipped.",
+)
+async def campaign_contacts(request: Request) -> Response:
     """Names and contact details of confirmed pledgers who consented, once a campaign tipped,
     for organisations with an endpoint that receives this campaign's events."""
     org = await require_organisation(request)
@@ -24,15 +50,11 @@ async def campaign_contacts(request: Request) -> JSONResponse:
         raise Problem(409, str(exc)) from exc
     except demand.NotReceivingCampaign as exc:
         raise Problem(403, str(exc)) from exc
-    return JSONResponse(
-        {
-            "campaign": campaign.slug,
-            "contacts": [
-                {"name": c.name, "email": c.email, "postcode": c.postcode} for c in contacts
-            ],
-        },
-        headers={"Cache-Control": "no-store"},
+    found = CampaignContacts(
+        campaign=campaign.slug,
+        contacts=[Contact(name=c.name, email=c.email, postcode=c.postcode) for c in contacts],
     )
+    return answer(found, headers={"Cache-Control": "no-store"})
 
 
-routes = [Route("/api/v1/campaigns/{slug}/contacts", campaign_contacts, methods=["GET"])]
+operations: list[Operation] = [campaign_contacts]

@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import ConfigDict, Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.responses import Response
 
+from app.api.contract import (
+    Answer,
+    DomainCheck,
+    Operation,
+    answer,
+    domain_errors,
+    operation,
+    parse_body,
+    validated,
+)
+from app.api.models import (
+    NOT_BLANK,
+    PY_SPACE,
+    WS,
+    Flag,
+    Input,
+    Progress,
+    Shape,
+    stated,
+    trimmed_text,
+)
 from app.api.requests import bearer_key, client_ip, json_body, require_lead
 from app.bootstrap import Services, services
 from app.errors import Problem
@@ -22,22 +43,117 @@ from pledges.errors import (
     FieldError,
     PaymentsOff,
     PledgeInvalid,
+    ValidationFailed,
 )
-from pledges.pledging import Progress
+from pledges.pledging import Progress as ProgressRecord
 
 log = logging.getLogger("groundswell.api")
 
+# The domain's own rule for an email address (pledges/identity.py), trimmed of spaces.
+EMAIL_PATTERN = (
+    f'^{WS}*[^@{PY_SPACE}<>()\\[\\],;:"\\x00]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?'
+    f"(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+{WS}*$"
+)
 
-def progress_json(progress: Progress, *, money: bool = False) -> dict[str, Any]:
-    found: dict[str, Any] = {
-        "slug": progress.slug,
-        "status": progress.status,
-        "confirmed": progress.confirmed,
-        "target": progress.target or None,
-        "percent": progress.percent,
-    }
+# ----- models ----------------------------------------------------------------------------
+
+
+class PledgeInput(Input):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"name": "Ada Lovelace", "email": "ada@example.org", "postcode": "LS6 1AB"}
+            ]
+        }
+    )
+
+    name: trimmed_text(1, 200)  # type: ignore[valid-type]
+    email: str = stated(
+        EMAIL_PATTERN, max_length=320, description="An email address: name@example.com."
+    )
+    postcode: str = Field(
+        json_schema_extra={"pattern": NOT_BLANK},
+        examples=["LS6 1AB"],
+        description="A real UK postcode, e.g. LS6 1AB.",
+    )
+    show_name: Flag = False
+    share_contact: Flag = False
+    amount: int | None = Field(
+        default=None,
+        description="Money campaigns where the resident chooses: the amount in minor units, "
+        "from the campaign's `money.min` to `money.max`.",
+    )
+    source: Literal["api", "paper"] = Field(
+        default="api",
+        description="paper needs the campaign lead's API key and is confirmed at once.",
+    )
+
+
+class Token(Input):
+    token: str = Field(min_length=1, description="The token from the email's link.")
+
+
+class PledgeAccepted(Shape):
+    """The same answer whether or not this email had pledged before. Money campaigns add
+    `amount`, `payment_status` and `checkout_url`."""
+
+    status: Literal["pending"]
+    amount: int = Field(default=0, description="The pledge's amount, minor units.")
+    payment_status: str | None = Field(
+        default=None,
+        description="`awaiting_card`: send the resident to `checkout_url` to save a card "
+        "(nothing is charged until the campaign tips). `card_saved`: a card is saved already.",
+    )
+    checkout_url: str | None = Field(
+        default=None,
+        json_schema_extra={"format": "uri"},
+        description="Stripe Checkout, where the resident saves a card; null when no card is "
+        "needed now, or Stripe could not be reached (the link in the confirmation email leads "
+        "there later).",
+    )
+
+
+class PaperCount(Shape):
+    confirmed: int
+    percent: int
+
+
+class PaperPledgeRecorded(Shape):
+    status: Literal["confirmed"]
+    repeated: bool
+    progress: PaperCount
+
+
+class PledgeConfirmed(Shape):
+    status: Literal["confirmed"]
+    already_confirmed: bool
+    awaiting_card: bool = Field(
+        default=False,
+        description="Money campaigns only. True: the card is not saved yet; the pledge counts "
+        "once it is.",
+    )
+    progress: Progress
+
+
+class PledgeWithdrawn(Shape):
+    status: Literal["withdrawn"]
+    progress: Progress
+
+
+# ----- handlers --------------------------------------------------------------------------
+
+
+def progress_model(progress: ProgressRecord, *, money: bool = False) -> Progress:
+    found = Progress(
+        slug=progress.slug,
+        status=progress.status,
+        confirmed=progress.confirmed,
+        target=progress.target or None,
+        percent=progress.percent,
+    )
     if money:
-        found |= {"pledged_amount": progress.pledged_amount, "money_target": progress.money_target}
+        found.pledged_amount = progress.pledged_amount
+        found.money_target = progress.money_target
     return found
 
 
@@ -48,39 +164,90 @@ async def _is_money(svc: Services, slug: str) -> bool:
         return False
 
 
-async def create_pledge(request: Request) -> JSONResponse:
+def _needs_lead(data: dict[str, Any], key: str | None) -> bool:
+    source = data.get("source", "api")
+    return source in ("api", "paper") and (source == "paper" or key is not None)
+
+
+def pledge_check(svc: Services, slug: str) -> DomainCheck:
+    """The domain's words for a pledge the model refused, and the API's own for `source`."""
+
+    async def check(data: Any) -> None:
+        if isinstance(data, dict) and data.get("source", "api") not in ("api", "paper"):
+            wrong = FieldError("source", "not_in_choices", "Use 'api' or 'paper'.")
+            raise ValidationFailed([wrong])
+        errors = await domain_errors(pledging.parse_pledge, data)
+        amount = data.get("amount") if isinstance(data, dict) else None
+        if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
+            words = await _amount_words(svc, slug)
+            errors.append(FieldError("amount", "not_a_whole_number", words))
+        if errors:
+            raise ValidationFailed(errors)
+
+    return check
+
+
+async def _amount_words(svc: Services, slug: str) -> str:
+    # The domain checks the amount against the campaign inside its transaction; a body the
+    # model refused never gets there, so its words for a range are said here the same way.
+    try:
+        campaign = await campaign_service.get_campaign(svc.store.database, slug)
+    except CampaignNotFound:
+        campaign = None
+    if campaign is None or not campaign.is_money or campaign.deposit_amount is not None:
+        return "Enter a whole number of minor units (pence, cents)."
+    low, high = campaign.min_amount or 0, campaign.max_amount or 0
+    return f"Choose an amount from {campaign.money(low)} to {campaign.money(high)}."
+
+
+@operation(
+    "POST",
+    "/api/v1/campaigns/{slug}/pledges",
+    operation_id="createPledge",
+    summary="Pledge (pending until confirmed), or record a paper pledge",
+    tag="pledges",
+    caller="anyone_or_lead",
+    body=PledgeInput,
+    answers={
+        202: Answer(
+            "Pending: a confirmation email is on its way. The same answer whether or not this "
+            "email had pledged before.",
+            PledgeAccepted,
+        ),
+        201: Answer("A paper pledge, confirmed", PaperPledgeRecorded),
+    },
+    errors=(403, 404, 409, 429),
+    description="A 409 when the campaign is closed or hidden, or asks for money and this site "
+    "takes no payments now (`errors` names `money`); a 422 names `amount` when it is outside "
+    "the campaign's range, or missing; a 429 with `Retry-After` when one address pledges "
+    "too often on one campaign.",
+)
+async def create_pledge(request: Request) -> Response:
     svc = services(request)
     slug = request.path_params["slug"]
     key = bearer_key(request)
-    data = await json_body(request)
-    source = data.get("source", "api")
-    if source not in ("api", "paper"):
-        raise Problem(
-            422,
-            "Unknown source.",
-            [FieldError("source", "not_in_choices", "Use 'api' or 'paper'.")],
-        )
-    if source == "paper":
-        lead = await require_lead(request)
-        pledge = pledging.parse_pledge(data)
+    raw = await json_body(request)
+    # A key that is sent must be valid, and a paper pledge needs one: both before the fields.
+    lead = await require_lead(request) if _needs_lead(raw, key) else None
+    body = await validated(
+        PledgeInput, raw, "Some of what was sent is not valid.", pledge_check(svc, slug)
+    )
+    pledge = pledging.parse_pledge(body.model_dump(exclude_unset=True))
+    if body.source == "paper":
+        assert lead is not None
         outcome = await pledging.record_paper_pledge(svc.store, slug, lead.id, pledge)
         progress = outcome.progress  # as of this pledge's commit: no second read
         if progress is None:  # a repeat changed nothing: read the count
             campaign = await campaign_service.get_campaign(svc.store.database, slug)
-            progress = Progress(slug, campaign.status, campaign.confirmed, campaign.target)
-        return JSONResponse(
-            {
-                "status": "confirmed",
-                "repeated": outcome.repeated,
-                "progress": {"confirmed": progress.confirmed, "percent": progress.percent},
-            },
-            status_code=201,
+            progress = ProgressRecord(slug, campaign.status, campaign.confirmed, campaign.target)
+        recorded = PaperPledgeRecorded(
+            status="confirmed",
+            repeated=outcome.repeated,
+            progress=PaperCount(confirmed=progress.confirmed, percent=progress.percent),
         )
+        return answer(recorded, 201)
     # An anonymous pledge is limited per client address; one sent with a lead's key is not.
     ip = None if key is not None else client_ip(request)
-    if key is not None:
-        await require_lead(request)  # a key that is sent must be valid
-    pledge = pledging.parse_pledge(data)
     outcome = await pledging.record_pledge(
         svc.store,
         slug,
@@ -91,16 +258,16 @@ async def create_pledge(request: Request) -> JSONResponse:
         money_enabled=svc.settings.money_enabled,
     )
     # The same answer for a new and a repeated pledge: nobody learns who has pledged.
-    answer: dict[str, Any] = {"status": "pending"}
+    accepted = PledgeAccepted(status="pending")
     if outcome.amount is not None:  # a money campaign
-        answer |= {
-            "amount": outcome.amount,
-            "payment_status": outcome.payment_status,
-            "checkout_url": await _checkout_url(svc, outcome.pledge_id)
+        accepted.amount = outcome.amount
+        accepted.payment_status = outcome.payment_status
+        accepted.checkout_url = (
+            await _checkout_url(svc, outcome.pledge_id)
             if outcome.payment_status == "awaiting_card"
-            else None,
-        }
-    return JSONResponse(answer, status_code=202)
+            else None
+        )
+    return answer(accepted, 202)
 
 
 async def _checkout_url(svc: Services, pledge_id: int) -> str | None:
@@ -117,19 +284,32 @@ async def _checkout_url(svc: Services, pledge_id: int) -> str | None:
         return None
 
 
-async def _token(request: Request) -> str:
-    data = await json_body(request)
-    token = data.get("token")
+def check_token(data: Any) -> None:
+    token = data.get("token") if isinstance(data, dict) else None
     if not isinstance(token, str) or not token:
-        raise Problem(
-            422,
-            "A token is needed.",
-            [FieldError("token", "required", "Send the token from the email link.")],
+        raise ValidationFailed(
+            [FieldError("token", "required", "Send the token from the email link.")]
         )
-    return token
 
 
-async def confirm_pledge(request: Request) -> JSONResponse:
+async def _token(request: Request) -> str:
+    return (await parse_body(request, Token, check_token)).token
+
+
+@operation(
+    "POST",
+    "/api/v1/pledges/confirm",
+    operation_id="confirmPledge",
+    summary="Confirm a pledge with the token from the email",
+    tag="pledges",
+    caller="token_holder",
+    body=Token,
+    answers={200: Answer("Confirmed; the campaign's progress", PledgeConfirmed)},
+    errors=(404, 409, 410),
+    description="A 409 when the pledge was withdrawn, or the campaign is closed or hidden by "
+    "an administrator for now; a 410 when the site's moderators struck the pledge out.",
+)
+async def confirm_pledge(request: Request) -> Response:
     svc = services(request)
     pledge_id = svc.signer.unsign(await _token(request), "pledge-confirm")
     try:
@@ -138,28 +318,36 @@ async def confirm_pledge(request: Request) -> JSONResponse:
         raise Problem(410, str(exc)) from exc
     except CampaignHidden as exc:  # hidden by an administrator, for now
         raise Problem(409, str(exc)) from exc
-    answer: dict[str, Any] = {
-        "status": "confirmed",
-        "already_confirmed": not outcome.newly_confirmed,
-    }
     money = await _is_money(svc, outcome.progress.slug)
+    confirmed = PledgeConfirmed(
+        status="confirmed",
+        already_confirmed=not outcome.newly_confirmed,
+        progress=progress_model(outcome.progress, money=money),
+    )
     if money:
         # A money pledge counts once its card is saved as well; until then this is true.
-        answer["awaiting_card"] = outcome.awaiting_card
-    answer["progress"] = progress_json(outcome.progress, money=money)
-    return JSONResponse(answer)
+        confirmed.awaiting_card = outcome.awaiting_card
+    return answer(confirmed)
 
 
-async def withdraw_pledge(request: Request) -> JSONResponse:
+@operation(
+    "POST",
+    "/api/v1/pledges/withdraw",
+    operation_id="withdrawPledge",
+    summary="Withdraw a pledge with the token from any email",
+    tag="pledges",
+    caller="token_holder",
+    body=Token,
+    answers={200: Answer("Withdrawn; the campaign's progress", PledgeWithdrawn)},
+    errors=(404,),
+)
+async def withdraw_pledge(request: Request) -> Response:
     svc = services(request)
     pledge_id = svc.signer.unsign(await _token(request), "pledge-withdraw")
     progress = await pledging.withdraw_pledge(svc.store, int(pledge_id))
     money = await _is_money(svc, progress.slug)
-    return JSONResponse({"status": "withdrawn", "progress": progress_json(progress, money=money)})
+    withdrawn = PledgeWithdrawn(status="withdrawn", progress=progress_model(progress, money=money))
+    return answer(withdrawn)
 
 
-routes = [
-    Route("/api/v1/campaigns/{slug}/pledges", create_pledge, methods=["POST"]),
-    Route("/api/v1/pledges/confirm", confirm_pledge, methods=["POST"]),
-    Route("/api/v1/pledges/withdraw", withdraw_pledge, methods=["POST"]),
-]
+operations: list[Operation] = [create_pledge, confirm_pledge, withdraw_pledge]

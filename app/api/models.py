@@ -1,0 +1,250 @@
+"""Shapes that several /api/v1 resources share: the problem+json error, a campaign and its
+parts, a campaign's progress; and the building blocks of request models (text whose length
+the domain counts after trimming spaces, a checkbox-like flag).
+
+A request model states, in JSON Schema, each rule the domain enforces that a schema can
+state exactly; the domain (pledges/, notifications/) still checks everything and words the
+messages. A response model is built by the handler, so each field name is written once.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from app.api.contract import PLAIN
+from pledges.campaigns import CATEGORIES, STATUSES
+from pledges.money import CURRENCIES
+
+Category = Literal[CATEGORIES]  # type: ignore[valid-type]
+CampaignStatus = Literal[STATUSES]  # type: ignore[valid-type]
+Currency = Literal["gbp", "eur", "usd"]
+assert set(CURRENCIES) == {"gbp", "eur", "usd"}, "Currency must list pledges.money's"
+
+
+def timestamp(description: str = "", *, default: Any = ...) -> Any:
+    """An ISO 8601 time as the API has always written it (`datetime.isoformat()`)."""
+    return Field(
+        default, json_schema_extra={"format": "date-time"}, description=description or None
+    )
+
+
+class Shape(BaseModel):
+    """A response body. Built by handlers; fields left unset are not sent (see `answer`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Input(BaseModel):
+    """A request body: strict JSON types (no "5" for 5, no 1 for true), patterns matched
+    with Python's `re` as the domain matches them, fields the domain ignores ignored."""
+
+    model_config = ConfigDict(strict=True, regex_engine="python-re", extra="ignore")
+
+
+# ----- request building blocks -----------------------------------------------------------
+
+# Patterns in the document are JSON Schema's (ECMA-262) and state the domain's rules, which
+# are Python's: so whitespace is spelled out as str.strip() and re's \s know it (ECMA's \s
+# differs), and `$` only ever follows what may end the text. The domain enforces them (in
+# its own words); the document states them, so such patterns are not checked twice.
+PY_SPACE = (
+    r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0"  # ASCII and Latin-1 spaces, as str.isspace() has them
+    r"\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+WS = f"[{PY_SPACE}]"
+TEXT_EDGE = f"[^{PY_SPACE}\\x00]"  # what a trimmed text starts and ends with
+NOT_BLANK = f"^{WS}*[^{PY_SPACE}][\\s\\S]*$"  # anything but spaces alone
+
+
+def stated(pattern: str, **extra: Any) -> Any:
+    """A pattern the document states and the domain enforces (see PY_SPACE)."""
+    return Field(json_schema_extra={"pattern": pattern}, **extra)
+
+
+def trimmed_pattern(low: int, high: int) -> str:
+    """Text whose length once trimmed is from `low` to `high`, without NUL characters."""
+    if low <= 1:
+        inner = f"{TEXT_EDGE}(?:[^\\x00]{{0,{high - 2}}}{TEXT_EDGE})?"
+        return f"^{WS}*(?:{inner})?{WS}*$" if low == 0 else f"^{WS}*{inner}{WS}*$"
+    return f"^{WS}*{TEXT_EDGE}[^\\x00]{{{low - 2},{high - 2}}}{TEXT_EDGE}{WS}*$"
+
+
+def trimmed_text(low: int, high: int, description: str = "") -> Any:
+    note = f"{low} to {high} characters, not counting spaces at either end."
+    return Annotated[
+        str, stated(trimmed_pattern(low, high), description=f"{description} {note}".strip())
+    ]
+
+
+_CHECKBOX = r"^(?:[Oo][Nn]|[Tt][Rr][Uu][Ee]|1|[Yy][Ee][Ss])?$"
+
+
+def _flag(value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.match(_CHECKBOX, value):
+        return value
+    raise PydanticCustomError(PLAIN, "Must be true or false.")
+
+
+# HTML checkboxes reach the same domain rule, so the API takes their values too.
+Flag = Annotated[
+    Any,
+    AfterValidator(_flag),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "boolean"},
+                {"type": "null"},
+                {"type": "string", "pattern": _CHECKBOX},
+            ],
+            "description": "true or false (a checkbox's on, yes or 1 also mean true).",
+        }
+    ),
+]
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,78}[a-z0-9]$"
+
+
+# ----- errors ----------------------------------------------------------------------------
+
+
+class FieldProblem(Shape):
+    field: str = Field(description="The field at fault: `area.postcode_districts[2]`.")
+    message: str = Field(description="What is wrong, in plain English.")
+
+
+class Problem(Shape):
+    """RFC 9457 problem details."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "about:blank",
+                    "title": "Invalid input",
+                    "status": 422,
+                    "detail": "Some of what was sent is not valid.",
+                    "instance": "/api/v1/campaigns",
+                    "errors": [{"field": "title", "message": "Enter a value."}],
+                }
+            ]
+        }
+    )
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str = ""
+    errors: list[FieldProblem] = []
+
+
+# ----- campaigns -------------------------------------------------------------------------
+
+
+class Area(Shape):
+    name: str
+    postcode_districts: list[str]
+
+
+class Threshold(Shape):
+    target: int | None = Field(
+        ge=1, description="Confirmed pledges needed; null when only a money target counts."
+    )
+    money_target: int | None = Field(
+        default=None,
+        description="Money campaigns only: the money to be pledged, in minor units (pence, "
+        "cents); null when only the count counts.",
+    )
+
+
+class CampaignProgress(Shape):
+    confirmed: int = Field(ge=0)
+    percent: int = Field(
+        ge=0, le=100, description="The lesser of the count's and the money's progress."
+    )
+    pledged: int = Field(
+        default=0,
+        description="Money campaigns only: the money of the counted pledges, in minor units.",
+    )
+
+
+class Money(Shape):
+    """What a money campaign asks for and has raised; amounts in minor units (pence, cents).
+    Each pledge is either the fixed `deposit` or the resident's choice from `min` to `max`.
+    Cards are saved when pledging and charged when the campaign tips."""
+
+    currency: Currency
+    target: int | None
+    deposit: int | None
+    min: int | None
+    max: int | None
+    pledged: int = Field(description="Of the counted pledges.")
+    collected: int = Field(description="Charged since the campaign tipped.")
+    refunded: int
+    funded_at: str | None = timestamp("When charging after tipping was over.")
+
+
+class Campaign(Shape):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "slug": "fibre-for-headingley",
+                    "title": "Fibre for Headingley",
+                    "summary": "Full fibre broadband for our streets.",
+                    "description": "",
+                    "category": "broadband",
+                    "status": "open",
+                    "area": {"name": "Headingley", "postcode_districts": ["LS6"]},
+                    "threshold": {"target": 100},
+                    "progress": {"confirmed": 12, "percent": 12},
+                    "money": None,
+                    "milestones": [25, 50, 75],
+                    "deadline": "2027-03-01T23:59:59+00:00",
+                    "tipped_at": None,
+                    "created_at": "2026-12-03T09:00:00+00:00",
+                    "url": "https://groundswell.example/c/fibre-for-headingley",
+                }
+            ]
+        }
+    )
+
+    slug: str
+    title: str
+    summary: str
+    description: str = ""
+    category: Category
+    status: CampaignStatus
+    area: Area
+    threshold: Threshold
+    progress: CampaignProgress
+    money: Money | None = Field(
+        default=None, description="null for a campaign that asks for no money."
+    )
+    milestones: list[int] = []
+    deadline: str = timestamp()
+    tipped_at: str | None = timestamp()
+    created_at: str = timestamp(default="")
+    url: str = Field(default="", json_schema_extra={"format": "uri"})
+
+
+class Progress(Shape):
+    """A campaign's progress after a pledge was confirmed or withdrawn."""
+
+    slug: str
+    status: CampaignStatus
+    confirmed: int
+    target: int | None = Field(description="null: money target only.")
+    percent: int
+    pledged_amount: int = Field(
+        default=0, description="Money campaigns only: pledged so far, in minor units."
+    )
+    money_target: int | None = Field(
+        default=None, description="Money campaigns only: the money target, in minor units."
+    )

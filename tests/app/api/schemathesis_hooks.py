@@ -1,0 +1,175 @@
+"""Schemathesis hooks: the domain rules that a JSON Schema cannot state, applied to
+generated requests so that a request valid by the document is valid by the domain too.
+
+Each rule maps only a value of the right type (a string, an integer), so a request
+generated to break the document still breaks it; nothing here loosens a check.
+
+- a campaign's deadline is in the future and within two years;
+- a campaign without a slug has a title the domain can make one from;
+- postcode districts, postcodes and webhook postcode filters are real UK ones;
+- a money campaign's range has its minimum at most its maximum;
+- a pledge's amount lies within its campaign's range, and a paper pledge is on a campaign
+  that asks for no money (both read from the API);
+- a campaign is created open, not as a draft: a draft is not public, so the links from its
+  creation (get it, pledge to it) would lead nowhere until the API can publish it;
+- confirmation and withdrawal tokens are signed by the site (made by live_api.py);
+- `since` of a recovery is in the past;
+- a whole number is written without a fraction (JSON Schema counts 5.0 as an integer; the
+  API reads only 5 as one, and its tests say so);
+- a webhook URL is one the site may deliver to (a local receiver; private networks allowed).
+
+Loaded by `schemathesis run` through SCHEMATHESIS_HOOKS (see live_api.hook_environment).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import schemathesis
+from jsonschema import FormatChecker
+
+from app.api.models import SLUG_PATTERN
+from pledges.campaigns import slugify
+
+FORMATS = FormatChecker()
+
+DISTRICTS = ("LS6", "LS16", "M1", "SW1A", "EH1", "CF10", "BT7", "B33")
+POSTCODES = ("LS6 1AB", "M1 1AE", "SW1A 1AA", "EH1 1YZ", "CF10 1EP")
+
+
+def _pick(choices: tuple[str, ...], seed: str) -> str:
+    return choices[sum(map(ord, seed)) % len(choices)]
+
+
+def _is_date_time(value: Any) -> bool:
+    """A value the document's `format: date-time` accepts (so not one generated to break it)."""
+    return isinstance(value, str) and FORMATS.conforms(value, "date-time")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _future_deadline() -> str:
+    return (datetime.now(UTC) + timedelta(days=60)).isoformat()
+
+
+def _campaign_body(body: dict[str, Any]) -> None:
+    # A draft is not public (GET answers 404) and the API cannot publish yet, so the
+    # stateful phase could not follow a draft's links: campaigns are created open.
+    if body.get("draft") is True:
+        body["draft"] = False
+    # Without a slug the domain makes one from the title, which some titles cannot give.
+    title = body.get("title")
+    if body.get("slug") in (None, "") and isinstance(title, str) and title.strip():
+        if not re.match(SLUG_PATTERN, slugify(title.strip())):
+            body["slug"] = f"campaign-{sum(map(ord, title)) % 100_000}"
+    if _is_date_time(body.get("deadline")):
+        body["deadline"] = _future_deadline()
+    area = body.get("area")
+    if isinstance(area, dict) and isinstance(area.get("postcode_districts"), list):
+        area["postcode_districts"] = [
+            _pick(DISTRICTS, d) if isinstance(d, str) else d for d in area["postcode_districts"]
+        ]
+    money = body.get("money")
+    if isinstance(money, dict):
+        low, high = money.get("min"), money.get("max")
+        if _is_number(low) and _is_number(high) and low > high:
+            money["min"], money["max"] = high, low
+
+
+def _money_of(slug: Any) -> dict[str, Any] | None:
+    """What the campaign at `slug` asks for (read from the API); None for no money."""
+    if not isinstance(slug, str) or not slug:
+        return None
+    url = f"{os.environ['GROUNDSWELL_API_URL']}/api/v1/campaigns/{slug}"
+    answer = httpx.get(url, timeout=5)
+    money: dict[str, Any] | None = answer.json().get("money") if answer.is_success else None
+    return money
+
+
+def _pledge_body(body: dict[str, Any], slug: Any) -> None:
+    if isinstance(body.get("postcode"), str) and body["postcode"].strip():
+        body["postcode"] = _pick(POSTCODES, body["postcode"])
+    money = _money_of(slug)
+    if money is None:
+        return
+    if body.get("source") == "paper":  # money pledges are made online, never on paper
+        body["source"] = "api"
+    amount = body.get("amount")
+    whole = amount is None or (_is_number(amount) and float(amount).is_integer())
+    if money["deposit"] is None and whole:
+        low, high = money["min"], money["max"]
+        body["amount"] = int(min(max(amount or low, low), high))
+
+
+def _endpoint_body(body: dict[str, Any]) -> None:
+    if isinstance(body.get("url"), str) and body["url"].strip():
+        body["url"] = f"{os.environ['GROUNDSWELL_API_URL']}/receiver"
+    filters = body.get("filters")
+    if isinstance(filters, dict) and isinstance(filters.get("postcode_prefixes"), list):
+        filters["postcode_prefixes"] = [
+            _pick(DISTRICTS, p) if isinstance(p, str) and p.strip() else p
+            for p in filters["postcode_prefixes"]
+        ]
+
+
+def _whole_numbers(data: Any) -> Any:
+    if isinstance(data, float) and data.is_integer():
+        return int(data)
+    if isinstance(data, dict):
+        return {key: _whole_numbers(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_whole_numbers(value) for value in data]
+    return data
+
+
+def _map(operation_id: Any, body: Any, query: Any, slug: Any) -> None:
+    if operation_id == "listCampaigns" and isinstance(query, dict):
+        if isinstance(query.get("postcode"), str) and query["postcode"]:
+            query["postcode"] = _pick(DISTRICTS, query["postcode"])
+    if not isinstance(body, dict):
+        return
+    body.update(_whole_numbers(body))
+    if operation_id == "createCampaign":
+        _campaign_body(body)
+    elif operation_id == "createPledge":
+        _pledge_body(body, slug)
+    elif operation_id in ("confirmPledge", "withdrawPledge"):
+        if isinstance(body.get("token"), str) and body["token"]:
+            kind = "CONFIRM" if operation_id == "confirmPledge" else "WITHDRAW"
+            body["token"] = os.environ[f"GROUNDSWELL_{kind}_TOKEN"]
+    elif operation_id == "recoverWebhookDeliveries":
+        if _is_date_time(body.get("since")):
+            body["since"] = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    elif operation_id in ("createWebhookEndpoint", "updateWebhookEndpoint"):
+        _endpoint_body(body)
+
+
+def _operation_id(context: schemathesis.HookContext) -> Any:
+    return context.operation.definition.raw.get("operationId") if context.operation else None
+
+
+# Cases of every phase but the examples pass through map_case; examples through map_body
+# and map_query only. Mapping twice is harmless: every rule leaves a valid value as valid.
+@schemathesis.hook
+def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> schemathesis.Case:
+    slug = (case.path_parameters or {}).get("slug")
+    _map(case.operation.definition.raw.get("operationId"), case.body, case.query, slug)
+    return case
+
+
+@schemathesis.hook
+def map_body(context: schemathesis.HookContext, body: Any) -> Any:
+    _map(_operation_id(context), body, None, None)
+    return body
+
+
+@schemathesis.hook
+def map_query(context: schemathesis.HookContext, query: Any) -> Any:
+    _map(_operation_id(context), None, query, None)
+    return query

@@ -1,0 +1,350 @@
+"""The generated OpenAPI document holds true of the running API: it is valid OpenAPI 3.1,
+every operation is driven by real requests (answers of success and of error, on SQLite and
+PostgreSQL) whose bodies validate against the schema the document gives for that operation
+and status, and real webhook bodies delivered by the worker validate against `webhooks`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from jsonschema import FormatChecker
+from openapi_schema_validator import OAS31Validator
+from openapi_spec_validator import validate
+from starlette.applications import Starlette
+
+from app import api
+from app.api.openapi import openapi_document
+from app.main import services_of
+from app.settings import Settings
+from notifications.tables import webhook_deliveries
+from pledges.accounts import create_organisation_api_key
+from pledges.campaigns import cancel_campaign, expire_due_campaigns
+from pledges.store import Store, utcnow
+from tests.conftest import make_settings, wait_for
+from tests.factories import (
+    campaign_data,
+    make_campaign,
+    make_confirmed_pledge,
+    make_lead,
+    make_pending_pledges,
+    pledge_data,
+)
+from tests.notifications.test_webhook_delivery import make_worker, running
+from tests.receiver import Receiver, run_receiver
+
+DOCUMENT = openapi_document("http://testserver")
+HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
+
+
+def _schema_validator(schema: dict[str, Any]) -> OAS31Validator:
+    """A validator of `schema` whose `#/components/...` references reach the document's."""
+    return OAS31Validator(
+        {**schema, "components": DOCUMENT["components"]}, format_checker=FormatChecker()
+    )
+
+
+def test_the_document_is_valid_openapi_3_1() -> None:
+    validate(DOCUMENT)
+    assert DOCUMENT["openapi"] == "3.1.0"
+
+
+def test_every_event_sent_to_webhooks_is_in_the_document() -> None:
+    from notifications.endpoints import EVENT_TYPES
+
+    assert set(DOCUMENT["webhooks"]) == set(EVENT_TYPES)
+
+
+def test_operations_are_declared_once_and_routed() -> None:
+    documented = {
+        (path, method.upper())
+        for path, item in DOCUMENT["paths"].items()
+        for method in item
+        if method in HTTP_METHODS
+    }
+    declared = {(op.path, op.method) for op in api.operations}
+    assert documented == declared
+    assert len(declared) == len(api.operations)
+
+
+def test_creations_link_to_what_follows() -> None:
+    create = DOCUMENT["paths"]["/api/v1/campaigns"]["post"]["responses"]["201"]["links"]
+    assert create["getCampaign"]["parameters"] == {"slug": "$response.body#/slug"}
+    assert create["createPledge"]["operationId"] == "createPledge"
+    endpoint = DOCUMENT["paths"]["/api/v1/webhook-endpoints"]["post"]["responses"]["201"]
+    assert {link["operationId"] for link in endpoint["links"].values()} >= {
+        "getWebhookEndpoint",
+        "updateWebhookEndpoint",
+        "rotateWebhookSecret",
+        "sendWebhookTest",
+        "listWebhookDeliveries",
+    }
+
+
+def test_an_operation_for_organisations_asks_for_their_key_and_may_answer_401() -> None:
+    operation = DOCUMENT["paths"]["/api/v1/webhook-endpoints"]["get"]
+    assert operation["security"] == [{"organisationKey": []}]
+    assert operation["responses"]["401"]["content"]["application/problem+json"]
+    create = DOCUMENT["paths"]["/api/v1/campaigns"]["post"]["responses"]
+    assert {"400", "401", "413", "415", "422"} <= set(create)
+
+
+# ----- every operation, for real --------------------------------------------------------
+
+
+@dataclass
+class Seen:
+    operation_id: str
+    status: int
+    content_type: str
+    body: Any
+
+
+def _operation_of(method: str, path: str) -> dict[str, Any] | None:
+    for template, item in DOCUMENT["paths"].items():
+        pattern = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path):
+            found: dict[str, Any] | None = item.get(method.lower())
+            return found
+    return None
+
+
+def record(client: httpx.AsyncClient) -> list[Seen]:
+    seen: list[Seen] = []
+
+    async def remember(response: httpx.Response) -> None:
+        request = response.request
+        operation = _operation_of(request.method, request.url.path)
+        if operation is None or not request.url.path.startswith("/api/v1/"):
+            return
+        await response.aread()
+        content_type = response.headers.get("content-type", "").split(";")[0]
+        body = response.json() if response.content else None
+        seen.append(Seen(operation["operationId"], response.status_code, content_type, body))
+
+    client.event_hooks["response"].append(remember)
+    return seen
+
+
+def _answer_schema(operation_id: str, status: int, content_type: str) -> dict[str, Any] | None:
+    for item in DOCUMENT["paths"].values():
+        for method, operation in item.items():
+            if method in HTTP_METHODS and operation["operationId"] == operation_id:
+                answer = operation["responses"].get(str(status))
+                assert answer is not None, f"{operation_id} answered {status}, undeclared"
+                content = answer.get("content")
+                if content is None:
+                    return None
+                assert content_type in content, f"{operation_id} {status}: {content_type}"
+                schema: dict[str, Any] | None = content[content_type].get("schema")
+                return schema
+    raise AssertionError(f"no operation {operation_id}")
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url, webhook_allow_private_networks=True)
+
+
+@pytest.fixture
+def store_of_app(app: Starlette) -> Store:
+    return services_of(app).store
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def test_every_operation_answers_as_its_document_says(
+    app: Starlette, client: httpx.AsyncClient, store_of_app: Store
+) -> None:
+    store = store_of_app
+    seen = record(client)
+    lead, lead_key = await make_lead(store)
+    _, other_lead_key = await make_lead(store, "other-lead@example.org")
+    _, org_key = await create_organisation_api_key(
+        store, "ops@fibreco.example", "FibreCo", "provider"
+    )
+    lead_h, org_h = bearer(lead_key), bearer(org_key)
+    signer = services_of(app).signer
+
+    # The document, and campaigns.
+    assert (await client.get("/api/v1/openapi.json")).status_code == 200
+    created = await client.post("/api/v1/campaigns", json=campaign_data(), headers=lead_h)
+    assert created.status_code == 201
+    slug = created.json()["slug"]
+    assert (await client.post("/api/v1/campaigns", json=campaign_data())).status_code == 401
+    taken = await client.post("/api/v1/campaigns", json=campaign_data(slug=slug), headers=lead_h)
+    assert taken.status_code == 409
+    bad = await client.post("/api/v1/campaigns", json={"title": 5}, headers=lead_h)
+    assert bad.status_code == 422
+    # The domain's slug rule ends in Python's `$`, which would let an address end in a newline.
+    newline = await client.post(
+        "/api/v1/campaigns", json=campaign_data(slug="ends-in-newline\n"), headers=lead_h
+    )
+    assert newline.status_code == 422
+    assert [e["field"] for e in newline.json()["errors"]] == ["slug"]
+    assert (await client.post("/api/v1/campaigns", content=b"{", headers=lead_h)).status_code == 400
+    assert (await client.get("/api/v1/campaigns")).status_code == 200
+    assert (await client.get("/api/v1/campaigns", params={"status": ""})).status_code == 422
+    assert (await client.get(f"/api/v1/campaigns/{slug}")).status_code == 200
+    assert (await client.get("/api/v1/campaigns/no-such-campaign")).status_code == 404
+
+    # Pledges: a resident's, a paper one, confirming and withdrawing.
+    pledges = f"/api/v1/campaigns/{slug}/pledges"
+    assert (await client.post(pledges, json=pledge_data(1))).status_code == 202
+    assert (await client.post(pledges, json=pledge_data(2, postcode="X"))).status_code == 422
+    paper = pledge_data(3, source="paper")
+    assert (await client.post(pledges, json=paper, headers=lead_h)).status_code == 201
+    other = await client.post(pledges, json=paper, headers=bearer(other_lead_key))
+    assert other.status_code == 403
+    [pledge_id] = await make_pending_pledges(store, slug, 1, start=10)
+    confirm = {"token": signer.sign(pledge_id, "pledge-confirm")}
+    withdraw = {"token": signer.sign(pledge_id, "pledge-withdraw")}
+    assert (await client.post("/api/v1/pledges/confirm", json=confirm)).status_code == 200
+    assert (await client.post("/api/v1/pledges/withdraw", json=withdraw)).status_code == 200
+    assert (await client.post("/api/v1/pledges/confirm", json=confirm)).status_code == 409
+    bad_token = {"token": "not-a-token"}
+    assert (await client.post("/api/v1/pledges/confirm", json=bad_token)).status_code == 400
+    assert (await client.post("/api/v1/pledges/withdraw", json=bad_token)).status_code == 400
+
+    # Webhook endpoints and their deliveries.
+    endpoints = "/api/v1/webhook-endpoints"
+    new = {"url": "http://127.0.0.1:9/hook", "filters": {"postcode_prefixes": ["LS"]}}
+    registered = await client.post(endpoints, json=new, headers=org_h)
+    assert registered.status_code == 201
+    one = f"{endpoints}/{registered.json()['id']}"
+    assert (await client.post(endpoints, json={"url": 5}, headers=org_h)).status_code == 422
+    assert (await client.get(endpoints)).status_code == 401
+    assert (await client.get(endpoints, headers=org_h)).status_code == 200
+    assert (await client.get(one, headers=org_h)).status_code == 200
+    assert (await client.get(f"{endpoints}/ep_none", headers=org_h)).status_code == 404
+    changed = await client.patch(one, json={"description": "Ours"}, headers=org_h)
+    assert changed.status_code == 200
+    assert (await client.patch(one, json={"status": "x"}, headers=org_h)).status_code == 422
+    assert (await client.post(f"{one}/rotate-secret", headers=org_h)).status_code == 200
+    assert (
+        await client.post(f"{endpoints}/ep_none/rotate-secret", headers=org_h)
+    ).status_code == 404
+    tested = await client.post(f"{one}/test", headers=org_h)
+    assert tested.status_code == 202
+    delivery = tested.json()["delivery"]
+    assert (await client.get(f"{one}/deliveries", headers=org_h)).status_code == 200
+    bad_limit = await client.get(f"{one}/deliveries", params={"limit": "0"}, headers=org_h)
+    assert bad_limit.status_code == 422
+    retry = f"/api/v1/deliveries/{delivery}/retry"
+    assert (await client.post(retry, headers=org_h)).status_code == 202
+    assert (
+        await client.post("/api/v1/deliveries/dlv_none/retry", headers=org_h)
+    ).status_code == 404
+    since = {"since": (utcnow() - timedelta(days=1)).isoformat()}
+    assert (await client.post(f"{one}/recover", json=since, headers=org_h)).status_code == 202
+    later = {"since": (utcnow() + timedelta(days=1)).isoformat()}
+    assert (await client.post(f"{one}/recover", json=later, headers=org_h)).status_code == 422
+    # Registered as disabled (this was a 500 before the document's tests found it).
+    off = {"url": "http://127.0.0.1:9/off", "status": "disabled"}
+    registered_off = await client.post(endpoints, json=off, headers=org_h)
+    assert registered_off.status_code == 201
+    assert registered_off.json()["status"] == "disabled"
+    disabled = await client.patch(one, json={"status": "disabled"}, headers=org_h)
+    assert disabled.status_code == 200
+    assert (await client.post(f"{one}/test", headers=org_h)).status_code == 409
+
+    # Contacts: refused before the campaign tips, given after.
+    contacts = f"/api/v1/campaigns/{slug}/contacts"
+    assert (await client.get(contacts, headers=org_h)).status_code == 409
+    small = await make_campaign(store, lead, target=1)
+    await make_confirmed_pledge(store, small.slug, 20, share_contact=True)
+    whole = await client.post(endpoints, json={"url": "http://127.0.0.1:9/all"}, headers=org_h)
+    assert whole.status_code == 201
+    tipped = await client.get(f"/api/v1/campaigns/{small.slug}/contacts", headers=org_h)
+    assert tipped.status_code == 200 and tipped.json()["contacts"]
+
+    assert (await client.delete(one, headers=org_h)).status_code == 204
+    assert (await client.delete(one, headers=org_h)).status_code == 404
+
+    # Every answer's body is what the document says for its operation and status.
+    for answer in seen:
+        schema = _answer_schema(answer.operation_id, answer.status, answer.content_type)
+        if schema is None:
+            assert answer.body is None, answer
+            continue
+        errors = list(_schema_validator(schema).iter_errors(answer.body))
+        assert errors == [], (answer, [e.message for e in errors])
+
+    # Every operation was driven, to a success and (where it has any) to an error.
+    succeeded = {a.operation_id for a in seen if a.status < 400}
+    failed = {a.operation_id for a in seen if a.status >= 400}
+    every = {op.operation_id for op in api.operations}
+    assert every - succeeded == set()
+    assert every - failed == {"openapi"}  # the document itself has no way to fail
+
+
+def test_the_body_check_catches_a_body_unlike_its_schema() -> None:
+    """The check the test above relies on does flag a body that is not as declared."""
+    schema = _answer_schema("getCampaign", 200, "application/json")
+    assert schema is not None
+    assert list(_schema_validator(schema).iter_errors({"slug": "x"}))
+    problem = _answer_schema("getCampaign", 404, "application/problem+json")
+    assert problem is not None
+    assert list(_schema_validator(problem).iter_errors({"status": "404"}))
+
+
+# ----- webhook bodies ---------------------------------------------------------------------
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async with run_receiver(Receiver()) as found:
+        yield found
+
+
+async def test_webhook_bodies_the_worker_sends_are_as_the_document_says(
+    store: Store, receiver: Receiver
+) -> None:
+    """Opened, milestone, tipped, cancelled, expired and test messages, each signed and
+    sent by the worker to a real receiver, validate against their `webhooks` schema."""
+    org, _ = await create_organisation_api_key(store, "ops@fibreco.example", "FibreCo", "provider")
+    from notifications.endpoints import create_endpoint
+    from notifications.webhooks import queue_test_message
+
+    endpoint = await create_endpoint(store, org.id, {"url": receiver.url}, allow_private=True)
+    receiver.secrets.append(endpoint.secret)
+    worker = make_worker(store)
+    async with running(worker):
+        tipping = await make_campaign(store, target=4)
+        for i in range(4):
+            await make_confirmed_pledge(store, tipping.slug, i)
+        cancelled = await make_campaign(store)
+        await cancel_campaign(store, cancelled.slug, cancelled.lead_id)
+        expiring = await make_campaign(store)
+        await expire_due_campaigns(store, now=expiring.deadline + timedelta(seconds=1))
+        await queue_test_message(store, endpoint)
+        expected = {
+            "campaign.opened",
+            "campaign.milestone",
+            "campaign.tipped",
+            "campaign.cancelled",
+            "campaign.expired",
+            "webhook.test",
+        }
+
+        async def every_type_arrived() -> set[str] | None:
+            types = {r.verified["type"] for r in receiver.verified()}
+            return types if expected <= types else None
+
+        await wait_for(every_type_arrived, timeout=20)
+        rows = await store.database.fetch_all(sa.select(webhook_deliveries.c.status))
+        assert rows
+
+    for received in receiver.verified():
+        schema = DOCUMENT["webhooks"][received.verified["type"]]["post"]["requestBody"]
+        body_schema = schema["content"]["application/json"]["schema"]
+        errors = list(_schema_validator(body_schema).iter_errors(received.verified))
+        assert errors == [], (received.verified, [e.message for e in errors])
