@@ -311,10 +311,11 @@ async def test_webhook_bodies_the_worker_sends_are_as_the_document_says(
     """Opened, milestone, tipped, cancelled, expired and test messages, each signed and
     sent by the worker to a real receiver, validate against their `webhooks` schema."""
     org, _ = await create_organisation_api_key(store, "ops@fibreco.example", "FibreCo", "provider")
-    from notifications.endpoints import create_endpoint
+    from notifications.endpoints import create_endpoint, parse_endpoint
     from notifications.webhooks import queue_test_message
 
-    endpoint = await create_endpoint(store, org.id, {"url": receiver.url}, allow_private=True)
+    spec = await parse_endpoint({"url": receiver.url}, partial=False, allow_private=True)
+    endpoint = await create_endpoint(store, org.id, spec)
     receiver.secrets.append(endpoint.secret)
     worker = make_worker(store)
     async with running(worker):
