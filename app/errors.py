@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -13,6 +14,8 @@ from notifications.endpoints import EndpointNotFound
 from notifications.webhooks import DeliveryInFlight, DeliveryNotFound
 from pledges import errors as domain
 from pledges.errors import FieldError
+from pledges.store import utcnow
+from pledges.updates import UpdateRateLimited
 
 log = logging.getLogger("groundswell.http")
 
@@ -89,6 +92,17 @@ def problem_from_domain(exc: domain.DomainError) -> Problem:
         )
     if isinstance(exc, domain.NotCampaignLead):
         return Problem(403, "Only this campaign's lead can do that.")
+    if isinstance(exc, domain.FieldsFixed):
+        fixed = "This cannot change once the campaign is published."
+        return Problem(409, str(exc), [FieldError(f, "not_valid", fixed) for f in exc.fields])
+    if isinstance(exc, UpdateRateLimited):
+        wait = max(1, math.ceil((exc.next_allowed_at - utcnow()).total_seconds()))
+        return Problem(
+            429,
+            "Updates are limited to one a day and three a week. "
+            f"The next can be posted after {exc.next_allowed_at.isoformat()}.",
+            headers={"Retry-After": str(wait)},
+        )
     if isinstance(exc, domain.RateLimited):
         return Problem(
             429,

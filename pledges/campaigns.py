@@ -15,6 +15,7 @@ from pledges.errors import (
     CampaignNotFound,
     CampaignNotOpen,
     FieldError,
+    FieldsFixed,
     NotCampaignLead,
     SlugTaken,
     ValidationFailed,
@@ -658,12 +659,21 @@ async def create_campaign(
     return campaign
 
 
+DEADLINE_PASSED = FieldError(
+    "deadline",
+    "not_in_future",
+    "The deadline has passed: set a later one, then publish.",
+)
+
+
 async def open_campaign(store: Store, slug: str, lead_id: int) -> Campaign:
-    """Publish a draft."""
+    """Publish a draft whose deadline is still ahead; nothing changes otherwise."""
     async with store.write() as db:
         campaign = await get_campaign(db, slug)
         if campaign.lead_id != lead_id:
             raise NotCampaignLead(slug)
+        if campaign.status == "draft" and campaign.deadline <= utcnow():
+            raise ValidationFailed([DEADLINE_PASSED])  # published, it would close at once
         row = await db.fetch_one(
             sa.update(campaigns)
             .where(campaigns.c.id == campaign.id, campaigns.c.status == "draft")
@@ -837,6 +847,52 @@ def parse_campaign_edit(
     if current.status in ("open", "tipped"):
         return parse_live_edit(data, current, now)
     raise CampaignNotOpen(current.status)
+
+
+def as_input(campaign: Campaign) -> dict[str, Any]:
+    """The campaign as the body that would create it (parse_campaign's shape)."""
+    data: dict[str, Any] = {
+        "slug": campaign.slug,
+        "title": campaign.title,
+        "summary": campaign.summary,
+        "description": campaign.description,
+        "category": campaign.category,
+        "area": {
+            "name": campaign.area_name,
+            "postcode_districts": list(campaign.postcode_districts),
+        },
+        "deadline": campaign.deadline.date().isoformat(),
+        "milestones": list(campaign.milestones),
+    }
+    if campaign.target:
+        data["target"] = campaign.target
+    if campaign.currency is not None:
+        money: dict[str, Any] = {"currency": campaign.currency}
+        for name, value in (
+            ("target", campaign.money_target),
+            ("deposit", campaign.deposit_amount),
+            ("min", campaign.min_amount),
+            ("max", campaign.max_amount),
+        ):
+            if value is not None:
+                money[name] = value
+        data["money"] = money
+    return data
+
+
+def parse_changes(
+    changes: dict[str, Any], current: Campaign, now: datetime | None = None
+) -> CampaignInput | LiveEdit:
+    """An edit that sends only what changes (the API's PATCH): the rest is kept as it is.
+    A published campaign refuses changes to anything but LIVE_EDITABLE (FieldsFixed)."""
+    if current.status in ("open", "tipped"):
+        fixed = [name for name in changes if name not in LIVE_EDITABLE and name != "draft"]
+        if fixed:
+            raise FieldsFixed(sorted(fixed))
+    merged = as_input(current) | changes
+    if "money" in changes and changes["money"] is None:
+        del merged["money"]  # null asks for no money
+    return parse_campaign_edit(merged, current, now)
 
 
 async def update_campaign(

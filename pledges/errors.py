@@ -84,6 +84,17 @@ class CampaignNotOpen(DomainError):
         self.status = status
 
 
+class FieldsFixed(DomainError):
+    """An edit names fields that a published campaign can no longer change."""
+
+    def __init__(self, fields: list[str]) -> None:
+        super().__init__(
+            "Once a campaign is published, only its title, summary, description and a later "
+            "deadline can change."
+        )
+        self.fields = fields
+
+
 class SlugTaken(DomainError):
     pass
 

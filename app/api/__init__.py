@@ -8,12 +8,21 @@ caller=..., body=..., answers={201: Answer(...)})`, and list it in the module's 
 
 from __future__ import annotations
 
-from app.api import campaigns, contacts, deliveries, openapi, pledges, webhook_endpoints
+from app.api import (
+    campaigns,
+    contacts,
+    deliveries,
+    leads,
+    openapi,
+    pledges,
+    webhook_endpoints,
+)
 from app.api.contract import Operation, routes_for
 
 operations: list[Operation] = [
     *openapi.operations,
     *campaigns.operations,
+    *leads.operations,
     *pledges.operations,
     *webhook_endpoints.operations,
     *deliveries.operations,

@@ -24,6 +24,7 @@ from app.api.models import (
     stated,
     trimmed_text,
 )
+from app.api.pagination import NEXT, PageQuery, check_limit, next_link, with_next
 from app.api.requests import require_lead
 from app.bootstrap import services
 from app.errors import Problem
@@ -40,12 +41,11 @@ from pledges.store import utcnow
 
 class CampaignList(Shape):
     campaigns: list[Campaign]
+    next: str | None = NEXT
 
 
-class CampaignQuery(Input):
+class CampaignQuery(PageQuery):
     """The filters of the list; an empty value is refused, not read as "any"."""
-
-    model_config = ConfigDict(strict=False)
 
     status: CampaignStatus | None = None
     category: Category | None = None
@@ -220,6 +220,10 @@ POSTCODE_MESSAGE = "Not a UK postcode or postcode district."
 def check_query(data: dict[str, Any]) -> None:
     """The filters in the words the API has always used."""
     errors: list[FieldError] = []
+    try:
+        check_limit(data)
+    except ValidationFailed as exc:
+        errors += exc.errors
     if "status" in data and data["status"] not in STATUSES:
         errors.append(
             FieldError("status", "not_in_choices", f"Choose one of: {', '.join(STATUSES)}.")
@@ -248,7 +252,13 @@ CAMPAIGN_LINKS = {
     tag="campaigns",
     caller="anyone",
     query=CampaignQuery,
-    answers={200: Answer("Campaigns, newest first", CampaignList)},
+    answers={
+        200: Answer(
+            "Campaigns by deadline, soonest first, a page at a time",
+            CampaignList,
+            headers={"Link": 'The next page, as `<url>; rel="next"`; absent on the last.'},
+        )
+    },
 )
 async def list_campaigns(request: Request) -> Response:
     query = await parse_query(request, CampaignQuery, check_query)
@@ -260,11 +270,19 @@ async def list_campaigns(request: Request) -> Response:
             [FieldError("postcode", "not_a_postcode", POSTCODE_MESSAGE)],
         )
     svc = services(request)
-    found = await campaign_service.list_campaigns(
-        svc.store.database, status=query.status, category=query.category, district=district
+    page = await campaign_service.campaigns_page(
+        svc.store.database,
+        status=query.status,
+        category=query.category,
+        district=district,
+        limit=query.limit,
+        cursor=query.cursor,
     )
     base_url = svc.settings.base_url
-    return answer(CampaignList(campaigns=[campaign_model(c, base_url) for c in found]))
+    listed = with_next(
+        CampaignList(campaigns=[campaign_model(c, base_url) for c in page.items]), page.next
+    )
+    return answer(listed, headers=next_link(request, page.next))
 
 
 @operation(

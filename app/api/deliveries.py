@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from app.api.contract import Answer, Operation, answer, operation, parse_body, parse_query
 from app.api.models import Input, Shape, timestamp
+from app.api.pagination import NEXT, PageQuery, check_limit, next_link, with_next
 from app.api.requests import require_organisation
 from app.api.webhook_endpoints import endpoint_of_request
 from app.bootstrap import services
@@ -22,10 +23,8 @@ from pledges.store import utcnow
 # ----- models ----------------------------------------------------------------------------
 
 
-class DeliveryQuery(Input):
-    model_config = ConfigDict(strict=False)
-
-    limit: int = Field(default=50, ge=1, le=500, description="How many, newest first.")
+class DeliveryQuery(PageQuery):
+    """Newest first."""
 
 
 class Attempt(Shape):
@@ -51,6 +50,7 @@ class Delivery(Shape):
 
 class DeliveryList(Shape):
     deliveries: list[Delivery]
+    next: str | None = NEXT
 
 
 class RecoverInput(Input):
@@ -76,14 +76,6 @@ class RetryQueued(Shape):
 # ----- handlers --------------------------------------------------------------------------
 
 
-def check_limit(data: dict[str, Any]) -> None:
-    limit = data.get("limit", "50")
-    if not limit.isdigit() or not 1 <= int(limit) <= 500:
-        raise ValidationFailed(
-            [FieldError("limit", "out_of_range", "A whole number from 1 to 500.")]
-        )
-
-
 @operation(
     "GET",
     "/api/v1/webhook-endpoints/{id}/deliveries",
@@ -92,17 +84,26 @@ def check_limit(data: dict[str, Any]) -> None:
     tag="deliveries",
     caller="organisation",
     query=DeliveryQuery,
-    answers={200: Answer("Deliveries", DeliveryList)},
+    answers={
+        200: Answer(
+            "Deliveries, newest first, a page at a time",
+            DeliveryList,
+            headers={"Link": 'The next page, as `<url>; rel="next"`; absent on the last.'},
+        )
+    },
     errors=(404,),
 )
 async def list_deliveries(request: Request) -> Response:
     org = await require_organisation(request)
     endpoint = await endpoint_of_request(request, org)
     query = await parse_query(request, DeliveryQuery, check_limit)
-    found = await webhooks.deliveries_for_endpoint(
-        services(request).store.database, endpoint, query.limit
+    page = await webhooks.deliveries_page(
+        services(request).store.database, endpoint, limit=query.limit, cursor=query.cursor
     )
-    return answer(DeliveryList(deliveries=[Delivery.model_validate(d) for d in found]))
+    listed = with_next(
+        DeliveryList(deliveries=[Delivery.model_validate(d) for d in page.items]), page.next
+    )
+    return answer(listed, headers=next_link(request, page.next))
 
 
 @operation(

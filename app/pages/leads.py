@@ -46,7 +46,6 @@ from pledges.money import CURRENCIES, format_money, major_text, parse_major
 from pledges.payments import PaymentView, payment_view, refund_in_full
 from pledges.pledge_rows import columns_for, pledge_rows
 from pledges.pledging import PledgeInput, parse_pledge, record_paper_pledge
-from pledges.store import utcnow
 from pledges.updates import UpdateRateLimited, list_updates, parse_update, post_update
 
 CATEGORY_LABELS = {
@@ -486,12 +485,10 @@ async def publish(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, form.get("csrf_token"))
     campaign = await _own_campaign(request, lead)
-    if campaign.status == "draft" and campaign.deadline <= utcnow():
-        # Published as it is, it would close at the worker's next look.
-        _flash(request, "Its deadline has passed. Edit it to set a later one, then publish.")
-        return _dashboard_redirect(campaign.slug)
     try:
         await campaign_service.open_campaign(services(request).store, campaign.slug, lead.id)
+    except ValidationFailed:  # the deadline has passed: published, it would close at once
+        _flash(request, "Its deadline has passed. Edit it to set a later one, then publish.")
     except CampaignNotOpen as exc:
         label = STATUS_LABELS.get(exc.status, exc.status)
         _flash(request, f"It was not a draft any more ({label.lower()}).")
