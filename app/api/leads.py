@@ -12,7 +12,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.api.campaigns import CAMPAIGN_LINKS, CampaignInput, campaign_model
-from app.api.contract import Answer, Operation, answer, operation, parse_body, parse_query
+from app.api.contract import (
+    Answer,
+    Operation,
+    answer,
+    operation,
+    parse_body,
+    parse_query,
+    validated,
+)
 from app.api.models import (
     PY_SPACE,
     WS,
@@ -24,7 +32,7 @@ from app.api.models import (
     trimmed_text,
 )
 from app.api.pagination import NEXT, PageQuery, check_limit, next_link, with_next
-from app.api.requests import require_lead
+from app.api.requests import json_body, require_lead
 from app.bootstrap import services
 from app.errors import Problem
 from pledges import campaigns as campaign_service
@@ -149,8 +157,13 @@ async def _own_campaign(request: Request, lead: Lead) -> CampaignRecord:
 )
 async def update_campaign(request: Request) -> Response:
     lead = await require_lead(request)
-    body = await parse_body(request, CampaignChange)
     campaign = await _own_campaign(request, lead)
+    body = await validated(
+        CampaignChange,
+        await json_body(request),
+        "Some of what was sent is not valid.",
+        lambda data: campaign_service.parse_changes(data, campaign),
+    )
     svc = services(request)
     edit = campaign_service.parse_changes(body.model_dump(exclude_unset=True), campaign)
     changed = await campaign_service.update_campaign(
@@ -259,9 +272,12 @@ async def post_update(request: Request) -> Response:
     body = await parse_body(request, UpdateInput, update_service.parse_update)
     campaign = await _own_campaign(request, lead)
     update = update_service.parse_update(body.model_dump())
-    posted = await update_service.post_update(
-        services(request).store, campaign.slug, lead.id, update
-    )
+    try:
+        posted = await update_service.post_update(
+            services(request).store, campaign.slug, lead.id, update
+        )
+    except CampaignNotOpen as exc:  # the lead's own draft, or a closed campaign
+        raise Problem(409, f"This campaign is {exc.status} and takes no updates.") from exc
     created = aware(posted.created_at)
     assert created is not None  # an update always has its time
     shown = CampaignUpdate(

@@ -11,7 +11,9 @@ generated to break the document still breaks it; nothing here loosens a check.
 - a pledge's amount lies within its campaign's range, and a paper pledge is on a campaign
   that asks for no money (both read from the API);
 - a campaign is created open, not as a draft: a draft is not public, so the links from its
-  creation (get it, pledge to it) would lead nowhere until the API can publish it;
+  creation (get it, pledge to it) would lead nowhere;
+- an edit of a campaign moves its deadline later, as a published campaign's must;
+- a page cursor is one the site gave (the shape of a real one: they are opaque);
 - confirmation and withdrawal tokens are signed by the site (made by live_api.py);
 - `since` of a recovery is in the past;
 - a whole number is written without a fraction (JSON Schema counts 5.0 as an integer; the
@@ -34,6 +36,7 @@ from jsonschema import FormatChecker
 
 from app.api.models import SLUG_PATTERN
 from pledges.campaigns import slugify
+from pledges.pagination import encode_cursor
 
 FORMATS = FormatChecker()
 
@@ -59,8 +62,8 @@ def _future_deadline() -> str:
 
 
 def _campaign_body(body: dict[str, Any]) -> None:
-    # A draft is not public (GET answers 404) and the API cannot publish yet, so the
-    # stateful phase could not follow a draft's links: campaigns are created open.
+    # A draft is not public (GET answers 404), so the stateful phase could not follow a
+    # draft's links: campaigns are created open.
     if body.get("draft") is True:
         body["draft"] = False
     # Without a slug the domain makes one from the title, which some titles cannot give.
@@ -128,7 +131,15 @@ def _whole_numbers(data: Any) -> Any:
     return data
 
 
+def _cursor(operation_id: Any) -> str:
+    if operation_id == "listCampaigns":  # by deadline, then id
+        return encode_cursor([(datetime.now(UTC) + timedelta(days=1)).isoformat(), 1])
+    return encode_cursor([1])  # by id
+
+
 def _map(operation_id: Any, body: Any, query: Any, slug: Any) -> None:
+    if isinstance(query, dict) and isinstance(query.get("cursor"), str) and query["cursor"]:
+        query["cursor"] = _cursor(operation_id)
     if operation_id == "listCampaigns" and isinstance(query, dict):
         if isinstance(query.get("postcode"), str) and query["postcode"]:
             query["postcode"] = _pick(DISTRICTS, query["postcode"])
@@ -137,6 +148,10 @@ def _map(operation_id: Any, body: Any, query: Any, slug: Any) -> None:
     body.update(_whole_numbers(body))
     if operation_id == "createCampaign":
         _campaign_body(body)
+    elif operation_id == "updateCampaign":
+        _campaign_body(body)
+        if _is_date_time(body.get("deadline")):  # later than the 60 days it was created with
+            body["deadline"] = (datetime.now(UTC) + timedelta(days=90)).isoformat()
     elif operation_id == "createPledge":
         _pledge_body(body, slug)
     elif operation_id in ("confirmPledge", "withdrawPledge"):

@@ -269,6 +269,26 @@ async def test_every_operation_answers_as_its_document_says(
     assert (await client.delete(one, headers=org_h)).status_code == 204
     assert (await client.delete(one, headers=org_h)).status_code == 404
 
+    # The lead's own operations: edit, publish, cancel, pledges, updates.
+    draft = await client.post("/api/v1/campaigns", json=campaign_data(draft=True), headers=lead_h)
+    draft_path = f"/api/v1/campaigns/{draft.json()['slug']}"
+    retitled = await client.patch(draft_path, json={"target": 40}, headers=lead_h)
+    assert retitled.status_code == 200
+    mine = bearer(other_lead_key)
+    assert (await client.patch(draft_path, json={"target": 5}, headers=mine)).status_code == 403
+    assert (await client.post(f"{draft_path}/publish", headers=lead_h)).status_code == 200
+    assert (await client.post(f"{draft_path}/publish", headers=lead_h)).status_code == 409
+    assert (await client.patch(draft_path, json={"target": 5}, headers=lead_h)).status_code == 409
+    assert (await client.get(f"{draft_path}/pledges", headers=lead_h)).status_code == 200
+    assert (await client.get(f"{draft_path}/pledges", headers=mine)).status_code == 403
+    news = {"title": "Halfway", "body": "Thank you all."}
+    assert (
+        await client.post(f"{draft_path}/updates", json=news, headers=lead_h)
+    ).status_code == 201
+    assert (await client.post(f"{draft_path}/updates", json={}, headers=lead_h)).status_code == 422
+    assert (await client.post(f"{draft_path}/cancel", headers=lead_h)).status_code == 200
+    assert (await client.post(f"{draft_path}/cancel", headers=lead_h)).status_code == 409
+
     # Every answer's body is what the document says for its operation and status.
     for answer in seen:
         schema = _answer_schema(answer.operation_id, answer.status, answer.content_type)
