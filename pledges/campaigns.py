@@ -43,7 +43,8 @@ MAX_DISTRICTS = 200
 MONEY_UNAVAILABLE = (
     "Money campaigns are not available on this site: it has no payment provider set up."
 )
-_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,78}[a-z0-9])$")
+# fullmatch: `$` alone would let an address end in a newline.
+_SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{1,78}[a-z0-9])")
 
 
 @dataclass(frozen=True)
@@ -502,7 +503,7 @@ def parse_campaign(data: Any, now: datetime | None = None) -> CampaignInput:
             )
         )
         slug = ""
-    elif not isinstance(slug, str) or not _SLUG.match(slug):
+    elif not isinstance(slug, str) or not _SLUG.fullmatch(slug):
         # A slug made from a title that is itself wrong is not a second mistake.
         if given_slug or not any(e.field == "title" for e in errors):
             errors.append(

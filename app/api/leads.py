@@ -4,6 +4,7 @@ post an update to its pledgers. Another lead's key gets 403 and changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import ConfigDict, Field, create_model
@@ -41,7 +42,7 @@ from pledges.accounts import Lead
 from pledges.campaigns import Campaign as CampaignRecord
 from pledges.errors import CampaignNotOpen, NotCampaignLead
 from pledges.pledge_rows import pledges_page
-from pledges.store import aware
+from pledges.store import Store, aware
 from pledges.updates import MAX_BODY, MAX_TITLE
 
 # ----- models ----------------------------------------------------------------------------
@@ -128,6 +129,8 @@ class CampaignUpdate(Shape):
 
 # ----- handlers --------------------------------------------------------------------------
 
+# open_campaign or cancel_campaign: (store, slug, lead_id) -> the campaign as it is now.
+CampaignStep = Callable[[Store, str, int], Awaitable[CampaignRecord]]
 SLUG_LINKS = {"getCampaign": CAMPAIGN_LINKS["getCampaign"]}
 
 
@@ -184,16 +187,19 @@ async def update_campaign(request: Request) -> Response:
     description="A 409 when it is not a draft; a 422 naming `deadline` when that has passed.",
 )
 async def publish_campaign(request: Request) -> Response:
+    return await _step(request, campaign_service.open_campaign, "only a draft can be published")
+
+
+async def _step(request: Request, step: CampaignStep, refusal: str) -> Response:
+    """Publish or cancel the lead's own campaign; from another state, a 409 saying why."""
     lead = await require_lead(request)
     campaign = await _own_campaign(request, lead)
     svc = services(request)
     try:
-        opened = await campaign_service.open_campaign(svc.store, campaign.slug, lead.id)
+        changed = await step(svc.store, campaign.slug, lead.id)
     except CampaignNotOpen as exc:
-        raise Problem(
-            409, f"This campaign is {exc.status}: only a draft can be published."
-        ) from exc
-    return answer(campaign_model(opened, svc.settings.base_url))
+        raise Problem(409, f"This campaign is {exc.status}: {refusal}.") from exc
+    return answer(campaign_model(changed, svc.settings.base_url))
 
 
 @operation(
@@ -208,14 +214,7 @@ async def publish_campaign(request: Request) -> Response:
     description="A 409 once it has tipped, expired or been cancelled.",
 )
 async def cancel_campaign(request: Request) -> Response:
-    lead = await require_lead(request)
-    campaign = await _own_campaign(request, lead)
-    svc = services(request)
-    try:
-        cancelled = await campaign_service.cancel_campaign(svc.store, campaign.slug, lead.id)
-    except CampaignNotOpen as exc:
-        raise Problem(409, f"This campaign is {exc.status} and cannot be cancelled.") from exc
-    return answer(campaign_model(cancelled, svc.settings.base_url))
+    return await _step(request, campaign_service.cancel_campaign, "it can no longer be cancelled")
 
 
 @operation(

@@ -184,7 +184,7 @@ async def test_every_operation_answers_as_its_document_says(
     assert taken.status_code == 409
     bad = await client.post("/api/v1/campaigns", json={"title": 5}, headers=lead_h)
     assert bad.status_code == 422
-    # The domain's slug rule ends in Python's `$`, which would let an address end in a newline.
+    # An address never ends in a newline (a pattern ending in `$` alone would allow one).
     newline = await client.post(
         "/api/v1/campaigns", json=campaign_data(slug="ends-in-newline\n"), headers=lead_h
     )
