@@ -4,7 +4,6 @@ nothing; lists are cursor-paginated and stable while rows arrive."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -18,7 +17,9 @@ from pledges.journal import events_for_campaign
 from pledges.pledge_rows import COLUMNS
 from pledges.store import Store, utcnow
 from pledges.updates import list_updates
-from tests.app.api.test_openapi import record_api_answers, undeclared_answers
+
+# Every answer of these tests is one the document declares (test_api's autouse fixture).
+from tests.app.api.test_api import bearer, every_answer_is_declared  # noqa: F401
 from tests.conftest import table_snapshot
 from tests.factories import (
     make_campaign,
@@ -26,17 +27,6 @@ from tests.factories import (
     make_lead,
     make_pending_pledges,
 )
-
-
-@pytest.fixture(autouse=True)
-async def every_answer_is_declared(client: httpx.AsyncClient) -> AsyncIterator[None]:
-    answers = record_api_answers(client)
-    yield
-    assert undeclared_answers(answers) == []
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 @pytest.fixture
