@@ -22,6 +22,7 @@ from pledges.errors import (
     CampaignHidden,
     CampaignNotFound,
     CampaignNotOpen,
+    ErrorCode,
     FieldError,
     MoneyUnavailable,
     NotCampaignLead,
@@ -167,18 +168,19 @@ class _PledgeTarget:
             return self.deposit_amount
         low, high = self.min_amount or 0, self.max_amount or 0
         if chosen is None or not low <= chosen <= high:
-            raise ValidationFailed(
-                [
-                    FieldError(
-                        "amount",
-                        "required" if chosen is None else "out_of_range",
-                        f"Choose an amount from {format_money(low, self.currency)} "
-                        f"to {format_money(high, self.currency)}.",
-                        {"min": low, "max": high, "currency": self.currency},
-                    )
-                ]
-            )
+            code: ErrorCode = "required" if chosen is None else "out_of_range"
+            raise ValidationFailed([amount_error(code, low, high, self.currency)])
         return chosen
+
+
+def amount_error(code: ErrorCode, low: int, high: int, currency: str) -> FieldError:
+    """What is wrong with a resident's amount on a campaign whose range is low to high."""
+    return FieldError(
+        "amount",
+        code,
+        f"Choose an amount from {format_money(low, currency)} to {format_money(high, currency)}.",
+        {"min": low, "max": high, "currency": currency},
+    )
 
 
 async def _open_campaign_for_pledging(db: Database, slug: str) -> _PledgeTarget:

@@ -179,25 +179,25 @@ def pledge_check(svc: Services, slug: str) -> DomainCheck:
         errors = await domain_errors(pledging.parse_pledge, data)
         amount = data.get("amount") if isinstance(data, dict) else None
         if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
-            words = await _amount_words(svc, slug)
-            errors.append(FieldError("amount", "not_a_whole_number", words))
+            errors.append(await _amount_not_a_number(svc, slug))
         if errors:
             raise ValidationFailed(errors)
 
     return check
 
 
-async def _amount_words(svc: Services, slug: str) -> str:
+async def _amount_not_a_number(svc: Services, slug: str) -> FieldError:
     # The domain checks the amount against the campaign inside its transaction; a body the
-    # model refused never gets there, so its words for a range are said here the same way.
+    # model refused never gets there, so the domain's words for the range are asked here.
     try:
         campaign = await campaign_service.get_campaign(svc.store.database, slug)
     except CampaignNotFound:
         campaign = None
-    if campaign is None or not campaign.is_money or campaign.deposit_amount is not None:
-        return "Enter a whole number of minor units (pence, cents)."
+    if campaign is None or campaign.currency is None or campaign.deposit_amount is not None:
+        words = "Enter a whole number of minor units (pence, cents)."
+        return FieldError("amount", "not_a_whole_number", words)
     low, high = campaign.min_amount or 0, campaign.max_amount or 0
-    return f"Choose an amount from {campaign.money(low)} to {campaign.money(high)}."
+    return pledging.amount_error("not_a_whole_number", low, high, campaign.currency)
 
 
 @operation(
