@@ -31,6 +31,26 @@ emails = sa.Table(
     sa.Index("ix_emails_due", "status", "next_attempt_at"),
 )
 
+# What would have been emailed to a pledge without an email address (tipping, updates,
+# later offers): the lead's printable "to tell by hand" list, one row per message.
+hand_notes = sa.Table(
+    "hand_notes",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    # Exactly-once, as the outbox's: e.g. "tipped:<event id>:<pledge id>".
+    sa.Column("dedupe_key", sa.String(120), nullable=False, unique=True),
+    sa.Column("kind", sa.String(30), nullable=False),
+    sa.Column("pledge_id", BigId, sa.ForeignKey("pledges.id"), nullable=False),
+    sa.Column("campaign_id", BigId, sa.ForeignKey("campaigns.id"), nullable=False),
+    sa.Column("event_id", BigId, sa.ForeignKey("events.id"), nullable=True),
+    sa.Column("subject", sa.String(300), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    # Set when the lead marks the message as passed on.
+    sa.Column("told_at", Timestamp, nullable=True),
+    sa.Index("ix_hand_notes_campaign", "campaign_id", "told_at", "id"),
+)
+
 webhook_endpoints = sa.Table(
     "webhook_endpoints",
     metadata,

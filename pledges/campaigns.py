@@ -45,6 +45,8 @@ MONEY_UNAVAILABLE = (
 )
 # fullmatch: `$` alone would let an address end in a newline.
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{1,78}[a-z0-9])")
+COUNTS = ("people", "households")
+MAX_PREMISES_COUNT = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,35 @@ class Campaign:
     collected_amount: int = 0
     refunded_amount: int = 0
     funded_at: datetime | None = None
+    # What it counts ("people" or "households"), and the households campaign's own figures.
+    counts: str = "people"
+    premises_count: int | None = None
+    premises_listed: int = 0
+    coverage_target: int | None = None
+    require_letter: bool = False
+    household_count: int = 0
+    covered_count: int = 0
+
+    @property
+    def tally(self) -> Tally:
+        return Tally(
+            self.counts,
+            self.confirmed,
+            self.target,
+            self.household_count,
+            self.covered_count,
+            self.premises_count,
+            self.premises_listed,
+            self.coverage_target,
+        )
+
+    @property
+    def counts_households(self) -> bool:
+        return self.counts == "households"
+
+    @property
+    def premises(self) -> int | None:
+        return self.tally.premises
 
     @property
     def is_public(self) -> bool:
@@ -92,7 +123,9 @@ class Campaign:
 
     @property
     def percent(self) -> int:
-        return progress_percent(self.confirmed, self.target, self.pledged_amount, self.money_target)
+        return progress_percent(
+            self.tally.units, self.tally.goal, self.pledged_amount, self.money_target
+        )
 
     def money(self, amount: int | None) -> str:
         """An amount in this campaign's currency, for pages and emails: "£20"."""
@@ -127,6 +160,53 @@ class Campaign:
             "tipped_at": self.tipped_at.isoformat() if self.tipped_at else None,
             "money": self.money_payload(),
         }
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What a campaign has counted towards its threshold, and the threshold, in one unit:
+    people; households; or, with a coverage target, households on the premises list (all
+    counted households when there is no list) against that share of the premises."""
+
+    counts: str
+    confirmed: int
+    target: int
+    households: int = 0
+    covered_count: int = 0
+    premises_count: int | None = None
+    premises_listed: int = 0
+    coverage_target: int | None = None
+
+    @property
+    def premises(self) -> int | None:
+        """The premises coverage is a share of: the list's rows, else the lead's number."""
+        return self.premises_listed or self.premises_count
+
+    @property
+    def covered(self) -> int:
+        return self.covered_count if self.premises_listed else self.households
+
+    @property
+    def coverage_percent(self) -> float | None:
+        if self.counts != "households" or not self.premises:
+            return None
+        return round(self.covered * 100 / self.premises, 1)
+
+    @property
+    def units(self) -> int:
+        if self.counts != "households":
+            return self.confirmed
+        return self.covered if self.coverage_target else self.households
+
+    @property
+    def goal(self) -> int:
+        """The units that tip the campaign (0: no count target, a money target instead)."""
+        if self.counts == "households" and self.coverage_target:
+            if not self.premises:
+                return MAX_TARGET + 1  # cannot tip until the premises are known
+            # The least whole number of households at or above the share: exact, no floats.
+            return -(-self.coverage_target * self.premises // 100)
+        return self.target
 
 
 def progress_percent(
@@ -182,6 +262,13 @@ def campaign_from_row(row: Any, districts: tuple[str, ...]) -> Campaign:
         collected_amount=row["collected_amount"],
         refunded_amount=row["refunded_amount"],
         funded_at=aware(row["funded_at"]),
+        counts=row["counts"],
+        premises_count=row["premises_count"],
+        premises_listed=row["premises_listed"],
+        coverage_target=row["coverage_target"],
+        require_letter=bool(row["require_letter"]),
+        household_count=row["household_count"],
+        covered_count=row["covered_count"],
     )
 
 
@@ -359,6 +446,18 @@ class CampaignInput:
     milestones: tuple[int, ...]
     draft: bool
     money: MoneyInput | None = None
+    counts: str = "people"
+    premises_count: int | None = None
+    coverage_target: int | None = None
+    require_letter: bool = False
+
+    def household_columns(self) -> dict[str, Any]:
+        return {
+            "counts": self.counts,
+            "premises_count": self.premises_count,
+            "coverage_target": self.coverage_target,
+            "require_letter": self.require_letter,
+        }
 
 
 @dataclass(frozen=True)
@@ -561,9 +660,20 @@ def parse_campaign(data: Any, now: datetime | None = None) -> CampaignInput:
                     districts.append(district)
 
     money = parse_money(data.get("money"), errors)
+    counts, premises_count, coverage_target, require_letter = _parse_households(data, errors)
     target = data.get("target")
     if target is None and money is not None and money.target is not None:
         target = 0  # a money target instead of a count
+    elif coverage_target is not None:
+        if target is not None:
+            errors.append(
+                FieldError(
+                    "coverage_target",
+                    "target_or_coverage",
+                    "Give either a target or a coverage target, not both.",
+                )
+            )
+        target = 0  # a share of the premises instead of a count
     elif isinstance(target, bool) or not isinstance(target, int) or not 1 <= target <= MAX_TARGET:
         errors.append(
             FieldError(
@@ -598,6 +708,8 @@ def parse_campaign(data: Any, now: datetime | None = None) -> CampaignInput:
     draft = data.get("draft", False)
     if not isinstance(draft, bool):
         errors.append(FieldError("draft", "not_a_boolean", "Must be true or false."))
+    elif coverage_target is not None and premises_count is None and not draft:
+        errors.append(PREMISES_NEEDED)
 
     if errors:
         raise ValidationFailed(errors)
@@ -615,7 +727,93 @@ def parse_campaign(data: Any, now: datetime | None = None) -> CampaignInput:
         milestones=tuple(sorted(set(milestones))),
         draft=bool(draft),
         money=money,
+        counts=counts,
+        premises_count=premises_count,
+        coverage_target=coverage_target,
+        require_letter=require_letter,
     )
+
+
+PREMISES_NEEDED = FieldError(
+    "premises",
+    "required",
+    "A coverage target is a share of the premises: give their number "
+    '({"count": 140}), or save the campaign as a draft and upload the list, then publish.',
+)
+
+
+def _parse_households(
+    data: dict[str, Any], errors: list[FieldError]
+) -> tuple[str, int | None, int | None, bool]:
+    """`counts`, `premises` ({count}), `coverage_target` (a percent) and `require_letter`."""
+    counts = data.get("counts", "people")
+    if counts not in COUNTS:
+        errors.append(
+            FieldError(
+                "counts",
+                "not_in_choices",
+                f"Choose one of: {', '.join(COUNTS)}.",
+                {"choices": COUNTS},
+            )
+        )
+        counts = "people"
+    premises_count: int | None = None
+    premises = data.get("premises")
+    if premises is not None:
+        count = premises.get("count") if isinstance(premises, dict) else None
+        if not isinstance(premises, dict):
+            errors.append(
+                FieldError("premises", "not_an_object", 'Give the premises as {"count": 140}.')
+            )
+        elif (
+            not isinstance(count, int) or not _whole(count) or not 1 <= count <= MAX_PREMISES_COUNT
+        ):
+            errors.append(
+                FieldError(
+                    "premises.count",
+                    "out_of_range" if _whole(count) else "not_a_whole_number",
+                    f"Enter the number of premises in the area, from 1 to {MAX_PREMISES_COUNT}.",
+                    {"min": 1, "max": MAX_PREMISES_COUNT},
+                )
+            )
+        else:
+            premises_count = count
+    coverage_target: int | None = None
+    raw = data.get("coverage_target")
+    if raw is not None:
+        if not isinstance(raw, int) or not _whole(raw) or not 1 <= raw <= 100:
+            errors.append(
+                FieldError(
+                    "coverage_target",
+                    "out_of_range" if _whole(raw) else "not_a_whole_number",
+                    "Enter the share of premises as a whole percent from 1 to 100.",
+                    {"min": 1, "max": 100},
+                )
+            )
+        elif counts != "households":
+            errors.append(
+                FieldError(
+                    "coverage_target",
+                    "households_only",
+                    'Only a campaign that counts households ("counts": "households") can '
+                    "aim for a share of the premises.",
+                )
+            )
+        else:
+            coverage_target = raw
+    require_letter = data.get("require_letter", False)
+    if not isinstance(require_letter, bool):
+        errors.append(FieldError("require_letter", "not_a_boolean", "Must be true or false."))
+        require_letter = False
+    elif require_letter and counts != "households":
+        errors.append(
+            FieldError(
+                "require_letter",
+                "households_only",
+                "Only a campaign that counts households can ask for verification by letter.",
+            )
+        )
+    return str(counts), premises_count, coverage_target, require_letter
 
 
 async def create_campaign(
@@ -645,6 +843,7 @@ async def create_campaign(
                 created_at=now,
                 opened_at=None if spec.draft else now,
                 **(spec.money.columns() if spec.money else NO_MONEY),
+                **spec.household_columns(),
             )
             .returning(campaigns.c.id)
         )
@@ -675,6 +874,8 @@ async def open_campaign(store: Store, slug: str, lead_id: int) -> Campaign:
             raise NotCampaignLead(slug)
         if campaign.status == "draft" and campaign.deadline <= utcnow():
             raise ValidationFailed([DEADLINE_PASSED])  # published, it would close at once
+        if campaign.status == "draft" and campaign.coverage_target and not campaign.premises:
+            raise ValidationFailed([PREMISES_NEEDED])
         row = await db.fetch_one(
             sa.update(campaigns)
             .where(campaigns.c.id == campaign.id, campaigns.c.status == "draft")
@@ -756,6 +957,10 @@ _EDIT_FIELDS = (
     "deposit_amount",
     "min_amount",
     "max_amount",
+    "counts",
+    "premises_count",
+    "coverage_target",
+    "require_letter",
 )
 
 
@@ -878,6 +1083,15 @@ def as_input(campaign: Campaign) -> dict[str, Any]:
             if value is not None:
                 money[name] = value
         data["money"] = money
+    if campaign.counts_households:
+        data["counts"] = campaign.counts
+        if campaign.coverage_target is not None:
+            data["coverage_target"] = campaign.coverage_target
+            data.pop("target", None)
+        if campaign.require_letter:
+            data["require_letter"] = True
+    if campaign.premises_count is not None:
+        data["premises"] = {"count": campaign.premises_count}
     return data
 
 
@@ -937,6 +1151,7 @@ async def update_campaign(
                 "deadline": spec.deadline,
                 "milestones": json.dumps(list(spec.milestones)),
                 **(spec.money.columns() if spec.money else NO_MONEY),
+                **spec.household_columns(),
             }
             districts = spec.postcode_districts
             allowed: tuple[str, ...] = ("draft",)

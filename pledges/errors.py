@@ -49,6 +49,8 @@ ErrorCode = Literal[
     "money_unavailable",
     "money_online_only",
     "not_a_cursor",  # a page cursor Groundswell did not give
+    "target_or_coverage",  # a households campaign gave both a target and a coverage target
+    "households_only",  # a setting only a campaign counting households may have
     "not_valid",  # none of the above: the message says what is wrong
 ]
 

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from pledges.campaigns import Campaign, get_campaign, get_campaign_by_id
-from pledges.counting import move_count
+from pledges.counting import uncount_pledges
 from pledges.errors import CampaignNotFound, FieldError, ValidationFailed
 from pledges.identity import canonical_email
 from pledges.journal import record_event
@@ -373,7 +373,7 @@ async def _strike_out(db: Database, flt: PledgeFilter, rows: list[Any]) -> list[
         .returning(pledges.c.id)
     )
     struck = [candidates[r["id"]] for r in sorted(changed, key=lambda r: r["id"])]
-    lost: dict[int, int] = defaultdict(int)
+    lost: dict[int, list[int]] = defaultdict(list)
     lost_amount: dict[int, int] = defaultdict(int)
     for row in struck:
         was_confirmed = row["status"] == "confirmed"
@@ -384,10 +384,10 @@ async def _strike_out(db: Database, flt: PledgeFilter, rows: list[Any]) -> list[
             {"pledge_id": row["id"], "was_confirmed": was_confirmed},
         )
         if was_confirmed:
-            lost[row["campaign_id"]] += 1
+            lost[row["campaign_id"]].append(row["id"])
             lost_amount[row["campaign_id"]] += row["amount"] or 0
-    for campaign_id, count in sorted(lost.items()):
-        await move_count(db, campaign_id, -count, -lost_amount[campaign_id])
+    for campaign_id, ids in sorted(lost.items()):
+        await uncount_pledges(db, campaign_id, ids, lost_amount[campaign_id])
     return struck
 
 

@@ -10,11 +10,12 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
+from pledges.addresses import parse_address_line
 from pledges.campaigns import get_campaign_by_id
 from pledges.counting import (
     Progress,
     count_if_complete,
-    move_count,
+    count_pledge,
     progress_of,
     withdraw_in_transaction,
 )
@@ -31,6 +32,7 @@ from pledges.errors import (
     PledgeWithdrawn,
     ValidationFailed,
 )
+from pledges.households import household_for
 from pledges.identity import canonical_email, is_valid_email, normalise_postcode, postcode_district
 from pledges.journal import record_event
 from pledges.money import format_money
@@ -53,6 +55,8 @@ class PledgeInput:
     # The amount the resident chose (minor units), if they sent a whole number; only a
     # campaign where each resident chooses reads it, and checks it against its range.
     amount: int | None = None
+    # The first line of the address: required by a campaign that counts households.
+    address_line: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,8 @@ def parse_pledge(data: Any) -> PledgeInput:
         errors.append(
             FieldError("postcode", "not_a_postcode", "Enter a real UK postcode, like LS6 1AB.")
         )
+    address_line, address_errors = parse_address_line(data.get("address_line"), required=False)
+    errors.extend(address_errors)
     show_name = _flag(data, "show_name", errors)
     share_contact = _flag(data, "share_contact", errors)
     if errors:
@@ -146,7 +152,15 @@ def parse_pledge(data: Any) -> PledgeInput:
         share_contact=share_contact,
         # Checked against the campaign's range in the transaction, after the fields above.
         amount=amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
+        address_line=address_line,
     )
+
+
+ADDRESS_NEEDED = FieldError(
+    "address_line",
+    "required",
+    "This campaign counts homes: enter the first line of your address, like 12 Brudenell Road.",
+)
 
 
 @dataclass(frozen=True)
@@ -158,6 +172,16 @@ class _PledgeTarget:
     deposit_amount: int | None = None
     min_amount: int | None = None
     max_amount: int | None = None
+    counts: str = "people"
+
+    async def household_of(self, store: Store, db: Database, spec: PledgeInput) -> int | None:
+        """The household a pledge joins on a campaign that counts them (the address is
+        then required: ValidationFailed), else None."""
+        if self.counts != "households":
+            return None
+        if spec.address_line is None:
+            raise ValidationFailed([ADDRESS_NEEDED])
+        return await household_for(store, db, self.id, spec.postcode, spec.address_line)
 
     def amount_of(self, chosen: int | None) -> int | None:
         """The amount a resident pledges: the fixed deposit, or theirs (`chosen`) within the
@@ -197,6 +221,7 @@ async def _open_campaign_for_pledging(db: Database, slug: str) -> _PledgeTarget:
             campaigns.c.deposit_amount,
             campaigns.c.min_amount,
             campaigns.c.max_amount,
+            campaigns.c.counts,
         ).where(campaigns.c.slug == slug)
     )
     if row is None or row["hidden_at"] is not None:  # hidden: answered as if it did not exist
@@ -211,6 +236,7 @@ async def _open_campaign_for_pledging(db: Database, slug: str) -> _PledgeTarget:
         row["deposit_amount"],
         row["min_amount"],
         row["max_amount"],
+        row["counts"],
     )
 
 
@@ -239,6 +265,7 @@ async def record_pledge(
         now = utcnow()
         if ip is not None:
             await check_pledge_rate(store, db, campaign.id, ip, rate_limit, now)
+        household_id = await campaign.household_of(store, db, spec)
         pledge_id = await db.fetch_val(
             store.insert_or_ignore(pledges)
             .values(
@@ -248,6 +275,8 @@ async def record_pledge(
                 email_canonical=canonical,
                 postcode=spec.postcode,
                 district=postcode_district(spec.postcode),
+                address_line=spec.address_line,
+                household_id=household_id,
                 show_name=spec.show_name,
                 share_contact=spec.share_contact,
                 source=source,
@@ -292,6 +321,8 @@ async def record_pledge(
                     email=spec.email,
                     postcode=spec.postcode,
                     district=postcode_district(spec.postcode),
+                    address_line=spec.address_line,
+                    household_id=household_id,
                     show_name=spec.show_name,
                     share_contact=spec.share_contact,
                     source=source,
@@ -340,6 +371,7 @@ async def record_paper_pledge(
                 ]
             )
         now = utcnow()
+        household_id = await campaign.household_of(store, db, spec)
         pledge_id = await db.fetch_val(
             store.insert_or_ignore(pledges)
             .values(
@@ -349,6 +381,8 @@ async def record_paper_pledge(
                 email_canonical=canonical,
                 postcode=spec.postcode,
                 district=postcode_district(spec.postcode),
+                address_line=spec.address_line,
+                household_id=household_id,
                 show_name=spec.show_name,
                 share_contact=spec.share_contact,
                 source="paper",
@@ -382,7 +416,7 @@ async def record_paper_pledge(
         await record_event(
             db, "pledge.confirmed", campaign.id, {"pledge_id": pledge_id, "source": "paper"}
         )
-        progress = await move_count(db, campaign.id, +1)
+        progress = await count_pledge(db, int(pledge_id), campaign.id, counts=campaign.counts)
         return PledgeOutcome(int(pledge_id), "confirmed", repeated=False, progress=progress)
 
 
@@ -425,7 +459,7 @@ async def confirm_pledge(store: Store, pledge_id: int) -> ConfirmOutcome:
             )
         campaign_id = row["campaign_id"]
         found = await db.fetch_one(
-            sa.select(campaigns.c.status, campaigns.c.hidden_at).where(
+            sa.select(campaigns.c.status, campaigns.c.hidden_at, campaigns.c.counts).where(
                 campaigns.c.id == campaign_id
             )
         )
@@ -435,7 +469,9 @@ async def confirm_pledge(store: Store, pledge_id: int) -> ConfirmOutcome:
         if found["status"] not in ("open", "tipped"):
             raise CampaignNotOpen(found["status"])  # rolls the confirmation back
         await record_event(db, "pledge.confirmed", campaign_id, {"pledge_id": pledge_id})
-        progress = await move_count(db, campaign_id, +1, row["amount"] or 0)
+        progress = await count_pledge(
+            db, pledge_id, campaign_id, row["amount"] or 0, counts=found["counts"]
+        )
     return ConfirmOutcome(progress, newly_confirmed=True)
 
 

@@ -95,6 +95,21 @@ campaigns = sa.Table(
     sa.Column("refunded_amount", sa.BigInteger, nullable=False, server_default="0"),
     # Charging after tipping is over: every counted pledge paid, failed or released.
     sa.Column("funded_at", Timestamp, nullable=True),
+    # What the campaign counts: "people" (each confirmed pledge) or "households" (one
+    # confirmed pledge per home: the postcode plus the normalised first line of the address).
+    sa.Column("counts", sa.String(10), nullable=False, server_default="people"),
+    # The premises in the area: the number the lead gave, and the rows of their list (the
+    # list, when there is one, is what coverage is a share of).
+    sa.Column("premises_count", sa.Integer, nullable=True),
+    sa.Column("premises_listed", sa.Integer, nullable=False, server_default="0"),
+    # A households campaign's threshold as a percent of the premises, instead of `target`.
+    sa.Column("coverage_target", sa.Integer, nullable=True),
+    # A household counts only once verified by a letter's code (or vouched for by the lead).
+    sa.Column("require_letter", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Moved only by `x = x + :d` in the transaction of the change, as confirmed_count:
+    # counted households, and those of them on the premises list.
+    sa.Column("household_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("covered_count", sa.Integer, nullable=False, server_default="0"),
     sa.Index("ix_campaigns_status_deadline", "status", "deadline"),
 )
 
@@ -112,9 +127,19 @@ pledges = sa.Table(
     sa.Column("id", BigId, primary_key=True),
     sa.Column("campaign_id", BigId, sa.ForeignKey("campaigns.id"), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("email", sa.String(320), nullable=False),
-    sa.Column("email_canonical", sa.String(320), nullable=False),
+    # Null for a pledge a lead recorded for a neighbour without an email address.
+    sa.Column("email", sa.String(320), nullable=True),
+    sa.Column("email_canonical", sa.String(320), nullable=True),
     sa.Column("postcode", sa.String(8), nullable=False),
+    # The first line of the address (required on a households campaign): personal data,
+    # blanked by erasure and anonymisation like the email.
+    sa.Column("address_line", sa.String(200), nullable=True),
+    # The household it belongs to (households campaigns).
+    sa.Column("household_id", BigId, sa.ForeignKey("households.id"), nullable=True),
+    # A pledge without email: an optional phone number the lead may call, and the lead who
+    # attested it (it counts at once, as "vouched").
+    sa.Column("phone", sa.String(40), nullable=True),
+    sa.Column("vouched_by", BigId, sa.ForeignKey("leads.id"), nullable=True),
     sa.Column("district", sa.String(4), nullable=False),
     sa.Column("show_name", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("share_contact", sa.Boolean, nullable=False, server_default=sa.false()),
@@ -156,6 +181,68 @@ pledges = sa.Table(
     sa.Index("ix_pledges_campaign_status", "campaign_id", "status"),
     sa.Index("ix_pledges_campaign_ip_created", "campaign_id", "ip", "created_at"),
     sa.Index("ix_pledges_payment_status", "payment_status", "campaign_id"),
+    sa.Index("ix_pledges_household", "household_id", "status"),
+)
+
+# A home on a households campaign: the postcode plus the normalised first line of the
+# address (pledges.addresses.address_key). One confirmed pledge per household counts.
+households = sa.Table(
+    "households",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("campaign_id", BigId, sa.ForeignKey("campaigns.id"), nullable=False),
+    sa.Column("postcode", sa.String(8), nullable=False),
+    sa.Column("address_key", sa.String(200), nullable=False),
+    sa.Column("street", sa.String(200), nullable=False),
+    sa.Column("district", sa.String(4), nullable=False),
+    # On the campaign's premises list (kept in step when the list is replaced).
+    sa.Column("listed", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The confirmed pledge that counts for the household; null: the household is not counted.
+    sa.Column("counting_pledge_id", BigId, nullable=True),
+    # email | letter | vouched, while counted.
+    sa.Column("level", sa.String(8), nullable=True),
+    sa.Column("letter_verified_at", Timestamp, nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.UniqueConstraint(
+        "campaign_id", "postcode", "address_key", name="uq_households_campaign_address"
+    ),
+)
+
+# A lead's list of the premises in the area. Each may carry a letter's one-time code,
+# stored as its sha256 only, used once.
+premises = sa.Table(
+    "premises",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("campaign_id", BigId, sa.ForeignKey("campaigns.id"), nullable=False),
+    sa.Column("address_line", sa.String(200), nullable=False),
+    sa.Column("postcode", sa.String(8), nullable=False),
+    sa.Column("district", sa.String(4), nullable=False),
+    sa.Column("street", sa.String(200), nullable=False),
+    sa.Column("address_key", sa.String(200), nullable=False),
+    sa.Column("uprn", sa.String(12), nullable=True),
+    sa.Column("code_hash", sa.String(64), nullable=True),
+    sa.Column("code_issued_at", Timestamp, nullable=True),
+    sa.Column("code_used_at", Timestamp, nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.UniqueConstraint(
+        "campaign_id", "postcode", "address_key", name="uq_premises_campaign_address"
+    ),
+    sa.Index("ix_premises_campaign_code", "campaign_id", "code_hash"),
+)
+
+# Each letter code a resident entered, right or wrong: guessing is limited per address
+# and per campaign. `address` is the postcode and address key the resident claimed.
+letter_attempts = sa.Table(
+    "letter_attempts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("campaign_id", BigId, sa.ForeignKey("campaigns.id"), nullable=False),
+    sa.Column("address", sa.String(220), nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Index("ix_letter_attempts_campaign", "campaign_id", "created_at"),
+    sa.Index("ix_letter_attempts_address", "campaign_id", "address", "created_at"),
 )
 
 # Stripe events already processed: inserted (or ignored) in the transaction of the event's

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 from starlette.requests import Request
@@ -18,6 +18,7 @@ from app.api.models import (
     Category,
     Input,
     Money,
+    Premises,
     Shape,
     Threshold,
     stated,
@@ -28,7 +29,13 @@ from app.api.requests import require_lead
 from app.bootstrap import services
 from app.errors import Problem
 from pledges import campaigns as campaign_service
-from pledges.campaigns import CATEGORIES, DEFAULT_MILESTONES, MAX_TARGET, STATUSES
+from pledges.campaigns import (
+    CATEGORIES,
+    DEFAULT_MILESTONES,
+    MAX_PREMISES_COUNT,
+    MAX_TARGET,
+    STATUSES,
+)
 from pledges.campaigns import Campaign as CampaignRecord
 from pledges.errors import FieldError, ValidationFailed
 from pledges.identity import district_of
@@ -115,8 +122,39 @@ def example_deadline() -> str:
     return (utcnow() + timedelta(days=90)).replace(microsecond=0).isoformat()
 
 
+def _given(name: str, rule: dict[str, Any]) -> dict[str, Any]:
+    """JSON Schema: `name` is present and matches `rule`."""
+    return {"required": [name], "properties": {name: rule}}
+
+
 def campaign_input_extra(schema: dict[str, Any]) -> None:
     # A count target, or a money target instead: JSON Schema says so with anyOf.
+    # A coverage target or letters need a households campaign; a coverage target stands
+    # instead of `target`, and outside a draft needs the number of premises.
+    # Spelled with anyOf, not and enum (not if/then or const), which every draft reads.
+    households = {"required": ["counts"], "properties": {"counts": {"enum": ["households"]}}}
+    coverage = _given("coverage_target", {"type": "integer"})
+    letter = _given("require_letter", {"enum": [True]})
+    schema["allOf"] = [
+        {
+            "anyOf": [
+                {"not": coverage},
+                {
+                    "allOf": [
+                        households,
+                        {"properties": {"target": {"type": "null"}}},
+                        {
+                            "anyOf": [
+                                _given("premises", {"type": "object"}),
+                                _given("draft", {"enum": [True]}),
+                            ]
+                        },
+                    ]
+                },
+            ]
+        },
+        {"anyOf": [{"not": letter}, households]},
+    ]
     schema["anyOf"] = [
         {"required": ["target"], "properties": {"target": {"type": "integer"}}},
         {
@@ -129,6 +167,7 @@ def campaign_input_extra(schema: dict[str, Any]) -> None:
                 }
             },
         },
+        {"required": ["coverage_target"], "properties": {"coverage_target": {"type": "integer"}}},
     ]
     schema["examples"] = [
         {
@@ -142,8 +181,12 @@ def campaign_input_extra(schema: dict[str, Any]) -> None:
     ]
 
 
+class PremisesInput(Input):
+    count: int = Field(ge=1, le=MAX_PREMISES_COUNT, description="Premises in the area.")
+
+
 class CampaignInput(Input):
-    """`target` may be left out when `money.target` is given."""
+    """`target` may be left out when `money.target` or `coverage_target` is given."""
 
     model_config = ConfigDict(json_schema_extra=lambda schema: campaign_input_extra(schema))
 
@@ -172,6 +215,28 @@ class CampaignInput(Input):
     )
     draft: bool = False
     money: MoneyInput | None = None
+    counts: Literal["people", "households"] = Field(
+        default="people",
+        description="people: each confirmed pledge counts. households: one confirmed pledge "
+        "per home counts, and pledges must give `address_line`.",
+    )
+    premises: PremisesInput | None = Field(
+        default=None,
+        description="The number of premises in the area (or upload the list later with "
+        "PUT /api/v1/campaigns/{slug}/premises).",
+    )
+    coverage_target: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="Households campaigns: the threshold as a percent of the premises, instead "
+        "of `target`. Publishing needs the premises (their number, or the list).",
+    )
+    require_letter: bool = Field(
+        default=False,
+        description="Households campaigns: count a household only once verified by the code "
+        "in the letter posted to it (a pledge the lead vouched for counts too).",
+    )
 
 
 # ----- handlers --------------------------------------------------------------------------
@@ -186,7 +251,18 @@ def campaign_model(campaign: CampaignRecord, base_url: str) -> Campaign:
         threshold.money_target = campaign.money_target
         progress.pledged = campaign.pledged_amount
     money = campaign.money_payload()
+    households: dict[str, Any] = {}
+    if campaign.counts_households:
+        tally = campaign.tally
+        progress.households = campaign.household_count
+        progress.coverage_percent = tally.coverage_percent
+        if campaign.coverage_target is not None:
+            threshold.coverage_target = campaign.coverage_target
+        households = {"counts": campaign.counts, "require_letter": campaign.require_letter}
+    if campaign.premises is not None:
+        households["premises"] = Premises(count=campaign.premises, listed=campaign.premises_listed)
     return Campaign(
+        **households,
         slug=campaign.slug,
         title=campaign.title,
         summary=campaign.summary,

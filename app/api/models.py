@@ -154,7 +154,16 @@ class Area(Shape):
 
 class Threshold(Shape):
     target: int | None = Field(
-        ge=1, description="Confirmed pledges needed; null when only a money target counts."
+        ge=1,
+        description="Confirmed pledges needed (households, on a campaign that counts them); "
+        "null when a money target or a coverage target stands instead.",
+    )
+    coverage_target: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="Households campaigns only: the percent of the premises whose households "
+        "must pledge; null when `target` counts households instead.",
     )
     money_target: int | None = Field(
         default=None,
@@ -172,6 +181,24 @@ class CampaignProgress(Shape):
         default=0,
         description="Money campaigns only: the money of the counted pledges, in minor units.",
     )
+    households: int = Field(
+        default=0,
+        ge=0,
+        description="Households campaigns only: the homes with a counted pledge (one each, "
+        "however many people there pledged).",
+    )
+    coverage_percent: float | None = Field(
+        default=None,
+        ge=0,
+        description="Households campaigns only: counted households on the premises list (all "
+        "counted households when there is no list) as a percent of the premises, to one "
+        "decimal place; null while the number of premises is unknown.",
+    )
+
+
+class Premises(Shape):
+    count: int = Field(ge=0, description="The premises in the area: the list's, else as given.")
+    listed: int = Field(ge=0, description="Premises on the lead's uploaded list (0: no list).")
 
 
 class Money(Shape):
@@ -205,6 +232,8 @@ class Campaign(Shape):
                     "threshold": {"target": 100},
                     "progress": {"confirmed": 12, "percent": 12},
                     "money": None,
+                    "counts": "people",
+                    "premises": None,
                     "milestones": [25, 50, 75],
                     "deadline": "2027-03-01T23:59:59+00:00",
                     "tipped_at": None,
@@ -227,6 +256,19 @@ class Campaign(Shape):
     money: Money | None = Field(
         default=None, description="null for a campaign that asks for no money."
     )
+    counts: Literal["people", "households"] = Field(
+        default="people",
+        description="What the campaign counts: each confirmed pledge, or one confirmed "
+        "pledge per household (the postcode and first line of the address).",
+    )
+    premises: Premises | None = Field(
+        default=None, description="The premises in the area, when the lead gave them."
+    )
+    require_letter: bool = Field(
+        default=False,
+        description="Households campaigns: a household counts only once verified by the code "
+        "in a letter posted to it (or vouched for by the lead).",
+    )
     milestones: list[int] = []
     deadline: str = timestamp()
     tipped_at: str | None = timestamp()
@@ -247,4 +289,11 @@ class Progress(Shape):
     )
     money_target: int | None = Field(
         default=None, description="Money campaigns only: the money target, in minor units."
+    )
+    households: int = Field(
+        default=0, ge=0, description="Households campaigns only: the counted households."
+    )
+    coverage_percent: float | None = Field(
+        default=None,
+        description="Households campaigns only: the share of the premises covered, percent.",
     )

@@ -35,6 +35,7 @@ from app.bootstrap import Services, services
 from app.errors import Problem
 from pledges import campaigns as campaign_service
 from pledges import pledging
+from pledges.addresses import MAX_ADDRESS_LINE
 from pledges.checkout import card_checkout_url
 from pledges.errors import (
     CampaignHidden,
@@ -76,6 +77,14 @@ class PledgeInput(Input):
         examples=["LS6 1AB"],
         description="A real UK postcode, e.g. LS6 1AB.",
     )
+    address_line: trimmed_text(0, MAX_ADDRESS_LINE) | None = Field(  # type: ignore[valid-type]
+        default=None,
+        examples=["12a Brudenell Road"],
+        description="The first line of the address: house number or name and street, and any "
+        "flat. Required by a campaign that counts households (blank counts as left out); "
+        "spellings of one address (12a Brudenell Rd, Flat 12A Brudenell Road) are one "
+        "household.",
+    )
     show_name: Flag = False
     share_contact: Flag = False
     amount: int | None = Field(
@@ -116,6 +125,7 @@ class PledgeAccepted(Shape):
 class PaperCount(Shape):
     confirmed: int
     percent: int
+    households: int = Field(default=0, description="Households campaigns only.")
 
 
 class PaperPledgeRecorded(Shape):
@@ -154,6 +164,9 @@ def progress_model(progress: ProgressRecord, *, money: bool = False) -> Progress
     if money:
         found.pledged_amount = progress.pledged_amount
         found.money_target = progress.money_target
+    if progress.counts == "households":
+        found.households = progress.households
+        found.coverage_percent = progress.tally.coverage_percent
     return found
 
 
@@ -245,6 +258,8 @@ async def create_pledge(request: Request) -> Response:
             repeated=outcome.repeated,
             progress=PaperCount(confirmed=progress.confirmed, percent=progress.percent),
         )
+        if progress.counts == "households":
+            recorded.progress.households = progress.households
         return answer(recorded, 201)
     # An anonymous pledge is limited per client address; one sent with a lead's key is not.
     ip = None if key is not None else client_ip(request)

@@ -11,7 +11,8 @@ generated to break the document still breaks it; nothing here loosens a check.
 - a pledge's amount lies within its campaign's range, and a paper pledge is on a campaign
   that asks for no money (both read from the API);
 - a campaign is created open, not as a draft: a draft is not public, so the links from its
-  creation (get it, pledge to it) would lead nowhere;
+  creation (get it, pledge to it) would lead nowhere; a draft's coverage target gets the
+  number of premises that publishing needs;
 - an edit of a campaign moves its deadline later, as a published campaign's must;
 - a page cursor is one the site gave (the shape of a real one: they are opaque);
 - confirmation and withdrawal tokens are signed by the site (made by live_api.py);
@@ -66,6 +67,9 @@ def _campaign_body(body: dict[str, Any]) -> None:
     # draft's links: campaigns are created open.
     if body.get("draft") is True:
         body["draft"] = False
+        # Published, a coverage target needs the premises a draft may leave for later.
+        if _is_number(body.get("coverage_target")) and body.get("premises") is None:
+            body["premises"] = {"count": 140}
     # Without a slug the domain makes one from the title, which some titles cannot give.
     title = body.get("title")
     if body.get("slug") in (None, "") and isinstance(title, str) and title.strip():
