@@ -202,6 +202,9 @@ households = sa.Table(
     # email | letter | vouched, while counted.
     sa.Column("level", sa.String(8), nullable=True),
     sa.Column("letter_verified_at", Timestamp, nullable=True),
+    # Not on the premises list, and the lead chose to leave it off (reviewed, not dropped:
+    # its pledges still count as people and households, just not towards coverage).
+    sa.Column("left_out_at", Timestamp, nullable=True),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.UniqueConstraint(
         "campaign_id", "postcode", "address_key", name="uq_households_campaign_address"

@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("counting_pledge_id", BigId, nullable=True),
         sa.Column("level", sa.String(length=8), nullable=True),
         sa.Column("letter_verified_at", Timestamp, nullable=True),
+        sa.Column("left_out_at", Timestamp, nullable=True),
         sa.Column("created_at", Timestamp, nullable=False),
         sa.ForeignKeyConstraint(
             ["campaign_id"], ["campaigns.id"], name="fk_households_campaign_id_campaigns"
