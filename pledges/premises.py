@@ -32,6 +32,9 @@ def _row(value: Any, where: str, errors: list[FieldError]) -> PremiseRow | None:
         value.get("address_line"), f"{where}.address_line", required=True
     )
     errors.extend(found)
+    if line is not None and any(ord(c) < 32 or ord(c) == 127 for c in line):
+        errors.append(FieldError(f"{where}.address_line", "not_one_line", "Control character."))
+        line = None
     raw = value.get("postcode")
     postcode = normalise_postcode(raw) if isinstance(raw, str) else None
     if postcode is None:

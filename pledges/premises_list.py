@@ -48,7 +48,9 @@ class NotAwaitingReview(DomainError):
     out already, or not this campaign's)."""
 
 
-def _refuse_for(campaign: Campaign) -> None:
+def check_changeable(campaign: Campaign) -> None:
+    """Refuse (PremisesRefused) a list for a campaign of people, or one past its draft or
+    open state."""
     if not campaign.counts_households:
         raise PremisesRefused(
             "This campaign counts people, so it has no premises list. A campaign that "
@@ -85,10 +87,10 @@ async def _locked_campaign(db: Database, slug: str, lead_id: int) -> Campaign:
     campaign = await get_campaign(db, slug)
     if campaign.lead_id != lead_id:
         raise NotCampaignLead(slug)
-    _refuse_for(campaign)
+    check_changeable(campaign)
     await lock_households(db, campaign.id)
     campaign = await get_campaign_by_id(db, campaign.id)  # as it is now, under the lock
-    _refuse_for(campaign)
+    check_changeable(campaign)
     return campaign
 
 

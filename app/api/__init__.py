@@ -15,6 +15,7 @@ from app.api import (
     leads,
     openapi,
     pledges,
+    premises,
     webhook_endpoints,
 )
 from app.api.contract import Operation, routes_for
@@ -23,6 +24,7 @@ operations: list[Operation] = [
     *openapi.operations,
     *campaigns.operations,
     *leads.operations,
+    *premises.operations,
     *pledges.operations,
     *webhook_endpoints.operations,
     *deliveries.operations,
