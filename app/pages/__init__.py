@@ -9,6 +9,7 @@ from app.pages import (
     my_pledges,
     organisations,
     payments,
+    premises,
     privacy,
     residents,
     sharing,
@@ -24,5 +25,6 @@ routes = [
     *sign_in.routes,
     *administrators.routes,
     *my_pledges.routes,
+    *premises.routes,
     *leads.routes,
 ]

@@ -46,6 +46,7 @@ from pledges.money import CURRENCIES, format_money, major_text, parse_major
 from pledges.payments import PaymentView, payment_view, refund_in_full
 from pledges.pledge_rows import columns_for, pledge_rows
 from pledges.pledging import PledgeInput, parse_pledge, record_paper_pledge
+from pledges.premises_list import premises_panel
 from pledges.updates import UpdateRateLimited, list_updates, parse_update, post_update
 
 CATEGORY_LABELS = {
@@ -445,6 +446,7 @@ async def _dashboard_page(
     async with svc.store.read() as db:
         dashboard = await load_dashboard(db, campaign)
         updates = await list_updates(db, campaign.id)
+        premises = await premises_panel(db, campaign)
     paper_errors = paper_errors or {}
     update_errors = update_errors or {}
     summary = [(f"paper-{k}", v) for k, v in paper_errors.items()] + [
@@ -459,6 +461,7 @@ async def _dashboard_page(
             # Built by pledges.dashboard from XML-escaped text only.
             "chart": Markup(dashboard.chart_svg),  # noqa: S704
             "updates": updates,
+            "premises": premises,
             "public_url": campaign_url(svc.settings.base_url, campaign.slug),
             "flash": request.session.pop(FLASH, None),
             "paper": paper or {},
