@@ -8,6 +8,7 @@ generated to break the document still breaks it; nothing here loosens a check.
 - a campaign without a slug has a title the domain can make one from;
 - postcode districts, postcodes and webhook postcode filters are real UK ones;
 - a money campaign's range has its minimum at most its maximum;
+- a pledge to a campaign that counts households has an address line (read from the API);
 - a pledge's amount lies within its campaign's range, and a paper pledge is on a campaign
   that asks for no money (both read from the API);
 - a campaign is created open, not as a draft: a draft is not public, so the links from its
@@ -19,7 +20,9 @@ generated to break the document still breaks it; nothing here loosens a check.
 - `since` of a recovery is in the past;
 - a whole number is written without a fraction (JSON Schema counts 5.0 as an integer; the
   API reads only 5 as one, and its tests say so);
-- a webhook URL is one the site may deliver to (a local receiver; private networks allowed).
+- a webhook URL is one the site may deliver to (a local receiver; private networks allowed);
+- a premises list's rows are distinct real addresses (a line, a real postcode, a UPRN of
+  digits), and a CSV list is one with its header row.
 
 Loaded by `schemathesis run` through SCHEMATHESIS_HOOKS (see live_api.hook_environment).
 """
@@ -99,9 +102,19 @@ def _money_of(slug: Any) -> dict[str, Any] | None:
     return money
 
 
+def _counts_households(slug: Any) -> bool:
+    if not isinstance(slug, str) or not slug:
+        return False
+    answer = httpx.get(f"{os.environ['GROUNDSWELL_API_URL']}/api/v1/campaigns/{slug}", timeout=5)
+    return answer.is_success and answer.json().get("counts") == "households"
+
+
 def _pledge_body(body: dict[str, Any], slug: Any) -> None:
     if isinstance(body.get("postcode"), str) and body["postcode"].strip():
         body["postcode"] = _pick(POSTCODES, body["postcode"])
+    # A campaign that counts households needs the address line the schema cannot require.
+    if body.get("address_line") is None and _counts_households(slug):
+        body["address_line"] = "12 Hook Street"
     money = _money_of(slug)
     if money is None:
         return
@@ -123,6 +136,29 @@ def _endpoint_body(body: dict[str, Any]) -> None:
             _pick(DISTRICTS, p) if isinstance(p, str) and p.strip() else p
             for p in filters["postcode_prefixes"]
         ]
+
+
+def _premises_rows(rows: list[Any]) -> None:
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            continue
+        if isinstance(row.get("address_line"), str):
+            row["address_line"] = f"{i + 1} Hook Street"
+        if isinstance(row.get("postcode"), str):
+            row["postcode"] = _pick(POSTCODES, row["postcode"])
+        if isinstance(row.get("uprn"), str):
+            row["uprn"] = str(1000 + i)
+
+
+def _premises_body(body: Any) -> Any:
+    if isinstance(body, str):  # text/csv: any text becomes a list of that many rows
+        return "address_line,postcode\n" + "".join(
+            f"{i + 1} Hook Street,LS6 1AB\n" for i in range(len(body) % 20)
+        )
+    rows = body.get("premises") if isinstance(body, dict) else body
+    if isinstance(rows, list):
+        _premises_rows(rows)
+    return body
 
 
 def _whole_numbers(data: Any) -> Any:
@@ -178,12 +214,16 @@ def _operation_id(context: schemathesis.HookContext) -> Any:
 @schemathesis.hook
 def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> schemathesis.Case:
     slug = (case.path_parameters or {}).get("slug")
+    if case.operation.definition.raw.get("operationId") == "replaceCampaignPremises":
+        case.body = _premises_body(case.body)
     _map(case.operation.definition.raw.get("operationId"), case.body, case.query, slug)
     return case
 
 
 @schemathesis.hook
 def map_body(context: schemathesis.HookContext, body: Any) -> Any:
+    if _operation_id(context) == "replaceCampaignPremises":
+        return _premises_body(body)
     _map(_operation_id(context), body, None, None)
     return body
 
