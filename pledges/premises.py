@@ -32,16 +32,13 @@ def _row(value: Any, where: str, errors: list[FieldError]) -> PremiseRow | None:
         value.get("address_line"), f"{where}.address_line", required=True
     )
     errors.extend(found)
-    if line is not None and any(ord(c) < 32 or ord(c) == 127 for c in line):
-        errors.append(FieldError(f"{where}.address_line", "not_one_line", "Control character."))
-        line = None
     raw = value.get("postcode")
     postcode = normalise_postcode(raw) if isinstance(raw, str) else None
     if postcode is None:
         errors.append(FieldError(f"{where}.postcode", "not_a_postcode", "Not a UK postcode."))
     uprn = value.get("uprn") or None
     if uprn is not None and not (isinstance(uprn, str) and uprn.isdigit() and len(uprn) <= 12):
-        errors.append(FieldError(f"{where}.uprn", "not_valid", "A UPRN is up to 12 digits."))
+        errors.append(FieldError(f"{where}.uprn", "not_a_uprn", "A UPRN is up to 12 digits."))
     if line is None or postcode is None or errors:
         return None
     return PremiseRow(
@@ -56,7 +53,7 @@ def parse_premises_json(data: Any) -> list[PremiseRow]:
         raise ValidationFailed([FieldError("premises", "not_a_list", "Send a list.")])
     if len(data) > MAX_PREMISES:
         raise ValidationFailed(
-            [FieldError("premises", "not_a_list", "Too many.", {"max": MAX_PREMISES})]
+            [FieldError("premises", "too_many", "Too many.", {"max": MAX_PREMISES})]
         )
     return _rows([(f"premises[{i}]", value) for i, value in enumerate(data)])
 
@@ -67,12 +64,12 @@ def parse_premises_csv(text: str) -> list[PremiseRow]:
     missing = [n for n in ("address_line", "postcode") if n not in names]
     if missing:
         raise ValidationFailed(
-            [FieldError(f"header.{n}", "required", f"No {n} column.") for n in missing]
+            [FieldError(f"header.{n}", "missing_columns", f"No {n} column.") for n in missing]
         )
     rows = list(reader)
     if len(rows) > MAX_PREMISES:
         raise ValidationFailed(
-            [FieldError("premises", "not_a_list", "Too many.", {"max": MAX_PREMISES})]
+            [FieldError("premises", "too_many", "Too many.", {"max": MAX_PREMISES})]
         )
     return _rows([(f"row {i}", dict(r)) for i, r in enumerate(rows, start=2)])
 
@@ -87,7 +84,7 @@ def _rows(values: list[tuple[str, Any]]) -> list[PremiseRow]:
         errors.extend(mine)
         if row is not None:
             if (row.postcode, row.address_key) in seen:
-                errors.append(FieldError(where, "not_valid", "A duplicate."))
+                errors.append(FieldError(where, "duplicate", "A duplicate."))
             seen.add((row.postcode, row.address_key))
             found.append(row)
     if errors:

@@ -109,7 +109,7 @@ def _too_many(rows: int) -> None:
         raise Problem(
             422,
             "The list is too long.",
-            [FieldError("premises", "not_a_list", message, {"max": MAX_PREMISES})],
+            [FieldError("premises", "too_many", message, {"max": MAX_PREMISES})],
         )
 
 
