@@ -29,6 +29,9 @@ from pledges.tables import campaigns, households, pledges, premises
 
 # The statuses in which the list may change: until the campaign tips or closes.
 CHANGEABLE = ("draft", "open")
+# The most bytes a list may take as it is sent (CSV or JSON): the most premises, each line
+# near its longest, fit well inside.
+MAX_LIST_BYTES = 5 * 1024 * 1024
 # Rows per INSERT or DELETE: well inside SQLite's limit on bound parameters.
 BATCH = 500
 # Pledges that put a household up for review: not withdrawn, not struck out.

@@ -22,10 +22,8 @@ from pledges.accounts import Lead
 from pledges.campaigns import Campaign
 from pledges.errors import FieldError, NotCampaignLead, ValidationFailed
 from pledges.premises import MAX_PREMISES, PremiseRow, parse_premises_csv, parse_premises_json
-from pledges.premises_list import Coverage, PremisesRefused, PremisesSummary
+from pledges.premises_list import MAX_LIST_BYTES, Coverage, PremisesRefused, PremisesSummary
 
-# A list of the most premises, each line near its longest, fits well inside this.
-MAX_LIST_BODY = 5 * 1024 * 1024
 CSV_EXAMPLE = (
     "address_line,postcode,uprn\n2 Brudenell Road,LS6 1AB,72012345\n4 Brudenell Road,LS6 1AB,\n"
 )
@@ -135,12 +133,12 @@ def _json_rows(raw: bytes) -> list[PremiseRow]:
 
 
 async def _rows(request: Request) -> list[PremiseRow]:
-    """The list in the body, as CSV or JSON; 413 past MAX_LIST_BODY, 422 naming each row
+    """The list in the body, as CSV or JSON; 413 past MAX_LIST_BYTES, 422 naming each row
     and field at fault."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in ("", "application/json", "text/csv"):
         raise Problem(415, "Send the list as text/csv or application/json.")
-    raw = await read_limited(request, MAX_LIST_BODY)
+    raw = await read_limited(request, MAX_LIST_BYTES)
     try:
         if media == "text/csv":
             try:

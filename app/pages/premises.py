@@ -4,7 +4,7 @@ each to the list, or leave it out), and print a street's walk sheet: the listed 
 no counted pledge yet, a tick box each, and the campaign's QR code.
 
 Every page needs the lead's session; another lead's campaign answers 404, as on the lead's
-other pages (app/pages/leads.py, whose session and page helpers these share)."""
+other pages (app/pages/leads.py)."""
 
 from __future__ import annotations
 
@@ -16,29 +16,47 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from app.api.premises import MAX_LIST_BODY
 from app.bootstrap import services
 from app.csrf import check_csrf
 from app.errors import Problem
-from app.pages.leads import (
-    FLASH,
-    _dashboard_redirect,
-    _flash,
-    _lead_or_redirect,
-    _own_campaign,
-    _page,
-    qr_svg,
-)
+from app.pages.leads import FLASH, STATUS_LABELS, qr_svg
+from app.pages.rendering import render
 from app.pages.sharing import campaign_url
+from app.pages.sign_in import current_lead, sign_in_redirect
+from pledges import campaigns as campaign_service
 from pledges import premises_list
+from pledges.accounts import Lead
 from pledges.campaigns import Campaign
 from pledges.errors import FieldError, ValidationFailed
 from pledges.premises import MAX_PREMISES, parse_premises_csv
-from pledges.premises_list import NotAwaitingReview, PremisesRefused
+from pledges.premises_list import MAX_LIST_BYTES, NotAwaitingReview, PremisesRefused
 
 # Row errors shown beside the field; the rest are counted.
 SHOWN_ERRORS = 20
 NO_LIST = "Choose a CSV file, or paste the list into the box."
+
+
+async def _lead_or_redirect(request: Request) -> Lead | Response:
+    lead = await current_lead(request)
+    return sign_in_redirect("lead") if lead is None else lead
+
+
+async def _own_campaign(request: Request, lead: Lead) -> Campaign:
+    campaign = await campaign_service.get_campaign(
+        services(request).store.database, request.path_params["slug"]
+    )
+    if campaign.lead_id != lead.id:  # not yours: as if it did not exist
+        raise Problem(404, "There is no campaign at this address.")
+    return campaign
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    context.setdefault("status_labels", STATUS_LABELS)
+    return render(request, name, context, status_code)
+
+
+def _flash(request: Request, message: str) -> None:
+    request.session[FLASH] = message
 
 
 def _households_only(campaign: Campaign) -> None:
@@ -83,15 +101,15 @@ def _row_messages(errors: list[FieldError]) -> list[str]:
 async def _sent_list(request: Request) -> tuple[str, str, str | None]:
     """(the field the list came in, its text, an error for that field or None)."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_LIST_BODY + 64 * 1024:
-        return "file", "", f"The list must be at most {MAX_LIST_BODY // (1024 * 1024)} MB."
-    form = await request.form(max_files=1, max_fields=8, max_part_size=MAX_LIST_BODY)
+    if declared.isdigit() and int(declared) > MAX_LIST_BYTES + 64 * 1024:
+        return "file", "", f"The list must be at most {MAX_LIST_BYTES // (1024 * 1024)} MB."
+    form = await request.form(max_files=1, max_fields=8, max_part_size=MAX_LIST_BYTES)
     check_csrf(request, form.get("csrf_token"))
     upload = form.get("premises_file")
     if isinstance(upload, UploadFile) and upload.filename:
-        raw = await upload.read(MAX_LIST_BODY + 1)
-        if len(raw) > MAX_LIST_BODY:
-            return "file", "", f"The file must be at most {MAX_LIST_BODY // (1024 * 1024)} MB."
+        raw = await upload.read(MAX_LIST_BYTES + 1)
+        if len(raw) > MAX_LIST_BYTES:
+            return "file", "", f"The file must be at most {MAX_LIST_BYTES // (1024 * 1024)} MB."
         try:
             return "file", raw.decode("utf-8-sig"), None
         except UnicodeDecodeError:
@@ -143,7 +161,7 @@ async def upload(request: Request) -> Response:
         f"The premises list is saved: {summary.listed} premises ({summary.added} added, "
         f"{summary.removed} removed, {summary.kept} kept).",
     )
-    return _dashboard_redirect(campaign.slug, "#premises")
+    return RedirectResponse(f"/lead/campaigns/{campaign.slug}#premises", status_code=303)
 
 
 async def review(request: Request) -> Response:
