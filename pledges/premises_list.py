@@ -23,7 +23,7 @@ from pledges.campaigns import Campaign, get_campaign, get_campaign_by_id
 from pledges.counting import lock_households, move_count
 from pledges.errors import DomainError, NotCampaignLead
 from pledges.journal import record_event
-from pledges.premises import MAX_PREMISES, PremiseRow
+from pledges.premises import PremiseRow
 from pledges.store import Store, utcnow
 from pledges.tables import campaigns, households, pledges, premises
 
@@ -66,13 +66,6 @@ def check_changeable(campaign: Campaign) -> None:
             "is a draft or open, before it tips.",
             campaign.status,
         )
-
-
-def too_many_premises(rows: int) -> str | None:
-    """The message refusing a list of `rows` rows, or None when it is not too long."""
-    if rows <= MAX_PREMISES:
-        return None
-    return f"A premises list may have at most {MAX_PREMISES:,} rows; this one has {rows:,}."
 
 
 @dataclass(frozen=True)

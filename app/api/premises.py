@@ -101,22 +101,6 @@ async def _own_households_campaign(request: Request, lead: Lead) -> Campaign:
     return campaign
 
 
-def _too_many(rows: int) -> None:
-    message = premises_list.too_many_premises(rows)
-    if message is not None:
-        raise Problem(
-            422,
-            "The list is too long.",
-            [FieldError("premises", "too_many", message, {"max": MAX_PREMISES})],
-        )
-
-
-def _csv_rows(text: str) -> list[PremiseRow]:
-    # Counted before parsing, so a list far too long is refused at once.
-    _too_many(sum(1 for line in text.splitlines() if line.strip()) - 1)
-    return parse_premises_csv(text)
-
-
 def _json_rows(raw: bytes) -> list[PremiseRow]:
     try:
         data: Any = json.loads(raw or b"null")
@@ -126,9 +110,6 @@ def _json_rows(raw: bytes) -> list[PremiseRow]:
             "The body is not valid JSON.",
             [FieldError("body", "not_json", "Send the list as JSON.")],
         ) from exc
-    found = data.get("premises") if isinstance(data, dict) else data
-    if isinstance(found, list):
-        _too_many(len(found))
     return parse_premises_json(data)
 
 
@@ -149,7 +130,7 @@ async def _rows(request: Request) -> list[PremiseRow]:
                     "The CSV is not UTF-8 text.",
                     [FieldError("body", "not_text", "Save the CSV as UTF-8 and send it again.")],
                 ) from exc
-            return _csv_rows(text)
+            return parse_premises_csv(text)
         return _json_rows(raw)
     except ValidationFailed as exc:
         raise Problem(422, "Some rows of the list are not valid.", exc.errors) from exc

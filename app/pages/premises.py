@@ -92,7 +92,8 @@ def _upload_page(
 
 
 def _row_messages(errors: list[FieldError]) -> list[str]:
-    shown = [f"{e.field}: {e.message}" for e in errors[:SHOWN_ERRORS]]
+    # The parser's messages name their row ("Row 4: ..."), as the lead's spreadsheet shows it.
+    shown = [e.message for e in errors[:SHOWN_ERRORS]]
     if len(errors) > SHOWN_ERRORS:
         shown.append(f"… and {len(errors) - SHOWN_ERRORS} more.")
     return shown
@@ -132,12 +133,6 @@ async def upload(request: Request) -> Response:
     if problem is not None:
         return _upload_page(
             request, campaign, pasted=pasted, errors={field: [problem]}, status_code=422
-        )
-    lines = sum(1 for line in text.splitlines() if line.strip()) - 1
-    too_many = premises_list.too_many_premises(lines)
-    if too_many is not None:
-        return _upload_page(
-            request, campaign, pasted=pasted, errors={field: [too_many]}, status_code=422
         )
     try:
         rows = parse_premises_csv(text)
