@@ -42,7 +42,7 @@ from pledges.households import household_for
 from pledges.identity import normalise_postcode
 from pledges.journal import record_event
 from pledges.store import Store, aware, utcnow
-from pledges.tables import households, letter_attempts, premises
+from pledges.tables import households, letter_attempts, pledges, premises
 
 ALPHABET = "BCDFGHJKMNPQRSTVWXZ23456789"
 CODE_LENGTH = 8
@@ -53,6 +53,8 @@ WRONG_CODES_PER_CAMPAIGN = 50
 CAMPAIGN_WINDOW = timedelta(hours=1)
 # Letters may be printed until the campaign closes.
 PRINTABLE = ("draft", "open", "tipped")
+# Pledges that are still live: pending or confirmed.
+LIVE = ("pending", "confirmed")
 # Rows per UPDATE when codes are issued: well inside SQLite's limit on bound parameters.
 BATCH = 500
 
@@ -122,6 +124,17 @@ def normalise_code(value: str) -> str | None:
     if len(compact) != CODE_LENGTH or any(c not in ALPHABET for c in compact):
         return None
     return compact
+
+
+def parse_letter_code(value: Any, field: str = "letter_code") -> str | None:
+    """An optional code typed beside other fields (the pledge form's): None when left
+    empty, the normalised code, or ValidationFailed when it cannot be a code."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    found = normalise_code(value) if isinstance(value, str) else None
+    if found is None:
+        raise ValidationFailed([FieldError(field, "not_valid", CODE_FORMAT)])
+    return found
 
 
 def code_hash(code: str) -> str:
@@ -228,6 +241,36 @@ async def issue_letters(
     return sorted(letters, key=_house_order)
 
 
+@dataclass(frozen=True)
+class LettersSummary:
+    """What the lead sees of the letters: premises listed, codes printed and not used yet,
+    codes used (households verified by letter)."""
+
+    listed: int
+    waiting: int
+    used: int
+
+
+async def letters_summary(db: Database, campaign: Campaign) -> LettersSummary:
+    rows = await db.fetch_all(
+        sa.select(
+            premises.c.code_hash.is_not(None).label("issued"),
+            premises.c.code_used_at.is_not(None).label("used"),
+            sa.func.count().label("n"),
+        )
+        .where(premises.c.campaign_id == campaign.id)
+        .group_by(premises.c.code_hash.is_not(None), premises.c.code_used_at.is_not(None))
+    )
+    listed = waiting = used = 0
+    for r in rows:
+        listed += int(r["n"])
+        if r["used"]:
+            used += int(r["n"])
+        elif r["issued"]:
+            waiting += int(r["n"])
+    return LettersSummary(listed, waiting, used)
+
+
 # ----- verifying ---------------------------------------------------------------------------
 
 
@@ -277,9 +320,13 @@ class VerifyOutcome:
     level: str
     counted: bool
     progress: Progress
+    # Somebody at this address has pledged (pending or confirmed).
+    pledged: bool = False
 
 
-async def _campaign_for_verifying(db: Database, slug: str) -> Campaign:
+async def verifiable_campaign(db: Database, slug: str) -> Campaign:
+    """The campaign whose letters' codes a resident may enter now: public, open or tipped,
+    counting households with a premises list."""
     campaign = await get_campaign(db, slug)
     if not campaign.is_public:  # a draft, or hidden: as if there were no campaign
         raise CampaignNotFound(slug)
@@ -339,7 +386,7 @@ async def verify_letter(
     digest = code_hash(claim.code)
     refusal: str | None = None
     async with store.write() as db:
-        campaign = await _campaign_for_verifying(db, slug)
+        campaign = await verifiable_campaign(db, slug)
         # Attempts on one campaign are counted and checked one at a time (see issue_letters).
         await store.lock_until_commit(db, f"letters:{campaign.id}")
         await _check_guesses(db, campaign.id, claim.address, now)
@@ -415,6 +462,11 @@ async def _verify(
             households.c.id == household_id
         )
     )
+    pledged = await db.fetch_val(
+        sa.select(sa.func.count())
+        .select_from(pledges)
+        .where(pledges.c.household_id == household_id, pledges.c.status.in_(LIVE))
+    )
     await record_event(
         db,
         "household.verified",
@@ -426,4 +478,4 @@ async def _verify(
             "covered": progress.covered_count,
         },
     )
-    return VerifyOutcome(household_id, "letter", bool(counted), progress)
+    return VerifyOutcome(household_id, "letter", bool(counted), progress, bool(pledged))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from app.pages import (
     administrators,
     leads,
+    letters,
     my_pledges,
     organisations,
     payments,
@@ -25,4 +26,5 @@ routes = [
     *administrators.routes,
     *my_pledges.routes,
     *leads.routes,
+    *letters.routes,
 ]
