@@ -120,7 +120,10 @@ def format_code(code: str) -> str:
 
 def normalise_code(value: str) -> str | None:
     """A code as typed ("bcdf 2345", "BCDF-2345"), or None when it cannot be one."""
-    compact = _SEPARATORS.sub("", value).upper()
+    compact = _SEPARATORS.sub("", value)
+    if not compact.isascii():  # some letters upper-case to ASCII ones: only printed ones count
+        return None
+    compact = compact.upper()
     if len(compact) != CODE_LENGTH or any(c not in ALPHABET for c in compact):
         return None
     return compact

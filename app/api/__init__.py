@@ -13,6 +13,7 @@ from app.api import (
     contacts,
     deliveries,
     leads,
+    letters,
     openapi,
     pledges,
     webhook_endpoints,
@@ -27,5 +28,6 @@ operations: list[Operation] = [
     *webhook_endpoints.operations,
     *deliveries.operations,
     *contacts.operations,
+    *letters.operations,
 ]
 routes = routes_for(operations)

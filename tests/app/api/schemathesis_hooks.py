@@ -6,7 +6,8 @@ generated to break the document still breaks it; nothing here loosens a check.
 
 - a campaign's deadline is in the future and within two years;
 - a campaign without a slug has a title the domain can make one from;
-- postcode districts, postcodes and webhook postcode filters are real UK ones;
+- postcode districts, postcodes (of pledges and letter codes) and webhook postcode filters
+  are real UK ones;
 - a money campaign's range has its minimum at most its maximum;
 - a pledge's amount lies within its campaign's range, and a paper pledge is on a campaign
   that asks for no money (both read from the API);
@@ -158,6 +159,9 @@ def _map(operation_id: Any, body: Any, query: Any, slug: Any) -> None:
             body["deadline"] = (datetime.now(UTC) + timedelta(days=90)).isoformat()
     elif operation_id == "createPledge":
         _pledge_body(body, slug)
+    elif operation_id == "verifyLetter":
+        if isinstance(body.get("postcode"), str) and body["postcode"].strip():
+            body["postcode"] = _pick(POSTCODES, body["postcode"])
     elif operation_id in ("confirmPledge", "withdrawPledge"):
         if isinstance(body.get("token"), str) and body["token"]:
             kind = "CONFIRM" if operation_id == "confirmPledge" else "WITHDRAW"
