@@ -12,6 +12,7 @@ generated to break the document still breaks it; nothing here loosens a check.
   characters and at least one letter or digit, which JSON Schema's patterns cannot say of
   all of Unicode);
 - a money campaign's range has its minimum at most its maximum;
+- a pledge to a campaign that counts households gives an address line (read from the API);
 - a pledge's amount lies within its campaign's range, and a paper pledge is on a campaign
   that asks for no money (both read from the API);
 - a campaign is created open, not as a draft: a draft is not public, so the links from its
@@ -97,14 +98,14 @@ def _campaign_body(body: dict[str, Any]) -> None:
             money["min"], money["max"] = high, low
 
 
-def _money_of(slug: Any) -> dict[str, Any] | None:
-    """What the campaign at `slug` asks for (read from the API); None for no money."""
+def _campaign_of(slug: Any) -> dict[str, Any]:
+    """The public campaign at `slug` (read from the API); {} when there is none."""
     if not isinstance(slug, str) or not slug:
-        return None
+        return {}
     url = f"{os.environ['GROUNDSWELL_API_URL']}/api/v1/campaigns/{slug}"
     answer = httpx.get(url, timeout=5)
-    money: dict[str, Any] | None = answer.json().get("money") if answer.is_success else None
-    return money
+    found: dict[str, Any] = answer.json() if answer.is_success else {}
+    return found
 
 
 def _pledge_body(body: dict[str, Any], slug: Any) -> None:
@@ -113,7 +114,12 @@ def _pledge_body(body: dict[str, Any], slug: Any) -> None:
     line = body.get("address_line")
     if isinstance(line, str) and line.strip() and ADDRESS_PATTERN.search(line):
         body["address_line"] = _pick(ADDRESS_LINES, line)
-    money = _money_of(slug)
+    campaign = _campaign_of(slug)
+    # A campaign that counts households needs the address the document leaves optional.
+    left_out = line is None or (isinstance(line, str) and not line.strip())
+    if campaign.get("counts") == "households" and left_out:
+        body["address_line"] = _pick(ADDRESS_LINES, str(body.get("name", "")))
+    money: dict[str, Any] | None = campaign.get("money")
     if money is None:
         return
     if body.get("source") == "paper":  # money pledges are made online, never on paper
