@@ -14,6 +14,7 @@ from notifications.endpoints import EndpointNotFound
 from notifications.webhooks import DeliveryInFlight, DeliveryNotFound
 from pledges import errors as domain
 from pledges.errors import FieldError
+from pledges.letters import LetterGuessesLimited, LettersRefused
 from pledges.store import utcnow
 from pledges.updates import UpdateRateLimited
 
@@ -103,6 +104,10 @@ def problem_from_domain(exc: domain.DomainError) -> Problem:
             f"The next can be posted after {exc.next_allowed_at.isoformat()}.",
             headers={"Retry-After": str(wait)},
         )
+    if isinstance(exc, LetterGuessesLimited):
+        return Problem(429, str(exc), headers={"Retry-After": str(exc.retry_after_seconds)})
+    if isinstance(exc, LettersRefused):
+        return Problem(409, str(exc))
     if isinstance(exc, domain.RateLimited):
         return Problem(
             429,

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import sqlalchemy as sa
+
 from pledges.accounts import Lead, create_lead_api_key
+from pledges.addresses import address_key, street_of
 from pledges.campaigns import (
     Campaign,
     cancel_campaign,
@@ -14,8 +17,10 @@ from pledges.campaigns import (
     get_campaign,
     parse_campaign,
 )
+from pledges.identity import normalise_postcode, postcode_district
 from pledges.pledging import confirm_pledge, parse_pledge, record_pledge
 from pledges.store import Store, utcnow
+from pledges.tables import campaigns, premises
 
 _counter = 0
 
@@ -85,3 +90,36 @@ async def make_expired_campaign(store: Store, **overrides: Any) -> Campaign:
     campaign = await make_campaign(store, **overrides)
     await expire_due_campaigns(store, now=campaign.deadline + timedelta(seconds=1))
     return await get_campaign(store.database, campaign.slug)
+
+
+async def add_premises(store: Store, campaign_id: int, addresses: list[tuple[str, str]]) -> None:
+    """Put (address line, postcode) rows on a campaign's premises list, as the lead's
+    upload would, and set the campaign's count of listed premises."""
+    now = utcnow()
+    rows = []
+    for line, raw_postcode in addresses:
+        postcode = normalise_postcode(raw_postcode)
+        assert postcode is not None, raw_postcode
+        rows.append(
+            {
+                "campaign_id": campaign_id,
+                "address_line": line,
+                "postcode": postcode,
+                "district": postcode_district(postcode),
+                "street": street_of(line),
+                "address_key": address_key(line),
+                "created_at": now,
+            }
+        )
+    async with store.write() as db:
+        await db.execute(sa.insert(premises).values(rows))
+        listed = await db.fetch_val(
+            sa.select(sa.func.count())
+            .select_from(premises)
+            .where(premises.c.campaign_id == campaign_id)
+        )
+        await db.execute(
+            sa.update(campaigns)
+            .where(campaigns.c.id == campaign_id)
+            .values(premises_listed=int(listed))
+        )

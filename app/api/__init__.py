@@ -13,6 +13,7 @@ from app.api import (
     contacts,
     deliveries,
     leads,
+    letters,
     openapi,
     pledges,
     premises,
@@ -29,5 +30,6 @@ operations: list[Operation] = [
     *webhook_endpoints.operations,
     *deliveries.operations,
     *contacts.operations,
+    *letters.operations,
 ]
 routes = routes_for(operations)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from app.pages import (
     administrators,
     leads,
+    letters,
     my_pledges,
     organisations,
     payments,
@@ -27,4 +28,5 @@ routes = [
     *my_pledges.routes,
     *premises.routes,
     *leads.routes,
+    *letters.routes,
 ]

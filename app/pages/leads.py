@@ -32,6 +32,7 @@ from app.pages.spreadsheet import csv_cell
 from pledges import campaigns as campaign_service
 from pledges.accounts import Lead
 from pledges.campaigns import CATEGORIES, Campaign
+from pledges.counting import household_breakdown
 from pledges.dashboard import load_dashboard, long_date
 from pledges.errors import (
     CampaignNotOpen,
@@ -42,6 +43,7 @@ from pledges.errors import (
     SlugTaken,
     ValidationFailed,
 )
+from pledges.letters import letters_summary
 from pledges.money import CURRENCIES, format_money, major_text, parse_major
 from pledges.payments import PaymentView, payment_view, refund_in_full
 from pledges.pledge_rows import columns_for, pledge_rows
@@ -447,6 +449,8 @@ async def _dashboard_page(
         dashboard = await load_dashboard(db, campaign)
         updates = await list_updates(db, campaign.id)
         premises = await premises_panel(db, campaign)
+        homes = await household_breakdown(db, campaign) if campaign.counts_households else None
+        letters = await letters_summary(db, campaign) if campaign.premises_listed else None
     paper_errors = paper_errors or {}
     update_errors = update_errors or {}
     summary = [(f"paper-{k}", v) for k, v in paper_errors.items()] + [
@@ -458,6 +462,8 @@ async def _dashboard_page(
         {
             "campaign": campaign,
             "dashboard": dashboard,
+            "households": homes,
+            "letters": letters,
             # Built by pledges.dashboard from XML-escaped text only.
             "chart": Markup(dashboard.chart_svg),  # noqa: S704
             "updates": updates,

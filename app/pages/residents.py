@@ -14,6 +14,7 @@ from starlette.routing import Route
 from app.bootstrap import services
 from app.csrf import check_csrf
 from app.errors import Problem
+from app.pages.letters import check_pledge_code, letter_note, parse_pledge_with_code
 from app.pages.rendering import render
 from pledges import campaigns as campaign_service
 from pledges import pledging
@@ -136,10 +137,15 @@ async def pledge_form(request: Request) -> Response:
         "name": form.get("name", ""),
         "email": form.get("email", ""),
         "postcode": form.get("postcode", ""),
+        # Asked on a campaign that counts households; the domain says when it is required.
+        "address_line": form.get("address_line", ""),
         "show_name": form.get("show_name") == "on",
         "share_contact": form.get("share_contact") == "on",
     }
     shown = dict(data)  # what a re-rendered form shows: the amount as typed
+    # The optional code from a letter (households campaigns with a premises list).
+    letter_code = str(form.get("letter_code", "")).strip()
+    shown["letter_code"] = letter_code
     amount_text = str(form.get("amount", "")).strip()
     if amount_text:  # the field of a money campaign where each resident chooses
         shown["amount"] = amount_text
@@ -153,7 +159,7 @@ async def pledge_form(request: Request) -> Response:
             return await _campaign_page(request, shown, errors, status_code=422)
         data["amount"] = amount
     try:
-        pledge = pledging.parse_pledge(data)
+        pledge, code = parse_pledge_with_code(data, letter_code)
         outcome = await pledging.record_pledge(
             svc.store,
             slug,
@@ -175,6 +181,8 @@ async def pledge_form(request: Request) -> Response:
         response = render(request, "rate_limited.html", {"slug": slug}, status_code=429)
         response.headers["Retry-After"] = str(exc.retry_after_seconds)
         return response
+    if code is not None:  # the pledge stands whatever the code: the next page says
+        await check_pledge_code(request, slug, pledge, code)
     if outcome.payment_status == "awaiting_card":
         return await _to_checkout(request, slug, outcome.pledge_id)
     return RedirectResponse(f"/c/{slug}/pledged", status_code=303)
@@ -204,7 +212,7 @@ async def pledged(request: Request) -> Response:
     campaign = await campaign_service.get_campaign(svc.store.database, request.path_params["slug"])
     if not campaign.is_public:
         raise Problem(404, "There is no campaign at this address.")
-    return render(request, "pledged.html", {"campaign": campaign})
+    return render(request, "pledged.html", {"campaign": campaign, "letter": letter_note(request)})
 
 
 async def confirm_page(request: Request) -> Response:

@@ -6,11 +6,13 @@ generated to break the document still breaks it; nothing here loosens a check.
 
 - a campaign's deadline is in the future and within two years;
 - a campaign without a slug has a title the domain can make one from;
-- postcode districts, postcodes and webhook postcode filters are real UK ones;
-- a pledge's address line is a real one (the document says no control characters and at
-  least one letter or digit, which JSON Schema's patterns cannot say of all of Unicode);
+- postcode districts, postcodes (of pledges and letter codes) and webhook postcode filters
+  are real UK ones;
+- a pledge's (or a letter code's) address line is a real one (the document says no control
+  characters and at least one letter or digit, which JSON Schema's patterns cannot say of
+  all of Unicode);
 - a money campaign's range has its minimum at most its maximum;
-- a pledge to a campaign that counts households has an address line (read from the API);
+- a pledge to a campaign that counts households gives an address line (read from the API);
 - a pledge's amount lies within its campaign's range, and a paper pledge is on a campaign
   that asks for no money (both read from the API);
 - a campaign is created open, not as a draft: a draft is not public, so the links from its
@@ -98,21 +100,14 @@ def _campaign_body(body: dict[str, Any]) -> None:
             money["min"], money["max"] = high, low
 
 
-def _money_of(slug: Any) -> dict[str, Any] | None:
-    """What the campaign at `slug` asks for (read from the API); None for no money."""
+def _campaign_of(slug: Any) -> dict[str, Any]:
+    """The public campaign at `slug` (read from the API); {} when there is none."""
     if not isinstance(slug, str) or not slug:
-        return None
+        return {}
     url = f"{os.environ['GROUNDSWELL_API_URL']}/api/v1/campaigns/{slug}"
     answer = httpx.get(url, timeout=5)
-    money: dict[str, Any] | None = answer.json().get("money") if answer.is_success else None
-    return money
-
-
-def _counts_households(slug: Any) -> bool:
-    if not isinstance(slug, str) or not slug:
-        return False
-    answer = httpx.get(f"{os.environ['GROUNDSWELL_API_URL']}/api/v1/campaigns/{slug}", timeout=5)
-    return answer.is_success and answer.json().get("counts") == "households"
+    found: dict[str, Any] = answer.json() if answer.is_success else {}
+    return found
 
 
 def _pledge_body(body: dict[str, Any], slug: Any) -> None:
@@ -121,10 +116,12 @@ def _pledge_body(body: dict[str, Any], slug: Any) -> None:
     line = body.get("address_line")
     if isinstance(line, str) and line.strip() and ADDRESS_PATTERN.search(line):
         body["address_line"] = _pick(ADDRESS_LINES, line)
-    # A campaign that counts households needs the address line the schema cannot require.
-    elif line is None and _counts_households(slug):
-        body["address_line"] = ADDRESS_LINES[0]
-    money = _money_of(slug)
+    campaign = _campaign_of(slug)
+    # A campaign that counts households needs the address the document leaves optional.
+    left_out = line is None or (isinstance(line, str) and not line.strip())
+    if campaign.get("counts") == "households" and left_out:
+        body["address_line"] = _pick(ADDRESS_LINES, str(body.get("name", "")))
+    money: dict[str, Any] | None = campaign.get("money")
     if money is None:
         return
     if body.get("source") == "paper":  # money pledges are made online, never on paper
@@ -203,6 +200,12 @@ def _map(operation_id: Any, body: Any, query: Any, slug: Any) -> None:
             body["deadline"] = (datetime.now(UTC) + timedelta(days=90)).isoformat()
     elif operation_id == "createPledge":
         _pledge_body(body, slug)
+    elif operation_id == "verifyLetter":
+        if isinstance(body.get("postcode"), str) and body["postcode"].strip():
+            body["postcode"] = _pick(POSTCODES, body["postcode"])
+        line = body.get("address_line")
+        if isinstance(line, str) and line.strip() and ADDRESS_PATTERN.search(line):
+            body["address_line"] = _pick(ADDRESS_LINES, line)
     elif operation_id in ("confirmPledge", "withdrawPledge"):
         if isinstance(body.get("token"), str) and body["token"]:
             kind = "CONFIRM" if operation_id == "confirmPledge" else "WITHDRAW"

@@ -29,6 +29,7 @@ from pledges.campaigns import cancel_campaign, expire_due_campaigns
 from pledges.store import Store, utcnow
 from tests.conftest import make_settings, wait_for
 from tests.factories import (
+    add_premises,
     campaign_data,
     make_campaign,
     make_confirmed_pledge,
@@ -301,6 +302,21 @@ async def test_every_operation_answers_as_its_document_says(
     assert (await client.put(homes_path, json=[{}], headers=lead_h)).status_code == 422
     assert (await client.get(homes_path, headers=lead_h)).status_code == 200
     assert (await client.get(homes_path, headers=mine)).status_code == 403
+
+    # Letters: the lead issues the codes of a households campaign's list; one verifies.
+    lettered = await make_campaign(store, lead, counts="households", target=5)
+    await add_premises(store, lettered.id, [("12 Brudenell Road", "LS6 1AB")])
+    letters_path = f"/api/v1/campaigns/{lettered.slug}/letters"
+    assert (await client.post(letters_path, headers=mine)).status_code == 403
+    issued = await client.post(letters_path, headers=lead_h)
+    assert issued.status_code == 200
+    code = issued.json()["letters"][0]["code"]
+    verify = f"/api/v1/campaigns/{lettered.slug}/verify"
+    claim = {"postcode": "LS6 1AB", "address_line": "12 Brudenell Road"}
+    shifted = str.maketrans("BCDFGHJKMNPQRSTVWXZ23456789", "CDFGHJKMNPQRSTVWXZ23456789B")
+    wrong = code.translate(shifted)  # another code, so surely not this one
+    assert (await client.post(verify, json={**claim, "code": wrong})).status_code == 422
+    assert (await client.post(verify, json={**claim, "code": code})).status_code == 200
 
     # Every answer's body is what the document says for its operation and status.
     for answer in seen:
