@@ -3,9 +3,11 @@ the household at that address when a resident enters it.
 
 A code is 8 characters from an alphabet without look-alikes (no 0/O, 1/I/L) and without
 vowels (so no words), shown as XXXX-XXXX and read back ignoring case, spaces and hyphens.
-Only its sha256 is stored (premises.code_hash); the plain code exists once, on the
-printed letter. Printing again gives every premise whose code is not yet used a new code,
-so the unused codes of an earlier printout stop working. A code verifies once.
+Only its HMAC-SHA256 under the site's secret key is stored (premises.code_hash), so a
+copy of the database alone cannot be searched for codes; the plain code exists once, on
+the printed letter (and a new SECRET_KEY retires the codes printed before it). Printing
+again gives every premise whose code is not yet used a new code, so the unused codes of
+an earlier printout stop working. A code verifies once.
 
 Guessing is limited before any code is looked at, counting the wrong codes recorded in
 letter_attempts: WRONG_CODES_PER_ADDRESS for one claimed address within ADDRESS_WINDOW,
@@ -16,7 +18,6 @@ LetterGuessesLimited is raised and nothing is recorded or counted. With 27**8 (a
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import secrets
@@ -43,6 +44,7 @@ from pledges.identity import normalise_postcode
 from pledges.journal import record_event
 from pledges.store import Store, aware, utcnow
 from pledges.tables import households, letter_attempts, pledges, premises
+from pledges.tokens import Signer
 
 ALPHABET = "BCDFGHJKMNPQRSTVWXZ23456789"
 CODE_LENGTH = 8
@@ -140,9 +142,9 @@ def parse_letter_code(value: Any, field: str = "letter_code") -> str | None:
     return found
 
 
-def code_hash(code: str) -> str:
-    """What is stored of a (normalised) code."""
-    return hashlib.sha256(code.encode("ascii")).hexdigest()
+def code_hash(code: str, signer: Signer) -> str:
+    """What is stored of a (normalised) code: keyed with the site's secret."""
+    return signer.digest(code, "letter-code")
 
 
 # ----- printing ----------------------------------------------------------------------------
@@ -188,7 +190,7 @@ def _house_order(letter: Letter) -> tuple[Any, ...]:
 
 
 async def issue_letters(
-    store: Store, slug: str, lead_id: int, *, now: datetime | None = None
+    store: Store, slug: str, lead_id: int, signer: Signer, *, now: datetime | None = None
 ) -> list[Letter]:
     """New codes for every premise on the list whose code is not used yet (replacing any
     earlier unused code), in one transaction; the letters to print, in walking order. Only
@@ -222,10 +224,10 @@ async def issue_letters(
             if row["code_used_at"] is not None:
                 continue
             code = new_code()
-            while code_hash(code) in taken:
+            while code_hash(code, signer) in taken:
                 code = new_code()
-            taken.add(code_hash(code))
-            hashes[row["id"]] = code_hash(code)
+            taken.add(code_hash(code, signer))
+            hashes[row["id"]] = code_hash(code, signer)
             letters.append(
                 Letter(row["address_line"], row["postcode"], row["street"], format_code(code))
             )
@@ -372,6 +374,7 @@ async def _check_guesses(db: Database, campaign_id: int, address: str, now: date
 async def verify_letter(
     store: Store,
     slug: str,
+    signer: Signer,
     *,
     postcode: Any,
     address_line: Any,
@@ -386,7 +389,7 @@ async def verify_letter(
     LetterGuessesLimited, before the code is looked at, and nothing is recorded."""
     claim = parse_claim(postcode, address_line, code)
     now = now or utcnow()
-    digest = code_hash(claim.code)
+    digest = code_hash(claim.code, signer)
     refusal: str | None = None
     async with store.write() as db:
         campaign = await verifiable_campaign(db, slug)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -30,6 +32,12 @@ class Signer:
 
     def _serializer(self, namespace: str) -> URLSafeTimedSerializer:
         return URLSafeTimedSerializer(self._secret_key, salt=f"groundswell.{namespace}")
+
+    def digest(self, value: str, namespace: str) -> str:
+        """A keyed hash of `value` (HMAC-SHA256, hex), for what is stored to be compared
+        later but must not be searchable in a copy of the database alone."""
+        key = f"groundswell.{namespace}:{self._secret_key}".encode()
+        return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
 
     def sign(self, value: Any, namespace: str) -> str:
         return self._serializer(namespace).dumps(value)

@@ -106,7 +106,7 @@ async def issue_letters(request: Request) -> Response:
     lead = await require_lead(request)
     svc = services(request)
     slug = request.path_params["slug"]
-    letters = await letter_service.issue_letters(svc.store, slug, lead.id)
+    letters = await letter_service.issue_letters(svc.store, slug, lead.id, svc.signer)
     body = Letters(
         verify_url=f"{svc.settings.base_url.rstrip('/')}/c/{slug}/verify",
         letters=[
@@ -149,6 +149,7 @@ async def verify_letter(request: Request) -> Response:
     outcome = await letter_service.verify_letter(
         svc.store,
         request.path_params["slug"],
+        svc.signer,
         postcode=body.postcode,
         address_line=body.address_line,
         code=body.code,

@@ -90,7 +90,7 @@ async def lead_letters(request: Request) -> Response:
     svc = services(request)
     try:
         # The lead is the campaign's own (checked above).
-        letters = await issue_letters(svc.store, campaign.slug, campaign.lead_id)
+        letters = await issue_letters(svc.store, campaign.slug, campaign.lead_id, svc.signer)
     except LettersRefused as exc:
         return await _letters_page(request, campaign, str(exc), status_code=409)
     url = verify_url(svc.settings.base_url, campaign.slug)
@@ -134,6 +134,7 @@ async def verify_page(request: Request) -> Response:
         outcome = await verify_letter(
             svc.store,
             slug,
+            svc.signer,
             postcode=form["postcode"],
             address_line=form["address_line"],
             code=form["code"],
@@ -188,6 +189,7 @@ async def check_pledge_code(request: Request, slug: str, pledge: PledgeInput, co
         await verify_letter(
             services(request).store,
             slug,
+            services(request).signer,
             postcode=pledge.postcode,
             address_line=pledge.address_line,
             code=code,

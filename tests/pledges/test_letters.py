@@ -30,6 +30,8 @@ from pledges.letters import (
 from pledges.pledging import confirm_pledge, parse_pledge, record_pledge
 from pledges.store import Store, utcnow
 from pledges.tables import households, letter_attempts, premises
+from pledges.tokens import Signer
+from tests.conftest import TEST_SECRET
 from tests.factories import add_premises, make_campaign, make_lead, pledge_data
 
 HOMES = [
@@ -37,6 +39,8 @@ HOMES = [
     ("14 Brudenell Road", "LS6 1AB"),
     ("3 Manor Drive", "LS6 2DE"),
 ]
+
+SIGNER = Signer(TEST_SECRET)
 
 
 async def _letters_campaign(
@@ -81,7 +85,7 @@ async def _verified(store: Store) -> int:
 
 async def test_letters_carry_readable_codes_stored_only_as_hashes(store: Store) -> None:
     campaign, lead_id = await _letters_campaign(store)
-    letters = await issue_letters(store, campaign.slug, lead_id)
+    letters = await issue_letters(store, campaign.slug, lead_id, SIGNER)
 
     assert [(x.address_line, x.postcode, x.street) for x in letters] == [
         ("12 Brudenell Road", "LS6 1AB", "Brudenell Road"),
@@ -98,7 +102,9 @@ async def test_letters_carry_readable_codes_stored_only_as_hashes(store: Store) 
     for letter in letters:
         plain = letter.code.replace("-", "")
         assert plain not in stored and letter.code not in stored
-    assert {r["code_hash"] for r in rows} == {code_hash(x.code.replace("-", "")) for x in letters}
+    assert {r["code_hash"] for r in rows} == {
+        code_hash(x.code.replace("-", ""), SIGNER) for x in letters
+    }
     assert all(r["code_issued_at"] is not None and r["code_used_at"] is None for r in rows)
 
 
@@ -113,12 +119,13 @@ def test_a_code_is_read_back_ignoring_case_spaces_and_hyphens() -> None:
 
 async def test_the_right_code_verifies_the_household_once(store: Store) -> None:
     campaign, lead_id = await _letters_campaign(store)
-    letters = await issue_letters(store, campaign.slug, lead_id)
+    letters = await issue_letters(store, campaign.slug, lead_id, SIGNER)
     code = _code_for(letters, "14 Brudenell Road")
 
     outcome = await verify_letter(
         store,
         campaign.slug,
+        SIGNER,
         postcode="ls61ab",
         address_line="14, Brudenell Rd",
         code=code.lower().replace("-", " "),
@@ -129,7 +136,12 @@ async def test_the_right_code_verifies_the_household_once(store: Store) -> None:
 
     with pytest.raises(ValidationFailed) as again:
         await verify_letter(
-            store, campaign.slug, postcode="LS6 1AB", address_line="14 Brudenell Road", code=code
+            store,
+            campaign.slug,
+            SIGNER,
+            postcode="LS6 1AB",
+            address_line="14 Brudenell Road",
+            code=code,
         )
     assert [(e.field, e.message) for e in again.value.errors] == [("code", USED_CODE)]
     assert await _attempts(store) == [True, False]
@@ -140,12 +152,13 @@ async def test_the_right_code_verifies_the_household_once(store: Store) -> None:
 
 async def test_a_wrong_code_is_recorded_and_refused(store: Store) -> None:
     campaign, lead_id = await _letters_campaign(store)
-    letters = await issue_letters(store, campaign.slug, lead_id)
+    letters = await issue_letters(store, campaign.slug, lead_id, SIGNER)
 
     with pytest.raises(ValidationFailed) as refused:
         await verify_letter(
             store,
             campaign.slug,
+            SIGNER,
             postcode="LS6 1AB",
             address_line="12 Brudenell Road",
             code=_other_code(*(x.code for x in letters)),
@@ -157,13 +170,14 @@ async def test_a_wrong_code_is_recorded_and_refused(store: Store) -> None:
 
 async def test_a_code_for_another_address_is_refused_the_same_way(store: Store) -> None:
     campaign, lead_id = await _letters_campaign(store)
-    letters = await issue_letters(store, campaign.slug, lead_id)
+    letters = await issue_letters(store, campaign.slug, lead_id, SIGNER)
     code_of_12 = _code_for(letters, "12 Brudenell Road")
 
     with pytest.raises(ValidationFailed) as refused:
         await verify_letter(
             store,
             campaign.slug,
+            SIGNER,
             postcode="LS6 1AB",
             address_line="14 Brudenell Road",
             code=code_of_12,
@@ -174,6 +188,7 @@ async def test_a_code_for_another_address_is_refused_the_same_way(store: Store) 
     await verify_letter(
         store,
         campaign.slug,
+        SIGNER,
         postcode="LS6 1AB",
         address_line="12 Brudenell Road",
         code=code_of_12,
@@ -183,21 +198,23 @@ async def test_a_code_for_another_address_is_refused_the_same_way(store: Store) 
 
 async def test_printing_again_replaces_unused_codes_and_keeps_used_ones(store: Store) -> None:
     campaign, lead_id = await _letters_campaign(store)
-    first = await issue_letters(store, campaign.slug, lead_id)
+    first = await issue_letters(store, campaign.slug, lead_id, SIGNER)
     await verify_letter(
         store,
         campaign.slug,
+        SIGNER,
         postcode="LS6 2DE",
         address_line="3 Manor Drive",
         code=_code_for(first, "3 Manor Drive"),
     )
 
-    second = await issue_letters(store, campaign.slug, lead_id)
+    second = await issue_letters(store, campaign.slug, lead_id, SIGNER)
     assert [x.address_line for x in second] == ["12 Brudenell Road", "14 Brudenell Road"]
     with pytest.raises(ValidationFailed):  # the earlier printout's unused code is dead
         await verify_letter(
             store,
             campaign.slug,
+            SIGNER,
             postcode="LS6 1AB",
             address_line="12 Brudenell Road",
             code=_code_for(first, "12 Brudenell Road"),
@@ -205,6 +222,7 @@ async def test_printing_again_replaces_unused_codes_and_keeps_used_ones(store: S
     await verify_letter(
         store,
         campaign.slug,
+        SIGNER,
         postcode="LS6 1AB",
         address_line="12 Brudenell Road",
         code=_code_for(second, "12 Brudenell Road"),
@@ -218,18 +236,23 @@ async def test_only_the_lead_of_a_households_campaign_with_a_list_prints_letters
     campaign, _ = await _letters_campaign(store)
     other, _ = await make_lead(store, "other@example.org")
     with pytest.raises(NotCampaignLead):
-        await issue_letters(store, campaign.slug, other.id)
+        await issue_letters(store, campaign.slug, other.id, SIGNER)
 
     lead, _ = await make_lead(store, "people@example.org")
     people = await make_campaign(store, lead)
     with pytest.raises(LettersRefused, match="counts people"):
-        await issue_letters(store, people.slug, lead.id)
+        await issue_letters(store, people.slug, lead.id, SIGNER)
     unlisted = await make_campaign(store, lead, counts="households", target=5)
     with pytest.raises(LettersRefused, match="upload the list"):
-        await issue_letters(store, unlisted.slug, lead.id)
+        await issue_letters(store, unlisted.slug, lead.id, SIGNER)
     with pytest.raises(LettersRefused):  # and nobody enters codes there
         await verify_letter(
-            store, unlisted.slug, postcode="LS6 1AB", address_line="1 A Road", code="BCDF2345"
+            store,
+            unlisted.slug,
+            SIGNER,
+            postcode="LS6 1AB",
+            address_line="1 A Road",
+            code="BCDF2345",
         )
     assert not await store.database.fetch_val(
         sa.select(sa.func.count()).select_from(premises).where(premises.c.code_hash.is_not(None))
@@ -238,7 +261,7 @@ async def test_only_the_lead_of_a_households_campaign_with_a_list_prints_letters
 
 async def test_codes_are_not_entered_on_a_closed_campaign(store: Store) -> None:
     campaign, lead_id = await _letters_campaign(store)
-    letters = await issue_letters(store, campaign.slug, lead_id)
+    letters = await issue_letters(store, campaign.slug, lead_id, SIGNER)
     from pledges.campaigns import cancel_campaign
 
     await cancel_campaign(store, campaign.slug, lead_id)
@@ -246,12 +269,13 @@ async def test_codes_are_not_entered_on_a_closed_campaign(store: Store) -> None:
         await verify_letter(
             store,
             campaign.slug,
+            SIGNER,
             postcode="LS6 1AB",
             address_line="12 Brudenell Road",
             code=_code_for(letters, "12 Brudenell Road"),
         )
     with pytest.raises(LettersRefused, match="cancelled"):
-        await issue_letters(store, campaign.slug, lead_id)
+        await issue_letters(store, campaign.slug, lead_id, SIGNER)
     assert await _attempts(store) == []
 
 
@@ -260,7 +284,9 @@ async def test_fields_that_cannot_be_a_claim_are_refused_by_field_and_not_counte
 ) -> None:
     campaign, _ = await _letters_campaign(store)
     with pytest.raises(ValidationFailed) as refused:
-        await verify_letter(store, campaign.slug, postcode="nowhere", address_line=" ", code="0")
+        await verify_letter(
+            store, campaign.slug, SIGNER, postcode="nowhere", address_line=" ", code="0"
+        )
     assert [(e.field, e.code) for e in refused.value.errors] == [
         ("postcode", "not_a_postcode"),
         ("address_line", "required"),
@@ -273,7 +299,7 @@ async def test_wrong_codes_for_one_address_are_limited_and_then_nothing_counts(
     store: Store,
 ) -> None:
     campaign, lead_id = await _letters_campaign(store)
-    letters = await issue_letters(store, campaign.slug, lead_id)
+    letters = await issue_letters(store, campaign.slug, lead_id, SIGNER)
     right = _code_for(letters, "12 Brudenell Road")
     wrong = _other_code(*(x.code for x in letters))
     start = utcnow()
@@ -281,12 +307,12 @@ async def test_wrong_codes_for_one_address_are_limited_and_then_nothing_counts(
     for i in range(WRONG_CODES_PER_ADDRESS):
         with pytest.raises(ValidationFailed):
             await verify_letter(
-                store, campaign.slug, **claim, code=wrong, now=start + timedelta(minutes=i)
+                store, campaign.slug, SIGNER, **claim, code=wrong, now=start + timedelta(minutes=i)
             )
 
     later = start + timedelta(hours=1)
     with pytest.raises(LetterGuessesLimited) as limited:  # even the right code
-        await verify_letter(store, campaign.slug, **claim, code=right, now=later)
+        await verify_letter(store, campaign.slug, SIGNER, **claim, code=right, now=later)
     assert limited.value.per_address
     # The first wrong code leaves the 24-hour window 23 hours later.
     assert limited.value.retry_after_seconds == 23 * 3600
@@ -298,6 +324,7 @@ async def test_wrong_codes_for_one_address_are_limited_and_then_nothing_counts(
         await verify_letter(
             store,
             campaign.slug,
+            SIGNER,
             postcode="ls6 1ab",
             address_line="12, Brudenell Rd",
             code=right,
@@ -308,13 +335,19 @@ async def test_wrong_codes_for_one_address_are_limited_and_then_nothing_counts(
     await verify_letter(
         store,
         campaign.slug,
+        SIGNER,
         postcode="LS6 2DE",
         address_line="3 Manor Drive",
         code=_code_for(letters, "3 Manor Drive"),
         now=later,
     )
     await verify_letter(
-        store, campaign.slug, **claim, code=right, now=start + timedelta(hours=24, seconds=1)
+        store,
+        campaign.slug,
+        SIGNER,
+        **claim,
+        code=right,
+        now=start + timedelta(hours=24, seconds=1),
     )
     assert await _verified(store) == 2
 
@@ -322,7 +355,7 @@ async def test_wrong_codes_for_one_address_are_limited_and_then_nothing_counts(
 async def test_wrong_codes_on_one_campaign_are_limited_per_hour(store: Store) -> None:
     homes = [(f"{n} Brudenell Road", "LS6 1AB") for n in range(1, 13)]
     campaign, lead_id = await _letters_campaign(store, homes)
-    letters = await issue_letters(store, campaign.slug, lead_id)
+    letters = await issue_letters(store, campaign.slug, lead_id, SIGNER)
     wrong = _other_code(*(x.code for x in letters))
     start = utcnow()
     for i in range(WRONG_CODES_PER_CAMPAIGN):  # spread over addresses, under their limit
@@ -331,6 +364,7 @@ async def test_wrong_codes_on_one_campaign_are_limited_per_hour(store: Store) ->
             await verify_letter(
                 store,
                 campaign.slug,
+                SIGNER,
                 postcode="LS6 1AB",
                 address_line=line,
                 code=wrong,
@@ -340,13 +374,17 @@ async def test_wrong_codes_on_one_campaign_are_limited_per_hour(store: Store) ->
     right = _code_for(letters, "12 Brudenell Road")
     claim = {"postcode": "LS6 1AB", "address_line": "12 Brudenell Road", "code": right}
     with pytest.raises(LetterGuessesLimited) as limited:
-        await verify_letter(store, campaign.slug, **claim, now=start + timedelta(minutes=10))
+        await verify_letter(
+            store, campaign.slug, SIGNER, **claim, now=start + timedelta(minutes=10)
+        )
     assert not limited.value.per_address
     assert limited.value.retry_after_seconds == 50 * 60
     assert await _attempts(store) == [False] * WRONG_CODES_PER_CAMPAIGN
     assert await _verified(store) == 0
 
-    await verify_letter(store, campaign.slug, **claim, now=start + timedelta(hours=1, seconds=1))
+    await verify_letter(
+        store, campaign.slug, SIGNER, **claim, now=start + timedelta(hours=1, seconds=1)
+    )
     assert await _verified(store) == 1
 
 
@@ -354,7 +392,7 @@ async def test_on_a_campaign_requiring_letters_a_household_counts_after_its_code
     store: Store,
 ) -> None:
     campaign, lead_id = await _letters_campaign(store, require_letter=True, target=2)
-    letters = await issue_letters(store, campaign.slug, lead_id)
+    letters = await issue_letters(store, campaign.slug, lead_id, SIGNER)
 
     async def pledge(i: int, line: str, postcode: str) -> None:
         data = pledge_data(i, address_line=line, postcode=postcode)
@@ -370,6 +408,7 @@ async def test_on_a_campaign_requiring_letters_a_household_counts_after_its_code
     first = await verify_letter(
         store,
         campaign.slug,
+        SIGNER,
         postcode="LS6 1AB",
         address_line="12 Brudenell Road",
         code=_code_for(letters, "12 Brudenell Road"),
@@ -382,6 +421,7 @@ async def test_on_a_campaign_requiring_letters_a_household_counts_after_its_code
     second = await verify_letter(
         store,
         campaign.slug,
+        SIGNER,
         postcode="LS6 2DE",
         address_line="3 Manor Drive",
         code=_code_for(letters, "3 Manor Drive"),
@@ -404,10 +444,11 @@ async def test_a_verified_home_counts_at_letter_level_once_its_pledge_is_confirm
     store: Store,
 ) -> None:
     campaign, lead_id = await _letters_campaign(store, target=1)
-    letters = await issue_letters(store, campaign.slug, lead_id)
+    letters = await issue_letters(store, campaign.slug, lead_id, SIGNER)
     await verify_letter(
         store,
         campaign.slug,
+        SIGNER,
         postcode="LS6 1AB",
         address_line="14 Brudenell Road",
         code=_code_for(letters, "14 Brudenell Road"),
@@ -423,7 +464,7 @@ async def test_a_verified_home_counts_at_letter_level_once_its_pledge_is_confirm
 
 async def test_the_same_code_entered_ten_times_at_once_verifies_once(store: Store) -> None:
     campaign, lead_id = await _letters_campaign(store)
-    letters = await issue_letters(store, campaign.slug, lead_id)
+    letters = await issue_letters(store, campaign.slug, lead_id, SIGNER)
     code = _code_for(letters, "12 Brudenell Road")
     data = pledge_data(1, address_line="12 Brudenell Road", postcode="LS6 1AB")
     outcome = await record_pledge(store, campaign.slug, parse_pledge(data))
@@ -434,6 +475,7 @@ async def test_the_same_code_entered_ten_times_at_once_verifies_once(store: Stor
             verify_letter(
                 store,
                 campaign.slug,
+                SIGNER,
                 postcode="LS6 1AB",
                 address_line="12 Brudenell Road",
                 code=code,

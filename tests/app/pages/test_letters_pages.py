@@ -17,12 +17,16 @@ from pledges.letters import WRONG_CODE, WRONG_CODES_PER_ADDRESS, issue_letters
 from pledges.pledging import confirm_pledge, parse_pledge, record_pledge
 from pledges.store import Store
 from pledges.tables import households, letter_attempts, pledges
+from pledges.tokens import Signer
 from tests.app.pages.test_leads import browser, csrf_of, sign_in, store_of
 from tests.app.pages.test_residents import csrf_for, form, nothing_changes, page_of
+from tests.conftest import TEST_SECRET
 from tests.factories import add_premises, make_campaign, make_lead, pledge_data
 
 HOMES = [("12 Brudenell Road", "LS6 1AB"), ("14 Brudenell Road", "LS6 1AB")]
 CODE = re.compile(r"\b[BCDFGHJKMNPQRSTVWXZ2-9]{4}-[BCDFGHJKMNPQRSTVWXZ2-9]{4}\b")
+
+SIGNER = Signer(TEST_SECRET)
 
 
 async def _households_campaign(store: Store, lead_id: int | None = None) -> Campaign:
@@ -37,7 +41,7 @@ async def _households_campaign(store: Store, lead_id: int | None = None) -> Camp
 
 
 async def _codes(store: Store, campaign: Campaign) -> dict[str, str]:
-    letters = await issue_letters(store, campaign.slug, campaign.lead_id)
+    letters = await issue_letters(store, campaign.slug, campaign.lead_id, SIGNER)
     return {x.address_line: x.code for x in letters}
 
 
