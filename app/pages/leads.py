@@ -32,6 +32,7 @@ from app.pages.spreadsheet import csv_cell
 from pledges import campaigns as campaign_service
 from pledges.accounts import Lead
 from pledges.campaigns import CATEGORIES, Campaign
+from pledges.counting import household_breakdown
 from pledges.dashboard import load_dashboard, long_date
 from pledges.errors import (
     CampaignNotOpen,
@@ -445,6 +446,7 @@ async def _dashboard_page(
     async with svc.store.read() as db:
         dashboard = await load_dashboard(db, campaign)
         updates = await list_updates(db, campaign.id)
+        homes = await household_breakdown(db, campaign) if campaign.counts_households else None
     paper_errors = paper_errors or {}
     update_errors = update_errors or {}
     summary = [(f"paper-{k}", v) for k, v in paper_errors.items()] + [
@@ -456,6 +458,7 @@ async def _dashboard_page(
         {
             "campaign": campaign,
             "dashboard": dashboard,
+            "households": homes,
             # Built by pledges.dashboard from XML-escaped text only.
             "chart": Markup(dashboard.chart_svg),  # noqa: S704
             "updates": updates,
