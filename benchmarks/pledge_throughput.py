@@ -8,7 +8,10 @@ For each database (a fresh SQLite file; a fresh PostgreSQL database when one ans
    `groundswell apikey create`, and per path a campaign whose target is half the requests,
    so it tips mid-run:
    (a) paper: POST /api/v1/campaigns/{slug}/pledges with the lead's key, "source": "paper";
-   (b) web + confirm: POST the pledge (202), then POST /api/v1/pledges/confirm with a token.
+   (b) web + confirm: POST the pledge (202), then POST /api/v1/pledges/confirm with a token;
+   (c) households: paper pledges on a campaign that counts households, four people at each
+       home (spelled four ways), so one in four adds a household; its target is half the
+       homes.
 3. After each path: wait for the worker to drain, then check exactness in the database
    (stored confirmations == accepted requests, no duplicates, exactly one campaign.tipped).
 
@@ -499,6 +502,67 @@ class DatabaseResult:
     profile: Path | None = None
 
 
+PEOPLE_PER_HOME = 4
+
+
+def homes(args: argparse.Namespace) -> int:
+    return max(1, math.ceil(args.requests / PEOPLE_PER_HOME))
+
+
+def home_line(i: int) -> str:
+    """The address of pledge i: homes 0, 1, 2... get four people each, spelled four ways."""
+    number = i // PEOPLE_PER_HOME + 1
+    spellings = (
+        "{} Brudenell Road",
+        "{}, Brudenell Rd",
+        "Flat {} Brudenell road",
+        "{} BRUDENELL RD",
+    )
+    return spellings[i % PEOPLE_PER_HOME].format(number)
+
+
+async def household_checks(db: Db, slug: str, accepted: int) -> list[Check]:
+    """Households counted == distinct homes among the accepted pledges; one tipping, when
+    half the homes have pledged."""
+    campaign = (
+        await db.rows(
+            "SELECT id, status, target, household_count FROM campaigns WHERE slug = :slug",
+            slug=slug,
+        )
+    )[0]
+    cid = campaign["id"]
+    counted = await db.val(
+        "SELECT count(*) FROM households WHERE campaign_id = :cid "
+        "AND counting_pledge_id IS NOT NULL",
+        cid=cid,
+    )
+    homes_pledged = await db.val(
+        "SELECT count(DISTINCT household_id) FROM pledges "
+        "WHERE campaign_id = :cid AND status = 'confirmed'",
+        cid=cid,
+    )
+    tipped_events = await db.val(
+        "SELECT count(*) FROM events WHERE campaign_id = :cid AND type = 'campaign.tipped'",
+        cid=cid,
+    )
+    should_tip = homes_pledged >= campaign["target"]
+    return [
+        Check(
+            "households == distinct homes",
+            campaign["household_count"] == counted == homes_pledged and homes_pledged <= accepted,
+            f"campaign.household_count={campaign['household_count']} counted rows={counted} "
+            f"homes with a confirmed pledge={homes_pledged} accepted={accepted}",
+        ),
+        Check(
+            "exactly one campaign.tipped",
+            tipped_events == (1 if should_tip else 0)
+            and (campaign["status"] == "tipped") == should_tip,
+            f"tipped events={tipped_events} status={campaign['status']} "
+            f"target={campaign['target']} households={homes_pledged}",
+        ),
+    ]
+
+
 def pledge_body(tag: str, i: int, **extra: Any) -> dict[str, Any]:
     return {
         "name": f"Resident {i}",
@@ -601,12 +665,12 @@ async def run_groundswell(
             with httpx.Client(base_url=server.base_url, timeout=30, headers=auth) as http:
                 for path in args.paths:
                     slug = f"bench-{path}-{run_tag}"
-                    created = http.post(
-                        "/api/v1/campaigns",
-                        json=campaign_body(
-                            slug, target, title="Benchmark campaign", script=Path(__file__).name
-                        ),
+                    body = campaign_body(
+                        slug, target, title="Benchmark campaign", script=Path(__file__).name
                     )
+                    if path == "households":
+                        body.update(counts="households", target=max(1, homes(args) // 2))
+                    created = http.post("/api/v1/campaigns", json=body)
                     if created.status_code != 201:
                         raise BenchmarkError(f"campaign not created: {created.text}")
                     common: dict[str, Any] = {
@@ -617,20 +681,33 @@ async def run_groundswell(
                         "warmup_path": f"/api/v1/campaigns/{slug}",
                     }
                     pledge_url = f"/api/v1/campaigns/{slug}/pledges"
-                    if path == "paper":
+                    if path in ("paper", "households"):
                         items = [
-                            [pledge_url, pledge_body(f"paper-{run_tag}", i, source="paper")]
+                            [
+                                pledge_url,
+                                pledge_body(
+                                    f"{path}-{run_tag}",
+                                    i,
+                                    source="paper",
+                                    **(
+                                        {"address_line": home_line(i)}
+                                        if path == "households"
+                                        else {}
+                                    ),
+                                ),
+                            ]
                             for i in range(args.requests)
                         ]
                         phase = run_phase(
-                            "paper",
+                            path,
                             server.base_url,
                             items,
                             headers=auth,
                             flag_key="repeated",
                             **common,
                         )
-                        outcome = PathResult("paper pledge", [phase], confirmed=phase.accepted)
+                        label = "paper pledge" if path == "paper" else "households (paper)"
+                        outcome = PathResult(label, [phase], confirmed=phase.accepted)
                         pledges_accepted, repeats = phase.accepted, phase.flagged
                     else:
                         items = [
@@ -682,6 +759,10 @@ async def run_groundswell(
                         outcome.drained,
                         web=path == "web",
                     )
+                    if path == "households":
+                        outcome.checks = [
+                            c for c in outcome.checks if c.name != "exactly one campaign.tipped"
+                        ] + await household_checks(db, slug, outcome.confirmed)
                     result.paths.append(outcome)
     finally:
         result.server_exit_codes[server.name] = server.stop()
@@ -887,8 +968,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--paths",
-        default="paper,web",
-        help="comma-separated: paper, web (web = pledge then confirm)",
+        default="paper,web,households",
+        help="comma-separated: paper, web (web = pledge then confirm), households",
     )
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true")
@@ -912,8 +993,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--loadgen", metavar="SPEC", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.paths = [p.strip() for p in args.paths.split(",") if p.strip()]
-    if not set(args.paths) <= {"paper", "web"} or args.requests < 1:
-        parser.error("--paths takes paper and/or web; --requests must be positive")
+    if not set(args.paths) <= {"paper", "web", "households"} or args.requests < 1:
+        parser.error("--paths takes paper, web and households; --requests must be positive")
     return args
 
 

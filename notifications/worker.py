@@ -26,7 +26,7 @@ from notifications.webhooks import Deliverer, DeliveryPolicy, queue_webhooks_for
 from pledges.campaigns import expire_due_campaigns
 from pledges.journal import Event
 from pledges.payments import run_payments
-from pledges.retention import anonymise_closed_campaigns
+from pledges.retention import anonymise_closed_campaigns, forget_letter_attempts
 from pledges.store import NOTIFY_CHANNEL, Store
 
 log = logging.getLogger("groundswell.worker")
@@ -116,6 +116,7 @@ class Worker:
                 scrub_mail=scrub_pledge_mail,
                 limit=RETENTION_PER_PASS,
             )
+            await forget_letter_attempts(self.store)
         except Exception:
             log.exception("anonymising closed campaigns failed")
             return 0

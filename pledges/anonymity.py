@@ -2,9 +2,11 @@
 retention (the time after the campaign closed ran out).
 
 The pledge row stays, so counts, events and the district breakdowns still add up: name,
-email and IP go, the postcode shrinks to its district, the choices to show a name or share
-contact details are cleared. The email outbox belongs to notifications/, which pledges/
-never imports: its copies of a pledger's mail are scrubbed by a ScrubMail the caller passes.
+email, address line, phone and IP go, the postcode shrinks to its district, the choices to
+show a name or share contact details are cleared. A household left with no pledge that
+still holds personal data keeps only its district too (forget_households). The email
+outbox belongs to notifications/, which pledges/ never imports: its copies of a pledger's
+mail are scrubbed by a ScrubMail the caller passes.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any, Literal, Protocol
 import sqlalchemy as sa
 from databases import Database
 
-from pledges.tables import pledges
+from pledges.tables import households, pledges
 
 
 class ScrubMail(Protocol):
@@ -51,6 +53,8 @@ async def blank_pledges(db: Database, ids: Sequence[int], label: str, now: datet
                 email=sa.literal(f"{label}-") + sa.cast(pledges.c.id, sa.String) + "@invalid",
                 email_canonical=sa.literal(f"{label}:") + sa.cast(pledges.c.id, sa.String),
                 postcode=pledges.c.district,
+                address_line=None,
+                phone=None,
                 ip=None,
                 show_name=False,
                 share_contact=False,
@@ -59,3 +63,34 @@ async def blank_pledges(db: Database, ids: Sequence[int], label: str, now: datet
             .returning(pledges.c.id, pledges.c.campaign_id)
         )
     )
+
+
+async def forget_households(db: Database, pledge_ids: Sequence[int], label: str) -> int:
+    """After blank_pledges: the households of these pledges that no pledge with personal
+    data is left in lose their address (the key becomes `<label>:<id>`, the postcode its
+    district, the street blank); whether each counted, its level and whether it was on the
+    premises list stay, so totals and coverage still add up. Returns how many."""
+    if not pledge_ids:
+        return 0
+    candidates = sa.select(pledges.c.household_id).where(
+        pledges.c.id.in_(list(pledge_ids)), pledges.c.household_id.is_not(None)
+    )
+    still_personal = sa.select(pledges.c.household_id).where(
+        pledges.c.household_id.is_not(None), pledges.c.anonymised_at.is_(None)
+    )
+    changed = await db.fetch_all(
+        sa.update(households)
+        .where(
+            households.c.id.in_(candidates),
+            households.c.id.not_in(still_personal),
+            # A normalised address has no colon: a key with one is forgotten already.
+            households.c.address_key.not_like("%:%"),
+        )
+        .values(
+            address_key=sa.literal(f"{label}:") + sa.cast(households.c.id, sa.String),
+            postcode=households.c.district,
+            street="",
+        )
+        .returning(households.c.id)
+    )
+    return len(changed)

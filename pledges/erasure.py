@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
-from pledges.anonymity import ScrubMail, blank_pledges
+from pledges.anonymity import ScrubMail, blank_pledges, forget_households
 from pledges.counting import withdraw_in_transaction
 from pledges.errors import PledgeNotFound
 from pledges.identity import address_domains, canonical_email
@@ -52,6 +52,8 @@ class ResidentPledge:
     source: str
     status: str
     ip: str | None
+    address_line: str | None
+    phone: str | None
     created_at: datetime
     confirmed_at: datetime | None
     withdrawn_at: datetime | None
@@ -75,6 +77,8 @@ class ResidentPledge:
             "email": self.email,
             "postcode": self.postcode,
             "postcode_district": self.district,
+            "address_line": self.address_line,
+            "phone": self.phone,
             "show_name_on_campaign_page": self.show_name,
             "share_contact_with_providers": self.share_contact,
             "source": self.source,
@@ -118,6 +122,8 @@ def _from_row(row: Any) -> ResidentPledge:
         source=row["source"],
         status=row["status"],
         ip=row["ip"],
+        address_line=row["address_line"],
+        phone=row["phone"],
         created_at=aware(row["created_at"]),  # type: ignore[arg-type]
         confirmed_at=aware(row["confirmed_at"]),
         withdrawn_at=aware(row["withdrawn_at"]),
@@ -192,6 +198,7 @@ async def erase_resident(store: Store, email_canonical: str, *, scrub_mail: Scru
         for pledge_id in ids:
             await withdraw_in_transaction(db, pledge_id)
         erased = await blank_pledges(db, ids, "erased", utcnow())
+        await forget_households(db, ids, "erased")
         for row in sorted(erased, key=lambda r: r["id"]):
             await record_event(db, "pledge.erased", row["campaign_id"], {"pledge_id": row["id"]})
         erased_ids = sorted(r["id"] for r in erased)

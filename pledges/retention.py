@@ -18,11 +18,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pledges.anonymity import ScrubMail, blank_pledges
+from pledges.anonymity import ScrubMail, blank_pledges, forget_households
 from pledges.store import Store, utcnow
-from pledges.tables import campaigns, pledges
+from pledges.tables import campaigns, letter_attempts, pledges
 
 BATCH_SIZE = 500
+# The codes entered from letters name the address they were entered for; the limits on
+# guessing look back a day, so two days' records are all that is kept.
+LETTER_ATTEMPTS_KEPT = timedelta(days=2)
 
 
 def closed_before(cutoff: datetime) -> Any:
@@ -68,6 +71,22 @@ async def anonymise_closed_campaigns(
             if not ids:
                 break
             changed = await blank_pledges(db, ids, "anonymised", now)
+            await forget_households(db, ids, "anonymised")
             await scrub_mail(db, ids, "anonymised")
         done += len(changed)
     return done
+
+
+async def forget_letter_attempts(store: Store, now: datetime | None = None) -> int:
+    """Delete the records of letter codes entered more than LETTER_ATTEMPTS_KEPT ago."""
+    cutoff = (now or utcnow()) - LETTER_ATTEMPTS_KEPT
+    old = sa.select(letter_attempts.c.id).where(letter_attempts.c.created_at < cutoff).limit(1)
+    if await store.database.fetch_val(old) is None:
+        return 0  # the common case: no write transaction
+    async with store.write() as db:
+        deleted = await db.fetch_all(
+            sa.delete(letter_attempts)
+            .where(letter_attempts.c.created_at < cutoff)
+            .returning(letter_attempts.c.id)
+        )
+    return len(deleted)

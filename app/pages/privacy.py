@@ -16,6 +16,7 @@ from app.bootstrap import services
 from app.csrf import SESSION_MAX_AGE_SECONDS
 from app.pages.rendering import render
 from pledges.payments import GIVE_UP_AFTER, REMIND_AFTER
+from pledges.retention import LETTER_ATTEMPTS_KEPT
 from pledges.tables import pledges
 from pledges.tokens import DAY, MAX_AGE
 
@@ -51,6 +52,24 @@ PLEDGE_FIELDS = (
         "Your postcode, and its first half (the district, like LS6)",
         "Providers and councils see how many pledges come from each district, never your "
         "postcode; they receive your full postcode only if you agree to be contacted.",
+    ),
+    KeptField(
+        ("address_line", "household_id"),
+        "On a campaign that counts homes rather than people: the first line of your address "
+        "(house number or name, street, and flat), and which household of the campaign it "
+        "makes you part of",
+        "So that each home counts once however many people in it pledge, and so that the "
+        "campaign's lead can see which of the premises in the area have pledged and which "
+        "doors are left to knock on. It is never shown on the site. Providers and councils "
+        "see only how many homes pledged in each district; they receive your address only "
+        "if you agree to be contacted and the campaign reaches its target.",
+    ),
+    KeptField(
+        ("phone", "vouched_by"),
+        "If a campaign's lead recorded your pledge for you because you have no email "
+        "address: a phone number, if you gave one, and which lead recorded it",
+        "So that the lead can tell you the campaign's news by phone or in person instead of "
+        "by email, and so that the pledge is known to rest on their word.",
     ),
     KeptField(
         ("show_name", "share_contact"),
@@ -143,6 +162,7 @@ async def privacy_page(request: Request) -> Response:
             "card_days": _days(MAX_AGE["pledge-card"]),
             "remind_hours": int(REMIND_AFTER.total_seconds()) // 3600,
             "give_up_days": GIVE_UP_AFTER.days,
+            "attempt_days": LETTER_ATTEMPTS_KEPT.days,
         },
     )
 

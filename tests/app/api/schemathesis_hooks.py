@@ -7,6 +7,8 @@ generated to break the document still breaks it; nothing here loosens a check.
 - a campaign's deadline is in the future and within two years;
 - a campaign without a slug has a title the domain can make one from;
 - postcode districts, postcodes and webhook postcode filters are real UK ones;
+- a pledge's address line is a real one (the document says no control characters and at
+  least one letter or digit, which JSON Schema's patterns cannot say of all of Unicode);
 - a money campaign's range has its minimum at most its maximum;
 - a pledge's amount lies within its campaign's range, and a paper pledge is on a campaign
   that asks for no money (both read from the API);
@@ -35,7 +37,8 @@ import httpx
 import schemathesis
 from jsonschema import FormatChecker
 
-from app.api.models import SLUG_PATTERN
+from app.api.models import SLUG_PATTERN, trimmed_pattern
+from pledges.addresses import MAX_ADDRESS_LINE
 from pledges.campaigns import slugify
 from pledges.pagination import encode_cursor
 
@@ -43,6 +46,9 @@ FORMATS = FormatChecker()
 
 DISTRICTS = ("LS6", "LS16", "M1", "SW1A", "EH1", "CF10", "BT7", "B33")
 POSTCODES = ("LS6 1AB", "M1 1AE", "SW1A 1AA", "EH1 1YZ", "CF10 1EP")
+ADDRESS_LINES = ("12a Brudenell Road", "Flat 2, 14 Manor Drive", "Rose Cottage, Mill Lane")
+# What the document's pattern for an address line accepts: 0 to 200 characters once trimmed.
+ADDRESS_PATTERN = re.compile(trimmed_pattern(0, MAX_ADDRESS_LINE))
 
 
 def _pick(choices: tuple[str, ...], seed: str) -> str:
@@ -102,6 +108,9 @@ def _money_of(slug: Any) -> dict[str, Any] | None:
 def _pledge_body(body: dict[str, Any], slug: Any) -> None:
     if isinstance(body.get("postcode"), str) and body["postcode"].strip():
         body["postcode"] = _pick(POSTCODES, body["postcode"])
+    line = body.get("address_line")
+    if isinstance(line, str) and line.strip() and ADDRESS_PATTERN.search(line):
+        body["address_line"] = _pick(ADDRESS_LINES, line)
     money = _money_of(slug)
     if money is None:
         return
