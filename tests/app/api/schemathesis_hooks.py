@@ -10,8 +10,9 @@ generated to break the document still breaks it; nothing here loosens a check.
 - a pledge's address line is a real one (the document says no control characters and at
   least one letter or digit, which JSON Schema's patterns cannot say of all of Unicode);
 - a money campaign's range has its minimum at most its maximum;
-- a pledge's amount lies within its campaign's range, and a paper pledge is on a campaign
-  that asks for no money (both read from the API);
+- a pledge's amount lies within its campaign's range, a paper pledge is on a campaign
+  that asks for no money, and a pledge to a campaign that counts households gives the
+  first line of its address (all read from the API);
 - a campaign is created open, not as a draft: a draft is not public, so the links from its
   creation (get it, pledge to it) would lead nowhere; a draft's coverage target gets the
   number of premises that publishing needs;
@@ -95,14 +96,14 @@ def _campaign_body(body: dict[str, Any]) -> None:
             money["min"], money["max"] = high, low
 
 
-def _money_of(slug: Any) -> dict[str, Any] | None:
-    """What the campaign at `slug` asks for (read from the API); None for no money."""
+def _campaign_of(slug: Any) -> dict[str, Any]:
+    """The campaign at `slug` as the API gives it ({} when there is none)."""
     if not isinstance(slug, str) or not slug:
-        return None
+        return {}
     url = f"{os.environ['GROUNDSWELL_API_URL']}/api/v1/campaigns/{slug}"
     answer = httpx.get(url, timeout=5)
-    money: dict[str, Any] | None = answer.json().get("money") if answer.is_success else None
-    return money
+    found: dict[str, Any] = answer.json() if answer.is_success else {}
+    return found
 
 
 def _pledge_body(body: dict[str, Any], slug: Any) -> None:
@@ -111,7 +112,12 @@ def _pledge_body(body: dict[str, Any], slug: Any) -> None:
     line = body.get("address_line")
     if isinstance(line, str) and line.strip() and ADDRESS_PATTERN.search(line):
         body["address_line"] = _pick(ADDRESS_LINES, line)
-    money = _money_of(slug)
+    campaign = _campaign_of(slug)
+    left_out = line is None or (isinstance(line, str) and not line.strip())
+    if campaign.get("counts") == "households" and left_out:
+        # A campaign that counts households needs the address the document calls optional.
+        body["address_line"] = _pick(ADDRESS_LINES, str(body.get("name", "")))
+    money: dict[str, Any] | None = campaign.get("money")
     if money is None:
         return
     if body.get("source") == "paper":  # money pledges are made online, never on paper
