@@ -2,7 +2,9 @@
 
 The demand view lists the open and tipped campaigns an organisation's webhook endpoints
 cover, closest to (or furthest past) their target first, with confirmed pledges counted by
-postcode district and, for money campaigns, the money pledged and collected. The contacts
+postcode district and, for money campaigns, the money pledged and collected; a campaign
+that counts households adds its households, premises and coverage, by verification level
+and by district (counts only: an address reaches a provider only in the contacts). The contacts
 rule is the one place that decides whether an organisation may have the names and emails
 of a tipped campaign's consenting pledgers; the JSON API and the CSV download both call it.
 
@@ -18,12 +20,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
+from typing import Any
 
 import sqlalchemy as sa
 from databases import Database
 
 from notifications.endpoints import Endpoint, list_endpoints, prefix_covers
 from pledges.campaigns import CATEGORIES, Campaign, get_campaign, load_campaigns
+from pledges.counting import household_breakdown
 from pledges.errors import CampaignNotFound, DomainError, FieldError, ValidationFailed
 from pledges.identity import district_of
 from pledges.store import aware
@@ -94,6 +98,8 @@ def parse_demand_filter(category: str, postcode_prefix: str, everywhere: bool) -
 class Contact:
     name: str
     email: str
+    # The first line of the address, when the pledger gave one (households campaigns).
+    address_line: str | None
     postcode: str
     district: str
     confirmed_at: datetime | None
@@ -106,6 +112,8 @@ class CampaignDemand:
     by_district: tuple[tuple[str, int], ...]
     # None when the organisation may download the contacts; otherwise why not.
     contacts_refused: str | None
+    # A households campaign's counted homes (pledges.counting.household_breakdown), else None.
+    households: dict[str, Any] | None = None
 
     @property
     def percent(self) -> int:
@@ -117,8 +125,9 @@ def progress_towards_target(campaign: Campaign) -> Fraction:
     """How far towards its target, uncapped: the lesser of the count's and the money's
     progress, as a campaign tips only when it reaches every target it has."""
     parts = []
-    if campaign.target:
-        parts.append(Fraction(campaign.confirmed, campaign.target))
+    tally = campaign.tally  # households, or covered homes, on a campaign that counts them
+    if tally.goal:
+        parts.append(Fraction(tally.units, tally.goal))
     if campaign.money_target:
         parts.append(Fraction(campaign.pledged_amount, campaign.money_target))
     return min(parts) if parts else Fraction(0)
@@ -216,8 +225,12 @@ async def organisation_demand(
     found = found[:limit]
 
     breakdown = await confirmed_by_district(db, [c.id for c in found])
+    homes = {c.id: await household_breakdown(db, c) for c in found if c.counts_households}
     return Demand(
-        campaigns=[CampaignDemand(c, breakdown[c.id], _contacts_refusal(c, active)) for c in found],
+        campaigns=[
+            CampaignDemand(c, breakdown[c.id], _contacts_refusal(c, active), homes.get(c.id))
+            for c in found
+        ],
         active_endpoints=active,
         endpoint_count=len(endpoints),
         scoped=scoped,
@@ -247,6 +260,7 @@ async def campaign_contacts(
         sa.select(
             pledges.c.name,
             pledges.c.email,
+            pledges.c.address_line,
             pledges.c.postcode,
             pledges.c.district,
             pledges.c.confirmed_at,
@@ -264,6 +278,7 @@ async def campaign_contacts(
         Contact(
             name=r["name"],
             email=r["email"],
+            address_line=r["address_line"],
             postcode=r["postcode"],
             district=r["district"],
             confirmed_at=aware(r["confirmed_at"]),

@@ -146,6 +146,12 @@ class Campaign:
             "funded_at": self.funded_at.isoformat() if self.funded_at else None,
         }
 
+    def premises_payload(self) -> dict[str, int] | None:
+        """The premises in the area, as the API and events give them: null when unknown."""
+        if self.premises is None:
+            return None
+        return {"count": self.premises, "listed": self.premises_listed}
+
     def public_payload(self) -> dict[str, Any]:
         """What events carry about a campaign: public facts only."""
         return {
@@ -159,6 +165,8 @@ class Campaign:
             "deadline": self.deadline.isoformat(),
             "tipped_at": self.tipped_at.isoformat() if self.tipped_at else None,
             "money": self.money_payload(),
+            "counts": self.counts,
+            "premises": self.premises_payload(),
         }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -17,6 +18,11 @@ class Contact(Shape):
     name: str
     email: str
     postcode: str
+    address_line: str | None = Field(
+        default=None,
+        description="The first line of the address, when the pledger gave one (campaigns that "
+        "count households ask it). Only pledgers who agreed to be contacted are listed.",
+    )
 
 
 class CampaignContacts(Shape):
@@ -52,9 +58,16 @@ async def campaign_contacts(request: Request) -> Response:
         raise Problem(403, str(exc)) from exc
     found = CampaignContacts(
         campaign=campaign.slug,
-        contacts=[Contact(name=c.name, email=c.email, postcode=c.postcode) for c in contacts],
+        contacts=[_contact(c) for c in contacts],
     )
     return answer(found, headers={"Cache-Control": "no-store"})
+
+
+def _contact(found: demand.Contact) -> Contact:
+    contact = Contact(name=found.name, email=found.email, postcode=found.postcode)
+    if found.address_line is not None:  # absent, as before, for a pledge without one
+        contact.address_line = found.address_line
+    return contact
 
 
 operations: list[Operation] = [campaign_contacts]

@@ -3,11 +3,56 @@ lists them under `webhooks` (notifications/webhooks.py builds them; README "What
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, create_model
+from pydantic import ConfigDict, Field, create_model
 
-from app.api.models import Area, Category, Money, Shape, timestamp
+from app.api.models import Area, Category, Money, Premises, Shape, timestamp
+
+HOUSEHOLDS_EXAMPLE: dict[str, Any] = {
+    "count": 61,
+    "premises": 140,
+    "covered": 56,
+    "coverage_percent": 40.0,
+    "coverage_target": 40,
+    "by_level": {"letter": 12, "vouched": 4, "email": 45},
+    "by_district": {"LS16": 3, "LS6": 58},
+}
+
+
+class HouseholdsByLevel(Shape):
+    """Counted households by how each was verified."""
+
+    letter: int = Field(ge=0, description="A code from a letter posted to the home was entered.")
+    vouched: int = Field(ge=0, description="The campaign's lead recorded or vouched for it.")
+    email: int = Field(ge=0, description="A pledger from the home confirmed by email.")
+
+
+class EventHouseholds(Shape):
+    """A households campaign's counted homes, as at the event: counts only, never an
+    address."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [HOUSEHOLDS_EXAMPLE]})
+
+    count: int = Field(ge=0, description="Households with a counted pledge (one each).")
+    premises: int | None = Field(
+        ge=1, description="The premises in the area (the list's, else as given); null: unknown."
+    )
+    covered: int = Field(
+        ge=0,
+        description="Counted households on the premises list (all counted households when "
+        "there is no list).",
+    )
+    coverage_percent: float | None = Field(
+        ge=0, description="`covered` as a percent of `premises`, to one decimal place."
+    )
+    coverage_target: int | None = Field(
+        ge=1, le=100, description="The share of the premises that tips the campaign, if set."
+    )
+    by_level: HouseholdsByLevel
+    by_district: dict[str, int] = Field(
+        description='Counted households by postcode district: {"LS6": 58}.'
+    )
 
 
 class EventCampaign(Shape):
@@ -22,6 +67,18 @@ class EventCampaign(Shape):
     deadline: str = timestamp()
     tipped_at: str | None = timestamp()
     money: Money | None = Field(description="null for a campaign that asks for no money.")
+    counts: Literal["people", "households"] = Field(
+        default="people",
+        description="What the campaign counts: each confirmed pledge, or one confirmed pledge "
+        "per household. Absent from events recorded before campaigns could count households.",
+    )
+    premises: Premises | None = Field(
+        default=None, description="The premises in the area; null when the lead gave none."
+    )
+    households: EventHouseholds | None = Field(
+        default=None,
+        description="Households campaigns' `campaign.milestone` and `campaign.tipped` only.",
+    )
     url: str = Field(json_schema_extra={"format": "uri"})
 
 
@@ -35,6 +92,33 @@ class MilestoneData(Shape):
 
 
 class TippedData(Shape):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "campaign": {
+                        "slug": "fibre-for-brudenell",
+                        "title": "Fibre for the Brudenell streets",
+                        "category": "broadband",
+                        "area": {"name": "Brudenell", "postcode_districts": ["LS6"]},
+                        "target": None,
+                        "confirmed": 66,
+                        "deadline": "2027-03-01T23:59:59+00:00",
+                        "tipped_at": "2027-01-20T18:04:11+00:00",
+                        "money": None,
+                        "counts": "households",
+                        "premises": {"count": 140, "listed": 140},
+                        "households": HOUSEHOLDS_EXAMPLE,
+                        "url": "https://groundswell.example/c/fibre-for-brudenell",
+                    },
+                    "pledges_by_district": {"LS6": 63, "LS16": 3},
+                    "contacts_url": "https://groundswell.example/api/v1/campaigns/"
+                    "fibre-for-brudenell/contacts",
+                }
+            ]
+        }
+    )
+
     campaign: EventCampaign
     pledges_by_district: dict[str, int] = Field(
         description='Confirmed pledges by postcode district: {"LS6": 41}.'

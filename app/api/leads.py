@@ -5,7 +5,7 @@ post an update to its pledgers. Another lead's key gets 403 and changes nothing.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
@@ -41,7 +41,7 @@ from pledges import updates as update_service
 from pledges.accounts import Lead
 from pledges.campaigns import Campaign as CampaignRecord
 from pledges.errors import CampaignNotOpen, NotCampaignLead
-from pledges.pledge_rows import pledges_page
+from pledges.pledge_rows import ALSO, COUNTED, NOT_COUNTED, pledges_page
 from pledges.store import Store, aware
 from pledges.updates import MAX_BODY, MAX_TITLE
 
@@ -73,6 +73,10 @@ CampaignChange.model_config["json_schema_extra"] = _without_defaults
 CampaignChange.model_rebuild(force=True)
 
 
+HouseholdPledge = Literal["counted", "also from this household", "not counted"]
+assert (COUNTED, ALSO, NOT_COUNTED) == ("counted", "also from this household", "not counted")
+
+
 class PledgeRow(Shape):
     """A pledge as the lead's CSV has it. Personal data: keep it as the privacy page says."""
 
@@ -81,6 +85,9 @@ class PledgeRow(Shape):
     source: str = Field(description="web, api or paper.")
     name: str
     email: str
+    address_line: str | None = Field(
+        description="The first line of the address, if given (households campaigns ask it)."
+    )
     postcode: str
     district: str
     show_name: bool
@@ -92,6 +99,19 @@ class PledgeRow(Shape):
         default=None, description="Money campaigns only: minor units (pence, cents)."
     )
     payment_status: str | None = Field(default=None, description="Money campaigns only.")
+    household: int | None = Field(
+        default=None,
+        ge=1,
+        description="Households campaigns only: the pledge's household, numbered within the "
+        "campaign in the order the homes first pledged; null without one.",
+    )
+    household_pledge: HouseholdPledge | None = Field(
+        default=None,
+        description="Households campaigns only: `counted` for the one pledge its home is "
+        "counted by, `also from this household` for another pledge from a counted home, "
+        "`not counted` while the home is not counted (nobody there confirmed, or a letter "
+        "is still awaited).",
+    )
 
 
 class PledgeRows(Shape):

@@ -239,7 +239,32 @@ class Campaign(Shape):
                     "tipped_at": None,
                     "created_at": "2026-12-03T09:00:00+00:00",
                     "url": "https://groundswell.example/c/fibre-for-headingley",
-                }
+                },
+                {
+                    "slug": "fibre-for-brudenell",
+                    "title": "Fibre for the Brudenell streets",
+                    "summary": "Full fibre for every home on our two streets.",
+                    "description": "",
+                    "category": "broadband",
+                    "status": "open",
+                    "area": {"name": "Brudenell", "postcode_districts": ["LS6"]},
+                    "threshold": {"target": None, "coverage_target": 40},
+                    "progress": {
+                        "confirmed": 45,
+                        "percent": 67,
+                        "households": 38,
+                        "coverage_percent": 27.1,
+                    },
+                    "money": None,
+                    "counts": "households",
+                    "premises": {"count": 140, "listed": 140},
+                    "require_letter": False,
+                    "milestones": [25, 50, 75],
+                    "deadline": "2027-03-01T23:59:59+00:00",
+                    "tipped_at": None,
+                    "created_at": "2026-12-03T09:00:00+00:00",
+                    "url": "https://groundswell.example/c/fibre-for-brudenell",
+                },
             ]
         }
     )

@@ -217,7 +217,9 @@ def csv_text(rows: Iterable[Iterable[object]]) -> str:
 
 
 async def contacts_csv(request: Request) -> Response:
-    """The consenting pledgers of a tipped campaign, for an organisation that receives it."""
+    """The consenting pledgers of a tipped campaign, for an organisation that receives it;
+    the first line of the address (last, so earlier columns stay where they were) only of
+    those who agreed to be contacted, as every row is."""
     org = await _require(request)
     if isinstance(org, Response):
         return org
@@ -231,7 +233,7 @@ async def contacts_csv(request: Request) -> Response:
         raise Problem(403, str(exc)) from exc
     body = csv_text(
         [
-            ("name", "email", "postcode", "district", "confirmed_at"),
+            ("name", "email", "postcode", "district", "confirmed_at", "address_line"),
             *(
                 (
                     c.name,
@@ -239,6 +241,7 @@ async def contacts_csv(request: Request) -> Response:
                     c.postcode,
                     c.district,
                     c.confirmed_at.isoformat(timespec="seconds") if c.confirmed_at else "",
+                    c.address_line,
                 )
                 for c in contacts
             ),

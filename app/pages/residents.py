@@ -33,6 +33,7 @@ from pledges.errors import (
     RateLimited,
     ValidationFailed,
 )
+from pledges.household_standing import household_standing
 from pledges.identity import district_of
 from pledges.money import parse_major
 from pledges.payments import payment_view
@@ -244,6 +245,11 @@ async def confirm_page(request: Request) -> Response:
     async with svc.store.read() as db:
         campaign = await campaign_service.get_campaign(db, outcome.progress.slug)
         payment = await payment_view(db, int(pledge_id)) if campaign.is_money else None
+        standing = (
+            await household_standing(db, int(pledge_id), campaign.id)
+            if campaign.counts_households
+            else None
+        )
     card_token = None
     if outcome.awaiting_card and svc.settings.money_enabled:
         card_token = svc.signer.sign(int(pledge_id), "pledge-card")
@@ -257,6 +263,7 @@ async def confirm_page(request: Request) -> Response:
             "card_token": card_token,
             "amount": payment.amount if payment else None,
             "payment_status": payment.payment_status if payment else None,
+            "household": standing,
         },
     )
 

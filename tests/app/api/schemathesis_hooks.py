@@ -12,9 +12,9 @@ generated to break the document still breaks it; nothing here loosens a check.
   characters and at least one letter or digit, which JSON Schema's patterns cannot say of
   all of Unicode);
 - a money campaign's range has its minimum at most its maximum;
-- a pledge to a campaign that counts households gives an address line (read from the API);
-- a pledge's amount lies within its campaign's range, and a paper pledge is on a campaign
-  that asks for no money (both read from the API);
+- a pledge's amount lies within its campaign's range, a paper pledge is on a campaign
+  that asks for no money, and a pledge to a campaign that counts households gives the
+  first line of its address (all read from the API);
 - a campaign is created open, not as a draft: a draft is not public, so the links from its
   creation (get it, pledge to it) would lead nowhere; a draft's coverage target gets the
   number of premises that publishing needs;

@@ -172,3 +172,22 @@ def test_the_declared_status_check_catches_an_undeclared_status() -> None:
 def test_the_app_serves_the_api_routes(app: Starlette) -> None:
     served = {route.path for route in app.routes if isinstance(route, Route)}
     assert {path for path, _ in _api_routes()} <= served
+
+
+def test_every_example_in_the_document_is_valid_against_its_schema() -> None:
+    """The examples (a campaign of people and one of households, a households tip) are what
+    readers copy: each is valid against the schema it illustrates."""
+    from jsonschema import FormatChecker
+    from openapi_schema_validator import OAS31Validator
+
+    schemas = DOCUMENT["components"]["schemas"]
+    checked = []
+    for name, schema in schemas.items():
+        validator = OAS31Validator(
+            {**schema, "components": DOCUMENT["components"]}, format_checker=FormatChecker()
+        )
+        for example in schema.get("examples", []):
+            assert [e.message for e in validator.iter_errors(example)] == [], name
+            checked.append((name, example.get("counts")))
+    assert ("Campaign", "households") in checked
+    assert ("TippedData", None) in checked and "EventHouseholds" in dict(checked)

@@ -851,6 +851,7 @@ async def test_csv_has_every_pledge_and_defuses_formulas(
         "source",
         "name",
         "email",
+        "address_line",
         "postcode",
         "district",
         "show_name",

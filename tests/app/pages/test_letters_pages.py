@@ -153,7 +153,7 @@ async def test_the_dashboard_shows_homes_verified_by_letter(
 
     page = page_of(await client.get(f"/lead/campaigns/{campaign.slug}"))
     assert "Homes verified by letter 1" in page.words
-    assert "Email 0 · Letter 1 · You (paper or vouched) 0" in page.words
+    assert "Email 0 Letter with a code 1 You (paper or vouched) 0" in page.words
 
 
 # The resident's code

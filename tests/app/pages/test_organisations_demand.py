@@ -403,7 +403,7 @@ async def test_contacts_csv_lists_consenting_confirmed_pledgers_with_formulas_de
     )
     assert answer.headers["cache-control"] == "no-store"
     rows = list(csv.reader(io.StringIO(answer.text)))
-    assert rows[0] == ["name", "email", "postcode", "district", "confirmed_at"]
+    assert rows[0] == ["name", "email", "postcode", "district", "confirmed_at", "address_line"]
     assert [r[:4] for r in rows[1:]] == [
         ['\'=HYPERLINK("http://x")', "resident0@example.org", "LS6 1AB", "LS6"],
         ["'+44 113 496 0000", "'-resident3@example.org", "LS16 5AA", "LS16"],
