@@ -93,7 +93,7 @@ def parse_demand_filter(category: str, postcode_prefix: str, everywhere: bool) -
 @dataclass(frozen=True)
 class Contact:
     name: str
-    email: str
+    email: str | None  # None: a pledge the lead recorded for someone without email
     postcode: str
     district: str
     confirmed_at: datetime | None

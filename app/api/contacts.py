@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -15,7 +16,10 @@ from notifications import demand
 
 class Contact(Shape):
     name: str
-    email: str
+    email: str | None = Field(
+        description="Null for a resident who pledged without an email address (their "
+        "campaign's lead recorded the pledge)."
+    )
     postcode: str
 
 

@@ -80,7 +80,9 @@ class PledgeRow(Shape):
     status: str = Field(description="pending, confirmed, withdrawn or invalid.")
     source: str = Field(description="web, api or paper.")
     name: str
-    email: str
+    email: str | None = Field(
+        description="Null for a pledge the lead recorded for someone without an email address."
+    )
     postcode: str
     district: str
     show_name: bool

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from app.pages import (
     administrators,
+    hand_notes,
     leads,
     my_pledges,
     organisations,
@@ -25,4 +26,5 @@ routes = [
     *administrators.routes,
     *my_pledges.routes,
     *leads.routes,
+    *hand_notes.routes,
 ]
