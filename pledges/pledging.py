@@ -4,7 +4,6 @@ count in its own transaction through pledges/counting.py, the one place counts m
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +59,8 @@ class PledgeInput:
     amount: int | None = None
     # The first line of the address: required by a campaign that counts households.
     address_line: str | None = None
-    # A paper pledge's phone number, if the lead noted one.
+    # A phone number, checked on every pledge and kept only on one the lead records (a
+    # resident pledging online is reached by email).
     phone: str | None = None
 
 
@@ -159,6 +159,8 @@ def parse_pledge(data: Any) -> PledgeInput:
     postcode = _read_postcode(data, errors)
     address_line, address_errors = parse_address_line(data.get("address_line"), required=False)
     errors.extend(address_errors)
+    phone, phone_errors = parse_phone(data.get("phone"))
+    errors.extend(phone_errors)
     show_name = _flag(data, "show_name", errors)
     share_contact = _flag(data, "share_contact", errors)
     if errors:
@@ -173,6 +175,7 @@ def parse_pledge(data: Any) -> PledgeInput:
         # Checked against the campaign's range in the transaction, after the fields above.
         amount=amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
         address_line=address_line,
+        phone=phone,
     )
 
 
@@ -242,21 +245,11 @@ def has_email(data: Any) -> bool:
 
 def parse_paper_pledge(data: Any) -> PledgeInput | VouchedPledgeInput:
     """A pledge the lead enters (signed on paper, or told to them): with an email address,
-    as a resident's pledge (parse_pledge) and any phone number with it; without one, a
-    pledge on the lead's word (parse_vouched_pledge)."""
+    as a resident's pledge (parse_pledge); without one, a pledge on the lead's word
+    (parse_vouched_pledge)."""
     if not has_email(data):
         return parse_vouched_pledge(data)
-    errors: list[FieldError] = []
-    try:
-        spec = parse_pledge(data)
-    except ValidationFailed as exc:
-        errors.extend(exc.errors)
-        spec = None
-    phone, phone_errors = parse_phone(data.get("phone"))
-    errors.extend(phone_errors)
-    if errors or spec is None:
-        raise ValidationFailed(errors)
-    return dataclasses.replace(spec, phone=phone)
+    return parse_pledge(data)
 
 
 ADDRESS_NEEDED = FieldError(
