@@ -549,8 +549,7 @@ async def household_checks(db: Db, slug: str, accepted: int) -> list[Check]:
     return [
         Check(
             "households == distinct homes",
-            campaign["household_count"] == counted == homes_pledged
-            and homes_pledged <= accepted,
+            campaign["household_count"] == counted == homes_pledged and homes_pledged <= accepted,
             f"campaign.household_count={campaign['household_count']} counted rows={counted} "
             f"homes with a confirmed pledge={homes_pledged} accepted={accepted}",
         ),

@@ -19,6 +19,14 @@ ErrorCode = Literal[
     "not_a_boolean",
     "not_a_list",  # params: max (items)
     "contains_nul",
+    "contains_control",  # a control character (NUL, a line break, ...) or a lone surrogate
+    "not_an_address",  # no letter or digit in an address line
+    "not_a_uprn",  # params: max (digits)
+    "missing_columns",  # a file without the named columns; params: columns
+    "too_many",  # params: max (items)
+    "empty",  # a file or list with nothing in it
+    "duplicate",  # the same thing twice in a list; params: same_as (its first place)
+    "too_many_errors",  # only the first errors are listed; params: more (how many not listed)
     "too_long",  # params: max (characters)
     "wrong_length",  # params: min, max (characters)
     "not_one_line",

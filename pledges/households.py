@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from pledges.addresses import address_key, street_of
+from pledges.counting import lock_households
 from pledges.identity import postcode_district
 from pledges.store import Store, utcnow
 from pledges.tables import households, premises
@@ -31,6 +32,9 @@ async def household_for(
     )
     if found is not None:
         return int(found)
+    # Whether a new household is on the list is read under the campaign's lock, so that a
+    # list being replaced at this moment cannot leave it with the old list's answer.
+    await lock_households(db, campaign_id)
     listed = await db.fetch_val(
         sa.select(premises.c.id).where(
             premises.c.campaign_id == campaign_id,

@@ -16,6 +16,7 @@ from app.api import (
     leads,
     openapi,
     pledges,
+    premises,
     webhook_endpoints,
 )
 from app.api.contract import Operation, routes_for
@@ -24,6 +25,7 @@ operations: list[Operation] = [
     *openapi.operations,
     *campaigns.operations,
     *leads.operations,
+    *premises.operations,
     *hand_notes.operations,
     *pledges.operations,
     *webhook_endpoints.operations,

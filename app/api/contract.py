@@ -64,6 +64,8 @@ class Operation:
     query: type[BaseModel] | None = None
     errors: tuple[int, ...] = ()  # problem+json statuses besides those the caller implies
     description: str = ""
+    # Media types the body may take besides JSON: media type -> OpenAPI media type object.
+    other_bodies: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def operation(
@@ -79,6 +81,7 @@ def operation(
     query: type[BaseModel] | None = None,
     errors: Iterable[int] = (),
     description: str = "",
+    other_bodies: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Callable[[Endpoint], Operation]:
     """Declare the decorated endpoint as an operation of the API."""
 
@@ -96,6 +99,7 @@ def operation(
             query=query,
             errors=tuple(errors),
             description=description,
+            other_bodies=dict(other_bodies or {}),
         )
 
     return declare

@@ -33,8 +33,8 @@ PROBLEMS = {
     404: "Nothing at this address.",
     409: "Conflicts with the current state.",
     410: "Gone for good.",
-    413: "The body is larger than 64 KiB.",
-    415: "The body is not JSON.",
+    413: "The body is larger than 64 KiB (or the larger limit the operation states).",
+    415: "The body is not JSON (or another media type the operation takes).",
     422: "Invalid fields; `errors` names each one.",
     429: "Too many requests.",
 }
@@ -178,7 +178,8 @@ def _operation(
     if parameters:
         found["parameters"] = parameters
     if op.body is not None:
-        found["requestBody"] = {"required": True, "content": _json(refs[(op.body, "validation")])}
+        content = {**_json(refs[(op.body, "validation")]), **op.other_bodies}
+        found["requestBody"] = {"required": True, "content": content}
     responses: dict[str, Any] = {
         str(status): _answer(ans, refs[(ans.model, "serialization")] if ans.model else None)
         for status, ans in sorted(op.answers.items())

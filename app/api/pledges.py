@@ -105,7 +105,8 @@ class PledgeInput(Input):
         default=None,
         examples=["12a Brudenell Road"],
         description="The first line of the address: house number or name and street, and any "
-        "flat. Required by a campaign that counts households (blank counts as left out); "
+        "flat, on one line: no control characters, and at least one letter or digit. "
+        "Required by a campaign that counts households (blank counts as left out); "
         "spellings of one address (12a Brudenell Rd, Flat 12A Brudenell Road) are one "
         "household.",
     )

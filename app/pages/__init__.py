@@ -10,6 +10,7 @@ from app.pages import (
     my_pledges,
     organisations,
     payments,
+    premises,
     privacy,
     residents,
     sharing,
@@ -25,6 +26,7 @@ routes = [
     *sign_in.routes,
     *administrators.routes,
     *my_pledges.routes,
+    *premises.routes,
     *leads.routes,
     *hand_notes.routes,
 ]

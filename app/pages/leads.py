@@ -54,6 +54,7 @@ from pledges.pledging import (
     parse_paper_pledge,
     record_lead_pledge,
 )
+from pledges.premises_list import premises_panel
 from pledges.updates import UpdateRateLimited, list_updates, parse_update, post_update
 
 CATEGORY_LABELS = {
@@ -457,6 +458,7 @@ async def _dashboard_page(
     async with svc.store.read() as db:
         dashboard = await load_dashboard(db, campaign)
         updates = await list_updates(db, campaign.id)
+        premises = await premises_panel(db, campaign)
         to_tell = await untold_count(db, campaign.id)
     paper_errors = paper_errors or {}
     update_errors = update_errors or {}
@@ -472,6 +474,7 @@ async def _dashboard_page(
             # Built by pledges.dashboard from XML-escaped text only.
             "chart": Markup(dashboard.chart_svg),  # noqa: S704
             "updates": updates,
+            "premises": premises,
             "to_tell": to_tell,
             "public_url": campaign_url(svc.settings.base_url, campaign.slug),
             "flash": request.session.pop(FLASH, None),

@@ -7,6 +7,8 @@ generated to break the document still breaks it; nothing here loosens a check.
 - a campaign's deadline is in the future and within two years;
 - a campaign without a slug has a title the domain can make one from;
 - postcode districts, postcodes and webhook postcode filters are real UK ones;
+- a pledge's address line is a real one (the document says no control characters and at
+  least one letter or digit, which JSON Schema's patterns cannot say of all of Unicode);
 - a money campaign's range has its minimum at most its maximum;
 - a pledge to a campaign that counts households has an address line (read from the API);
 - a pledge's amount lies within its campaign's range, and a paper pledge is on a campaign
@@ -20,7 +22,9 @@ generated to break the document still breaks it; nothing here loosens a check.
 - `since` of a recovery is in the past;
 - a whole number is written without a fraction (JSON Schema counts 5.0 as an integer; the
   API reads only 5 as one, and its tests say so);
-- a webhook URL is one the site may deliver to (a local receiver; private networks allowed).
+- a webhook URL is one the site may deliver to (a local receiver; private networks allowed);
+- a premises list's rows are distinct real addresses (a line, a real postcode, a UPRN of
+  digits), and a CSV list is one with its header row.
 
 Loaded by `schemathesis run` through SCHEMATHESIS_HOOKS (see live_api.hook_environment).
 """
@@ -36,7 +40,8 @@ import httpx
 import schemathesis
 from jsonschema import FormatChecker
 
-from app.api.models import SLUG_PATTERN
+from app.api.models import SLUG_PATTERN, trimmed_pattern
+from pledges.addresses import MAX_ADDRESS_LINE
 from pledges.campaigns import slugify
 from pledges.pagination import encode_cursor
 
@@ -44,6 +49,9 @@ FORMATS = FormatChecker()
 
 DISTRICTS = ("LS6", "LS16", "M1", "SW1A", "EH1", "CF10", "BT7", "B33")
 POSTCODES = ("LS6 1AB", "M1 1AE", "SW1A 1AA", "EH1 1YZ", "CF10 1EP")
+ADDRESS_LINES = ("12a Brudenell Road", "Flat 2, 14 Manor Drive", "Rose Cottage, Mill Lane")
+# What the document's pattern for an address line accepts: 0 to 200 characters once trimmed.
+ADDRESS_PATTERN = re.compile(trimmed_pattern(0, MAX_ADDRESS_LINE))
 
 
 def _pick(choices: tuple[str, ...], seed: str) -> str:
@@ -110,10 +118,15 @@ def _counts_households(slug: Any) -> bool:
 def _pledge_body(body: dict[str, Any], slug: Any) -> None:
     if isinstance(body.get("postcode"), str) and body["postcode"].strip():
         body["postcode"] = _pick(POSTCODES, body["postcode"])
-    # A campaign that counts households needs the address line the schema cannot require.
     line = body.get("address_line")
-    if (line is None or (isinstance(line, str) and not line.strip())) and _counts_households(slug):
-        body["address_line"] = "12 Brudenell Road"
+    if isinstance(line, str) and line.strip() and ADDRESS_PATTERN.search(line):
+        body["address_line"] = _pick(ADDRESS_LINES, line)
+    # A campaign that counts households needs the address line the schema cannot require
+    # (left out, or blank, which counts as left out).
+    elif (line is None or (isinstance(line, str) and not line.strip())) and _counts_households(
+        slug
+    ):
+        body["address_line"] = ADDRESS_LINES[0]
     money = _money_of(slug)
     if money is None:
         return
@@ -139,6 +152,29 @@ def _endpoint_body(body: dict[str, Any]) -> None:
             _pick(DISTRICTS, p) if isinstance(p, str) and p.strip() else p
             for p in filters["postcode_prefixes"]
         ]
+
+
+def _premises_rows(rows: list[Any]) -> None:
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            continue
+        if isinstance(row.get("address_line"), str):
+            row["address_line"] = f"{i + 1} Hook Street"
+        if isinstance(row.get("postcode"), str):
+            row["postcode"] = _pick(POSTCODES, row["postcode"])
+        if isinstance(row.get("uprn"), str):
+            row["uprn"] = str(1000 + i)
+
+
+def _premises_body(body: Any) -> Any:
+    if isinstance(body, str):  # text/csv: any text becomes a list of that many rows
+        return "address_line,postcode\n" + "".join(
+            f"{i + 1} Hook Street,LS6 1AB\n" for i in range(len(body) % 20)
+        )
+    rows = body.get("premises") if isinstance(body, dict) else body
+    if isinstance(rows, list):
+        _premises_rows(rows)
+    return body
 
 
 def _whole_numbers(data: Any) -> Any:
@@ -194,12 +230,16 @@ def _operation_id(context: schemathesis.HookContext) -> Any:
 @schemathesis.hook
 def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> schemathesis.Case:
     slug = (case.path_parameters or {}).get("slug")
+    if case.operation.definition.raw.get("operationId") == "replaceCampaignPremises":
+        case.body = _premises_body(case.body)
     _map(case.operation.definition.raw.get("operationId"), case.body, case.query, slug)
     return case
 
 
 @schemathesis.hook
 def map_body(context: schemathesis.HookContext, body: Any) -> Any:
+    if _operation_id(context) == "replaceCampaignPremises":
+        return _premises_body(body)
     _map(_operation_id(context), body, None, None)
     return body
 

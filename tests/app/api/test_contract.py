@@ -290,6 +290,19 @@ async def test_every_operation_answers_as_its_document_says(
     assert (await client.post(f"{draft_path}/cancel", headers=lead_h)).status_code == 200
     assert (await client.post(f"{draft_path}/cancel", headers=lead_h)).status_code == 409
 
+    # A households campaign's premises list: as CSV and JSON, its coverage, a bad row.
+    homes = campaign_data(counts="households", draft=True)
+    homes_made = await client.post("/api/v1/campaigns", json=homes, headers=lead_h)
+    homes_path = f"/api/v1/campaigns/{homes_made.json()['slug']}/premises"
+    listing = "address_line,postcode\n2 Brudenell Road,LS6 1AB\n"
+    as_csv = {**lead_h, "Content-Type": "text/csv"}
+    assert (await client.put(homes_path, content=listing, headers=as_csv)).status_code == 200
+    rows = [{"address_line": "4 Brudenell Road", "postcode": "LS6 1AB"}]
+    assert (await client.put(homes_path, json=rows, headers=lead_h)).status_code == 200
+    assert (await client.put(homes_path, json=[{}], headers=lead_h)).status_code == 422
+    assert (await client.get(homes_path, headers=lead_h)).status_code == 200
+    assert (await client.get(homes_path, headers=mine)).status_code == 403
+
     # Hand notes: a pledge without email, on a campaign that is then cancelled.
     by_hand = await make_campaign(store, lead, target=5)
     neighbour = {"name": "Edna", "postcode": "LS6 1AB", "source": "paper", "attested": True}
