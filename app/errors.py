@@ -15,6 +15,7 @@ from notifications.webhooks import DeliveryInFlight, DeliveryNotFound
 from pledges import errors as domain
 from pledges.errors import FieldError
 from pledges.letters import LetterGuessesLimited, LettersRefused
+from pledges.pledging import AlreadyRecorded
 from pledges.store import utcnow
 from pledges.updates import UpdateRateLimited
 
@@ -93,6 +94,8 @@ def problem_from_domain(exc: domain.DomainError) -> Problem:
         )
     if isinstance(exc, domain.NotCampaignLead):
         return Problem(403, "Only this campaign's lead can do that.")
+    if isinstance(exc, AlreadyRecorded):
+        return Problem(409, str(exc), exc.errors)
     if isinstance(exc, domain.FieldsFixed):
         fixed = "This cannot change once the campaign is published."
         return Problem(409, str(exc), [FieldError(f, "not_valid", fixed) for f in exc.fields])

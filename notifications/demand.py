@@ -97,7 +97,7 @@ def parse_demand_filter(category: str, postcode_prefix: str, everywhere: bool) -
 @dataclass(frozen=True)
 class Contact:
     name: str
-    email: str
+    email: str | None  # None: a pledge the lead recorded for someone without email
     # The first line of the address, when the pledger gave one (households campaigns).
     address_line: str | None
     postcode: str

@@ -1,9 +1,11 @@
 """From the journal to the email outbox, and from the outbox to the mail server.
 
 Dispatch turns each undispatched event into outbox rows (unique per purpose and
-recipient, so a message is queued once however often dispatch runs) and marks the event
-dispatched in the same transaction. Sending claims due rows under a lease (Store.claim); a
-worker that dies mid-send leaves the lease to run out and another sends the message.
+recipient, so a message is queued once however often dispatch runs), and into notes on the
+lead's "to tell by hand" list for pledges without email (notifications/hand_notes.py), and
+marks the event dispatched in the same transaction. Sending claims due rows under a lease
+(Store.claim); a worker that dies mid-send leaves the lease to run out and another sends
+the message.
 
 The outbox's table is owned here, so the kinds of message are named here, and so is the
 scrubbing of a pledger's mail when their pledge is erased or anonymised.
@@ -20,6 +22,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from databases import Database
 
+from notifications.hand_notes import note_broadcast, note_for_pledge
 from notifications.mail import Mailer
 from notifications.messages import MessageRenderer, Rendered
 from notifications.tables import emails
@@ -76,6 +79,9 @@ async def _queue_for_pledge(
     row = await db.fetch_one(query)
     if row is None:  # gone, or erased / anonymised (or withdrawn) before this was dispatched
         return
+    if row["email"] is None:  # recorded by the lead without email: their list instead
+        await note_for_pledge(store, db, kind, key, event, pledge_id)
+        return
     now = utcnow()
     await db.execute(
         store.insert_or_ignore(emails).values(
@@ -109,6 +115,8 @@ async def _queue_broadcast(store: Store, db: Database, kind: str, event: Event) 
     ).where(
         pledges.c.campaign_id == event.campaign_id,
         pledges.c.status == "confirmed",
+        # Pledges without email get a note on their lead's list instead (note_broadcast).
+        pledges.c.email.is_not(None),
         pledges.c.unsubscribed_at.is_(None),
         pledges.c.anonymised_at.is_(None),
     )
@@ -161,6 +169,7 @@ async def queue_emails_for(store: Store, db: Database, event: Event) -> None:
         await _queue_for_pledge(store, db, "repeated", key, event, pledge_id)
     elif event.type in BROADCAST_KINDS:
         await _queue_broadcast(store, db, BROADCAST_KINDS[event.type], event)
+        await note_broadcast(store, db, BROADCAST_KINDS[event.type], event)
     elif event.type in PAYMENT_EMAILS:
         kind = PAYMENT_EMAILS[event.type]
         pledge_id = int(event.payload["pledge_id"])

@@ -40,8 +40,8 @@ class ScrubMail(Protocol):
 
 async def blank_pledges(db: Database, ids: Sequence[int], label: str, now: datetime) -> list[Any]:
     """Replace the personal data of these pledges not anonymised yet, in `db`'s
-    transaction; each email becomes `<label>-<id>@invalid`. Returns (id, campaign_id) of
-    those changed."""
+    transaction; each email becomes `<label>-<id>@invalid` (a pledge without one keeps
+    none). Returns (id, campaign_id) of those changed."""
     if not ids:
         return []
     return list(
@@ -50,8 +50,15 @@ async def blank_pledges(db: Database, ids: Sequence[int], label: str, now: datet
             .where(pledges.c.id.in_(list(ids)), pledges.c.anonymised_at.is_(None))
             .values(
                 name="",
-                email=sa.literal(f"{label}-") + sa.cast(pledges.c.id, sa.String) + "@invalid",
-                email_canonical=sa.literal(f"{label}:") + sa.cast(pledges.c.id, sa.String),
+                # A pledge recorded without email stays without one.
+                email=sa.case(
+                    (pledges.c.email.is_(None), None),
+                    else_=sa.literal(f"{label}-") + sa.cast(pledges.c.id, sa.String) + "@invalid",
+                ),
+                email_canonical=sa.case(
+                    (pledges.c.email_canonical.is_(None), None),
+                    else_=sa.literal(f"{label}:") + sa.cast(pledges.c.id, sa.String),
+                ),
                 postcode=pledges.c.district,
                 address_line=None,
                 phone=None,

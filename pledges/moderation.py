@@ -94,7 +94,7 @@ class PledgeFilter:
     since: datetime | None = None  # created at or after
     until: datetime | None = None  # created before
 
-    def matches(self, ip: str | None, email_canonical: str) -> bool:
+    def matches(self, ip: str | None, email_canonical: str | None) -> bool:
         """The exact test of what SQL can only narrow down: the address and the domain."""
         if self.network is not None:
             address = _address(ip)
@@ -103,6 +103,8 @@ class PledgeFilter:
             if address not in self.network:
                 return False
         if self.email_domain is not None:
+            if email_canonical is None:  # a pledge without email has no domain to match
+                return False
             _, at, domain = email_canonical.rpartition("@")
             if not at or domain != self.email_domain:
                 return False

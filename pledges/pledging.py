@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
-from pledges.addresses import parse_address_line
+from pledges.addresses import address_key, parse_address_line
 from pledges.campaigns import get_campaign_by_id
 from pledges.counting import (
     Progress,
@@ -23,6 +23,7 @@ from pledges.errors import (
     CampaignHidden,
     CampaignNotFound,
     CampaignNotOpen,
+    DomainError,
     ErrorCode,
     FieldError,
     MoneyUnavailable,
@@ -36,6 +37,7 @@ from pledges.households import household_for
 from pledges.identity import canonical_email, is_valid_email, normalise_postcode, postcode_district
 from pledges.journal import record_event
 from pledges.money import format_money
+from pledges.phones import parse_phone
 from pledges.rate_limits import DEFAULT_PLEDGE_RATE_LIMIT, RateLimit, check_pledge_rate
 from pledges.store import Store, aware, utcnow
 from pledges.tables import campaigns, pledges
@@ -57,6 +59,9 @@ class PledgeInput:
     amount: int | None = None
     # The first line of the address: required by a campaign that counts households.
     address_line: str | None = None
+    # A phone number, checked on every pledge and kept only on one the lead records (a
+    # resident pledging online is reached by email).
+    phone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,17 +101,12 @@ def _flag(data: dict[str, Any], name: str, errors: list[FieldError]) -> bool:
 MAX_NAME = 200
 
 
-def parse_pledge(data: Any) -> PledgeInput:
-    """A resident's pledge from what they sent (a JSON object or a form's fields): every
-    problem at once, by field, or the typed input the commands below take."""
-    if not isinstance(data, dict):
-        raise ValidationFailed([FieldError("body", "not_an_object", "Send a JSON object.")])
-    errors: list[FieldError] = []
+def _read_name(data: dict[str, Any], errors: list[FieldError]) -> str:
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         errors.append(FieldError("name", "required", "Enter your name."))
-        name = ""
-    elif len(name.strip()) > MAX_NAME:
+        return ""
+    if len(name.strip()) > MAX_NAME:
         errors.append(
             FieldError(
                 "name",
@@ -117,11 +117,15 @@ def parse_pledge(data: Any) -> PledgeInput:
         )
     elif "\x00" in name:  # PostgreSQL cannot store it; SQLite would, silently
         errors.append(FieldError("name", "contains_nul", "Name must not contain a NUL character."))
+    return name.strip()
+
+
+def _read_email(data: dict[str, Any], errors: list[FieldError]) -> str:
     email = data.get("email")
     if not isinstance(email, str) or not email.strip():
         errors.append(FieldError("email", "required", "Enter your email address."))
-        email = ""
-    elif "\x00" in email or not is_valid_email(email.strip()):
+        return ""
+    if "\x00" in email or not is_valid_email(email.strip()):
         errors.append(
             FieldError(
                 "email",
@@ -129,6 +133,10 @@ def parse_pledge(data: Any) -> PledgeInput:
                 "Enter an email address in the right format, like name@example.com.",
             )
         )
+    return email.strip()
+
+
+def _read_postcode(data: dict[str, Any], errors: list[FieldError]) -> str:
     raw_postcode = data.get("postcode")
     postcode = normalise_postcode(raw_postcode) if isinstance(raw_postcode, str) else None
     if not isinstance(raw_postcode, str) or not raw_postcode.strip():
@@ -137,23 +145,111 @@ def parse_pledge(data: Any) -> PledgeInput:
         errors.append(
             FieldError("postcode", "not_a_postcode", "Enter a real UK postcode, like LS6 1AB.")
         )
+    return postcode or ""
+
+
+def parse_pledge(data: Any) -> PledgeInput:
+    """A resident's pledge from what they sent (a JSON object or a form's fields): every
+    problem at once, by field, or the typed input the commands below take."""
+    if not isinstance(data, dict):
+        raise ValidationFailed([FieldError("body", "not_an_object", "Send a JSON object.")])
+    errors: list[FieldError] = []
+    name = _read_name(data, errors)
+    email = _read_email(data, errors)
+    postcode = _read_postcode(data, errors)
     address_line, address_errors = parse_address_line(data.get("address_line"), required=False)
     errors.extend(address_errors)
+    phone, phone_errors = parse_phone(data.get("phone"))
+    errors.extend(phone_errors)
     show_name = _flag(data, "show_name", errors)
     share_contact = _flag(data, "share_contact", errors)
     if errors:
         raise ValidationFailed(errors)
     amount = data.get("amount")
     return PledgeInput(
-        name=name.strip(),
-        email=email.strip(),
-        postcode=postcode or "",
+        name=name,
+        email=email,
+        postcode=postcode,
         show_name=show_name,
         share_contact=share_contact,
         # Checked against the campaign's range in the transaction, after the fields above.
         amount=amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
         address_line=address_line,
+        phone=phone,
     )
+
+
+@dataclass(frozen=True)
+class VouchedPledgeInput:
+    """A pledge a campaign's lead records for a neighbour who has no email address (door
+    to door, a phone call, a library session), on the lead's word: they attested that they
+    met or spoke to this person, who asked them to record it. It counts at once."""
+
+    name: str
+    postcode: str
+    show_name: bool
+    share_contact: bool
+    # Required by a campaign that counts households, as for any pledge.
+    address_line: str | None = None
+    # A number the lead may call to pass on news; never shown beyond the lead.
+    phone: str | None = None
+
+
+ATTESTATION_NEEDED = FieldError(
+    "attested",
+    "required",
+    "Without an email address, confirm that you met or spoke to this person and that they "
+    "asked you to record their pledge.",
+)
+
+
+def parse_vouched_pledge(data: Any) -> VouchedPledgeInput:
+    """A pledge without email, from what the lead sent: the resident's name, postcode,
+    address line (checked against the campaign when recorded), an optional phone number,
+    their consent choices, and the lead's attestation (`attested` true). Every problem at
+    once, by field."""
+    if not isinstance(data, dict):
+        raise ValidationFailed([FieldError("body", "not_an_object", "Send a JSON object.")])
+    errors: list[FieldError] = []
+    name = _read_name(data, errors)
+    postcode = _read_postcode(data, errors)
+    address_line, address_errors = parse_address_line(data.get("address_line"), required=False)
+    errors.extend(address_errors)
+    phone, phone_errors = parse_phone(data.get("phone"))
+    errors.extend(phone_errors)
+    show_name = _flag(data, "show_name", errors)
+    share_contact = _flag(data, "share_contact", errors)
+    attested = _flag(data, "attested", errors)
+    if not attested and not any(e.field == "attested" for e in errors):
+        errors.append(ATTESTATION_NEEDED)
+    if errors:
+        raise ValidationFailed(errors)
+    return VouchedPledgeInput(
+        name=name,
+        postcode=postcode,
+        show_name=show_name,
+        share_contact=share_contact,
+        address_line=address_line,
+        phone=phone,
+    )
+
+
+def has_email(data: Any) -> bool:
+    """Whether a paper pledge gives an email address (anything but nothing or blank): with
+    one it is a paper pledge as ever, without one it rests on the lead's attestation."""
+    if not isinstance(data, dict):
+        return True  # parse_pledge says what is wrong with it
+    email = data.get("email")
+    return not (email is None or (isinstance(email, str) and not email.strip()))
+
+
+def parse_paper_pledge(data: Any) -> PledgeInput | VouchedPledgeInput:
+    """A pledge the lead enters (signed on paper, or told to them): with an email address,
+    as a resident's pledge (parse_pledge); without one, a pledge on the lead's word
+    (parse_vouched_pledge)."""
+    if not has_email(data):
+        return parse_vouched_pledge(data)
+    return parse_pledge(data)
 
 
 ADDRESS_NEEDED = FieldError(
@@ -174,7 +270,9 @@ class _PledgeTarget:
     max_amount: int | None = None
     counts: str = "people"
 
-    async def household_of(self, store: Store, db: Database, spec: PledgeInput) -> int | None:
+    async def household_of(
+        self, store: Store, db: Database, spec: PledgeInput | VouchedPledgeInput
+    ) -> int | None:
         """The household a pledge joins on a campaign that counts them (the address is
         then required: ValidationFailed), else None."""
         if self.counts != "households":
@@ -349,6 +447,14 @@ async def record_pledge(
         )
 
 
+MONEY_ONLINE_ONLY = FieldError(
+    "email",
+    "money_online_only",
+    "Money pledges are made online, where the resident saves a card: "
+    "give them the campaign's link or flyer instead.",
+)
+
+
 async def record_paper_pledge(
     store: Store, slug: str, lead_id: int, spec: PledgeInput
 ) -> PledgeOutcome:
@@ -360,16 +466,7 @@ async def record_paper_pledge(
             raise NotCampaignLead(slug)
         if campaign.currency is not None:
             # A money pledge counts once its card is saved, which only the resident can do.
-            raise ValidationFailed(
-                [
-                    FieldError(
-                        "email",
-                        "money_online_only",
-                        "Money pledges are made online, where the resident saves a card: "
-                        "give them the campaign's link or flyer instead.",
-                    )
-                ]
-            )
+            raise ValidationFailed([MONEY_ONLINE_ONLY])
         now = utcnow()
         household_id = await campaign.household_of(store, db, spec)
         pledge_id = await db.fetch_val(
@@ -385,6 +482,7 @@ async def record_paper_pledge(
                 household_id=household_id,
                 show_name=spec.show_name,
                 share_contact=spec.share_contact,
+                phone=spec.phone,
                 source="paper",
                 status="confirmed",
                 created_at=now,
@@ -401,7 +499,12 @@ async def record_paper_pledge(
                     pledges.c.email_canonical == canonical,
                     pledges.c.status.in_(("pending", "withdrawn")),
                 )
-                .values(status="confirmed", confirmed_at=now, withdrawn_at=None)
+                .values(
+                    status="confirmed",
+                    confirmed_at=now,
+                    withdrawn_at=None,
+                    **({"phone": spec.phone} if spec.phone else {}),
+                )
                 .returning(pledges.c.id)
             )
             if row is None:
@@ -418,6 +521,115 @@ async def record_paper_pledge(
         )
         progress = await count_pledge(db, int(pledge_id), campaign.id, counts=campaign.counts)
         return PledgeOutcome(int(pledge_id), "confirmed", repeated=False, progress=progress)
+
+
+class AlreadyRecorded(DomainError):
+    """A pledge without email with the same name at the same address is on the campaign
+    already: the lead entered it twice (there is no email to tell two people apart)."""
+
+    def __init__(self, pledge_id: int) -> None:
+        super().__init__(
+            "A pledge without email from someone of this name at this address is recorded "
+            "on this campaign already, so it was not added again."
+        )
+        self.pledge_id = pledge_id
+        self.errors = [
+            FieldError(
+                "name",
+                "taken",
+                "Someone of this name at this postcode and address has pledged already: it "
+                "counts once.",
+            )
+        ]
+
+
+async def _same_pledge_without_email(
+    db: Database, campaign_id: int, spec: VouchedPledgeInput
+) -> int | None:
+    """A pledge without email on this campaign by the same name at the same address (the
+    name in any case, the address in any spelling of it), not withdrawn."""
+    rows = await db.fetch_all(
+        sa.select(pledges.c.id, pledges.c.name, pledges.c.address_line).where(
+            pledges.c.campaign_id == campaign_id,
+            pledges.c.postcode == spec.postcode,
+            pledges.c.email_canonical.is_(None),
+            pledges.c.status != "withdrawn",
+        )
+    )
+    key = address_key(spec.address_line) if spec.address_line else ""
+    for row in rows:
+        line = row["address_line"]
+        if (
+            row["name"].casefold() == spec.name.casefold()
+            and (address_key(line) if line else "") == key
+        ):
+            return int(row["id"])
+    return None
+
+
+async def record_vouched_pledge(
+    store: Store, slug: str, lead_id: int, spec: VouchedPledgeInput
+) -> PledgeOutcome:
+    """A pledge without email, recorded by the campaign's lead on their word: confirmed at
+    once and counted as vouched for. What Groundswell would email the resident reaches the
+    lead's "to tell by hand" list instead (notifications). Money campaigns take pledges
+    online only; the same name at the same address twice is AlreadyRecorded."""
+    async with store.write() as db:
+        campaign = await _open_campaign_for_pledging(db, slug)
+        if campaign.lead_id != lead_id:
+            raise NotCampaignLead(slug)
+        if campaign.currency is not None:
+            raise ValidationFailed([MONEY_ONLINE_ONLY])
+        household_id = await campaign.household_of(store, db, spec)
+        # The campaign's row lock (PostgreSQL; SQLite has one writer), which counting takes
+        # anyway, taken before looking for the same pledge: two entries of one pledge at
+        # once cannot both find none.
+        await db.execute(
+            sa.select(campaigns.c.id)
+            .where(campaigns.c.id == campaign.id)
+            .with_for_update(key_share=True)
+        )
+        repeat = await _same_pledge_without_email(db, campaign.id, spec)
+        if repeat is not None:
+            raise AlreadyRecorded(repeat)
+        now = utcnow()
+        pledge_id = await db.fetch_val(
+            sa.insert(pledges)
+            .values(
+                campaign_id=campaign.id,
+                name=spec.name,
+                email=None,
+                email_canonical=None,
+                postcode=spec.postcode,
+                district=postcode_district(spec.postcode),
+                address_line=spec.address_line,
+                household_id=household_id,
+                phone=spec.phone,
+                vouched_by=lead_id,
+                show_name=spec.show_name,
+                share_contact=spec.share_contact,
+                source="paper",
+                status="confirmed",
+                created_at=now,
+                confirmed_at=now,
+            )
+            .returning(pledges.c.id)
+        )
+        await record_event(
+            db, "pledge.confirmed", campaign.id, {"pledge_id": pledge_id, "source": "paper"}
+        )
+        progress = await count_pledge(db, int(pledge_id), campaign.id, counts=campaign.counts)
+        return PledgeOutcome(int(pledge_id), "confirmed", repeated=False, progress=progress)
+
+
+async def record_lead_pledge(
+    store: Store, slug: str, lead_id: int, spec: PledgeInput | VouchedPledgeInput
+) -> PledgeOutcome:
+    """A pledge the campaign's lead enters (parse_paper_pledge): on paper with an email
+    address, or on their word without one."""
+    if isinstance(spec, VouchedPledgeInput):
+        return await record_vouched_pledge(store, slug, lead_id, spec)
+    return await record_paper_pledge(store, slug, lead_id, spec)
 
 
 async def confirm_pledge(store: Store, pledge_id: int) -> ConfirmOutcome:
@@ -486,7 +698,8 @@ class Pledge:
     id: int
     campaign_id: int
     name: str
-    email: str
+    # None: recorded by the lead for someone without an email address (never emailed).
+    email: str | None
     postcode: str
     district: str
     show_name: bool

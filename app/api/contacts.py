@@ -16,7 +16,10 @@ from notifications import demand
 
 class Contact(Shape):
     name: str
-    email: str
+    email: str | None = Field(
+        description="Null for a resident who pledged without an email address (their "
+        "campaign's lead recorded the pledge)."
+    )
     postcode: str
     address_line: str | None = Field(
         default=None,

@@ -84,7 +84,9 @@ class PledgeRow(Shape):
     status: str = Field(description="pending, confirmed, withdrawn or invalid.")
     source: str = Field(description="web, api or paper.")
     name: str
-    email: str
+    email: str | None = Field(
+        description="Null for a pledge the lead recorded for someone without an email address."
+    )
     address_line: str | None = Field(
         description="The first line of the address, if given (households campaigns ask it)."
     )

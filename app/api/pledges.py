@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 from starlette.requests import Request
@@ -46,6 +46,7 @@ from pledges.errors import (
     PledgeInvalid,
     ValidationFailed,
 )
+from pledges.phones import MAX_PHONE, PHONE_PATTERN
 from pledges.pledging import Progress as ProgressRecord
 
 log = logging.getLogger("groundswell.api")
@@ -56,21 +57,44 @@ EMAIL_PATTERN = (
     f"(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+{WS}*$"
 )
 
-# ----- models ----------------------------------------------------------------------------
+# A paper pledge may leave the email out (or blank): the lead's attestation stands for it.
+EMAIL_OR_BLANK = f"^(?:{EMAIL_PATTERN[1:-1]}|{WS}*)$"
+# An attestation given: true, or a ticked checkbox's value (as Flag reads them).
+ATTESTED = {
+    "anyOf": [
+        {"enum": [True]},
+        {"type": "string", "pattern": r"^(?:[Oo][Nn]|[Tt][Rr][Uu][Ee]|1|[Yy][Ee][Ss])$"},
+    ]
+}
+
+
+def pledge_input_extra(schema: dict[str, Any]) -> None:
+    # An email address, or (a paper pledge only) the lead's attestation instead. Spelled
+    # with anyOf and enum (not if/then or const), which every draft reads.
+    schema["anyOf"] = [
+        {"required": ["email"], "properties": {"email": {"type": "string", "pattern": NOT_BLANK}}},
+        {
+            "required": ["source", "attested"],
+            "properties": {"source": {"enum": ["paper"]}, "attested": ATTESTED},
+        },
+    ]
+    schema["examples"] = [
+        {"name": "Ada Lovelace", "email": "ada@example.org", "postcode": "LS6 1AB"},
+    ]
 
 
 class PledgeInput(Input):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"name": "Ada Lovelace", "email": "ada@example.org", "postcode": "LS6 1AB"}
-            ]
-        }
-    )
+    """A resident's pledge, or one their campaign's lead records (`source: paper`, with the
+    lead's key): with an email address, or for a neighbour without one on the lead's word
+    (`attested: true`), counted at once as vouched for."""
+
+    model_config = ConfigDict(json_schema_extra=pledge_input_extra)
 
     name: trimmed_text(1, 200)  # type: ignore[valid-type]
-    email: str = stated(
-        EMAIL_PATTERN, max_length=320, description="An email address: name@example.com."
+    email: Annotated[str, stated(EMAIL_OR_BLANK, max_length=320)] | None = Field(
+        default=None,
+        description="An email address: name@example.com. Required, except on a paper pledge "
+        "for someone without one (left out, null or blank), which needs `attested`.",
     )
     postcode: str = Field(
         json_schema_extra={"pattern": NOT_BLANK},
@@ -86,8 +110,21 @@ class PledgeInput(Input):
         "spellings of one address (12a Brudenell Rd, Flat 12A Brudenell Road) are one "
         "household.",
     )
+    phone: Annotated[str, stated(PHONE_PATTERN, max_length=MAX_PHONE)] | None = Field(
+        default=None,
+        examples=["0113 496 0000"],
+        description="A paper pledge's phone number, for the lead to pass on news to someone "
+        "without email: 7 to 20 digits, with spaces, brackets and a leading + allowed. "
+        "A resident's own pledge does not keep it.",
+    )
     show_name: Flag = False
     share_contact: Flag = False
+    attested: Flag = Field(
+        default=False,
+        description="A paper pledge without email: the lead confirms they met or spoke to "
+        "this person, who asked them to record their pledge. It counts at once as vouched "
+        "for, and what would be emailed appears on the lead's hand notes instead.",
+    )
     amount: int | None = Field(
         default=None,
         description="Money campaigns where the resident chooses: the amount in minor units, "
@@ -95,7 +132,8 @@ class PledgeInput(Input):
     )
     source: Literal["api", "paper"] = Field(
         default="api",
-        description="paper needs the campaign lead's API key and is confirmed at once.",
+        description="paper needs the campaign lead's API key and is confirmed at once (not on "
+        "a campaign that asks for money).",
     )
 
 
@@ -190,7 +228,9 @@ def pledge_check(svc: Services, slug: str) -> DomainCheck:
         if isinstance(data, dict) and data.get("source", "api") not in ("api", "paper"):
             wrong = FieldError("source", "not_in_choices", "Use 'api' or 'paper'.")
             raise ValidationFailed([wrong])
-        errors = await domain_errors(pledging.parse_pledge, data)
+        paper = isinstance(data, dict) and data.get("source") == "paper"
+        parse = pledging.parse_paper_pledge if paper else pledging.parse_pledge
+        errors = await domain_errors(parse, data)
         amount = data.get("amount") if isinstance(data, dict) else None
         if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
             errors.append(await _amount_not_a_number(svc, slug))
@@ -232,9 +272,10 @@ async def _amount_not_a_number(svc: Services, slug: str) -> FieldError:
     },
     errors=(403, 404, 409, 429),
     description="A 409 when the campaign is closed or hidden, or asks for money and this site "
-    "takes no payments now (`errors` names `money`); a 422 names `amount` when it is outside "
-    "the campaign's range, or missing; a 429 with `Retry-After` when one address pledges "
-    "too often on one campaign.",
+    "takes no payments now (`errors` names `money`), or when a paper pledge without email "
+    "repeats one by the same name at the same address (`errors` names `name`); a 422 names "
+    "`amount` when it is outside the campaign's range, or missing; a 429 with `Retry-After` "
+    "when one address pledges too often on one campaign.",
 )
 async def create_pledge(request: Request) -> Response:
     svc = services(request)
@@ -246,10 +287,10 @@ async def create_pledge(request: Request) -> Response:
     body = await validated(
         PledgeInput, raw, "Some of what was sent is not valid.", pledge_check(svc, slug)
     )
-    pledge = pledging.parse_pledge(body.model_dump(exclude_unset=True))
     if body.source == "paper":
         assert lead is not None
-        outcome = await pledging.record_paper_pledge(svc.store, slug, lead.id, pledge)
+        entered = pledging.parse_paper_pledge(body.model_dump(exclude_unset=True))
+        outcome = await pledging.record_lead_pledge(svc.store, slug, lead.id, entered)
         progress = outcome.progress  # as of this pledge's commit: no second read
         if progress is None:  # a repeat changed nothing: read the count
             campaign = await campaign_service.get_campaign(svc.store.database, slug)
@@ -262,6 +303,7 @@ async def create_pledge(request: Request) -> Response:
         if progress.counts == "households":
             recorded.progress.households = progress.households
         return answer(recorded, 201)
+    pledge = pledging.parse_pledge(body.model_dump(exclude_unset=True))
     # An anonymous pledge is limited per client address; one sent with a lead's key is not.
     ip = None if key is not None else client_ip(request)
     outcome = await pledging.record_pledge(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from app.pages import (
     administrators,
+    hand_notes,
     leads,
     letters,
     my_pledges,
@@ -29,4 +30,5 @@ routes = [
     *premises.routes,
     *leads.routes,
     *letters.routes,
+    *hand_notes.routes,
 ]

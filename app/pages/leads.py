@@ -29,6 +29,7 @@ from app.pages.rendering import render
 from app.pages.sharing import campaign_url
 from app.pages.sign_in import current_lead, sign_in_redirect
 from app.pages.spreadsheet import csv_cell
+from notifications.hand_notes import untold_count
 from pledges import campaigns as campaign_service
 from pledges.accounts import Lead
 from pledges.campaigns import CATEGORIES, Campaign
@@ -47,7 +48,14 @@ from pledges.letters import letters_summary
 from pledges.money import CURRENCIES, format_money, major_text, parse_major
 from pledges.payments import PaymentView, payment_view, refund_in_full
 from pledges.pledge_rows import columns_for, pledge_rows
-from pledges.pledging import PledgeInput, parse_pledge, record_paper_pledge
+from pledges.pledging import (
+    AlreadyRecorded,
+    PledgeInput,
+    VouchedPledgeInput,
+    has_email,
+    parse_paper_pledge,
+    record_lead_pledge,
+)
 from pledges.premises_list import premises_panel
 from pledges.updates import UpdateRateLimited, list_updates, parse_update, post_update
 
@@ -92,10 +100,14 @@ CAMPAIGN_FIELDS = (
 _MONEY_AT = CAMPAIGN_FIELDS.index("money_kind")
 ERROR_PLACES = (*CAMPAIGN_FIELDS[:_MONEY_AT], "money", *CAMPAIGN_FIELDS[_MONEY_AT:])
 LIVE_FIELDS = ("title", "summary", "description", "deadline")
-PAPER_FIELDS = ("name", "email", "postcode", "consent")
+PAPER_FIELDS = ("name", "email", "postcode", "address_line", "phone", "consent", "attested")
 CONSENT_MISSING = (
     "Tick the box to confirm the person signed a paper form agreeing to be counted and "
     "contacted about this campaign."
+)
+ATTESTATION_MISSING = (
+    "Without an email address, tick the box to confirm you met or spoke to this person and "
+    "they asked you to record their pledge."
 )
 CSV_BATCH = 500
 FLASH = "lead_flash"
@@ -451,6 +463,7 @@ async def _dashboard_page(
         premises = await premises_panel(db, campaign)
         homes = await household_breakdown(db, campaign) if campaign.counts_households else None
         letters = await letters_summary(db, campaign) if campaign.premises_listed else None
+        to_tell = await untold_count(db, campaign.id)
     paper_errors = paper_errors or {}
     update_errors = update_errors or {}
     summary = [(f"paper-{k}", v) for k, v in paper_errors.items()] + [
@@ -468,6 +481,7 @@ async def _dashboard_page(
             "chart": Markup(dashboard.chart_svg),  # noqa: S704
             "updates": updates,
             "premises": premises,
+            "to_tell": to_tell,
             "public_url": campaign_url(svc.settings.base_url, campaign.slug),
             "flash": request.session.pop(FLASH, None),
             "paper": paper or {},
@@ -593,6 +607,9 @@ PAPER_REQUIRED = {
     "name": "Enter their name.",
     "email": "Enter their email address.",
     "postcode": "Enter their postcode.",
+    "address_line": "This campaign counts homes: enter the first line of their address, "
+    "like 12 Brudenell Road.",
+    "attested": ATTESTATION_MISSING,
 }
 
 
@@ -602,6 +619,17 @@ def _paper_message(error: FieldError) -> str:
     return error.message
 
 
+def _paper_done(outcome_repeated: bool, spec: PledgeInput | VouchedPledgeInput) -> str:
+    if outcome_repeated:
+        return "This person had already pledged, so they are counted once."
+    if isinstance(spec, VouchedPledgeInput):
+        return (
+            "Pledge recorded on your word. It counts now. Anything we would email them "
+            "will be on your list to tell by hand."
+        )
+    return "Paper pledge recorded. It counts now."
+
+
 async def paper_pledge(request: Request) -> Response:
     lead = await _lead_or_redirect(request)
     if isinstance(lead, Response):
@@ -609,39 +637,48 @@ async def paper_pledge(request: Request) -> Response:
     raw = await request.form()
     check_csrf(request, raw.get("csrf_token"))
     campaign = await _own_campaign(request, lead)
-    typed = _typed(raw, ("name", "email", "postcode"))
+    typed = _typed(raw, ("name", "email", "postcode", "address_line", "phone"))
     data: dict[str, Any] = {
         **typed,
         "show_name": raw.get("show_name") == "on",
         "share_contact": raw.get("share_contact") == "on",
+        "attested": raw.get("attested") == "on",
     }
     form = {**data, "consent": raw.get("consent") == "on"}
     errors: dict[str, str] = {}
-    pledge: PledgeInput | None = None
+    pledge: PledgeInput | VouchedPledgeInput | None = None
     try:
-        pledge = parse_pledge(data)
+        pledge = parse_paper_pledge(data)
     except ValidationFailed as exc:
         for e in exc.errors:
             errors.setdefault(e.field, _paper_message(e))
-    if not form["consent"]:
+    # With an email: a signed paper form, as ever. Without: the lead's word (attested).
+    if has_email(data) and not form["consent"]:
         errors["consent"] = CONSENT_MISSING
     if pledge is not None and not errors:
+        status_code = 422
         try:
-            outcome = await record_paper_pledge(
+            outcome = await record_lead_pledge(
                 services(request).store, campaign.slug, lead.id, pledge
             )
+        except ValidationFailed as exc:  # the address a households campaign needs
+            for e in exc.errors:
+                errors.setdefault(e.field if e.field in PAPER_FIELDS else "form", _paper_message(e))
+        except AlreadyRecorded as exc:
+            errors["name"] = exc.errors[0].message
+            status_code = 409
         except DomainError as exc:  # closed, hidden: said on the form, nothing stored
             errors["form"] = str(exc)
             return await _dashboard_page(
                 request, campaign, paper=form, paper_errors=errors, status_code=409
             )
-        _flash(
-            request,
-            "This person had already pledged, so they are counted once."
-            if outcome.repeated
-            else "Paper pledge recorded. It counts now.",
+        else:
+            _flash(request, _paper_done(outcome.repeated, pledge))
+            return _dashboard_redirect(campaign.slug, "#paper")
+        ordered = {k: errors[k] for k in (*PAPER_FIELDS, *errors) if k in errors}
+        return await _dashboard_page(
+            request, campaign, paper=form, paper_errors=ordered, status_code=status_code
         )
-        return _dashboard_redirect(campaign.slug, "#paper")
     ordered = {k: errors[k] for k in (*PAPER_FIELDS, *errors) if k in errors}
     return await _dashboard_page(
         request, campaign, paper=form, paper_errors=ordered, status_code=422

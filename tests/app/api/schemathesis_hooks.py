@@ -13,8 +13,9 @@ generated to break the document still breaks it; nothing here loosens a check.
   all of Unicode);
 - a money campaign's range has its minimum at most its maximum;
 - a pledge's amount lies within its campaign's range, a paper pledge is on a campaign
-  that asks for no money, and a pledge to a campaign that counts households gives the
-  first line of its address (all read from the API);
+  that asks for no money (one made online instead has an email), and a pledge to a
+  campaign that counts households gives the first line of its address (all read from the
+  API);
 - a campaign is created open, not as a draft: a draft is not public, so the links from its
   creation (get it, pledge to it) would lead nowhere; a draft's coverage target gets the
   number of premises that publishing needs;
@@ -126,6 +127,10 @@ def _pledge_body(body: dict[str, Any], slug: Any) -> None:
         return
     if body.get("source") == "paper":  # money pledges are made online, never on paper
         body["source"] = "api"
+        # A paper pledge may leave its email out (attested); made online, it needs one.
+        email = body.get("email")
+        if email is None or (isinstance(email, str) and not email.strip()):
+            body["email"] = "ada@example.org"
     amount = body.get("amount")
     whole = amount is None or (_is_number(amount) and float(amount).is_integer())
     if money["deposit"] is None and whole:

@@ -23,6 +23,7 @@ from app import api
 from app.api.openapi import openapi_document
 from app.main import services_of
 from app.settings import Settings
+from notifications.outbox import dispatch_events
 from notifications.tables import webhook_deliveries
 from pledges.accounts import create_organisation_api_key
 from pledges.campaigns import cancel_campaign, expire_due_campaigns
@@ -317,6 +318,23 @@ async def test_every_operation_answers_as_its_document_says(
     wrong = code.translate(shifted)  # another code, so surely not this one
     assert (await client.post(verify, json={**claim, "code": wrong})).status_code == 422
     assert (await client.post(verify, json={**claim, "code": code})).status_code == 200
+
+    # Hand notes: a pledge without email, on a campaign that is then cancelled.
+    by_hand = await make_campaign(store, lead, target=5)
+    neighbour = {"name": "Edna", "postcode": "LS6 1AB", "source": "paper", "attested": True}
+    recorded = await client.post(
+        f"/api/v1/campaigns/{by_hand.slug}/pledges", json=neighbour, headers=lead_h
+    )
+    assert recorded.status_code == 201
+    await client.post(f"/api/v1/campaigns/{by_hand.slug}/cancel", headers=lead_h)
+    await dispatch_events(store)
+    notes = f"/api/v1/campaigns/{by_hand.slug}/hand-notes"
+    listed = await client.get(notes, headers=lead_h)
+    assert listed.status_code == 200
+    assert (await client.get(notes, headers=mine)).status_code == 403
+    [note] = listed.json()["hand_notes"]
+    assert (await client.post(f"{notes}/{note['id']}/told", headers=lead_h)).status_code == 200
+    assert (await client.post(f"{notes}/0/told", headers=lead_h)).status_code == 404
 
     # Every answer's body is what the document says for its operation and status.
     for answer in seen:
