@@ -43,10 +43,10 @@ class PremiseInput(Input):
 
 
 class PremisesUpload(Input):
-    premises: list[PremiseInput] = Field(max_length=MAX_PREMISES)
+    premises: list[PremiseInput] = Field(min_length=1, max_length=MAX_PREMISES)
 
 
-Rows = Annotated[list[PremiseInput], Field(max_length=MAX_PREMISES)]
+Rows = Annotated[list[PremiseInput], Field(min_length=1, max_length=MAX_PREMISES)]
 
 
 class PremisesList(RootModel[Rows | PremisesUpload]):
