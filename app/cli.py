@@ -59,12 +59,19 @@ async def _with_store(settings: Settings, job: Callable[[Store], Awaitable[T]]) 
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from app.development.demo import seed_demo
+    from app.development.demo import seed_demo, seed_households_demo
     from app.migrate import migrate
+    from pledges.tokens import Signer
 
     settings = _settings(args, demo=True)
     migrate(settings.database_url)
-    seeded = asyncio.run(_with_store(settings, seed_demo))
+
+    async def seed(store: Store) -> bool:
+        seeded = await seed_demo(store)
+        await seed_households_demo(store, Signer(str(settings.secret_key)))
+        return seeded
+
+    seeded = asyncio.run(_with_store(settings, seed))
     print("Demo campaigns added." if seeded else "Campaigns exist already; nothing added.")
     return 0
 

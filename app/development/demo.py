@@ -24,11 +24,28 @@ from app.settings import Settings
 from gateways.stripe_gateway import StripeGateway
 from gateways.stripe_stand_in import FakeStripe
 from pledges.accounts import create_lead_api_key, ensure_lead
-from pledges.campaigns import create_campaign, get_campaign, list_campaigns, parse_campaign
+from pledges.campaigns import (
+    create_campaign,
+    get_campaign,
+    list_campaigns,
+    open_campaign,
+    parse_campaign,
+)
 from pledges.errors import CampaignNotFound
+from pledges.letters import issue_letters, verify_letter
 from pledges.payments import record_card_saved, remember_customer
-from pledges.pledging import confirm_pledge, parse_pledge, record_paper_pledge, record_pledge
+from pledges.pledging import (
+    confirm_pledge,
+    parse_pledge,
+    parse_vouched_pledge,
+    record_paper_pledge,
+    record_pledge,
+    record_vouched_pledge,
+)
+from pledges.premises import parse_premises_csv
+from pledges.premises_list import replace_premises
 from pledges.store import Store, utcnow
+from pledges.tokens import Signer
 
 log = logging.getLogger("groundswell")
 
@@ -199,13 +216,122 @@ async def seed_money_demo(
     return True
 
 
+# A campaign that counts homes, not people: two streets of ten, on the lead's list, and a
+# target of 40 % of them. Six homes are counted (30 %), so two more tip it: a visitor who
+# pledges at one of the listed addresses moves the coverage.
+HOUSEHOLDS_CAMPAIGN: dict[str, Any] = {
+    "slug": "full-fibre-for-cardigan-road-and-chestnut-avenue",
+    "title": "Full fibre for Cardigan Road and Chestnut Avenue",
+    "summary": "The provider will build when 40 % of the 20 homes on our two streets "
+    "pledge: one pledge per home counts, however many of you live there.",
+    "description": "The provider plans its build street by street, and counts homes, not "
+    "people. Our two streets have 20 homes between them; when 8 of them have pledged, "
+    "it will survey.\n\nEvery home on the list was posted a letter with a code: enter it "
+    "when you pledge to show the provider your home really is on the street. No email? "
+    "Tell Priya at number 9, and she will record your pledge for you.",
+    "category": "broadband",
+    "area": {"name": "Cardigan Road and Chestnut Avenue, Leeds", "postcode_districts": ["LS6"]},
+    "counts": "households",
+    "coverage_target": 40,
+    "draft": True,
+}
+HOUSEHOLDS_DAYS = 40
+HOUSEHOLDS_STREETS = (("Cardigan Road", "LS6 1LJ"), ("Chestnut Avenue", "LS6 1BA"))
+# (name, address line, postcode): five homes by email, two people in one flat.
+HOUSEHOLDS_PLEDGERS = [
+    ("Amira Haddad", "1 Cardigan Road", "LS6 1LJ"),
+    ("Tom Fielding", "5 Cardigan Rd", "LS6 1LJ"),
+    ("Grace Obi", "Flat 2, 7 Cardigan Road", "LS6 1LJ"),
+    ("Sam Obi", "flat 2 7 cardigan rd", "LS6 1LJ"),
+    ("Lena Kowalski", "2 Chestnut Avenue", "LS6 1BA"),
+]
+# Verified by the code in her letter.
+HOUSEHOLDS_LETTER = ("Rhys Evans", "6 Chestnut Avenue", "LS6 1BA")
+# Recorded by the lead at the door: no email address.
+HOUSEHOLDS_NO_EMAIL = ("Doreen Walsh", "10 Chestnut Ave", "LS6 1BA", "0113 496 0000")
+
+
+def households_premises_csv() -> str:
+    """The lead's list: 1 to 9 Cardigan Road, flat 2 of number 7, and 2 to 20 Chestnut
+    Avenue (even numbers), 20 homes in all."""
+    rows = ["address_line,postcode"]
+    street, postcode = HOUSEHOLDS_STREETS[0]
+    for number in range(1, 10):
+        rows.append(f"{number} {street},{postcode}")
+    rows.append(f'"Flat 2, 7 {street}",{postcode}')
+    street, postcode = HOUSEHOLDS_STREETS[1]
+    for number in range(2, 21, 2):
+        rows.append(f"{number} {street},{postcode}")
+    return "\n".join(rows) + "\n"
+
+
+async def seed_households_demo(store: Store, signer: Signer) -> bool:
+    """Add the households campaign to a demo database once: its premises list, letters
+    with codes, pledges from several homes (two people in one flat), one home verified by
+    its letter's code, and one pledge recorded for a neighbour without email. Returns
+    False when there is nothing to do: not a demo database, or seeded already."""
+    db = store.database
+    try:
+        await get_campaign(db, HOUSEHOLDS_CAMPAIGN["slug"])
+        return False
+    except CampaignNotFound:
+        pass
+    try:
+        await get_campaign(db, str(CAMPAIGNS[0]["slug"]))
+    except CampaignNotFound:
+        return False  # someone's own campaigns: leave them alone
+    async with store.write() as db:
+        lead = await ensure_lead(db, DEMO_LEAD)
+    data = {
+        **HOUSEHOLDS_CAMPAIGN,
+        "deadline": (utcnow() + timedelta(days=HOUSEHOLDS_DAYS)).isoformat(),
+    }
+    campaign = await create_campaign(store, lead.id, parse_campaign(data))
+    slug = campaign.slug
+    await replace_premises(store, slug, lead.id, parse_premises_csv(households_premises_csv()))
+    await open_campaign(store, slug, lead.id)
+    letters = await issue_letters(store, slug, lead.id, signer)
+    for i, (name, line, postcode) in enumerate(HOUSEHOLDS_PLEDGERS):
+        email = f"{name.split()[0].lower()}@demo.groundswell.localhost"
+        spec = {"name": name, "email": email, "postcode": postcode, "address_line": line}
+        outcome = await record_pledge(store, slug, parse_pledge({**spec, "show_name": i % 2 == 0}))
+        await confirm_pledge(store, outcome.pledge_id)
+    name, line, postcode = HOUSEHOLDS_LETTER
+    code = next(letter.code for letter in letters if letter.address_line == line)
+    await verify_letter(store, slug, signer, postcode=postcode, address_line=line, code=code)
+    email = f"{name.split()[0].lower()}@demo.groundswell.localhost"
+    outcome = await record_pledge(
+        store,
+        slug,
+        parse_pledge({"name": name, "email": email, "postcode": postcode, "address_line": line}),
+    )
+    await confirm_pledge(store, outcome.pledge_id)
+    name, line, postcode, phone = HOUSEHOLDS_NO_EMAIL
+    await record_vouched_pledge(
+        store,
+        slug,
+        lead.id,
+        parse_vouched_pledge(
+            {
+                "name": name,
+                "postcode": postcode,
+                "address_line": line,
+                "phone": phone,
+                "attested": True,
+            }
+        ),
+    )
+    return True
+
+
 async def seed_for_serve(settings: Settings, stand_in: FakeStripe | None = None) -> None:
-    """`serve --demo`: the demo campaigns on a new database, and the money campaign
-    when Stripe (or its stand-in) is configured."""
+    """`serve --demo`: the demo campaigns on a new database (with the campaign that counts
+    households), and the money campaign when Stripe (or its stand-in) is configured."""
     store = Store(settings.database_url)
     await store.connect()
     try:
         await seed_demo(store)
+        await seed_households_demo(store, Signer(str(settings.secret_key)))
         if settings.money_enabled:
             gateway = StripeGateway(
                 str(settings.stripe_secret_key),
