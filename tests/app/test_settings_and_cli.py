@@ -101,8 +101,13 @@ def test_demo_seeds_believable_campaigns_once(tmp_path: Path) -> None:
     assert "nothing added" in again.stdout
     with sqlite3.connect(tmp_path / "demo.db") as db:
         rows = db.execute("SELECT category, confirmed_count FROM campaigns").fetchall()
-    assert sorted(c for c, _ in rows) == ["broadband", "supplier", "waste"]
+        homes = db.execute(
+            "SELECT household_count, premises_listed FROM campaigns WHERE counts = 'households'"
+        ).fetchall()
+    # Three campaigns of people, and one (broadband) that counts households on a list.
+    assert sorted(c for c, _ in rows) == ["broadband", "broadband", "supplier", "waste"]
     assert all(n > 0 for _, n in rows)
+    assert homes == [(6, 20)]
 
 
 def test_serve_links_follow_the_served_address_and_keep_demo_settings(
