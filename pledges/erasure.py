@@ -23,8 +23,9 @@ import sqlalchemy as sa
 from databases import Database
 
 from pledges.anonymity import ScrubMail, blank_pledges, forget_households
+from pledges.campaigns import get_campaign
 from pledges.counting import withdraw_in_transaction
-from pledges.errors import PledgeNotFound
+from pledges.errors import NotCampaignLead, PledgeNotFound
 from pledges.identity import address_domains, canonical_email
 from pledges.journal import record_event
 from pledges.store import Store, aware, utcnow
@@ -217,3 +218,72 @@ async def resident_has_pledges(db: Database, email: str) -> bool:
         .limit(1)
     )
     return found is not None
+
+
+@dataclass(frozen=True)
+class RecordedPledge:
+    """A pledge a lead recorded for someone without an email address, as the lead sees it."""
+
+    id: int
+    name: str
+    address_line: str | None
+    postcode: str
+    status: str
+
+
+async def pledges_without_email(db: Database, campaign_id: int) -> list[RecordedPledge]:
+    """The campaign's pledges recorded without email and not erased or anonymised: the
+    ones only their lead can erase, since their resident cannot sign in to do it."""
+    rows = await db.fetch_all(
+        sa.select(
+            pledges.c.id,
+            pledges.c.name,
+            pledges.c.address_line,
+            pledges.c.postcode,
+            pledges.c.status,
+        )
+        .where(
+            pledges.c.campaign_id == campaign_id,
+            pledges.c.email_canonical.is_(None),
+            pledges.c.anonymised_at.is_(None),
+        )
+        .order_by(pledges.c.postcode, pledges.c.id)
+    )
+    return [
+        RecordedPledge(r["id"], r["name"], r["address_line"], r["postcode"], r["status"])
+        for r in rows
+    ]
+
+
+async def erase_pledge_without_email(
+    store: Store, slug: str, lead_id: int, pledge_id: int, *, scrub_mail: ScrubMail
+) -> bool:
+    """The campaign's lead erases, at the resident's request, a pledge recorded for them
+    without an email address (they have no other way to ask): withdrawn as erase_resident
+    withdraws (another pledge from the home takes its place), then blanked, in one
+    transaction. False when there is no such pledge left to erase."""
+    if not 0 < pledge_id <= MAX_ID:
+        return False
+    async with store.write() as db:
+        campaign = await get_campaign(db, slug)
+        if campaign.lead_id != lead_id:
+            raise NotCampaignLead(slug)
+        found = await db.fetch_val(
+            sa.select(pledges.c.id)
+            .where(
+                pledges.c.id == pledge_id,
+                pledges.c.campaign_id == campaign.id,
+                pledges.c.email_canonical.is_(None),
+                pledges.c.anonymised_at.is_(None),
+            )
+            .with_for_update()
+        )
+        if found is None:
+            return False
+        await withdraw_in_transaction(db, pledge_id)
+        erased = await blank_pledges(db, [pledge_id], "erased", utcnow())
+        await forget_households(db, [pledge_id], "erased")
+        for row in erased:
+            await record_event(db, "pledge.erased", row["campaign_id"], {"pledge_id": row["id"]})
+        await scrub_mail(db, [pledge_id], "erased")
+    return bool(erased)

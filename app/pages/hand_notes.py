@@ -22,9 +22,11 @@ from app.pages.leads import FLASH
 from app.pages.rendering import render
 from app.pages.sign_in import current_lead, sign_in_redirect
 from notifications.hand_notes import MAX_NOTES, HandNote, mark_told, untold_notes
+from notifications.outbox import scrub_pledge_mail
 from pledges import campaigns as campaign_service
 from pledges.campaigns import Campaign
 from pledges.dashboard import long_date
+from pledges.erasure import erase_pledge_without_email, pledges_without_email
 
 # Marking more than a page's worth at once is not something the page ever sends.
 MAX_MARKED = MAX_NOTES
@@ -71,7 +73,9 @@ async def to_tell(request: Request) -> Response:
     campaign = await _lead_campaign(request)
     if isinstance(campaign, Response):
         return campaign
-    notes = await untold_notes(services(request).store.database, campaign.id)
+    db = services(request).store.database
+    notes = await untold_notes(db, campaign.id)
+    recorded = await pledges_without_email(db, campaign.id)
     return render(
         request,
         "lead/to_tell.html",
@@ -80,6 +84,7 @@ async def to_tell(request: Request) -> Response:
             "people": people_to_tell(notes),
             "shown": [n.id for n in notes],
             "more": len(notes) >= MAX_NOTES,
+            "recorded": recorded,
             "flash": request.session.pop(FLASH, None),
             "long_date": long_date,
         },
@@ -112,7 +117,32 @@ async def mark_as_told(request: Request) -> Response:
     return RedirectResponse(f"/lead/campaigns/{campaign.slug}/to-tell", status_code=303)
 
 
+async def erase_recorded(request: Request) -> Response:
+    """Erase, at its resident's request, a pledge the lead recorded without email."""
+    campaign = await _lead_campaign(request)
+    if isinstance(campaign, Response):
+        return campaign
+    form = await request.form()
+    check_csrf(request, form.get("csrf_token"))
+    text = request.path_params["pledge_id"]
+    pledge_id = int(text) if re.fullmatch(r"[0-9]{1,19}", text) else 0
+    erased = await erase_pledge_without_email(
+        services(request).store,
+        campaign.slug,
+        campaign.lead_id,
+        pledge_id,
+        scrub_mail=scrub_pledge_mail,
+    )
+    request.session[FLASH] = (
+        "Their pledge is erased: their name, address and phone number are gone."
+        if erased
+        else "Nothing changed: that pledge was erased already."
+    )
+    return RedirectResponse(f"/lead/campaigns/{campaign.slug}/to-tell", status_code=303)
+
+
 routes = [
     Route("/lead/campaigns/{slug}/to-tell", to_tell, methods=["GET"]),
     Route("/lead/campaigns/{slug}/to-tell/told", mark_as_told, methods=["POST"]),
+    Route("/lead/campaigns/{slug}/recorded/{pledge_id}/erase", erase_recorded, methods=["POST"]),
 ]

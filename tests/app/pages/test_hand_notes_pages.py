@@ -258,3 +258,63 @@ async def test_the_contacts_download_has_an_empty_email_for_a_pledge_without_one
         ["Edna Doorstep", "", "LS6 1AB"],
         ["Resident 1", "resident1@example.org", "LS6 1AB"],
     ]
+
+
+async def test_the_lead_erases_a_pledge_without_email_at_its_residents_request(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    store = store_of(app)
+    lead = await sign_in(client, store)
+    campaign = await make_campaign(store, lead, counts="households", target=5)
+    assert (await paper(client, campaign)).status_code == 303
+    neighbour = await store.database.fetch_val(sa.select(pledges.c.id))
+    assert (await get_campaign(store.database, campaign.slug)).household_count == 1
+
+    page = page_of(await client.get(f"/lead/campaigns/{campaign.slug}/to-tell"))
+    assert "People you recorded without email" in page.words
+    assert "Edna Doorstep, 12 Brudenell Road, LS6 1AB" in page.words
+    token = await csrf_from(client, f"/lead/campaigns/{campaign.slug}/to-tell")
+    erase = f"/lead/campaigns/{campaign.slug}/recorded/{neighbour}/erase"
+    # Without the form's token nothing happens.
+    assert (await client.post(erase, data={})).status_code == 403
+    assert (await get_campaign(store.database, campaign.slug)).household_count == 1
+
+    erased = await client.post(erase, data={"csrf_token": token}, follow_redirects=True)
+    assert erased.status_code == 200
+    assert "Their pledge is erased" in page_of(erased).words
+    after = await get_campaign(store.database, campaign.slug)
+    assert (after.confirmed, after.household_count) == (0, 0)
+    row = await store.database.fetch_one(sa.select(pledges).where(pledges.c.id == neighbour))
+    assert row is not None
+    assert (row["name"], row["address_line"], row["phone"], row["postcode"]) == (
+        "",
+        None,
+        None,
+        "LS6",
+    )
+    assert "doorstep" not in repr(await table_snapshot(store)).lower()
+    assert "People you recorded without email" not in page_of(erased).words
+    again = await client.post(erase, data={"csrf_token": token}, follow_redirects=True)
+    assert "Nothing changed" in page_of(again).words
+
+
+async def test_another_leads_pledge_without_email_cannot_be_erased(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    store = store_of(app)
+    await sign_in(client, store)
+    other, _ = await make_lead(store, "other@example.org")
+    theirs = await make_campaign(store, other, target=5)
+    outcome = await record_vouched_pledge(
+        store,
+        theirs.slug,
+        other.id,
+        parse_vouched_pledge({"name": "Ada", "postcode": "LS6 1AB", "attested": True}),
+    )
+    token = await csrf_from(client, "/lead")
+    answer = await client.post(
+        f"/lead/campaigns/{theirs.slug}/recorded/{outcome.pledge_id}/erase",
+        data={"csrf_token": token},
+    )
+    assert answer.status_code == 404
+    assert (await get_campaign(store.database, theirs.slug)).confirmed == 1
