@@ -17,14 +17,13 @@ from starlette.routing import Route
 
 from app.bootstrap import services
 from app.csrf import check_csrf
-from app.errors import Problem
 from app.pages.leads import FLASH
 from app.pages.rendering import render
-from app.pages.sign_in import current_lead, sign_in_redirect
+from app.pages.sign_in import (
+    lead_campaign,
+)
 from notifications.hand_notes import MAX_NOTES, HandNote, mark_told, untold_notes
 from notifications.outbox import scrub_pledge_mail
-from pledges import campaigns as campaign_service
-from pledges.campaigns import Campaign
 from pledges.dashboard import long_date
 from pledges.erasure import erase_pledge_without_email, pledges_without_email
 
@@ -57,20 +56,8 @@ def people_to_tell(notes: list[HandNote]) -> list[Person]:
     )
 
 
-async def _lead_campaign(request: Request) -> Campaign | Response:
-    lead = await current_lead(request)
-    if lead is None:
-        return sign_in_redirect("lead")
-    campaign = await campaign_service.get_campaign(
-        services(request).store.database, request.path_params["slug"]
-    )
-    if campaign.lead_id != lead.id:  # not yours: as if it did not exist
-        raise Problem(404, "There is no campaign at this address.")
-    return campaign
-
-
 async def to_tell(request: Request) -> Response:
-    campaign = await _lead_campaign(request)
+    campaign = await lead_campaign(request)
     if isinstance(campaign, Response):
         return campaign
     db = services(request).store.database
@@ -102,7 +89,7 @@ def _note_ids(values: list[str]) -> list[int]:
 
 async def mark_as_told(request: Request) -> Response:
     """Mark the notes the form names (one, or all shown) as told; others change nothing."""
-    campaign = await _lead_campaign(request)
+    campaign = await lead_campaign(request)
     if isinstance(campaign, Response):
         return campaign
     form = await request.form()
@@ -119,7 +106,7 @@ async def mark_as_told(request: Request) -> Response:
 
 async def erase_recorded(request: Request) -> Response:
     """Erase, at its resident's request, a pledge the lead recorded without email."""
-    campaign = await _lead_campaign(request)
+    campaign = await lead_campaign(request)
     if isinstance(campaign, Response):
         return campaign
     form = await request.form()

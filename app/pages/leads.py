@@ -27,11 +27,13 @@ from app.csrf import check_csrf
 from app.errors import Problem, problem_from_domain
 from app.pages.rendering import render
 from app.pages.sharing import campaign_url
-from app.pages.sign_in import current_lead, sign_in_redirect
+from app.pages.sign_in import (
+    lead_or_redirect,
+    own_campaign,
+)
 from app.pages.spreadsheet import csv_cell
 from notifications.hand_notes import untold_count
 from pledges import campaigns as campaign_service
-from pledges.accounts import Lead
 from pledges.campaigns import CATEGORIES, Campaign
 from pledges.counting import household_breakdown
 from pledges.dashboard import load_dashboard, long_date
@@ -126,20 +128,6 @@ PAYMENT_LABELS = {
 
 
 # Sessions and ownership
-
-
-async def _lead_or_redirect(request: Request) -> Lead | Response:
-    lead = await current_lead(request)
-    return sign_in_redirect("lead") if lead is None else lead
-
-
-async def _own_campaign(request: Request, lead: Lead) -> Campaign:
-    campaign = await campaign_service.get_campaign(
-        services(request).store.database, request.path_params["slug"]
-    )
-    if campaign.lead_id != lead.id:  # not yours: as if it did not exist
-        raise Problem(404, "There is no campaign at this address.")
-    return campaign
 
 
 def _flash(request: Request, message: str) -> None:
@@ -401,7 +389,7 @@ def _campaign_form_page(
 
 
 async def lead_home(request: Request) -> Response:
-    lead = await _lead_or_redirect(request)
+    lead = await lead_or_redirect(request)
     if isinstance(lead, Response):
         return lead
     found = await campaign_service.campaigns_for_lead(services(request).store.database, lead.id)
@@ -413,7 +401,7 @@ async def lead_home(request: Request) -> Response:
 
 
 async def new_campaign(request: Request) -> Response:
-    lead = await _lead_or_redirect(request)
+    lead = await lead_or_redirect(request)
     if isinstance(lead, Response):
         return lead
     if request.method == "GET":
@@ -495,19 +483,19 @@ async def _dashboard_page(
 
 
 async def dashboard(request: Request) -> Response:
-    lead = await _lead_or_redirect(request)
+    lead = await lead_or_redirect(request)
     if isinstance(lead, Response):
         return lead
-    return await _dashboard_page(request, await _own_campaign(request, lead))
+    return await _dashboard_page(request, await own_campaign(request, lead))
 
 
 async def publish(request: Request) -> Response:
-    lead = await _lead_or_redirect(request)
+    lead = await lead_or_redirect(request)
     if isinstance(lead, Response):
         return lead
     form = await request.form()
     check_csrf(request, form.get("csrf_token"))
-    campaign = await _own_campaign(request, lead)
+    campaign = await own_campaign(request, lead)
     try:
         await campaign_service.open_campaign(services(request).store, campaign.slug, lead.id)
     except ValidationFailed:  # the deadline has passed: published, it would close at once
@@ -522,10 +510,10 @@ async def publish(request: Request) -> Response:
 
 async def cancel(request: Request) -> Response:
     """GET asks "are you sure?"; the POST from that page cancels, and pledgers are told."""
-    lead = await _lead_or_redirect(request)
+    lead = await lead_or_redirect(request)
     if isinstance(lead, Response):
         return lead
-    campaign = await _own_campaign(request, lead)
+    campaign = await own_campaign(request, lead)
     if request.method == "GET":
         return _page(request, "lead/cancel.html", {"campaign": campaign})
     form = await request.form()
@@ -542,10 +530,10 @@ async def cancel(request: Request) -> Response:
 async def edit_campaign(request: Request) -> Response:
     """A draft may change in every field; an open or tipped campaign only in its words and
     a later deadline; a closed one not at all."""
-    lead = await _lead_or_redirect(request)
+    lead = await lead_or_redirect(request)
     if isinstance(lead, Response):
         return lead
-    campaign = await _own_campaign(request, lead)
+    campaign = await own_campaign(request, lead)
     mode = (
         "draft"
         if campaign.status == "draft"
@@ -631,12 +619,12 @@ def _paper_done(outcome_repeated: bool, spec: PledgeInput | VouchedPledgeInput) 
 
 
 async def paper_pledge(request: Request) -> Response:
-    lead = await _lead_or_redirect(request)
+    lead = await lead_or_redirect(request)
     if isinstance(lead, Response):
         return lead
     raw = await request.form()
     check_csrf(request, raw.get("csrf_token"))
-    campaign = await _own_campaign(request, lead)
+    campaign = await own_campaign(request, lead)
     typed = _typed(raw, ("name", "email", "postcode", "address_line", "phone"))
     data: dict[str, Any] = {
         **typed,
@@ -693,12 +681,12 @@ def _next_update_text(when: datetime) -> str:
 
 
 async def campaign_update(request: Request) -> Response:
-    lead = await _lead_or_redirect(request)
+    lead = await lead_or_redirect(request)
     if isinstance(lead, Response):
         return lead
     raw = await request.form()
     check_csrf(request, raw.get("csrf_token"))
-    campaign = await _own_campaign(request, lead)
+    campaign = await own_campaign(request, lead)
     form = _typed(raw, ("title", "body"))
     try:
         update = parse_update(form)
@@ -746,12 +734,12 @@ async def _campaign_pledge(request: Request, campaign: Campaign, value: Any) -> 
 async def refund_page(request: Request) -> Response:
     """The dashboard's Refund button asks "are you sure?"; the POST from that page (with
     confirm=yes) refunds the pledge in full. Only the campaign's own lead may."""
-    lead = await _lead_or_redirect(request)
+    lead = await lead_or_redirect(request)
     if isinstance(lead, Response):
         return lead
     raw = await request.form()
     check_csrf(request, raw.get("csrf_token"))
-    campaign = await _own_campaign(request, lead)
+    campaign = await own_campaign(request, lead)
     pledge = await _campaign_pledge(request, campaign, raw.get("pledge_id"))
     if raw.get("confirm") != "yes":
         return _page(request, "lead/refund.html", {"campaign": campaign, "pledge": pledge})
@@ -786,10 +774,10 @@ def _csv_line(values: list[Any]) -> str:
 
 async def pledges_csv(request: Request) -> Response:
     """Every pledge of the campaign, streamed in batches by id (none held for long)."""
-    lead = await _lead_or_redirect(request)
+    lead = await lead_or_redirect(request)
     if isinstance(lead, Response):
         return lead
-    campaign = await _own_campaign(request, lead)
+    campaign = await own_campaign(request, lead)
     db = services(request).store.database
     names = columns_for(campaign)
 
@@ -830,10 +818,10 @@ def qr_svg(url: str) -> str:
 
 
 async def flyer(request: Request) -> Response:
-    lead = await _lead_or_redirect(request)
+    lead = await lead_or_redirect(request)
     if isinstance(lead, Response):
         return lead
-    campaign = await _own_campaign(request, lead)
+    campaign = await own_campaign(request, lead)
     if not campaign.is_public:
         raise Problem(
             409,

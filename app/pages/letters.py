@@ -13,11 +13,12 @@ from starlette.routing import Route
 
 from app.bootstrap import services
 from app.csrf import check_csrf
-from app.errors import Problem
 from app.pages.leads import STATUS_LABELS, qr_svg
 from app.pages.rendering import render
 from app.pages.sharing import campaign_url
-from app.pages.sign_in import current_lead, sign_in_redirect
+from app.pages.sign_in import (
+    lead_campaign,
+)
 from pledges import campaigns as campaign_service
 from pledges.campaigns import Campaign
 from pledges.errors import ValidationFailed
@@ -45,19 +46,6 @@ def verify_url(base_url: str, slug: str) -> str:
 # ----- the lead's letters ------------------------------------------------------------------
 
 
-async def _lead_campaign(request: Request) -> Campaign | Response:
-    """The signed-in lead's own campaign, a sign-in redirect, or 404 for another's."""
-    lead = await current_lead(request)
-    if lead is None:
-        return sign_in_redirect("lead")
-    campaign = await campaign_service.get_campaign(
-        services(request).store.database, request.path_params["slug"]
-    )
-    if campaign.lead_id != lead.id:  # not yours: as if it did not exist
-        raise Problem(404, "There is no campaign at this address.")
-    return campaign
-
-
 async def _letters_page(
     request: Request, campaign: Campaign, refusal: str | None, status_code: int = 200
 ) -> Response:
@@ -80,7 +68,7 @@ async def _letters_page(
 async def lead_letters(request: Request) -> Response:
     """GET explains the letters; the POST from its button issues the codes and answers
     the print page (the only time the codes are shown)."""
-    campaign = await _lead_campaign(request)
+    campaign = await lead_campaign(request)
     if isinstance(campaign, Response):
         return campaign
     if request.method == "GET":

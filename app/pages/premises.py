@@ -22,10 +22,11 @@ from app.errors import Problem
 from app.pages.leads import FLASH, STATUS_LABELS, qr_svg
 from app.pages.rendering import render
 from app.pages.sharing import campaign_url
-from app.pages.sign_in import current_lead, sign_in_redirect
-from pledges import campaigns as campaign_service
+from app.pages.sign_in import (
+    lead_or_redirect,
+    own_campaign,
+)
 from pledges import premises_list
-from pledges.accounts import Lead
 from pledges.campaigns import Campaign
 from pledges.errors import FieldError, ValidationFailed
 from pledges.premises import MAX_PREMISES, parse_premises_csv
@@ -34,20 +35,6 @@ from pledges.premises_list import MAX_LIST_BYTES, NotAwaitingReview, PremisesRef
 # Row errors shown beside the field; the rest are counted.
 SHOWN_ERRORS = 20
 NO_LIST = "Choose a CSV file, or paste the list into the box."
-
-
-async def _lead_or_redirect(request: Request) -> Lead | Response:
-    lead = await current_lead(request)
-    return sign_in_redirect("lead") if lead is None else lead
-
-
-async def _own_campaign(request: Request, lead: Lead) -> Campaign:
-    campaign = await campaign_service.get_campaign(
-        services(request).store.database, request.path_params["slug"]
-    )
-    if campaign.lead_id != lead.id:  # not yours: as if it did not exist
-        raise Problem(404, "There is no campaign at this address.")
-    return campaign
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
@@ -121,10 +108,10 @@ async def _sent_list(request: Request) -> tuple[str, str, str | None]:
 
 
 async def upload(request: Request) -> Response:
-    lead = await _lead_or_redirect(request)
+    lead = await lead_or_redirect(request)
     if isinstance(lead, Response):
         return lead
-    campaign = await _own_campaign(request, lead)
+    campaign = await own_campaign(request, lead)
     _households_only(campaign)
     if request.method == "GET":
         return _upload_page(request, campaign)
@@ -161,10 +148,10 @@ async def upload(request: Request) -> Response:
 
 async def review(request: Request) -> Response:
     """GET lists the addresses awaiting review; a POST adds one to the list or leaves it out."""
-    lead = await _lead_or_redirect(request)
+    lead = await lead_or_redirect(request)
     if isinstance(lead, Response):
         return lead
-    campaign = await _own_campaign(request, lead)
+    campaign = await own_campaign(request, lead)
     _households_only(campaign)
     svc = services(request)
     if request.method == "POST":
@@ -201,10 +188,10 @@ async def review(request: Request) -> Response:
 
 
 async def walk_sheet(request: Request) -> Response:
-    lead = await _lead_or_redirect(request)
+    lead = await lead_or_redirect(request)
     if isinstance(lead, Response):
         return lead
-    campaign = await _own_campaign(request, lead)
+    campaign = await own_campaign(request, lead)
     _households_only(campaign)
     if not campaign.is_public:
         raise Problem(

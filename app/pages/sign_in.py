@@ -17,9 +17,12 @@ from starlette.routing import Route
 
 from app.bootstrap import services
 from app.csrf import check_csrf
+from app.errors import Problem
 from app.pages.rendering import render
 from notifications.sign_in import email_sign_in_link
+from pledges import campaigns as campaign_service
 from pledges.accounts import Lead, ensure_lead, lead_by_id
+from pledges.campaigns import Campaign
 from pledges.errors import InvalidToken
 from pledges.identity import canonical_email, is_valid_email
 from pledges.magic_links import check_link, use_link
@@ -60,6 +63,30 @@ def resident_email(request: Request) -> str | None:
     if not isinstance(found, dict) or float(found.get("until", 0)) < time.time():
         return None
     return str(found["email"])
+
+
+async def lead_or_redirect(request: Request) -> Lead | Response:
+    """The signed-in lead, or the redirect to sign in."""
+    lead = await current_lead(request)
+    return sign_in_redirect("lead") if lead is None else lead
+
+
+async def own_campaign(request: Request, lead: Lead) -> Campaign:
+    """The lead's own campaign at the path's `slug`; another's answers 404, as if it did
+    not exist."""
+    campaign = await campaign_service.get_campaign(
+        services(request).store.database, request.path_params["slug"]
+    )
+    if campaign.lead_id != lead.id:
+        raise Problem(404, "There is no campaign at this address.")
+    return campaign
+
+
+async def lead_campaign(request: Request) -> Campaign | Response:
+    """The signed-in lead's own campaign at the path's `slug`, the redirect to sign in,
+    or 404 for another's."""
+    lead = await lead_or_redirect(request)
+    return lead if isinstance(lead, Response) else await own_campaign(request, lead)
 
 
 def sign_in_redirect(purpose: str) -> Response:
