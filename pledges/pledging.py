@@ -16,6 +16,7 @@ from pledges.counting import (
     Progress,
     count_if_complete,
     count_pledge,
+    lock_households,
     progress_of,
     withdraw_in_transaction,
 )
@@ -584,11 +585,7 @@ async def record_vouched_pledge(
         # The campaign's row lock (PostgreSQL; SQLite has one writer), which counting takes
         # anyway, taken before looking for the same pledge: two entries of one pledge at
         # once cannot both find none.
-        await db.execute(
-            sa.select(campaigns.c.id)
-            .where(campaigns.c.id == campaign.id)
-            .with_for_update(key_share=True)
-        )
+        await lock_households(db, campaign.id)
         repeat = await _same_pledge_without_email(db, campaign.id, spec)
         if repeat is not None:
             raise AlreadyRecorded(repeat)
