@@ -62,6 +62,11 @@ async def blank_pledges(db: Database, ids: Sequence[int], label: str, now: datet
                 postcode=pledges.c.district,
                 address_line=None,
                 phone=None,
+                # A counted pledge's answer stays, an anonymous figure of the campaign's
+                # demand curve; an erased or withdrawn one's goes with the rest.
+                max_price=sa.case(
+                    (pledges.c.status == "confirmed", pledges.c.max_price), else_=None
+                ),
                 ip=None,
                 show_name=False,
                 share_contact=False,

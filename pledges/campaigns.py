@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from databases import Database
 
+from pledges.demand import DemandInput, parse_demand
 from pledges.errors import (
     CampaignNotFound,
     CampaignNotOpen,
@@ -90,19 +91,43 @@ class Campaign:
     require_letter: bool = False
     household_count: int = 0
     covered_count: int = 0
+    # The price question and the rest of the demand settings (pledges/demand.py), and the
+    # counters counting moves for them.
+    price_currency: str | None = None
+    price_period: str | None = None
+    price_points: tuple[int, ...] = ()
+    price_required: bool = False
+    target_price: int | None = None
+    take_up_rates: dict[str, int] | None = None
+    quote_total: int | None = None
+    quote_voucher: int = 0
+    tip_on_cost: bool = False
+    equity_share: int | None = None
+    equity_districts: tuple[str, ...] = ()
+    firm_interested: int = 0
+    firm_will_switch: int = 0
+    firm_deposit: int = 0
+    priced_count: int = 0
+    priced_covered: int = 0
+    priority_count: int = 0
+    cost_covered: int = 0
 
     @property
     def tally(self) -> Tally:
-        return Tally(
-            self.counts,
-            self.confirmed,
-            self.target,
-            self.household_count,
-            self.covered_count,
-            self.premises_count,
-            self.premises_listed,
-            self.coverage_target,
-        )
+        return Tally.of(self.__dict__ | {"confirmed_count": self.confirmed})
+
+    @property
+    def asks_price(self) -> bool:
+        return bool(self.price_points)
+
+    @property
+    def firmness_counts(self) -> dict[str, int]:
+        """Counted units by firmness (people, or households through their counting pledge)."""
+        return {
+            "interested": self.firm_interested,
+            "will_switch": self.firm_will_switch,
+            "deposit": self.firm_deposit,
+        }
 
     @property
     def counts_households(self) -> bool:
@@ -170,11 +195,35 @@ class Campaign:
         }
 
 
+# The columns of a campaign's row its Tally reads (Tally.of): move_count returns them.
+TALLY_COLUMNS = (
+    "counts",
+    "confirmed_count",
+    "target",
+    "household_count",
+    "covered_count",
+    "premises_count",
+    "premises_listed",
+    "coverage_target",
+    "target_price",
+    "priced_count",
+    "priced_covered",
+    "tip_on_cost",
+    "quote_total",
+    "cost_covered",
+    "equity_share",
+    "priority_count",
+)
+
+
 @dataclass(frozen=True)
 class Tally:
     """What a campaign has counted towards its threshold, and the threshold, in one unit:
     people; households; or, with a coverage target, households on the premises list (all
-    counted households when there is no list) against that share of the premises."""
+    counted households when there is no list) against that share of the premises. With a
+    target price only units whose answer is at least that price count; a campaign tipping
+    on cost sharing counts money instead: the most any price point's units would pay
+    towards the quote, against the quote. The equity floor is a further condition."""
 
     counts: str
     confirmed: int
@@ -184,6 +233,47 @@ class Tally:
     premises_count: int | None = None
     premises_listed: int = 0
     coverage_target: int | None = None
+    target_price: int | None = None
+    priced_count: int = 0
+    priced_covered: int = 0
+    tip_on_cost: bool = False
+    quote_total: int | None = None
+    cost_covered: int = 0
+    equity_share: int | None = None
+    priority_count: int = 0
+
+    @classmethod
+    def of(cls, row: Any) -> Tally:
+        """From a mapping of TALLY_COLUMNS (a campaigns row, or what an UPDATE returned)."""
+        return cls(
+            row["counts"],
+            row["confirmed_count"],
+            row["target"],
+            row["household_count"],
+            row["covered_count"],
+            row["premises_count"],
+            row["premises_listed"],
+            row["coverage_target"],
+            row["target_price"],
+            row["priced_count"],
+            row["priced_covered"],
+            bool(row["tip_on_cost"]),
+            row["quote_total"],
+            row["cost_covered"],
+            row["equity_share"],
+            row["priority_count"],
+        )
+
+    @property
+    def counted(self) -> int:
+        """Every counted unit, whatever its price: the equity floor is a share of these."""
+        return self.households if self.counts == "households" else self.confirmed
+
+    @property
+    def equity_met(self) -> bool:
+        return not self.equity_share or self.priority_count * 100 >= (
+            self.equity_share * self.counted
+        )
 
     @property
     def premises(self) -> int | None:
@@ -202,6 +292,11 @@ class Tally:
 
     @property
     def units(self) -> int:
+        if self.tip_on_cost:
+            return self.cost_covered
+        if self.target_price is not None:
+            covered = self.counts == "households" and self.coverage_target and self.premises_listed
+            return self.priced_covered if covered else self.priced_count
         if self.counts != "households":
             return self.confirmed
         return self.covered if self.coverage_target else self.households
@@ -209,6 +304,8 @@ class Tally:
     @property
     def goal(self) -> int:
         """The units that tip the campaign (0: no count target, a money target instead)."""
+        if self.tip_on_cost:
+            return self.quote_total or 0
         if self.counts == "households" and self.coverage_target:
             if not self.premises:
                 return MAX_TARGET + 1  # cannot tip until the premises are known
@@ -277,6 +374,26 @@ def campaign_from_row(row: Any, districts: tuple[str, ...]) -> Campaign:
         require_letter=bool(row["require_letter"]),
         household_count=row["household_count"],
         covered_count=row["covered_count"],
+        price_currency=row["price_currency"],
+        price_period=row["price_period"],
+        price_points=tuple(json.loads(row["price_points"])) if row["price_points"] else (),
+        price_required=bool(row["price_required"]),
+        target_price=row["target_price"],
+        take_up_rates=json.loads(row["take_up_rates"]) if row["take_up_rates"] else None,
+        quote_total=row["quote_total"],
+        quote_voucher=row["quote_voucher"] or 0,
+        tip_on_cost=bool(row["tip_on_cost"]),
+        equity_share=row["equity_share"],
+        equity_districts=(
+            tuple(json.loads(row["equity_districts"])) if row["equity_districts"] else ()
+        ),
+        firm_interested=row["firm_interested"],
+        firm_will_switch=row["firm_will_switch"],
+        firm_deposit=row["firm_deposit"],
+        priced_count=row["priced_count"],
+        priced_covered=row["priced_covered"],
+        priority_count=row["priority_count"],
+        cost_covered=row["cost_covered"],
     )
 
 
@@ -458,6 +575,7 @@ class CampaignInput:
     premises_count: int | None = None
     coverage_target: int | None = None
     require_letter: bool = False
+    demand: DemandInput = field(default_factory=DemandInput)
 
     def household_columns(self) -> dict[str, Any]:
         return {
@@ -465,6 +583,7 @@ class CampaignInput:
             "premises_count": self.premises_count,
             "coverage_target": self.coverage_target,
             "require_letter": self.require_letter,
+            **self.demand.columns(),
         }
 
 
@@ -670,8 +789,29 @@ def parse_campaign(data: Any, now: datetime | None = None) -> CampaignInput:
     money = parse_money(data.get("money"), errors)
     counts, premises_count, coverage_target, require_letter = _parse_households(data, errors)
     target = data.get("target")
+    demand = parse_demand(
+        data,
+        errors,
+        counts=counts,
+        target_given=target is not None or coverage_target is not None,
+    )
+    if (
+        money is not None
+        and demand.question is not None
+        and demand.question.currency != (money.currency)
+    ):
+        errors.append(
+            FieldError(
+                "price_question.currency",
+                "not_in_choices",
+                "Ask the price in the campaign's money currency.",
+                {"choices": [money.currency]},
+            )
+        )
     if target is None and money is not None and money.target is not None:
         target = 0  # a money target instead of a count
+    elif target is None and demand.tip_on_cost:
+        target = 0  # sharing the quote instead of a count
     elif coverage_target is not None:
         if target is not None:
             errors.append(
@@ -739,6 +879,7 @@ def parse_campaign(data: Any, now: datetime | None = None) -> CampaignInput:
         premises_count=premises_count,
         coverage_target=coverage_target,
         require_letter=require_letter,
+        demand=demand,
     )
 
 
@@ -1100,6 +1241,31 @@ def as_input(campaign: Campaign) -> dict[str, Any]:
             data["require_letter"] = True
     if campaign.premises_count is not None:
         data["premises"] = {"count": campaign.premises_count}
+    if campaign.asks_price:
+        data["price_question"] = {
+            "currency": campaign.price_currency,
+            "period": campaign.price_period,
+            "price_points": list(campaign.price_points),
+            "required": campaign.price_required,
+        }
+        if campaign.target_price is not None:
+            data["target_price"] = campaign.target_price
+        if campaign.quote_total is not None:
+            data["quote"] = {
+                "total": campaign.quote_total,
+                "currency": campaign.price_currency,
+                "voucher_per_home": campaign.quote_voucher,
+                "tip": campaign.tip_on_cost,
+            }
+            if campaign.tip_on_cost:
+                data.pop("target", None)
+    if campaign.take_up_rates:
+        data["take_up_rates"] = dict(campaign.take_up_rates)
+    if campaign.equity_share is not None:
+        data["equity_floor"] = {
+            "share": campaign.equity_share,
+            "districts": list(campaign.equity_districts),
+        }
     return data
 
 

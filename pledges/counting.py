@@ -25,11 +25,25 @@ import sqlalchemy as sa
 from databases import Database
 
 from pledges.campaigns import (
+    TALLY_COLUMNS,
     Campaign,
     Tally,
     get_campaign_by_id,
     progress_percent,
     reached,
+)
+from pledges.demand import (
+    UNIT_COLUMNS,
+    Deltas,
+    DemandSettings,
+    Unit,
+    bucket_rows,
+    changes_of,
+    cost_cover,
+    demand_settings,
+    household_unit,
+    move_buckets,
+    person_units,
 )
 from pledges.errors import PledgeNotFound
 from pledges.journal import record_event
@@ -45,36 +59,65 @@ LEVELS = ("letter", "vouched", "email")
 class Progress:
     slug: str
     status: str
-    confirmed: int
-    target: int
+    tally: Tally
     # Money campaigns: the amount of the counted pledges, and the money target if any.
     pledged_amount: int = 0
     money_target: int | None = None
-    # Households campaigns (see pledges.campaigns.Tally).
-    counts: str = "people"
-    households: int = 0
-    covered_count: int = 0
-    premises_count: int | None = None
-    premises_listed: int = 0
-    coverage_target: int | None = None
+
+    @classmethod
+    def of(cls, row: Any) -> Progress:
+        """From a mapping of PROGRESS_COLUMNS' names."""
+        return cls(
+            row["slug"], row["status"], Tally.of(row), row["pledged_amount"], row["money_target"]
+        )
 
     @property
-    def tally(self) -> Tally:
-        return Tally(
-            self.counts,
-            self.confirmed,
-            self.target,
-            self.households,
-            self.covered_count,
-            self.premises_count,
-            self.premises_listed,
-            self.coverage_target,
-        )
+    def confirmed(self) -> int:
+        return self.tally.confirmed
+
+    @property
+    def target(self) -> int:
+        return self.tally.target
+
+    @property
+    def counts(self) -> str:
+        return self.tally.counts
+
+    @property
+    def households(self) -> int:
+        return self.tally.households
+
+    @property
+    def covered_count(self) -> int:
+        return self.tally.covered_count
+
+    @property
+    def premises_count(self) -> int | None:
+        return self.tally.premises_count
+
+    @property
+    def premises_listed(self) -> int:
+        return self.tally.premises_listed
+
+    @property
+    def coverage_target(self) -> int | None:
+        return self.tally.coverage_target
 
     @property
     def percent(self) -> int:
         tally = self.tally
         return progress_percent(tally.units, tally.goal, self.pledged_amount, self.money_target)
+
+
+PROGRESS_COLUMNS = (
+    campaigns.c.slug,
+    campaigns.c.status,
+    campaigns.c.milestones,
+    campaigns.c.milestone_reached,
+    campaigns.c.pledged_amount,
+    campaigns.c.money_target,
+    *(campaigns.c[name] for name in TALLY_COLUMNS),
+)
 
 
 async def move_count(
@@ -83,57 +126,45 @@ async def move_count(
     delta: int,
     amount: int = 0,
     *,
-    households_delta: int = 0,
-    covered_delta: int = 0,
+    deltas: Deltas | None = None,
+    settings: DemandSettings | None = None,
     recheck: bool = False,
 ) -> Progress:
     """Move the campaign's confirmed count by `delta` (and, for money pledges, its pledged
-    amount by `amount`; both negative to take pledges away; on a households campaign its
-    counted households and those on the premises list by the other two) in the caller's
-    transaction, and record any milestone or tipping it causes, once. Counts fall but
-    never un-tip. `recheck`: the threshold itself moved (the premises changed)."""
+    amount by `amount`; both negative to take pledges away) and its other counters by
+    `deltas` (households, covered, firmness, priced, priority, and the demand buckets of a
+    campaign with a price question, whose `settings` the caller read) in the caller's
+    transaction, and record any milestone or tipping it causes, once. Counts fall but never
+    un-tip. `recheck`: the threshold itself moved (the premises or the quote changed)."""
+    deltas = deltas or Deltas()
     row = await db.fetch_one(
         sa.update(campaigns)
         .where(campaigns.c.id == campaign_id)
         .values(
             confirmed_count=campaigns.c.confirmed_count + delta,
             pledged_amount=campaigns.c.pledged_amount + amount,
-            household_count=campaigns.c.household_count + households_delta,
-            covered_count=campaigns.c.covered_count + covered_delta,
+            **deltas.campaign_values(),
         )
-        .returning(
-            campaigns.c.slug,
-            campaigns.c.status,
-            campaigns.c.confirmed_count,
-            campaigns.c.target,
-            campaigns.c.milestones,
-            campaigns.c.milestone_reached,
-            campaigns.c.pledged_amount,
-            campaigns.c.money_target,
-            campaigns.c.counts,
-            campaigns.c.household_count,
-            campaigns.c.covered_count,
-            campaigns.c.premises_count,
-            campaigns.c.premises_listed,
-            campaigns.c.coverage_target,
-        )
+        .returning(*PROGRESS_COLUMNS)
     )
     assert row is not None
-    progress = Progress(
-        row["slug"],
-        row["status"],
-        row["confirmed_count"],
-        row["target"],
-        row["pledged_amount"],
-        row["money_target"],
-        row["counts"],
-        row["household_count"],
-        row["covered_count"],
-        row["premises_count"],
-        row["premises_listed"],
-        row["coverage_target"],
-    )
-    rose = delta > 0 or households_delta > 0 or covered_delta > 0 or recheck
+    values = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
+    if deltas.buckets:
+        # After the UPDATE above: the campaign's row lock is held, whoever counts first.
+        assert settings is not None and settings.asks_price
+        await move_buckets(db, campaign_id, deltas)
+    if settings is not None and settings.quote_total and (deltas.buckets or recheck):
+        cover = cost_cover(
+            settings.points, await bucket_rows(db, campaign_id), settings.quote_voucher
+        )
+        if cover != values["cost_covered"]:
+            await db.execute(
+                sa.update(campaigns).where(campaigns.c.id == campaign_id).values(cost_covered=cover)
+            )
+            recheck = recheck or cover > values["cost_covered"]
+            values["cost_covered"] = cover
+    progress = Progress.of(values)
+    rose = delta > 0 or deltas.rose or recheck
     if not rose or progress.status != "open":
         return progress
     tally = progress.tally
@@ -162,7 +193,8 @@ async def move_count(
                     db, "campaign.milestone", campaign_id, {**payload, "percent": percent}
                 )
 
-    if at(100):
+    # The equity floor: a share of the counted units from priority places, or no tipping.
+    if at(100) and tally.equity_met:
         tipped = await db.fetch_one(
             sa.update(campaigns)
             .where(campaigns.c.id == campaign_id, campaigns.c.status == "open")
@@ -216,50 +248,50 @@ async def household_breakdown(db: Database, campaign: Campaign) -> dict[str, Any
     }
 
 
-async def lock_households(db: Database, campaign_id: int) -> Any:
+async def lock_households(db: Database, campaign_id: int) -> DemandSettings | None:
     """Take the campaign's row lock before touching its households (PostgreSQL; SQLite's
     single writer already serialises), so that which pledge counts for a household, and
     whether the household is on the premises list, are decided by one transaction at a
-    time. Returns what settling needs to know of the campaign, or None for a campaign
-    that counts people."""
-    row = await db.fetch_one(
-        sa.select(campaigns.c.counts, campaigns.c.require_letter)
-        .where(campaigns.c.id == campaign_id)
-        # FOR NO KEY UPDATE: the lock move_count's UPDATE takes anyway, taken earlier. It
-        # lets other transactions insert rows that refer to the campaign (events, pledges).
-        .with_for_update(key_share=True)
-    )
-    if row is None or row["counts"] != "households":
-        return None
-    return row
+    time. Returns the campaign's settings, or None for a campaign that counts people."""
+    settings = await demand_settings(db, campaign_id)
+    return settings if settings.households else None
 
 
 async def settle_household(
-    db: Database, household_id: int, require_letter: bool
-) -> tuple[int, int]:
+    db: Database, household_id: int, settings: DemandSettings
+) -> tuple[Unit | None, Unit | None]:
     """Decide again which confirmed pledge counts for a household, after one of its
     pledges started or stopped counting or the household was verified by letter; the
     caller holds the campaign's lock (lock_households). The pledge that counts stays
     while it is confirmed; otherwise the earliest confirmed pledge takes its place. With
     `require_letter`, only a household verified by letter, or a pledge the lead vouched
-    for, counts. Returns the change in (counted households, counted listed households)."""
+    for, counts. Returns what the household counted as before and counts as now (None:
+    not counted), for move_count's deltas."""
     household = await db.fetch_one(
         sa.select(
             households.c.counting_pledge_id,
             households.c.level,
             households.c.listed,
+            households.c.priority,
+            households.c.district,
             households.c.letter_verified_at,
         ).where(households.c.id == household_id)
     )
     assert household is not None
     confirmed = await db.fetch_all(
-        sa.select(pledges.c.id, pledges.c.source, pledges.c.vouched_by)
+        sa.select(
+            pledges.c.id,
+            pledges.c.source,
+            pledges.c.vouched_by,
+            pledges.c.firmness,
+            pledges.c.max_price,
+        )
         .where(pledges.c.household_id == household_id, pledges.c.status == "confirmed")
         .order_by(pledges.c.confirmed_at, pledges.c.id)
     )
     letter = household["letter_verified_at"] is not None
     vouched = [p for p in confirmed if _is_vouched(p)]
-    eligible = confirmed if (letter or not require_letter) else vouched
+    eligible = confirmed if (letter or not settings.require_letter) else vouched
     ids = [p["id"] for p in eligible]
     current = household["counting_pledge_id"]
     counting = current if current in ids else (ids[0] if ids else None)
@@ -272,8 +304,25 @@ async def settle_household(
             .where(households.c.id == household_id)
             .values(counting_pledge_id=counting, level=level)
         )
-    moved = (counting is not None) - (current is not None)
-    return moved, moved if household["listed"] else 0
+    before = None
+    if current is not None:
+        answer = await db.fetch_one(
+            sa.select(pledges.c.firmness, pledges.c.max_price).where(pledges.c.id == current)
+        )
+        assert answer is not None
+        before = household_unit({**household._mapping, **answer._mapping})
+    after = None
+    if counting is not None:
+        answer = next(p for p in eligible if p["id"] == counting)
+        after = household_unit(
+            {
+                **household._mapping,
+                "level": level,
+                "firmness": answer["firmness"],
+                "max_price": answer["max_price"],
+            }
+        )
+    return before, after
 
 
 def _is_vouched(pledge: Any) -> bool:
@@ -282,30 +331,34 @@ def _is_vouched(pledge: Any) -> bool:
 
 
 async def count_pledge(
-    db: Database, pledge_id: int, campaign_id: int, amount: int = 0, counts: str | None = None
+    db: Database,
+    pledge_id: int,
+    campaign_id: int,
+    amount: int = 0,
+    *,
+    settings: DemandSettings | None = None,
+    unit: Unit | None = None,
 ) -> Progress:
     """A pledge has just become confirmed in the caller's transaction: count it, and on a
     households campaign its household if it is the first of its home to count.
-    `counts`, when the caller already read it, spares a query for a campaign of people."""
-    households_delta = covered_delta = 0
-    if counts != "people":
-        settings = await lock_households(db, campaign_id)
-        if settings is not None:
-            household_id = await db.fetch_val(
-                sa.select(pledges.c.household_id).where(pledges.c.id == pledge_id)
-            )
-            if household_id is not None:
-                households_delta, covered_delta = await settle_household(
-                    db, household_id, bool(settings["require_letter"])
-                )
-    return await move_count(
-        db,
-        campaign_id,
-        +1,
-        amount,
-        households_delta=households_delta,
-        covered_delta=covered_delta,
-    )
+    `settings` and `unit`, when the caller already read them (the campaign's settings need
+    no lock: what counting reads of them is fixed once published), spare queries on a
+    campaign of people without a price question: no statement but move_count's UPDATE."""
+    if settings is None or settings.needs_lock:
+        settings = await demand_settings(db, campaign_id)
+    if settings.households:
+        household_id = await db.fetch_val(
+            sa.select(pledges.c.household_id).where(pledges.c.id == pledge_id)
+        )
+        before, after = (None, None)
+        if household_id is not None:
+            before, after = await settle_household(db, household_id, settings)
+        deltas = changes_of(settings, [(before, -1), (after, +1)])
+    else:
+        if unit is None:
+            unit = (await person_units(db, [pledge_id]))[0]
+        deltas = changes_of(settings, [(unit, +1)])
+    return await move_count(db, campaign_id, +1, amount, deltas=deltas, settings=settings)
 
 
 async def uncount_pledges(
@@ -314,27 +367,26 @@ async def uncount_pledges(
     """Pledges of one campaign have just stopped counting (withdrawn, erased, struck out)
     in the caller's transaction: take them off the count, and on a households campaign
     let another confirmed pledge from each home take its place, or the household go."""
-    households_delta = covered_delta = 0
-    settings = await lock_households(db, campaign_id)
-    if settings is not None:
+    settings = await demand_settings(db, campaign_id)
+    changes: list[tuple[Unit | None, int]] = []
+    if settings.households:
         rows = await db.fetch_all(
             sa.select(pledges.c.household_id)
             .where(pledges.c.id.in_(pledge_ids), pledges.c.household_id.is_not(None))
             .distinct()
         )
         for household_id in sorted(r["household_id"] for r in rows):
-            moved, covered = await settle_household(
-                db, household_id, bool(settings["require_letter"])
-            )
-            households_delta += moved
-            covered_delta += covered
+            before, after = await settle_household(db, household_id, settings)
+            changes += [(before, -1), (after, +1)]
+    else:
+        changes = [(unit, -1) for unit in await person_units(db, pledge_ids)]
     return await move_count(
         db,
         campaign_id,
         -len(pledge_ids),
         -amount,
-        households_delta=households_delta,
-        covered_delta=covered_delta,
+        deltas=changes_of(settings, changes),
+        settings=settings,
     )
 
 
@@ -358,7 +410,7 @@ async def count_if_complete(db: Database, pledge_id: int) -> Any:
             ),
         )
         .values(status="confirmed", confirmed_at=utcnow())
-        .returning(pledges.c.campaign_id, pledges.c.amount)
+        .returning(pledges.c.campaign_id, pledges.c.amount, *UNIT_COLUMNS)
     )
 
 
@@ -401,14 +453,7 @@ def progress_of(campaign: Campaign) -> Progress:
     return Progress(
         campaign.slug,
         campaign.status,
-        campaign.confirmed,
-        campaign.target,
+        campaign.tally,
         campaign.pledged_amount,
         campaign.money_target,
-        campaign.counts,
-        campaign.household_count,
-        campaign.covered_count,
-        campaign.premises_count,
-        campaign.premises_listed,
-        campaign.coverage_target,
     )

@@ -55,6 +55,10 @@ class ResidentPledge:
     ip: str | None
     address_line: str | None
     phone: str | None
+    # The most they would pay (minor units of the campaign's price currency; None: not sure
+    # or not asked), and how firm their pledge is.
+    max_price: int | None
+    firmness: str
     created_at: datetime
     confirmed_at: datetime | None
     withdrawn_at: datetime | None
@@ -80,6 +84,8 @@ class ResidentPledge:
             "postcode_district": self.district,
             "address_line": self.address_line,
             "phone": self.phone,
+            "most_you_would_pay": self.max_price,
+            "firmness": self.firmness,
             "show_name_on_campaign_page": self.show_name,
             "share_contact_with_providers": self.share_contact,
             "source": self.source,
@@ -125,6 +131,8 @@ def _from_row(row: Any) -> ResidentPledge:
         ip=row["ip"],
         address_line=row["address_line"],
         phone=row["phone"],
+        max_price=row["max_price"],
+        firmness=row["firmness"],
         created_at=aware(row["created_at"]),  # type: ignore[arg-type]
         confirmed_at=aware(row["confirmed_at"]),
         withdrawn_at=aware(row["withdrawn_at"]),

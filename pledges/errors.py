@@ -59,6 +59,9 @@ ErrorCode = Literal[
     "not_a_cursor",  # a page cursor Groundswell did not give
     "target_or_coverage",  # a households campaign gave both a target and a coverage target
     "households_only",  # a setting only a campaign counting households may have
+    "needs_price_question",  # a target price or quote on a campaign asking no price
+    "target_or_cost",  # a target given beside tipping on a shared quote
+    "period_once_only",  # tipping on a shared build cost with a monthly or yearly price
     "not_valid",  # none of the above: the message says what is wrong
 ]
 

@@ -35,8 +35,8 @@ async def household_for(
     # Whether a new household is on the list is read under the campaign's lock, so that a
     # list being replaced at this moment cannot leave it with the old list's answer.
     await lock_households(db, campaign_id)
-    listed = await db.fetch_val(
-        sa.select(premises.c.id).where(
+    listed = await db.fetch_one(
+        sa.select(premises.c.id, premises.c.priority).where(
             premises.c.campaign_id == campaign_id,
             premises.c.postcode == postcode,
             premises.c.address_key == key,
@@ -51,6 +51,7 @@ async def household_for(
             street=street_of(address_line),
             district=postcode_district(postcode),
             listed=listed is not None,
+            priority=listed is not None and bool(listed["priority"]),
             created_at=utcnow(),
         )
         .returning(households.c.id)

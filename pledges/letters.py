@@ -31,6 +31,7 @@ from databases import Database
 from pledges.addresses import address_key, parse_address_line
 from pledges.campaigns import Campaign, get_campaign
 from pledges.counting import Progress, lock_households, move_count, settle_household
+from pledges.demand import changes_of
 from pledges.errors import (
     CampaignNotFound,
     CampaignNotOpen,
@@ -459,9 +460,14 @@ async def _verify(
         .where(households.c.id == household_id, households.c.letter_verified_at.is_(None))
         .values(letter_verified_at=now)
     )
-    moved, covered = await settle_household(db, household_id, bool(settings["require_letter"]))
+    before, after = await settle_household(db, household_id, settings)
     progress = await move_count(
-        db, campaign_id, 0, households_delta=moved, covered_delta=covered, recheck=True
+        db,
+        campaign_id,
+        0,
+        deltas=changes_of(settings, [(before, -1), (after, +1)]),
+        settings=settings,
+        recheck=True,
     )
     counted = await db.fetch_val(
         sa.select(households.c.counting_pledge_id.is_not(None)).where(

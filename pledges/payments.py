@@ -27,6 +27,7 @@ from databases import Database
 from gateways.stripe_gateway import ChargeResult, StripeFailure, StripeGateway, pledge_id_of
 from pledges.campaigns import get_campaign_by_id
 from pledges.counting import count_if_complete, count_pledge
+from pledges.demand import person_unit
 from pledges.errors import (
     CampaignNotFound,
     PaymentNotPossible,
@@ -100,7 +101,9 @@ async def _card_saved_in(
     counted = await count_if_complete(db, pledge_id)
     if counted is not None:
         await record_event(db, "pledge.confirmed", counted["campaign_id"], {"pledge_id": pledge_id})
-        await count_pledge(db, pledge_id, counted["campaign_id"], counted["amount"] or 0)
+        await count_pledge(
+            db, pledge_id, counted["campaign_id"], counted["amount"] or 0, unit=person_unit(counted)
+        )
     return CardSaved(pledge_id, newly_saved=True, counted=counted is not None)
 
 

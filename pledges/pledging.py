@@ -20,6 +20,17 @@ from pledges.counting import (
     progress_of,
     withdraw_in_transaction,
 )
+from pledges.demand import (
+    DEFAULT_FIRMNESS,
+    FIRMNESS,
+    PLAIN,
+    SETTINGS_COLUMNS,
+    DemandSettings,
+    Unit,
+    person_unit,
+    pledge_level,
+    settings_from_row,
+)
 from pledges.errors import (
     CampaignHidden,
     CampaignNotFound,
@@ -63,6 +74,11 @@ class PledgeInput:
     # A phone number, checked on every pledge and kept only on one the lead records (a
     # resident pledging online is reached by email).
     phone: str | None = None
+    # The most they would pay (minor units; None: not sure or not answered), checked
+    # against the campaign's price points when recorded; and how firm the pledge is.
+    max_price: int | None = None
+    firmness: str = DEFAULT_FIRMNESS
+    answered_price: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,6 +165,48 @@ def _read_postcode(data: dict[str, Any], errors: list[FieldError]) -> str:
     return postcode or ""
 
 
+NOT_SURE_ANSWERS = frozenset({"not_sure", "not sure", "unsure"})
+
+
+def _read_answers(data: dict[str, Any], errors: list[FieldError]) -> tuple[int | None, bool, str]:
+    """`max_price` (a whole number of minor units, or "not_sure") and `firmness`. Returns
+    (max_price, whether a price was given at all, firmness); which prices a campaign takes
+    is checked when the pledge is recorded."""
+    raw = data.get("max_price")
+    price: int | None = None
+    answered = False
+    if isinstance(raw, str) and raw.strip().isdigit():
+        raw = int(raw.strip())  # a form's radio button
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        pass
+    elif isinstance(raw, str) and raw.strip().lower() in NOT_SURE_ANSWERS:
+        answered = True
+    elif isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
+        price, answered = raw, True
+    else:
+        errors.append(
+            FieldError(
+                "max_price",
+                "not_in_choices",
+                'Choose the most you would pay from the prices given, or "not sure".',
+            )
+        )
+    firmness = data.get("firmness")
+    if firmness is None or firmness == "":
+        firmness = DEFAULT_FIRMNESS
+    elif firmness not in FIRMNESS:
+        errors.append(
+            FieldError(
+                "firmness",
+                "not_in_choices",
+                f"Choose one of: {', '.join(FIRMNESS)}.",
+                {"choices": FIRMNESS},
+            )
+        )
+        firmness = DEFAULT_FIRMNESS
+    return price, answered, str(firmness)
+
+
 def parse_pledge(data: Any) -> PledgeInput:
     """A resident's pledge from what they sent (a JSON object or a form's fields): every
     problem at once, by field, or the typed input the commands below take."""
@@ -164,6 +222,7 @@ def parse_pledge(data: Any) -> PledgeInput:
     errors.extend(phone_errors)
     show_name = _flag(data, "show_name", errors)
     share_contact = _flag(data, "share_contact", errors)
+    max_price, answered, firmness = _read_answers(data, errors)
     if errors:
         raise ValidationFailed(errors)
     amount = data.get("amount")
@@ -177,6 +236,9 @@ def parse_pledge(data: Any) -> PledgeInput:
         amount=amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
         address_line=address_line,
         phone=phone,
+        max_price=max_price,
+        firmness=firmness,
+        answered_price=answered,
     )
 
 
@@ -194,6 +256,9 @@ class VouchedPledgeInput:
     address_line: str | None = None
     # A number the lead may call to pass on news; never shown beyond the lead.
     phone: str | None = None
+    max_price: int | None = None
+    firmness: str = DEFAULT_FIRMNESS
+    answered_price: bool = False
 
 
 ATTESTATION_NEEDED = FieldError(
@@ -223,6 +288,7 @@ def parse_vouched_pledge(data: Any) -> VouchedPledgeInput:
     attested = _flag(data, "attested", errors)
     if not attested and not any(e.field == "attested" for e in errors):
         errors.append(ATTESTATION_NEEDED)
+    max_price, answered, firmness = _read_answers(data, errors)
     if errors:
         raise ValidationFailed(errors)
     return VouchedPledgeInput(
@@ -232,6 +298,9 @@ def parse_vouched_pledge(data: Any) -> VouchedPledgeInput:
         share_contact=share_contact,
         address_line=address_line,
         phone=phone,
+        max_price=max_price,
+        firmness=firmness,
+        answered_price=answered,
     )
 
 
@@ -270,6 +339,30 @@ class _PledgeTarget:
     min_amount: int | None = None
     max_amount: int | None = None
     counts: str = "people"
+    settings: DemandSettings = PLAIN
+    price_required: bool = False
+
+    def answers_of(self, spec: PledgeInput | VouchedPledgeInput) -> tuple[int | None, str]:
+        """The pledge's price and firmness as this campaign takes them: a price one of its
+        points (or "not sure" unless an answer is required; no price without a question);
+        a money pledge is a deposit, whatever it said."""
+        points = self.settings.points
+        if points:
+            if spec.max_price is not None and spec.max_price not in points:
+                raise ValidationFailed([price_error("not_in_choices", points)])
+            if spec.max_price is None and self.price_required:
+                raise ValidationFailed([price_error("required", points)])
+        price = spec.max_price if points else None
+        return price, "deposit" if self.currency is not None else spec.firmness
+
+    def unit(self, spec: PledgeInput | VouchedPledgeInput, source: str, vouched: bool) -> Unit:
+        price, firmness = self.answers_of(spec)
+        return Unit(
+            firmness=firmness,
+            price=price,
+            level=pledge_level(source, vouched or None),
+            district=postcode_district(spec.postcode),
+        )
 
     async def household_of(
         self, store: Store, db: Database, spec: PledgeInput | VouchedPledgeInput
@@ -296,6 +389,17 @@ class _PledgeTarget:
         return chosen
 
 
+def price_error(code: ErrorCode, points: tuple[int, ...]) -> FieldError:
+    """What is wrong with a resident's answer on a campaign asking about these prices."""
+    return FieldError(
+        "max_price",
+        code,
+        "Choose the most you would pay from the prices given"
+        + ("." if code == "required" else ', or "not sure".'),
+        {"choices": list(points)},
+    )
+
+
 def amount_error(code: ErrorCode, low: int, high: int, currency: str) -> FieldError:
     """What is wrong with a resident's amount on a campaign whose range is low to high."""
     return FieldError(
@@ -320,7 +424,8 @@ async def _open_campaign_for_pledging(db: Database, slug: str) -> _PledgeTarget:
             campaigns.c.deposit_amount,
             campaigns.c.min_amount,
             campaigns.c.max_amount,
-            campaigns.c.counts,
+            campaigns.c.price_required,
+            *SETTINGS_COLUMNS,
         ).where(campaigns.c.slug == slug)
     )
     if row is None or row["hidden_at"] is not None:  # hidden: answered as if it did not exist
@@ -336,6 +441,8 @@ async def _open_campaign_for_pledging(db: Database, slug: str) -> _PledgeTarget:
         row["min_amount"],
         row["max_amount"],
         row["counts"],
+        settings_from_row(row),
+        bool(row["price_required"]),
     )
 
 
@@ -360,6 +467,7 @@ async def record_pledge(
         if campaign.currency is not None and not money_enabled:
             raise MoneyUnavailable()
         amount = campaign.amount_of(spec.amount)
+        max_price, firmness = campaign.answers_of(spec)
         payment_status = "awaiting_card" if amount is not None else None
         now = utcnow()
         if ip is not None:
@@ -384,6 +492,8 @@ async def record_pledge(
                 ip=ip,
                 amount=amount,
                 payment_status=payment_status,
+                max_price=max_price,
+                firmness=firmness,
             )
             .returning(pledges.c.id)
         )
@@ -430,6 +540,8 @@ async def record_pledge(
                     ip=ip,
                     confirmed_at=None,
                     withdrawn_at=None,
+                    max_price=max_price,
+                    firmness=firmness,
                 )
             )
             await record_event(db, "pledge.created", campaign.id, {"pledge_id": existing["id"]})
@@ -468,6 +580,7 @@ async def record_paper_pledge(
         if campaign.currency is not None:
             # A money pledge counts once its card is saved, which only the resident can do.
             raise ValidationFailed([MONEY_ONLINE_ONLY])
+        unit = campaign.unit(spec, "paper", vouched=False)
         now = utcnow()
         household_id = await campaign.household_of(store, db, spec)
         pledge_id = await db.fetch_val(
@@ -488,9 +601,12 @@ async def record_paper_pledge(
                 status="confirmed",
                 created_at=now,
                 confirmed_at=now,
+                max_price=unit.price,
+                firmness=unit.firmness,
             )
             .returning(pledges.c.id)
         )
+        counted_unit: Unit | None = unit
         if pledge_id is None:
             # Already pledged online: a signature on paper confirms a pending pledge.
             row = await db.fetch_one(
@@ -517,10 +633,13 @@ async def record_paper_pledge(
                 )
                 return PledgeOutcome(int(existing), "confirmed", repeated=True)
             pledge_id = row["id"]
+            counted_unit = None  # its answers as given online: read back by counting
         await record_event(
             db, "pledge.confirmed", campaign.id, {"pledge_id": pledge_id, "source": "paper"}
         )
-        progress = await count_pledge(db, int(pledge_id), campaign.id, counts=campaign.counts)
+        progress = await count_pledge(
+            db, int(pledge_id), campaign.id, settings=campaign.settings, unit=counted_unit
+        )
         return PledgeOutcome(int(pledge_id), "confirmed", repeated=False, progress=progress)
 
 
@@ -581,6 +700,7 @@ async def record_vouched_pledge(
             raise NotCampaignLead(slug)
         if campaign.currency is not None:
             raise ValidationFailed([MONEY_ONLINE_ONLY])
+        unit = campaign.unit(spec, "paper", vouched=True)
         household_id = await campaign.household_of(store, db, spec)
         # The campaign's row lock (PostgreSQL; SQLite has one writer), which counting takes
         # anyway, taken before looking for the same pledge: two entries of one pledge at
@@ -609,13 +729,17 @@ async def record_vouched_pledge(
                 status="confirmed",
                 created_at=now,
                 confirmed_at=now,
+                max_price=unit.price,
+                firmness=unit.firmness,
             )
             .returning(pledges.c.id)
         )
         await record_event(
             db, "pledge.confirmed", campaign.id, {"pledge_id": pledge_id, "source": "paper"}
         )
-        progress = await count_pledge(db, int(pledge_id), campaign.id, counts=campaign.counts)
+        progress = await count_pledge(
+            db, int(pledge_id), campaign.id, settings=campaign.settings, unit=unit
+        )
         return PledgeOutcome(int(pledge_id), "confirmed", repeated=False, progress=progress)
 
 
@@ -668,7 +792,7 @@ async def confirm_pledge(store: Store, pledge_id: int) -> ConfirmOutcome:
             )
         campaign_id = row["campaign_id"]
         found = await db.fetch_one(
-            sa.select(campaigns.c.status, campaigns.c.hidden_at, campaigns.c.counts).where(
+            sa.select(campaigns.c.status, campaigns.c.hidden_at, *SETTINGS_COLUMNS).where(
                 campaigns.c.id == campaign_id
             )
         )
@@ -679,7 +803,12 @@ async def confirm_pledge(store: Store, pledge_id: int) -> ConfirmOutcome:
             raise CampaignNotOpen(found["status"])  # rolls the confirmation back
         await record_event(db, "pledge.confirmed", campaign_id, {"pledge_id": pledge_id})
         progress = await count_pledge(
-            db, pledge_id, campaign_id, row["amount"] or 0, counts=found["counts"]
+            db,
+            pledge_id,
+            campaign_id,
+            row["amount"] or 0,
+            settings=settings_from_row(found),
+            unit=person_unit(row),
         )
     return ConfirmOutcome(progress, newly_confirmed=True)
 

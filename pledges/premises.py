@@ -30,7 +30,10 @@ MAX_REPORTED_ERRORS = 50
 MAX_UPRN_DIGITS = 12
 
 REQUIRED_COLUMNS = ("address_line", "postcode")
-OPTIONAL_COLUMNS = ("uprn",)
+OPTIONAL_COLUMNS = ("uprn", "priority")
+# A priority place (social housing, say), for a campaign's equity floor.
+_YES = frozenset({"yes", "y", "true", "1", "priority"})
+_NO = frozenset({"", "no", "n", "false", "0"})
 
 _UPRN = re.compile(rf"[0-9]{{1,{MAX_UPRN_DIGITS}}}")
 # Unicode categories Cc and Cs, as pledges.addresses refuses them in an address line.
@@ -50,6 +53,7 @@ class PremiseRow:
     street: str
     address_key: str
     uprn: str | None
+    priority: bool = False
 
 
 class _Problems:
@@ -126,7 +130,8 @@ def _premises(
         problems.add(error.field, error.code, wording.replace("{at}", at), **error.params)
     postcode = _postcode(cells("postcode"), at, f"{prefix}.postcode", problems)
     uprn_ok, uprn = _uprn(cells("uprn"), at, f"{prefix}.uprn", problems)
-    if line is None or postcode is None or not uprn_ok:
+    priority = _priority(cells("priority"), at, f"{prefix}.priority", problems)
+    if line is None or postcode is None or not uprn_ok or priority is None:
         return None
     return PremiseRow(
         address_line=line,
@@ -135,7 +140,22 @@ def _premises(
         street=street_of(line),
         address_key=address_key(line),
         uprn=uprn,
+        priority=priority,
     )
+
+
+def _priority(value: object, at: str, field: str, problems: _Problems) -> bool | None:
+    """The optional priority column: yes/no (true/false, 1/0) or, in JSON, a boolean."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _YES | _NO:
+        return value.strip().lower() in _YES
+    problems.add(
+        field,
+        "not_a_boolean",
+        f"{at}: priority must be yes or no (a priority place, such as social housing).",
+    )
+    return None
 
 
 def _postcode(value: object, at: str, field: str, problems: _Problems) -> str | None:

@@ -21,6 +21,7 @@ from databases import Database
 
 from pledges.campaigns import Campaign, get_campaign, get_campaign_by_id
 from pledges.counting import lock_households, move_count
+from pledges.demand import rebuild
 from pledges.errors import DomainError, NotCampaignLead
 from pledges.journal import record_event
 from pledges.premises import PremiseRow
@@ -102,8 +103,20 @@ async def _recount(db: Database, campaign_id: int) -> None:
         )
         .exists()
     )
+    marked = (
+        sa.select(premises.c.id)
+        .where(
+            premises.c.campaign_id == campaign_id,
+            premises.c.postcode == households.c.postcode,
+            premises.c.address_key == households.c.address_key,
+            premises.c.priority.is_(True),
+        )
+        .exists()
+    )
     await db.execute(
-        sa.update(households).where(households.c.campaign_id == campaign_id).values(listed=on_list)
+        sa.update(households)
+        .where(households.c.campaign_id == campaign_id)
+        .values(listed=on_list, priority=marked)
     )
     listed = await db.fetch_val(
         sa.select(sa.func.count())
@@ -124,6 +137,9 @@ async def _recount(db: Database, campaign_id: int) -> None:
         .where(campaigns.c.id == campaign_id)
         .values(premises_listed=int(listed), covered_count=int(covered))
     )
+    # Which households are listed or marked priority may have changed: the demand counters
+    # that depend on it are set afresh, under the same lock.
+    await rebuild(db, campaign_id)
 
 
 async def _summary(db: Database, campaign_id: int, **moved: int) -> PremisesSummary:
@@ -157,6 +173,7 @@ async def replace_premises(
                 premises.c.street,
                 premises.c.district,
                 premises.c.uprn,
+                premises.c.priority,
             ).where(premises.c.campaign_id == campaign.id)
         )
         gone: list[int] = []
@@ -172,6 +189,7 @@ async def replace_premises(
                 "street": new.street,
                 "district": new.district,
                 "uprn": new.uprn,
+                "priority": new.priority,
             }
             if any(old[name] != value for name, value in fresh.items()):
                 await db.execute(
@@ -194,6 +212,7 @@ async def replace_premises(
                             "street": row.street,
                             "address_key": row.address_key,
                             "uprn": row.uprn,
+                            "priority": row.priority,
                             "created_at": now,
                         }
                         for row in added[start : start + BATCH]

@@ -110,6 +110,39 @@ campaigns = sa.Table(
     # counted households, and those of them on the premises list.
     sa.Column("household_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("covered_count", sa.Integer, nullable=False, server_default="0"),
+    # The price question (pledges.demand): "the most you would pay", in price_currency's
+    # minor units per price_period (month | year | once), one of price_points (a JSON list,
+    # ascending); price_required: a pledge must answer (else "not sure" is allowed).
+    sa.Column("price_currency", sa.String(3), nullable=True),
+    sa.Column("price_period", sa.String(5), nullable=True),
+    sa.Column("price_points", sa.String(800), nullable=True),
+    sa.Column("price_required", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Only units whose answer is at least this price count towards the threshold.
+    sa.Column("target_price", sa.BigInteger, nullable=True),
+    # The lead's take-up rates per firmness, percents (JSON object); null: the site's.
+    sa.Column("take_up_rates", sa.String(200), nullable=True),
+    # A provider's quote for the whole build, shared by the homes that join, less a
+    # voucher per home; tip_on_cost: the campaign tips when, for some N, N units would pay
+    # at least quote / N - voucher (instead of a count target).
+    sa.Column("quote_total", sa.BigInteger, nullable=True),
+    sa.Column("quote_voucher", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("tip_on_cost", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The equity floor: at least equity_share percent of the counted units must come from
+    # priority places (equity_districts, a JSON list, or premises marked priority).
+    sa.Column("equity_share", sa.Integer, nullable=True),
+    sa.Column("equity_districts", sa.String(2000), nullable=True),
+    # Moved only by `x = x + :d` in move_count's UPDATE, with the count: counted units by
+    # firmness, those at or above the target price (and of them, households on the
+    # premises list), and those in priority places. cost_covered: the most any price
+    # point's units would pay towards the quote (max over p of D(p) x (p + voucher)), set
+    # under the same lock from demand_counts.
+    sa.Column("firm_interested", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("firm_will_switch", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("firm_deposit", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("priced_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("priced_covered", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("priority_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("cost_covered", sa.BigInteger, nullable=False, server_default="0"),
     sa.Index("ix_campaigns_status_deadline", "status", "deadline"),
 )
 
@@ -140,6 +173,11 @@ pledges = sa.Table(
     # attested it (it counts at once, as "vouched").
     sa.Column("phone", sa.String(40), nullable=True),
     sa.Column("vouched_by", BigId, sa.ForeignKey("leads.id"), nullable=True),
+    # The most the resident would pay (one of the campaign's price points; null: not sure,
+    # or no price question), and how firm their intent is: interested | will_switch |
+    # deposit (a money pledge is always deposit).
+    sa.Column("max_price", sa.BigInteger, nullable=True),
+    sa.Column("firmness", sa.String(12), nullable=False, server_default="will_switch"),
     sa.Column("district", sa.String(4), nullable=False),
     sa.Column("show_name", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("share_contact", sa.Boolean, nullable=False, server_default=sa.false()),
@@ -205,6 +243,8 @@ households = sa.Table(
     # Not on the premises list, and the lead chose to leave it off (reviewed, not dropped:
     # its pledges still count as people and households, just not towards coverage).
     sa.Column("left_out_at", Timestamp, nullable=True),
+    # Its premises row is marked priority (social housing, say: the equity floor).
+    sa.Column("priority", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.UniqueConstraint(
         "campaign_id", "postcode", "address_key", name="uq_households_campaign_address"
@@ -224,6 +264,8 @@ premises = sa.Table(
     sa.Column("street", sa.String(200), nullable=False),
     sa.Column("address_key", sa.String(200), nullable=False),
     sa.Column("uprn", sa.String(12), nullable=True),
+    # A priority place the lead marked (social housing, say): counts for the equity floor.
+    sa.Column("priority", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("code_hash", sa.String(64), nullable=True),
     sa.Column("code_issued_at", Timestamp, nullable=True),
     sa.Column("code_used_at", Timestamp, nullable=True),
@@ -246,6 +288,20 @@ letter_attempts = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Index("ix_letter_attempts_campaign", "campaign_id", "created_at"),
     sa.Index("ix_letter_attempts_address", "campaign_id", "address", "created_at"),
+)
+
+# The demand curve's counters (campaigns with a price question): counted units per
+# (max price, firmness, verification level, on the premises list), price 0 for "not sure".
+# Moved by `n = n + :d` in the transaction of the change, after the campaign's row lock.
+demand_counts = sa.Table(
+    "demand_counts",
+    metadata,
+    sa.Column("campaign_id", BigId, sa.ForeignKey("campaigns.id"), primary_key=True),
+    sa.Column("price", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("firmness", sa.String(12), primary_key=True),
+    sa.Column("level", sa.String(8), primary_key=True),
+    sa.Column("listed", sa.Boolean, primary_key=True),
+    sa.Column("n", sa.Integer, nullable=False),
 )
 
 # Stripe events already processed: inserted (or ignored) in the transaction of the event's

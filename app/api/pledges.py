@@ -37,6 +37,7 @@ from pledges import campaigns as campaign_service
 from pledges import pledging
 from pledges.addresses import MAX_ADDRESS_LINE
 from pledges.checkout import card_checkout_url
+from pledges.counting import progress_of
 from pledges.errors import (
     CampaignHidden,
     CampaignNotFound,
@@ -294,7 +295,7 @@ async def create_pledge(request: Request) -> Response:
         progress = outcome.progress  # as of this pledge's commit: no second read
         if progress is None:  # a repeat changed nothing: read the count
             campaign = await campaign_service.get_campaign(svc.store.database, slug)
-            progress = ProgressRecord(slug, campaign.status, campaign.confirmed, campaign.target)
+            progress = progress_of(campaign)
         recorded = PaperPledgeRecorded(
             status="confirmed",
             repeated=outcome.repeated,
