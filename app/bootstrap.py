@@ -12,6 +12,7 @@ from notifications.mail import mailer_for
 from notifications.messages import MessageRenderer
 from notifications.webhooks import DeliveryPolicy
 from notifications.worker import Worker
+from pledges.demand import configure_take_up
 from pledges.store import Store
 from pledges.tokens import Signer
 
@@ -28,6 +29,7 @@ class Services:
 
 
 def bootstrap(settings: Settings) -> Services:
+    configure_take_up(settings.take_up_rates)
     store = Store(settings.database_url)
     signer = Signer(str(settings.secret_key))
     renderer = MessageRenderer(signer, settings.base_url, settings.mail_from)

@@ -10,6 +10,7 @@ from starlette.config import Config
 from starlette.datastructures import Secret
 
 from notifications.webhooks import DEFAULT_SCHEDULE, parse_schedule
+from pledges.demand import DEFAULT_TAKE_UP, FIRMNESS
 from pledges.rate_limits import DEFAULT_PLEDGE_RATE_LIMIT, RateLimit, RateWindow
 
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use"  # noqa: S105
@@ -85,6 +86,24 @@ def parse_pledge_rate_limit(value: str) -> RateLimit:
     return tuple(windows)
 
 
+def parse_take_up_rates(value: str) -> dict[str, int]:
+    """`interested=30,will_switch=60,deposit=90` (percents; any left out keep the default)."""
+    rates: dict[str, int] = {}
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        name, equals, percent = part.strip().partition("=")
+        if not equals or name.strip() not in FIRMNESS or not percent.strip().isdigit():
+            raise ConfigurationError(
+                f"TAKE_UP_RATES {value!r} is not valid: use firmness=percent pairs, like "
+                "interested=30,will_switch=60,deposit=90."
+            )
+        if int(percent) > 100:
+            raise ConfigurationError(f"TAKE_UP_RATES: {name.strip()} must be 0 to 100 percent.")
+        rates[name.strip()] = int(percent)
+    return {**DEFAULT_TAKE_UP, **rates}
+
+
 def parse_emails(value: str) -> frozenset[str]:
     return frozenset(e.strip().lower() for e in value.split(",") if e.strip())
 
@@ -119,6 +138,9 @@ class Settings:
     stripe_secret_key: Secret | None = None
     stripe_webhook_secret: Secret | None = None
     stripe_api_base: str = "https://api.stripe.com"
+    # The share of each firmness expected to sign up when offered (README: Price and
+    # firmness), percents; a campaign's lead may set its own.
+    take_up_rates: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_TAKE_UP))
 
     @classmethod
     def from_environ(
@@ -154,10 +176,13 @@ class Settings:
             "stripe_secret_key": _secret(config("STRIPE_SECRET_KEY", default="")),
             "stripe_webhook_secret": _secret(config("STRIPE_WEBHOOK_SECRET", default="")),
             "stripe_api_base": config("STRIPE_API_BASE", default=cls.stripe_api_base).rstrip("/"),
+            "take_up_rates": config("TAKE_UP_RATES", default=""),
         }
         values.update(overrides)
         if isinstance(values["admin_emails"], str):
             values["admin_emails"] = parse_emails(values["admin_emails"])
+        if isinstance(values["take_up_rates"], str):
+            values["take_up_rates"] = parse_take_up_rates(values["take_up_rates"])
         if isinstance(values["pledge_rate_limit"], str):  # as in the environment
             values["pledge_rate_limit"] = parse_pledge_rate_limit(values["pledge_rate_limit"])
         settings = cls(**values)  # type: ignore[arg-type]

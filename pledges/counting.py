@@ -45,6 +45,7 @@ from pledges.demand import (
     move_buckets,
     person_units,
 )
+from pledges.demand_curve import demand_curve, equity_payload, take_up_summary
 from pledges.errors import PledgeNotFound
 from pledges.journal import record_event
 from pledges.store import utcnow
@@ -217,6 +218,11 @@ async def event_payload(db: Database, campaign_id: int) -> dict[str, Any]:
     payload = campaign.public_payload()
     if campaign.counts_households:
         payload["households"] = await household_breakdown(db, campaign)
+    payload["take_up"] = take_up_summary(campaign)
+    curve = await demand_curve(db, campaign)
+    payload["demand"] = curve.payload() if curve is not None else None
+    if campaign.equity_share is not None:
+        payload["equity_floor"] = equity_payload(campaign)
     return payload
 
 

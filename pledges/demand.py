@@ -46,6 +46,21 @@ PERIODS = ("month", "year", "once")
 # The share of each tier expected to sign up when offered, percent. Evidence in the README:
 # PledgeBank found about 75 % of money pledges paid; stated intent converts far less.
 DEFAULT_TAKE_UP = {"interested": 30, "will_switch": 60, "deposit": 90}
+_site_take_up: dict[str, int] = dict(DEFAULT_TAKE_UP)
+
+
+def configure_take_up(rates: Mapping[str, int]) -> None:
+    """The site's take-up rates (TAKE_UP_RATES), set once when the app starts: what every
+    projection assumes unless a campaign's lead set its own."""
+    _site_take_up.clear()
+    _site_take_up.update(DEFAULT_TAKE_UP)
+    _site_take_up.update(rates)
+
+
+def site_take_up() -> dict[str, int]:
+    return dict(_site_take_up)
+
+
 MAX_POINTS = 40
 MAX_QUOTE = 100_000_000_000
 NOT_SURE = 0  # the bucket price of a unit that gave no price
@@ -589,7 +604,7 @@ class Deltas:
     priced: int = 0
     priced_covered: int = 0
     priority: int = 0
-    buckets: Counter[tuple[int, str, str, bool]] = field(default_factory=Counter)
+    buckets: Counter[tuple[int, str, str, bool, str]] = field(default_factory=Counter)
 
     def add(self, unit: Unit | None, sign: int, settings: DemandSettings) -> None:
         if unit is None:
@@ -605,7 +620,7 @@ class Deltas:
             self.priority += sign
         if settings.asks_price:
             price = unit.price if unit.price is not None else NOT_SURE
-            self.buckets[(price, unit.firmness, unit.level, unit.listed)] += sign
+            self.buckets[(price, unit.firmness, unit.level, unit.listed, unit.district)] += sign
 
     def campaign_values(self) -> dict[str, Any]:
         """The SET clause of move_count's UPDATE (`x = x + d`), only what moves."""
@@ -638,15 +653,21 @@ async def move_buckets(db: Database, campaign_id: int, deltas: Deltas) -> None:
     """Move the demand curve's counters, in the caller's transaction, after the campaign's
     row lock: `n = n + d`, inserting a bucket on first use."""
     dialect_insert = sqlite.insert if db.url.dialect == "sqlite" else postgresql.insert
-    for (price, firmness, level, listed), d in sorted(deltas.buckets.items()):
+    for (price, firmness, level, listed, district), d in sorted(deltas.buckets.items()):
         if not d:
             continue
         statement = dialect_insert(demand_counts).values(
-            campaign_id=campaign_id, price=price, firmness=firmness, level=level, listed=listed, n=d
+            campaign_id=campaign_id,
+            price=price,
+            firmness=firmness,
+            level=level,
+            listed=listed,
+            district=district,
+            n=d,
         )
         await db.execute(
             statement.on_conflict_do_update(
-                index_elements=["campaign_id", "price", "firmness", "level", "listed"],
+                index_elements=["campaign_id", "price", "firmness", "level", "listed", "district"],
                 set_={"n": demand_counts.c.n + statement.excluded.n},
             )
         )
@@ -660,6 +681,7 @@ async def bucket_rows(db: Database, campaign_id: int) -> list[Any]:
                 demand_counts.c.firmness,
                 demand_counts.c.level,
                 demand_counts.c.listed,
+                demand_counts.c.district,
                 demand_counts.c.n,
             ).where(demand_counts.c.campaign_id == campaign_id, demand_counts.c.n != 0)
         )

@@ -23,12 +23,12 @@ from databases import Database
 
 from pledges.campaigns import Campaign
 from pledges.demand import (
-    DEFAULT_TAKE_UP,
     FIRMNESS,
     LEVELS,
     NOT_SURE,
     PERIOD_WORDS,
     bucket_rows,
+    site_take_up,
 )
 from pledges.money import format_money
 
@@ -44,7 +44,7 @@ def open_figure(n: int) -> int | None:
 
 def take_up_rates(campaign: Campaign, site: Mapping[str, int] | None = None) -> dict[str, int]:
     """The rates a campaign's projections assume: its lead's where set, else the site's."""
-    rates = dict(site or DEFAULT_TAKE_UP)
+    rates = dict(site or site_take_up())
     rates.update(campaign.take_up_rates or {})
     return rates
 
@@ -275,4 +275,16 @@ def take_up_summary(
         "take_up_rates": rates,
         "take_up_rates_source": "campaign" if campaign.take_up_rates else "site",
         "assumes": assumption(rates, unit),
+    }
+
+
+def equity_payload(campaign: Campaign) -> dict[str, Any]:
+    """The equity floor and where the campaign stands against it."""
+    tally = campaign.tally
+    return {
+        "share": campaign.equity_share,
+        "districts": list(campaign.equity_districts),
+        "priority": campaign.priority_count,
+        "counted": tally.counted,
+        "met": tally.equity_met,
     }

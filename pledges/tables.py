@@ -291,7 +291,8 @@ letter_attempts = sa.Table(
 )
 
 # The demand curve's counters (campaigns with a price question): counted units per
-# (max price, firmness, verification level, on the premises list), price 0 for "not sure".
+# (max price, firmness, verification level, on the premises list, postcode district), price
+# 0 for "not sure". The district lets demand be read per district across campaigns.
 # Moved by `n = n + :d` in the transaction of the change, after the campaign's row lock.
 demand_counts = sa.Table(
     "demand_counts",
@@ -301,6 +302,7 @@ demand_counts = sa.Table(
     sa.Column("firmness", sa.String(12), primary_key=True),
     sa.Column("level", sa.String(8), primary_key=True),
     sa.Column("listed", sa.Boolean, primary_key=True),
+    sa.Column("district", sa.String(4), primary_key=True),
     sa.Column("n", sa.Integer, nullable=False),
 )
 

@@ -67,7 +67,7 @@ async def assert_counters_exact(store: Store, campaign_id: int) -> None:
     )
     stored = Counter(
         {
-            (b["price"], b["firmness"], b["level"], bool(b["listed"])): b["n"]
+            (b["price"], b["firmness"], b["level"], bool(b["listed"]), b["district"]): b["n"]
             for b in buckets
             if b["n"]
         }

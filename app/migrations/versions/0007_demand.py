@@ -68,6 +68,7 @@ def upgrade() -> None:
         sa.Column("firmness", sa.String(length=12), nullable=False),
         sa.Column("level", sa.String(length=8), nullable=False),
         sa.Column("listed", sa.Boolean(), nullable=False),
+        sa.Column("district", sa.String(length=4), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
@@ -75,7 +76,13 @@ def upgrade() -> None:
             name=op.f("fk_demand_counts_campaign_id_campaigns"),
         ),
         sa.PrimaryKeyConstraint(
-            "campaign_id", "price", "firmness", "level", "listed", name=op.f("pk_demand_counts")
+            "campaign_id",
+            "price",
+            "firmness",
+            "level",
+            "listed",
+            "district",
+            name=op.f("pk_demand_counts"),
         ),
     )
     # Pledges made before this revision: money pledges were deposits all along, and every
