@@ -57,6 +57,10 @@ DOCUMENTED_SETTINGS: dict[str, str] = {
         "Days after a campaign closes before its pledgers' personal data is anonymised "
         "(default 183, about 6 months)."
     ),
+    "TAKE_UP_RATES": (
+        "Percent of interested, will-switch and deposit pledges expected to sign up "
+        "(default interested=30,will_switch=60,deposit=90)."
+    ),
 }
 
 
