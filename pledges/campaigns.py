@@ -11,7 +11,14 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
-from pledges.demand import DemandInput, parse_demand
+from pledges.demand import (
+    DemandInput,
+    PriceQuestion,
+    demand_settings,
+    parse_demand,
+    parse_quote,
+    parse_take_up_rates,
+)
 from pledges.errors import (
     CampaignNotFound,
     CampaignNotOpen,
@@ -1088,7 +1095,7 @@ async def campaigns_for_lead(db: Database, lead_id: int) -> list[Campaign]:
 
 
 # Once pledges are coming in, only these may change: what people pledged to stays put.
-LIVE_EDITABLE = ("title", "summary", "description", "deadline")
+LIVE_EDITABLE = ("title", "summary", "description", "deadline", "quote", "take_up_rates")
 # What the "campaign.updated" event lists as changed.
 _EDIT_FIELDS = (
     "slug",
@@ -1110,6 +1117,15 @@ _EDIT_FIELDS = (
     "premises_count",
     "coverage_target",
     "require_letter",
+    "price_points",
+    "price_required",
+    "target_price",
+    "take_up_rates",
+    "quote_total",
+    "quote_voucher",
+    "tip_on_cost",
+    "equity_share",
+    "equity_districts",
 )
 
 
@@ -1169,6 +1185,49 @@ class LiveEdit:
     summary: str
     description: str
     deadline: datetime
+    # The quote and the take-up rates, as columns, when the edit gives them (a provider's
+    # quote often comes once the campaign is open); absent keys leave them as they are.
+    demand: dict[str, Any] = field(default_factory=dict)
+
+
+QUOTE_TIP_FIXED = FieldError(
+    "quote.tip",
+    "not_valid",
+    "Whether the campaign tips on sharing the quote is fixed once it is published.",
+)
+
+
+def _live_demand(
+    data: dict[str, Any], current: Campaign, errors: list[FieldError]
+) -> dict[str, Any]:
+    """The quote (total, voucher) and take-up rates a live campaign may change."""
+    columns: dict[str, Any] = {}
+    if "take_up_rates" in data:
+        rates = parse_take_up_rates(data["take_up_rates"], errors)
+        columns["take_up_rates"] = json.dumps(rates) if rates else None
+    if "quote" in data:
+        value = data["quote"]
+        if value is None:
+            if current.tip_on_cost:
+                errors.append(QUOTE_TIP_FIXED)
+            columns.update(quote_total=None, quote_voucher=0, cost_covered=0)
+            return columns
+        question = (
+            PriceQuestion(
+                current.price_currency or "",
+                current.price_period or "",
+                current.price_points,
+                current.price_required,
+            )
+            if current.asks_price
+            else None
+        )
+        before = len(errors)
+        total, voucher, tip = parse_quote(value, question, current.asks_price, errors)
+        if len(errors) == before and tip != current.tip_on_cost:
+            errors.append(QUOTE_TIP_FIXED)
+        columns.update(quote_total=total, quote_voucher=voucher)
+    return columns
 
 
 def parse_live_edit(data: Any, current: Campaign, now: datetime | None = None) -> LiveEdit:
@@ -1183,6 +1242,7 @@ def parse_live_edit(data: Any, current: Campaign, now: datetime | None = None) -
         summary=_text(data, "summary", errors, low=3, high=500),
         description=_text(data, "description", errors, low=0, high=20_000, required=False),
         deadline=_later_deadline(data.get("deadline"), current, now, errors),
+        demand=_live_demand(data, current, errors),
     )
     if errors:
         raise ValidationFailed(errors)
@@ -1340,7 +1400,12 @@ async def update_campaign(
                 "summary": edit.summary,
                 "description": edit.description,
                 "deadline": edit.deadline,
+                **edit.demand,
             }
+            if "quote_total" in edit.demand:
+                # What the campaign's units would pay towards the quote is set again under
+                # the campaign's row lock, taken before the UPDATE as counting takes it.
+                await demand_settings(db, current.id)
             allowed = ("open", "tipped")
         else:
             raise CampaignNotOpen(current.status)
@@ -1362,6 +1427,12 @@ async def update_campaign(
             await db.execute_many(
                 sa.insert(campaign_districts),
                 [{"campaign_id": current.id, "district": d} for d in districts],
+            )
+        if isinstance(edit, LiveEdit) and edit.demand.get("quote_total") is not None:
+            from pledges.counting import move_count  # counting reads campaigns: import late
+
+            await move_count(
+                db, current.id, 0, settings=await demand_settings(db, current.id), recheck=True
             )
         campaign = await get_campaign_by_id(db, current.id)
         changed = [

@@ -328,7 +328,7 @@ def parse_demand(
             )
             target_price = None
     rates = parse_take_up_rates(data.get("take_up_rates"), errors)
-    quote_total, voucher, tip = _parse_quote(data.get("quote"), question, asked, errors)
+    quote_total, voucher, tip = parse_quote(data.get("quote"), question, asked, errors)
     if tip and target_given:
         errors.append(
             FieldError(
@@ -351,7 +351,7 @@ def parse_demand(
     )
 
 
-def _parse_quote(
+def parse_quote(
     value: Any, question: PriceQuestion | None, asked: bool, errors: list[FieldError]
 ) -> tuple[int | None, int, bool]:
     if value is None:

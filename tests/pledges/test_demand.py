@@ -11,11 +11,17 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from pledges.campaigns import Campaign, get_campaign, parse_campaign
+from pledges.campaigns import (
+    Campaign,
+    get_campaign,
+    parse_campaign,
+    parse_changes,
+    update_campaign,
+)
 from pledges.demand import changes_of, counted_units, demand_settings
 from pledges.demand_curve import demand_curve, open_figure
 from pledges.erasure import erase_resident
-from pledges.errors import ValidationFailed
+from pledges.errors import FieldsFixed, ValidationFailed
 from pledges.identity import canonical_email
 from pledges.journal import events_for_campaign
 from pledges.moderation import invalidate_pledges
@@ -494,3 +500,40 @@ async def test_the_lead_records_answers_on_paper_and_without_email(store: Store)
 
 def test_open_figures_never_show_a_count_under_five() -> None:
     assert [open_figure(n) for n in range(12)] == [None] * 5 + [5] * 5 + [10, 10]
+
+
+async def test_a_quote_given_once_open_can_tip_it_and_its_tip_is_fixed(store: Store) -> None:
+    lead, _ = await make_lead(store)
+    campaign = await make_campaign(
+        store,
+        lead=lead,
+        price_question=ONCE,
+        quote={"total": 900000, "tip": True},
+        target=None,
+    )
+    for i in range(4):
+        await confirm_pledge(store, await pledge(store, campaign.slug, i, max_price=150000))
+    current = await get_campaign(store.database, campaign.slug)
+    assert (current.status, current.cost_covered, current.percent) == ("open", 600000, 66)
+    # The provider comes back with a lower quote: four homes at £1,500 now cover it.
+    edit = parse_changes({"quote": {"total": 600000, "tip": True}}, current)
+    updated = await update_campaign(store, campaign.slug, lead.id, edit)
+    assert (updated.quote_total, updated.status) == (600000, "tipped")
+    events = await events_for_campaign(store.database, campaign.id)
+    assert [e.type for e in events].count("campaign.tipped") == 1
+    with pytest.raises(ValidationFailed) as fixed:
+        parse_changes({"quote": {"total": 600000, "tip": False}}, updated)
+    assert [e.field for e in fixed.value.errors] == ["quote.tip"]
+    rates = parse_changes({"take_up_rates": {"interested": 10}}, updated)
+    changed = await update_campaign(store, campaign.slug, lead.id, rates)
+    assert changed.take_up_rates == {"interested": 10}
+    curve = await demand_curve(store.database, changed)
+    assert (
+        curve is not None and curve.rates["interested"] == 10 and curve.rates_source == "campaign"
+    )
+
+
+async def test_fixed_demand_settings_cannot_change_once_published(store: Store) -> None:
+    campaign = await priced_campaign(store)
+    with pytest.raises(FieldsFixed):
+        parse_changes({"target_price": 3000}, campaign)
