@@ -33,6 +33,8 @@ from pledges.pledging import (
     record_pledge,
     withdraw_pledge,
 )
+from pledges.premises import parse_premises_csv
+from pledges.premises_list import replace_premises
 from pledges.store import Store
 from pledges.tables import campaigns, demand_counts
 from tests.factories import campaign_data, make_campaign, make_lead, pledge_data
@@ -537,3 +539,44 @@ async def test_fixed_demand_settings_cannot_change_once_published(store: Store) 
     campaign = await priced_campaign(store)
     with pytest.raises(FieldsFixed):
         parse_changes({"target_price": 3000}, campaign)
+
+
+def test_the_premises_list_marks_priority_places() -> None:
+    rows = parse_premises_csv(
+        "address_line,postcode,priority\n1 Low Road,LS11 5AB,yes\n2 Low Road,LS11 5AB,no\n"
+        "3 Low Road,LS11 5AB,\n"
+    )
+    assert [r.priority for r in rows] == [True, False, False]
+    with pytest.raises(ValidationFailed) as caught:
+        parse_premises_csv("address_line,postcode,priority\n1 Low Road,LS11 5AB,perhaps\n")
+    assert [(e.field, e.code) for e in caught.value.errors] == [
+        ("rows[2].priority", "not_a_boolean")
+    ]
+
+
+async def test_marked_premises_count_for_the_equity_floor_as_the_list_changes(
+    store: Store,
+) -> None:
+    lead, _ = await make_lead(store)
+    campaign = await make_campaign(
+        store,
+        lead=lead,
+        counts="households",
+        target=3,
+        price_question=QUESTION,
+        equity_floor={"share": 50},
+    )
+    for i in range(4):
+        await confirm_pledge(
+            store, await pledge(store, campaign.slug, i, address_line=f"{i + 1} Low Road")
+        )
+    after = await get_campaign(store.database, campaign.slug)
+    assert (after.household_count, after.priority_count, after.status) == (4, 0, "open")
+    listed = "address_line,postcode,priority\n" + "".join(
+        f"{i + 1} Low Road,LS6 1AB,{'yes' if i < 2 else 'no'}\n" for i in range(6)
+    )
+    await replace_premises(store, campaign.slug, lead.id, parse_premises_csv(listed))
+    after = await get_campaign(store.database, campaign.slug)
+    # Two of the four counted homes are marked: 50 %, and the list's change tips it.
+    assert (after.priority_count, after.covered_count, after.status) == (2, 4, "tipped")
+    await assert_counters_exact(store, campaign.id)
