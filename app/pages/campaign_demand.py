@@ -110,7 +110,7 @@ def equity_text(campaign: Campaign) -> str | None:
 
 CHART_WIDTH = 480
 CHART_HEIGHT = 240
-_LEFT, _RIGHT, _TOP, _BOTTOM = 44, 8, 28, 36
+_LEFT, _RIGHT, _TOP, _BOTTOM = 44, 8, 30, 36
 # Price labels under every bar up to this many points; beyond, the first, target and last.
 LABEL_EVERY_UP_TO = 8
 
@@ -152,7 +152,7 @@ def curve_svg(curve: DemandCurve, id_prefix: str = "demand-chart") -> str:
         f'class="chart" role="img" aria-labelledby={quoteattr(f"{title_id} {desc_id}")}>',
         f"<title id={quoteattr(title_id)}>What people would pay</title>",
         f"<desc id={quoteattr(desc_id)}>{escape(chart_description(curve))}</desc>",
-        '<g font-family="system-ui, -apple-system, Segoe UI, Arial, sans-serif" font-size="14" '
+        '<g font-family="system-ui, -apple-system, Segoe UI, Arial, sans-serif" font-size="16" '
         'fill="#505a5f">',
         f'<line x1="{_LEFT}" y1="{base}" x2="{_LEFT + plot_w}" y2="{base}" stroke="#b1b4b6"/>',
         f'<text x="{_LEFT - 6}" y="{base}" text-anchor="end">0</text>',
@@ -176,7 +176,7 @@ def curve_svg(curve: DemandCurve, id_prefix: str = "demand-chart") -> str:
             anchor = "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"
             ax = _LEFT if anchor == "start" else _LEFT + plot_w if anchor == "end" else x + bar / 2
             parts.append(
-                f'<text x="{_num(ax)}" y="{base + 18}" text-anchor="{anchor}">'
+                f'<text x="{_num(ax)}" y="{base + 20}" text-anchor="{anchor}">'
                 f"{escape(curve.money(point.price))}</text>"
             )
         if point.price == curve.target_price:
@@ -237,6 +237,7 @@ def add_template_helpers(templates: Jinja2Templates) -> None:
     templates.env.globals.update(
         price_money=price_money,
         site_rates=site_take_up,
+        unit_noun=unit_noun,
         price_choices=price_choices,
         firmness_choices=firmness_choices,
         demand_progress=demand_progress,

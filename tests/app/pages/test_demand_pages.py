@@ -19,6 +19,7 @@ from pledges.campaigns import Campaign, get_campaign
 from pledges.store import Store
 from pledges.tables import pledges
 from tests.app.pages.test_accessibility import accessibility_problems
+from tests.app.pages.test_households_pages import households_campaign, pledge_from
 from tests.app.pages.test_leads import (
     campaign_form,
     create,
@@ -410,6 +411,26 @@ async def test_a_campaign_without_prices_shows_projected_take_up_by_firmness(
     assert page.find("svg", role="img") is None
 
 
+async def test_a_households_campaign_counts_homes_at_the_target_price(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    campaign = await households_campaign(store, price_question=QUESTION, target_price=2500)
+    for i, (line, price) in enumerate(
+        (("12 Brudenell Road", 3000), ("14 Brudenell Road", 1500), ("16 Brudenell Road", 2500))
+    ):
+        await pledge_from(store, campaign.slug, i, line, max_price=price)
+
+    page = accessible(await client.get(f"/c/{campaign.slug}"))
+
+    progress = page.find("div", role="group")
+    assert progress is not None
+    # 40 % of 12 premises is 5 homes; two would pay £25 or more.
+    assert "2 of 5 households at £25 a month or more (40%)" in progress.words
+    assert "Households willing to pay at least each price" in page.words
+    assert [row[1] for row in table_rows(page, "curve-caption")] == ["3", "2", "2", "1", "0"]
+    assert "90 % of deposit households sign up" in page.words
+
+
 async def test_the_heaviest_campaign_page_with_a_demand_curve_stays_under_100_kb(
     client: httpx.AsyncClient, store: Store
 ) -> None:
@@ -758,6 +779,39 @@ async def test_a_paper_pledge_records_the_price_and_firmness_even_a_deposit(
     assert recorded.status_code == 303
     assert await answers_of(store, campaign) == [(3000, "deposit")]
     assert (await get_campaign(store.database, campaign.slug)).firm_deposit == 1
+
+
+async def test_a_lead_says_how_sure_on_a_campaign_asking_no_price(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    store = services_of(app).store
+    lead = await sign_in(client, store)
+    campaign = await make_campaign(store, lead)
+    dashboard = f"/lead/campaigns/{campaign.slug}"
+    page = accessible(await client.get(dashboard))
+    assert radios(page, "max_price") == []
+    assert radios(page, "firmness") == [
+        ("interested", "Interested: they want to hear when it is offered", False),
+        ("will_switch", "They will sign up when it is offered", True),
+        ("deposit", "They paid you a deposit (offline)", False),
+    ]
+
+    recorded = await client.post(
+        f"{dashboard}/paper-pledges",
+        data={
+            "csrf_token": await csrf_from(client, dashboard),
+            "name": "Pat Paper",
+            "postcode": "LS6 2AB",
+            "attested": "on",
+            "firmness": "interested",
+        },
+    )
+
+    assert recorded.status_code == 303
+    assert await answers_of(store, campaign) == [(None, "interested")]
+    after = page_of(await client.get(dashboard))
+    assert after.by_id("demand").words == "Expected take-up"
+    assert "About 0.3 of the 1 person counted are expected to sign up" in after.words
 
 
 async def test_the_pledge_csv_gains_the_price_and_firmness(
