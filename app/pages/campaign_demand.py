@@ -97,13 +97,15 @@ def equity_text(campaign: Campaign) -> str | None:
         )
     where = f" ({places})" if places else ""
     counted = floor["counted"]
-    share = floor["priority"] * 100 // counted if counted else 0
-    state = "met" if floor["met"] else "not met yet"
-    return (
+    rule = (
         f"At least {floor['share']}% of the {unit_noun(campaign)} counted must come from "
-        f"priority places{where} before it can tip. So far {floor['priority']:,} of "
-        f"{counted:,} ({share}%): {state}."
+        f"priority places{where} before it can tip."
     )
+    if not counted:
+        return f"{rule} Nobody is counted yet."
+    share = floor["priority"] * 100 // counted
+    state = "met" if floor["met"] else "not met yet"
+    return f"{rule} So far {floor['priority']:,} of {counted:,} ({share}%): {state}."
 
 
 # ----- the chart -----------------------------------------------------------------------------

@@ -775,6 +775,7 @@ COLOUR_PAIRS = [
     ),
     ("secrets", ("code.secret", "color"), ("code.secret", "background")),
     ("example text on grey", ("body", "color"), (".mail-text", "background")),
+    ("the target price's row", ("body", "color"), (".data tr.target", "background")),
 ]
 
 

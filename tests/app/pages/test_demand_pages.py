@@ -671,6 +671,29 @@ async def test_a_live_campaign_changes_its_quote_and_take_up_rates_only(
     assert "assumes 30 % of interested, 70 % of will-switch" in public.words
     assert "(rates set for this campaign)" in public.words
 
+    tipping = await make_campaign(
+        store,
+        lead,
+        target=None,
+        price_question={"currency": "gbp", "period": "once", "price_points": [20_000, 50_000]},
+        quote={"total": 100_000, "currency": "gbp", "tip": True},
+    )
+    tipping_edit = f"/lead/campaigns/{tipping.slug}/edit"
+    tipping_fields = fields | {
+        "title": tipping.title,
+        "summary": tipping.summary,
+        "description": tipping.description,
+        "deadline": tipping.deadline.date().isoformat(),
+    }
+    no_quote = await client.post(tipping_edit, data=tipping_fields | {"quote_total": ""})
+    assert no_quote.status_code == 422
+    assert "tips on sharing the quote, so it keeps one" in field_error(
+        accessible(no_quote), "quote_total"
+    )
+    lower = await client.post(tipping_edit, data=tipping_fields | {"quote_total": "400"})
+    assert lower.status_code == 303
+    assert (await get_campaign(store.database, tipping.slug)).quote_total == 40_000
+
     cleared = await client.post(
         edit, data=fields | {"quote_total": "", "quote_voucher": "", "take_up_will_switch": ""}
     )
