@@ -39,7 +39,7 @@ def price_label(campaign: Campaign, price: int) -> str:
 
 def price_choices(campaign: Campaign) -> list[Choice]:
     """The price points as radio choices, cheapest first, then "Not sure" unless the lead
-    requires an answer. None without a price question."""
+    requires an answer; none without a price question."""
     if not campaign.asks_price:
         return []
     choices = [Choice(str(p), price_label(campaign, p)) for p in campaign.price_points]
@@ -85,7 +85,7 @@ def answer_message(error: FieldError, *, by_lead: bool = False) -> str | None:
     if error.field == "max_price":
         if error.code == "required":
             return f"Choose the most {you} would pay."
-        return f"Choose the most {you} would pay from the prices given, or Not sure."
+        return f"Choose the most {you} would pay from the prices given."
     if error.field == "firmness":
         return f"Choose how sure {you} are."
     return None

@@ -216,13 +216,13 @@ async def test_a_pledge_keeps_the_price_and_firmness_chosen(
             False,
             {"max_price": "2600", "firmness": "interested"},
             "max_price",
-            "Choose the most you would pay from the prices given, or Not sure.",
+            "Choose the most you would pay from the prices given.",
         ),
         (
             False,
             {"max_price": "lots", "firmness": "interested"},
             "max_price",
-            "Choose the most you would pay from the prices given, or Not sure.",
+            "Choose the most you would pay from the prices given.",
         ),
         (True, {"firmness": "interested"}, "max_price", "Choose the most you would pay."),
         (True, {"max_price": "not_sure"}, "max_price", "Choose the most you would pay."),
@@ -789,7 +789,7 @@ async def test_a_paper_pledge_records_the_price_and_firmness_even_a_deposit(
     wrong_page = accessible(wrong)
     assert wrong_page.summary_links() == ["#paper-max_price"]
     assert radio_error(wrong_page, "paper-max_price") == (
-        "Error: Choose the most they would pay from the prices given, or Not sure."
+        "Error: Choose the most they would pay from the prices given."
     )
     assert "checked" in wrong_page.by_id("paper-firmness-deposit").attrs
     assert await table_snapshot(store) == before
