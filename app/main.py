@@ -19,7 +19,7 @@ from app.bootstrap import Services, bootstrap
 from app.csrf import SESSION_MAX_AGE_SECONDS
 from app.development import mailbox
 from app.errors import EXCEPTION_HANDLERS
-from app.pages import sharing
+from app.pages import campaign_demand, sharing
 from app.security_headers import SecurityHeadersMiddleware
 from app.settings import Settings
 
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
 
     templates = Jinja2Templates(directory=HERE / "templates")
     sharing.add_template_helpers(templates)
+    campaign_demand.add_template_helpers(templates)
     app = Starlette(
         debug=False,
         routes=[

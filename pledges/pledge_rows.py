@@ -30,7 +30,11 @@ COLUMNS = (
     "created_at",
     "confirmed_at",
     "withdrawn_at",
+    "firmness",
 )
+# Campaigns with a price question add the most each would pay (minor units; null: not
+# sure), after the columns above.
+PRICE_COLUMNS = ("max_price",)
 # Money campaigns add these, after the columns above.
 MONEY_COLUMNS = ("amount", "payment_status")
 # Households campaigns add these, after the columns above.
@@ -44,6 +48,7 @@ NOT_COUNTED = "not counted"
 def columns_for(campaign: Campaign) -> tuple[str, ...]:
     return (
         COLUMNS
+        + (PRICE_COLUMNS if campaign.asks_price else ())
         + (MONEY_COLUMNS if campaign.is_money else ())
         + (HOUSEHOLD_COLUMNS if campaign.counts_households else ())
     )

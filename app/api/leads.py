@@ -97,6 +97,16 @@ class PledgeRow(Shape):
     created_at: str | None = timestamp()
     confirmed_at: str | None = timestamp()
     withdrawn_at: str | None = timestamp()
+    firmness: Literal["interested", "will_switch", "deposit"] = Field(
+        description="How sure they are: interested, will_switch (will sign up when offered at "
+        "or below their price) or deposit (paid one, or a money pledge)."
+    )
+    max_price: int | None = Field(
+        default=None,
+        ge=1,
+        description="Campaigns with a price question only: the most they would pay, in "
+        "minor units; null for not sure.",
+    )
     amount: int | None = Field(
         default=None, description="Money campaigns only: minor units (pence, cents)."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from app.pages import (
     administrators,
+    campaign_demand,
     hand_notes,
     leads,
     letters,
@@ -29,6 +30,7 @@ routes = [
     *my_pledges.routes,
     *premises.routes,
     *leads.routes,
+    *campaign_demand.routes,
     *letters.routes,
     *hand_notes.routes,
 ]

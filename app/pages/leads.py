@@ -25,6 +25,16 @@ from starlette.routing import Route
 from app.bootstrap import services
 from app.csrf import check_csrf
 from app.errors import Problem, problem_from_domain
+from app.pages.campaign_demand import demand_view
+from app.pages.demand_form import (
+    DEMAND_FIELDS,
+    LIVE_DEMAND_FIELDS,
+    demand_data,
+    demand_form_errors,
+    demand_form_values,
+    live_demand_data,
+)
+from app.pages.price_answers import ANSWER_FIELDS, answer_errors, answers_from
 from app.pages.rendering import render
 from app.pages.sharing import campaign_url
 from app.pages.sign_in import (
@@ -94,6 +104,7 @@ CAMPAIGN_FIELDS = (
     "postcode_districts",
     "target",
     *MONEY_FIELDS,
+    *DEMAND_FIELDS,
     "deadline",
     "milestones",
     "slug",
@@ -102,7 +113,16 @@ CAMPAIGN_FIELDS = (
 _MONEY_AT = CAMPAIGN_FIELDS.index("money_kind")
 ERROR_PLACES = (*CAMPAIGN_FIELDS[:_MONEY_AT], "money", *CAMPAIGN_FIELDS[_MONEY_AT:])
 LIVE_FIELDS = ("title", "summary", "description", "deadline")
-PAPER_FIELDS = ("name", "email", "postcode", "address_line", "phone", "consent", "attested")
+PAPER_FIELDS = (
+    "name",
+    "email",
+    "postcode",
+    "address_line",
+    "phone",
+    *ANSWER_FIELDS,
+    "consent",
+    "attested",
+)
 CONSENT_MISSING = (
     "Tick the box to confirm the person signed a paper form agreeing to be counted and "
     "contacted about this campaign."
@@ -210,7 +230,7 @@ def _campaign_data(form: dict[str, str]) -> dict[str, Any]:
         data["milestones"] = [_number_or_text(p) for p in parts]
     if form["slug"].strip():
         data["slug"] = form["slug"].strip()
-    return data
+    return data | demand_data(form)
 
 
 # Names for parse_campaign's general rules (a value is required, its length, text only),
@@ -287,7 +307,7 @@ def _campaign_form_errors(
     """parse_campaign's field names (area.name, area.postcode_districts[2], money.min)
     as the form's fields, in the form's order, with messages for people filling in a form:
     chosen by each error's field and code, never by the domain's words."""
-    found: dict[str, str] = {}
+    found, errors = demand_form_errors(errors, data, form)
     bad_districts: list[str] = []
     for error in errors:
         field = error.field
@@ -357,6 +377,7 @@ def _form_from_campaign(campaign: Campaign) -> dict[str, str]:
         "deadline": campaign.deadline.date().isoformat(),
         "milestones": ", ".join(str(m) for m in campaign.milestones),
         "slug": campaign.slug,
+        **demand_form_values(campaign),
     }
 
 
@@ -407,6 +428,7 @@ async def new_campaign(request: Request) -> Response:
     if request.method == "GET":
         blank = dict.fromkeys(CAMPAIGN_FIELDS, "")
         blank |= {"milestones": "25, 50, 75", "money_kind": "none", "currency": "gbp"}
+        blank |= demand_form_values(None)
         return _campaign_form_page(request, mode="new", form=blank, errors={})
     raw = await request.form()
     check_csrf(request, raw.get("csrf_token"))
@@ -452,6 +474,7 @@ async def _dashboard_page(
         homes = await household_breakdown(db, campaign) if campaign.counts_households else None
         letters = await letters_summary(db, campaign) if campaign.premises_listed else None
         to_tell = await untold_count(db, campaign.id)
+        demand = await demand_view(db, campaign)
     paper_errors = paper_errors or {}
     update_errors = update_errors or {}
     summary = [(f"paper-{k}", v) for k, v in paper_errors.items()] + [
@@ -465,6 +488,7 @@ async def _dashboard_page(
             "dashboard": dashboard,
             "households": homes,
             "letters": letters,
+            "demand": demand,
             # Built by pledges.dashboard from XML-escaped text only.
             "chart": Markup(dashboard.chart_svg),  # noqa: S704
             "updates": updates,
@@ -556,9 +580,13 @@ async def edit_campaign(request: Request) -> Response:
             campaign=campaign,
             status_code=409,
         )
-    names = CAMPAIGN_FIELDS if mode == "draft" else LIVE_FIELDS
+    names = CAMPAIGN_FIELDS if mode == "draft" else (*LIVE_FIELDS, *LIVE_DEMAND_FIELDS)
     form = {**_form_from_campaign(campaign), **_typed(raw, names)}
-    data = _campaign_data(form) if mode == "draft" else {n: form[n] for n in LIVE_FIELDS}
+    data = (
+        _campaign_data(form)
+        if mode == "draft"
+        else {**{n: form[n] for n in LIVE_FIELDS}, **live_demand_data(form, campaign)}
+    )
     svc = services(request)
     try:
         edit = campaign_service.parse_campaign_edit(data, campaign)
@@ -628,6 +656,7 @@ async def paper_pledge(request: Request) -> Response:
     typed = _typed(raw, ("name", "email", "postcode", "address_line", "phone"))
     data: dict[str, Any] = {
         **typed,
+        **answers_from(raw),
         "show_name": raw.get("show_name") == "on",
         "share_contact": raw.get("share_contact") == "on",
         "attested": raw.get("attested") == "on",
@@ -638,6 +667,7 @@ async def paper_pledge(request: Request) -> Response:
     try:
         pledge = parse_paper_pledge(data)
     except ValidationFailed as exc:
+        errors |= answer_errors(exc.errors, by_lead=True)
         for e in exc.errors:
             errors.setdefault(e.field, _paper_message(e))
     # With an email: a signed paper form, as ever. Without: the lead's word (attested).
@@ -649,7 +679,8 @@ async def paper_pledge(request: Request) -> Response:
             outcome = await record_lead_pledge(
                 services(request).store, campaign.slug, lead.id, pledge
             )
-        except ValidationFailed as exc:  # the address a households campaign needs
+        except ValidationFailed as exc:  # the address a households campaign needs, a price
+            errors |= answer_errors(exc.errors, by_lead=True)
             for e in exc.errors:
                 errors.setdefault(e.field if e.field in PAPER_FIELDS else "form", _paper_message(e))
         except AlreadyRecorded as exc:
@@ -783,9 +814,11 @@ async def pledges_csv(request: Request) -> Response:
 
     def cell(row: Any, name: str) -> Any:
         # Amounts as the lead reads them, in pounds (euros, dollars): 20.00.
-        if name == "amount" and row[name] is not None:
+        if name in ("amount", "max_price") and row[name] is not None:
             major, minor = divmod(int(row[name]), 100)
             return f"{major}.{minor:02d}"
+        if name == "max_price":  # on a campaign asking it, none given is "not sure"
+            return "not sure"
         return row[name]
 
     async def lines() -> AsyncIterator[str]:

@@ -77,6 +77,16 @@ PLEDGE_FIELDS = (
         "Your name stays hidden, and your details stay with us, unless you tick these.",
     ),
     KeptField(
+        ("max_price", "firmness"),
+        "On a campaign that asks it, the most you would pay (one of its prices, or not "
+        "sure); and how sure you are: interested, will sign up when offered at or below "
+        "your price, or paid a deposit",
+        "So that providers and councils see how many would take the service at each price "
+        "and how many are likely to sign up: only as totals, never yours alone. When a "
+        "closed campaign's pledges are anonymised, the answer of one that counted stays, "
+        "an anonymous part of those totals; erasing your data removes it.",
+    ),
+    KeptField(
         ("source", "status"),
         "How your pledge arrived (this website, the API, or on paper through the campaign "
         "lead) and whether it is waiting for confirmation, confirmed, withdrawn or struck out",

@@ -14,7 +14,14 @@ from starlette.routing import Route
 from app.bootstrap import services
 from app.csrf import check_csrf
 from app.errors import Problem
+from app.pages.campaign_demand import demand_view
 from app.pages.letters import check_pledge_code, letter_note, parse_pledge_with_code
+from app.pages.price_answers import (
+    UNOFFERED_FIRMNESS,
+    answer_errors,
+    answers_from,
+    unoffered_firmness,
+)
 from app.pages.rendering import render
 from pledges import campaigns as campaign_service
 from pledges import pledging
@@ -25,6 +32,7 @@ from pledges.errors import (
     CampaignHidden,
     CampaignNotOpen,
     CheckoutRefused,
+    FieldError,
     InvalidToken,
     MoneyUnavailable,
     PaymentsOff,
@@ -106,6 +114,7 @@ async def _campaign_page(
         names = await pledging.public_names(db, campaign.id)
         # The newest few in full; /c/{slug}/updates has the rest, so the page stays light.
         updates = await list_updates(db, campaign.id, limit=CAMPAIGN_PAGE_UPDATES + 1)
+        demand = await demand_view(db, campaign)
     return render(
         request,
         "campaign.html",
@@ -114,6 +123,7 @@ async def _campaign_page(
             "names": names,
             "updates": updates[:CAMPAIGN_PAGE_UPDATES],
             "more_updates": len(updates) > CAMPAIGN_PAGE_UPDATES,
+            "demand": demand,
             "form": form or {},
             "errors": errors or {},
         },
@@ -143,22 +153,33 @@ async def pledge_form(request: Request) -> Response:
         "show_name": form.get("show_name") == "on",
         "share_contact": form.get("share_contact") == "on",
     }
+    # The most they would pay and how sure they are: radios, checked by the domain.
+    answers = answers_from(form)
+    data.update(answers)
     shown = dict(data)  # what a re-rendered form shows: the amount as typed
     # The optional code from a letter (households campaigns with a premises list).
     letter_code = str(form.get("letter_code", "")).strip()
     shown["letter_code"] = letter_code
+    form_errors: dict[str, str] = {}
     amount_text = str(form.get("amount", "")).strip()
     if amount_text:  # the field of a money campaign where each resident chooses
         shown["amount"] = amount_text
         amount = parse_major(amount_text)
         if amount is None:
-            errors = {"amount": "Enter an amount in numbers, like 20 or 12.50."}
-            try:
-                pledging.parse_pledge(data)
-            except ValidationFailed as exc:
-                errors = {e.field: e.message for e in exc.errors} | errors
-            return await _campaign_page(request, shown, errors, status_code=422)
-        data["amount"] = amount
+            form_errors["amount"] = "Enter an amount in numbers, like 20 or 12.50."
+        else:
+            data["amount"] = amount
+    if answers["firmness"] == "deposit":  # offered to a lead recording a pledge, not here
+        campaign = await campaign_service.get_campaign(svc.store.database, slug)
+        if unoffered_firmness(campaign, answers["firmness"]):
+            form_errors |= answer_errors([UNOFFERED_FIRMNESS])
+    if form_errors:
+        errors: dict[str, str] = {}
+        try:
+            pledging.parse_pledge(data)
+        except ValidationFailed as exc:
+            errors = _pledge_errors(exc.errors)
+        return await _campaign_page(request, shown, errors | form_errors, status_code=422)
     try:
         pledge, code = parse_pledge_with_code(data, letter_code)
         outcome = await pledging.record_pledge(
@@ -171,8 +192,7 @@ async def pledge_form(request: Request) -> Response:
             money_enabled=svc.settings.money_enabled,
         )
     except ValidationFailed as exc:
-        errors = {e.field: e.message for e in exc.errors}
-        return await _campaign_page(request, shown, errors, status_code=422)
+        return await _campaign_page(request, shown, _pledge_errors(exc.errors), status_code=422)
     except CampaignNotOpen as exc:
         return await _campaign_page(request, shown, {"form": str(exc)}, status_code=409)
     except MoneyUnavailable:
@@ -187,6 +207,11 @@ async def pledge_form(request: Request) -> Response:
     if outcome.payment_status == "awaiting_card":
         return await _to_checkout(request, slug, outcome.pledge_id)
     return RedirectResponse(f"/c/{slug}/pledged", status_code=303)
+
+
+def _pledge_errors(errors: list[FieldError]) -> dict[str, str]:
+    """The pledge form's messages by field; the answers' words chosen by their codes."""
+    return {e.field: e.message for e in errors} | answer_errors(errors)
 
 
 async def _to_checkout(request: Request, slug: str, pledge_id: int) -> Response:

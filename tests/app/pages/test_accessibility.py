@@ -29,7 +29,7 @@ from app.main import services_of
 from app.settings import Settings
 from notifications.endpoints import create_endpoint, parse_endpoint
 from notifications.tables import emails
-from pledges.accounts import create_organisation_api_key, ensure_lead
+from pledges.accounts import Lead, create_organisation_api_key, ensure_lead
 from pledges.campaigns import Campaign
 from pledges.pledging import confirm_pledge, parse_pledge, record_pledge
 from pledges.store import Store
@@ -152,6 +152,41 @@ async def campaign_form_errors(v: Visit) -> httpx.Response:
     )
 
 
+PRICES = {"currency": "gbp", "period": "once", "price_points": [20_000, 35_000, 50_000]}
+
+
+async def priced_campaign(v: Visit, lead: Lead | None = None) -> Campaign:
+    """A campaign asking the most each would pay, with a target price, a provider's quote
+    and an equity floor, and pledges at several prices, one not sure."""
+    campaign = await make_campaign(
+        v.store,
+        lead=lead,
+        title="Fibre for Otley Road",
+        price_question=PRICES,
+        target_price=35_000,
+        quote={"total": 2_000_000, "currency": "gbp", "voucher_per_home": 10_000},
+        equity_floor={"share": 25, "districts": ["LS11"]},
+    )
+    for i, price in enumerate((50_000, 35_000, 20_000, "not_sure")):
+        data = pledge_data(i, max_price=price, firmness=("interested", "will_switch")[i % 2])
+        outcome = await record_pledge(v.store, campaign.slug, parse_pledge(data))
+        await confirm_pledge(v.store, outcome.pledge_id)
+    return campaign
+
+
+async def campaign_with_demand(v: Visit) -> httpx.Response:
+    return await v.client.get(f"/c/{(await priced_campaign(v)).slug}")
+
+
+async def campaign_demand_errors(v: Visit) -> httpx.Response:
+    campaign = await priced_campaign(v)
+    return await v.post_form(
+        f"/c/{campaign.slug}",
+        f"/c/{campaign.slug}/pledge",
+        {"name": "", "email": "x", "postcode": "LS6 1AB", "max_price": "1", "firmness": "?"},
+    )
+
+
 async def pledged(v: Visit) -> httpx.Response:
     return await v.client.get(f"/c/{(await v.campaign()).slug}/pledged")
 
@@ -252,6 +287,52 @@ async def lead_new_campaign_errors(v: Visit) -> httpx.Response:
     )
 
 
+async def lead_new_campaign_demand_errors(v: Visit) -> httpx.Response:
+    await sign_in_by_email(v, "lead", "lead@example.org")
+    return await v.post_form(
+        "/lead/campaigns/new",
+        "/lead/campaigns/new",
+        {
+            "title": "Fibre",
+            "price_period": "month",
+            "price_points": "15, 15",
+            "target_price": "x",
+            "quote_total": "lots",
+            "quote_tip": "on",
+            "take_up_deposit": "101",
+            "equity_share": "0",
+            "equity_districts": "Leeds",
+            "action": "draft",
+        },
+    )
+
+
+async def lead_dashboard_with_demand(v: Visit) -> httpx.Response:
+    await sign_in_by_email(v, "lead", "lead@example.org")
+    lead = await ensure_lead(v.store.database, "lead@example.org")
+    campaign = await priced_campaign(v, lead)
+    return await v.client.get(f"/lead/campaigns/{campaign.slug}")
+
+
+async def lead_paper_pledge_demand_errors(v: Visit) -> httpx.Response:
+    await sign_in_by_email(v, "lead", "lead@example.org")
+    lead = await ensure_lead(v.store.database, "lead@example.org")
+    campaign = await priced_campaign(v, lead)
+    path = f"/lead/campaigns/{campaign.slug}"
+    return await v.post_form(
+        path,
+        f"{path}/paper-pledges",
+        {"name": "Pat", "postcode": "LS6 1AB", "attested": "on", "max_price": "7"},
+    )
+
+
+async def lead_edit_live_with_demand(v: Visit) -> httpx.Response:
+    await sign_in_by_email(v, "lead", "lead@example.org")
+    lead = await ensure_lead(v.store.database, "lead@example.org")
+    campaign = await priced_campaign(v, lead)
+    return await v.client.get(f"/lead/campaigns/{campaign.slug}/edit")
+
+
 async def lead_dashboard(v: Visit) -> httpx.Response:
     campaign = await lead_campaign(v)
     return await v.client.get(f"/lead/campaigns/{campaign.slug}")
@@ -320,6 +401,8 @@ PAGES: list[tuple[str, str | Recipe]] = [
     ("home with a bad postcode", "/?postcode=not+a+postcode"),
     ("campaign", campaign_page),
     ("campaign with form errors", campaign_form_errors),
+    ("campaign with a demand curve", campaign_with_demand),
+    ("campaign with price and firmness errors", campaign_demand_errors),
     ("pledged", pledged),
     ("confirmed", confirmed),
     ("confirm with a bad token", "/pledges/confirm?token=bad"),
@@ -344,6 +427,10 @@ PAGES: list[tuple[str, str | Recipe]] = [
     ("lead new campaign", lead_new_campaign),
     ("lead new campaign with errors", lead_new_campaign_errors),
     ("lead dashboard", lead_dashboard),
+    ("lead new campaign with demand errors", lead_new_campaign_demand_errors),
+    ("lead dashboard with a demand curve", lead_dashboard_with_demand),
+    ("lead paper pledge with a wrong price", lead_paper_pledge_demand_errors),
+    ("lead edit of a live campaign asking a price", lead_edit_live_with_demand),
     ("lead edit", lead_edit),
     ("lead cancel", lead_cancel),
     ("lead flyer", lead_flyer),
@@ -688,6 +775,7 @@ COLOUR_PAIRS = [
     ),
     ("secrets", ("code.secret", "color"), ("code.secret", "background")),
     ("example text on grey", ("body", "color"), (".mail-text", "background")),
+    ("the target price's row", ("body", "color"), (".data tr.target", "background")),
 ]
 
 

@@ -859,6 +859,7 @@ async def test_csv_has_every_pledge_and_defuses_formulas(
         "created_at",
         "confirmed_at",
         "withdrawn_at",
+        "firmness",
     ]
     assert [int(r["id"]) for r in rows] == [*ids, confirmed]
     assert [r["name"] for r in rows[:6]] == [
