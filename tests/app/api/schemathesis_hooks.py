@@ -48,11 +48,11 @@ from typing import Any
 
 import httpx
 import schemathesis
-from pydantic import BaseModel, ValidationError
 from jsonschema import FormatChecker
+from pydantic import BaseModel, ValidationError
 
-from app.api.models import SLUG_PATTERN, trimmed_pattern
 from app.api.demand_inputs import CURRENCY_ANY_CASE, QuoteInput
+from app.api.models import SLUG_PATTERN, trimmed_pattern
 from pledges.addresses import MAX_ADDRESS_LINE
 from pledges.campaigns import slugify
 from pledges.demand import MAX_POINTS
