@@ -193,9 +193,8 @@ PRICED_EXAMPLE: dict[str, Any] = {
 
 NOT_SURE = "not_sure"
 PRICE_WORDS = (
-    'Choose the most you would pay from the prices given, as a whole number of minor units, or "'
-    + NOT_SURE
-    + '".'
+    "Choose the most you would pay from the prices given, as a whole number of minor units, "
+    'or "not_sure".'
 )
 
 
@@ -232,3 +231,4 @@ FIRMNESS_WORDS = (
     "always a deposit."
 )
 assert DEFAULT_FIRMNESS == "will_switch", "FIRMNESS_WORDS names the default"
+assert NOT_SURE in PRICE_WORDS

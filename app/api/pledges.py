@@ -39,6 +39,7 @@ from pledges import pledging
 from pledges.addresses import MAX_ADDRESS_LINE
 from pledges.checkout import card_checkout_url
 from pledges.counting import progress_of
+from pledges.demand import DEFAULT_FIRMNESS
 from pledges.errors import (
     CampaignHidden,
     CampaignNotFound,
@@ -138,7 +139,7 @@ class PledgeInput(Input):
         "a campaign that asks for money).",
     )
     max_price: MaxPrice = None
-    firmness: Firmness = Field(default="will_switch", description=FIRMNESS_WORDS)
+    firmness: Firmness = Field(default=DEFAULT_FIRMNESS, description=FIRMNESS_WORDS)
 
 
 class Token(Input):
