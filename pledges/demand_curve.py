@@ -231,7 +231,8 @@ def _shares(campaign: Campaign, points: list[Point]) -> tuple[CostShare, ...]:
         return ()
     voucher = campaign.quote_voucher
     seen: dict[int, CostShare] = {}
-    for p in points:
+    # Highest price first: N homes are judged willing by the most the last N would pay.
+    for p in reversed(points):
         if p.count and p.count not in seen:
             each = cost_each(quote, voucher, p.count)
             seen[p.count] = CostShare(

@@ -102,8 +102,8 @@ class FieldsFixed(DomainError):
 
     def __init__(self, fields: list[str]) -> None:
         super().__init__(
-            "Once a campaign is published, only its title, summary, description and a later "
-            "deadline can change."
+            "Once a campaign is published, only its title, summary, description, a later "
+            "deadline, its take-up rates and its quote's total and voucher can change."
         )
         self.fields = fields
 

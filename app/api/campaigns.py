@@ -5,11 +5,23 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
+from databases import Database
 from pydantic import ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
 from app.api.contract import Answer, Operation, answer, operation, parse_body, parse_query
+from app.api.demand_inputs import (
+    CURRENCY_ANY_CASE,
+    PRICED_EXAMPLE,
+    TIPS_ON_QUOTE,
+    EquityFloorInput,
+    PriceQuestionInput,
+    QuoteInput,
+    TakeUpRatesInput,
+    demand_conditions,
+)
+from app.api.demand_shapes import Demand, EquityFloor, PriceQuestion, TakeUp
 from app.api.models import (
     Area,
     Campaign,
@@ -37,9 +49,11 @@ from pledges.campaigns import (
     STATUSES,
 )
 from pledges.campaigns import Campaign as CampaignRecord
+from pledges.demand_curve import DemandCurve, demand_curve, equity_payload, take_up_summary
+from pledges.demand_curves import demand_curves
 from pledges.errors import FieldError, ValidationFailed
 from pledges.identity import district_of
-from pledges.money import CURRENCIES, MAX_MONEY_TARGET, MAX_PLEDGE, MIN_PLEDGE
+from pledges.money import MAX_MONEY_TARGET, MAX_PLEDGE, MIN_PLEDGE
 from pledges.store import utcnow
 
 # ----- models ----------------------------------------------------------------------------
@@ -63,9 +77,6 @@ class CampaignQuery(PageQuery):
 
 
 PledgeAmount = Annotated[int, Field(ge=MIN_PLEDGE, le=MAX_PLEDGE)]
-_CURRENCY_ANY_CASE = (
-    "^(?:" + "|".join("".join(f"[{c.upper()}{c}]" for c in code) for code in CURRENCIES) + ")$"
-)
 
 
 class MoneyInput(Input):
@@ -100,7 +111,7 @@ class MoneyInput(Input):
         }
     )
 
-    currency: str = stated(_CURRENCY_ANY_CASE, description="gbp, eur or usd, in any case.")
+    currency: str = stated(CURRENCY_ANY_CASE, description="gbp, eur or usd, in any case.")
     target: int | None = Field(default=None, ge=MIN_PLEDGE, le=MAX_MONEY_TARGET)
     deposit: PledgeAmount | None = None
     min: PledgeAmount | None = None
@@ -154,6 +165,7 @@ def campaign_input_extra(schema: dict[str, Any]) -> None:
             ]
         },
         {"anyOf": [{"not": letter}, households]},
+        *demand_conditions(),
     ]
     schema["anyOf"] = [
         {"required": ["target"], "properties": {"target": {"type": "integer"}}},
@@ -168,6 +180,7 @@ def campaign_input_extra(schema: dict[str, Any]) -> None:
             },
         },
         {"required": ["coverage_target"], "properties": {"coverage_target": {"type": "integer"}}},
+        TIPS_ON_QUOTE,
     ]
     schema["examples"] = [
         {
@@ -177,7 +190,8 @@ def campaign_input_extra(schema: dict[str, Any]) -> None:
             "area": {"name": "Headingley", "postcode_districts": ["LS6"]},
             "target": 100,
             "deadline": example_deadline(),
-        }
+        },
+        {**PRICED_EXAMPLE, "deadline": example_deadline()},
     ]
 
 
@@ -186,7 +200,8 @@ class PremisesInput(Input):
 
 
 class CampaignInput(Input):
-    """`target` may be left out when `money.target` or `coverage_target` is given."""
+    """`target` may be left out when `money.target` or `coverage_target` is given, or when
+    the campaign tips on sharing a quote (`quote.tip`)."""
 
     model_config = ConfigDict(json_schema_extra=lambda schema: campaign_input_extra(schema))
 
@@ -237,12 +252,42 @@ class CampaignInput(Input):
         description="Households campaigns: count a household only once verified by the code "
         "in the letter posted to it (a pledge the lead vouched for counts too).",
     )
+    price_question: PriceQuestionInput | None = Field(
+        default=None,
+        description="Ask each pledger the most they would pay, choosing one of the price "
+        'points (or "not sure", unless `required`). Fixed once published.',
+    )
+    target_price: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_PLEDGE,
+        description="One of the price points: only pledges at or above it count towards the "
+        "target (or coverage target). Needs `price_question`; fixed once published.",
+    )
+    take_up_rates: TakeUpRatesInput | None = Field(
+        default=None,
+        description="This campaign's own take-up rates for its projections, instead of the "
+        "site's. May change once published.",
+    )
+    quote: QuoteInput | None = Field(
+        default=None,
+        description="A provider's quote to share: the page shows the cost each if N homes "
+        "join. Needs `price_question`. Its total and voucher may change once published "
+        "(a lower quote may tip the campaign); `tip` may not.",
+    )
+    equity_floor: EquityFloorInput | None = Field(
+        default=None,
+        description="Hold tipping until this share of the counted pledges comes from priority "
+        "places. Fixed once published.",
+    )
 
 
 # ----- handlers --------------------------------------------------------------------------
 
 
-def campaign_model(campaign: CampaignRecord, base_url: str) -> Campaign:
+def campaign_model(campaign: CampaignRecord, base_url: str, curve: DemandCurve | None) -> Campaign:
+    """The campaign as the API gives it, with its demand curve (`curve`: None when it asks
+    no price), read before by the caller (campaign_json, or the list's one query)."""
     # target is null when a money target stands in for a count of pledges; the money
     # fields appear on money campaigns only, so other campaigns read as they always did.
     threshold = Threshold(target=campaign.target or None)
@@ -250,6 +295,9 @@ def campaign_model(campaign: CampaignRecord, base_url: str) -> Campaign:
     if campaign.is_money:
         threshold.money_target = campaign.money_target
         progress.pledged = campaign.pledged_amount
+    if campaign.target_price is not None:
+        threshold.target_price = campaign.target_price
+        progress.priced = campaign.priced_count
     money = campaign.money_payload()
     households: dict[str, Any] = {}
     if campaign.counts_households:
@@ -273,12 +321,38 @@ def campaign_model(campaign: CampaignRecord, base_url: str) -> Campaign:
         threshold=threshold,
         progress=progress,
         money=Money(**money) if money is not None else None,
+        price_question=_price_question(campaign),
+        demand=Demand.model_validate(curve.payload()) if curve is not None else None,
+        take_up=TakeUp.model_validate(take_up_summary(campaign)),
+        equity_floor=(
+            EquityFloor.model_validate(equity_payload(campaign))
+            if campaign.equity_share is not None
+            else None
+        ),
         milestones=list(campaign.milestones),
         deadline=campaign.deadline.isoformat(),
         tipped_at=campaign.tipped_at.isoformat() if campaign.tipped_at else None,
         created_at=campaign.created_at.isoformat(),
         url=f"{base_url}/c/{campaign.slug}",
     )
+
+
+def _price_question(campaign: CampaignRecord) -> PriceQuestion | None:
+    if not campaign.asks_price:
+        return None
+    return PriceQuestion.model_validate(
+        {
+            "currency": campaign.price_currency,
+            "period": campaign.price_period,
+            "price_points": list(campaign.price_points),
+            "required": campaign.price_required,
+        }
+    )
+
+
+async def campaign_json(db: Database, campaign: CampaignRecord, base_url: str) -> Campaign:
+    """The campaign as the API gives it, its demand curve read first."""
+    return campaign_model(campaign, base_url, await demand_curve(db, campaign))
 
 
 POSTCODE_MESSAGE = "Not a UK postcode or postcode district."
@@ -346,9 +420,10 @@ async def list_campaigns(request: Request) -> Response:
         cursor=query.cursor,
     )
     base_url = svc.settings.base_url
-    listed = with_next(
-        CampaignList(campaigns=[campaign_model(c, base_url) for c in page.items]), page.next
-    )
+    # One query for the curves of the whole page, not one per campaign.
+    curves = await demand_curves(svc.store.database, page.items)
+    models = [campaign_model(c, base_url, curves.get(c.id)) for c in page.items]
+    listed = with_next(CampaignList(campaigns=models), page.next)
     return answer(listed, headers=next_link(request, page.next))
 
 
@@ -367,7 +442,7 @@ async def get_campaign(request: Request) -> Response:
     campaign = await campaign_service.get_campaign(svc.store.database, request.path_params["slug"])
     if not campaign.is_public:  # a draft, or hidden by an administrator
         raise Problem(404, "There is no campaign at this address.")
-    return answer(campaign_model(campaign, svc.settings.base_url))
+    return answer(await campaign_json(svc.store.database, campaign, svc.settings.base_url))
 
 
 @operation(
@@ -399,7 +474,7 @@ async def create_campaign(request: Request) -> Response:
         svc.store, lead.id, spec, money_enabled=svc.settings.money_enabled
     )
     return answer(
-        campaign_model(campaign, svc.settings.base_url),
+        await campaign_json(svc.store.database, campaign, svc.settings.base_url),
         201,
         {"Location": f"/api/v1/campaigns/{campaign.slug}"},
     )

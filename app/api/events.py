@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, create_model
 
+from app.api.demand_shapes import Demand, EquityFloor, TakeUp
 from app.api.models import Area, Category, Money, Premises, Shape, timestamp
 
 HOUSEHOLDS_EXAMPLE: dict[str, Any] = {
@@ -79,6 +80,22 @@ class EventCampaign(Shape):
         default=None,
         description="Households campaigns' `campaign.milestone` and `campaign.tipped` only.",
     )
+    demand: Demand | None = Field(
+        default=None,
+        description="`campaign.milestone` and `campaign.tipped` only: the demand curve at the "
+        "price points, as in campaign JSON; null for a campaign that asks no price.",
+    )
+    take_up: TakeUp | None = Field(
+        default=None,
+        description="`campaign.milestone` and `campaign.tipped` only: projected take-up from "
+        "the counted units by firmness.",
+    )
+    equity_floor: EquityFloor | None = Field(
+        default=None,
+        description="`campaign.milestone` and `campaign.tipped` of a campaign with an equity "
+        "floor only: the share of counted pledges needed from priority places, and where it "
+        "stands.",
+    )
     url: str = Field(json_schema_extra={"format": "uri"})
 
 
@@ -109,6 +126,15 @@ class TippedData(Shape):
                         "counts": "households",
                         "premises": {"count": 140, "listed": 140},
                         "households": HOUSEHOLDS_EXAMPLE,
+                        "demand": None,
+                        "take_up": {
+                            "by_firmness": {"interested": 15, "will_switch": 38, "deposit": 8},
+                            "projected": 34.5,
+                            "take_up_rates": {"interested": 30, "will_switch": 60, "deposit": 90},
+                            "take_up_rates_source": "site",
+                            "assumes": "assumes 30 % of interested, 60 % of will-switch and 90 % "
+                            "of deposit households sign up",
+                        },
                         "url": "https://groundswell.example/c/fibre-for-brudenell",
                     },
                     "pledges_by_district": {"LS6": 63, "LS16": 3},

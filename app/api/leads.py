@@ -12,7 +12,7 @@ from pydantic.fields import FieldInfo
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.api.campaigns import CAMPAIGN_LINKS, CampaignInput, campaign_model
+from app.api.campaigns import CAMPAIGN_LINKS, CampaignInput, campaign_json
 from app.api.contract import (
     Answer,
     Operation,
@@ -61,8 +61,9 @@ CampaignChange: type[Input] = create_model(  # type: ignore[call-overload]
     "CampaignChange",
     __base__=Input,
     __doc__="Only the fields sent change. A draft may change any of them; once published, "
-    "only `title`, `summary`, `description` and a later `deadline` (others are a 409 naming "
-    "them). `money: null` asks for no money.",
+    "only `title`, `summary`, `description`, a later `deadline`, `take_up_rates` and the "
+    "`quote`'s total and voucher (others are a 409 naming them). `money: null` asks for no "
+    "money; `quote: null` takes the quote away (not from a campaign tipping on it).",
     **{
         name: (field.rebuild_annotation(), FieldInfo.merge_field_infos(field, default=None))
         for name, field in CampaignInput.model_fields.items()
@@ -187,8 +188,9 @@ async def _own_campaign(request: Request, lead: Lead) -> CampaignRecord:
     answers={200: Answer("The campaign as it is now", Campaign, links=SLUG_LINKS)},
     errors=(403, 404, 409),
     description="The same rules as the lead's edit page: every field while a draft; once "
-    "published, only the words and a later deadline (a 409 names any other field sent); "
-    "nothing once closed (409).",
+    "published, only the words, a later deadline, the take-up rates and the quote's total "
+    "and voucher (a 409 names any other field sent; a lower quote may tip a campaign that "
+    "shares it); nothing once closed (409).",
 )
 async def update_campaign(request: Request) -> Response:
     lead = await require_lead(request)
@@ -204,7 +206,7 @@ async def update_campaign(request: Request) -> Response:
     changed = await campaign_service.update_campaign(
         svc.store, campaign.slug, lead.id, edit, money_enabled=svc.settings.money_enabled
     )
-    return answer(campaign_model(changed, svc.settings.base_url))
+    return answer(await campaign_json(svc.store.database, changed, svc.settings.base_url))
 
 
 @operation(
@@ -231,7 +233,7 @@ async def _step(request: Request, step: CampaignStep, refusal: str) -> Response:
         changed = await step(svc.store, campaign.slug, lead.id)
     except CampaignNotOpen as exc:
         raise Problem(409, f"This campaign is {exc.status}: {refusal}.") from exc
-    return answer(campaign_model(changed, svc.settings.base_url))
+    return answer(await campaign_json(svc.store.database, changed, svc.settings.base_url))
 
 
 @operation(

@@ -16,6 +16,16 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 from pydantic_core import PydanticCustomError
 
 from app.api.contract import PLAIN
+from app.api.demand_shapes import (
+    DEMAND_EXAMPLE,
+    EQUITY_EXAMPLE,
+    PRICE_QUESTION_EXAMPLE,
+    TAKE_UP_EXAMPLE,
+    Demand,
+    EquityFloor,
+    PriceQuestion,
+    TakeUp,
+)
 from pledges.campaigns import CATEGORIES, STATUSES
 from pledges.money import CURRENCIES
 
@@ -170,6 +180,12 @@ class Threshold(Shape):
         description="Money campaigns only: the money to be pledged, in minor units (pence, "
         "cents); null when only the count counts.",
     )
+    target_price: int | None = Field(
+        default=None,
+        ge=1,
+        description="Campaigns with a target price only: only pledges whose most they would "
+        "pay is at least this price (minor units) count towards the target.",
+    )
 
 
 class CampaignProgress(Shape):
@@ -193,6 +209,12 @@ class CampaignProgress(Shape):
         description="Households campaigns only: counted households on the premises list (all "
         "counted households when there is no list) as a percent of the premises, to one "
         "decimal place; null while the number of premises is unknown.",
+    )
+    priced: int = Field(
+        default=0,
+        ge=0,
+        description="Campaigns with a target price only: counted units (people, or households) "
+        "whose most they would pay is at least the target price.",
     )
 
 
@@ -265,6 +287,29 @@ class Campaign(Shape):
                     "created_at": "2026-12-03T09:00:00+00:00",
                     "url": "https://groundswell.example/c/fibre-for-brudenell",
                 },
+                {
+                    "slug": "fibre-for-meanwood",
+                    "title": "Fibre for Meanwood",
+                    "summary": "Full fibre, at a price we would pay.",
+                    "description": "",
+                    "category": "broadband",
+                    "status": "open",
+                    "area": {"name": "Meanwood", "postcode_districts": ["LS6", "LS11"]},
+                    "threshold": {"target": 40, "target_price": 2500},
+                    "progress": {"confirmed": 48, "percent": 75, "priced": 30},
+                    "money": None,
+                    "counts": "people",
+                    "premises": None,
+                    "price_question": PRICE_QUESTION_EXAMPLE,
+                    "demand": DEMAND_EXAMPLE,
+                    "take_up": TAKE_UP_EXAMPLE,
+                    "equity_floor": EQUITY_EXAMPLE,
+                    "milestones": [25, 50, 75],
+                    "deadline": "2027-03-01T23:59:59+00:00",
+                    "tipped_at": None,
+                    "created_at": "2026-12-03T09:00:00+00:00",
+                    "url": "https://groundswell.example/c/fibre-for-meanwood",
+                },
             ]
         }
     )
@@ -293,6 +338,23 @@ class Campaign(Shape):
         default=False,
         description="Households campaigns: a household counts only once verified by the code "
         "in a letter posted to it (or vouched for by the lead).",
+    )
+    price_question: PriceQuestion | None = Field(
+        default=None, description="What each pledger is asked to pay at most; null: nothing."
+    )
+    demand: Demand | None = Field(
+        default=None,
+        description="The demand curve at the price points; null for a campaign that asks no price.",
+    )
+    take_up: TakeUp | None = Field(
+        default=None,
+        description="Projected take-up from the counted units by firmness (every campaign "
+        "has it, with or without a price question).",
+    )
+    equity_floor: EquityFloor | None = Field(
+        default=None,
+        description="The share of counted pledges that must come from priority places before "
+        "the campaign can tip, and where it stands; null when none is set.",
     )
     milestones: list[int] = []
     deadline: str = timestamp()

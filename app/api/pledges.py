@@ -19,6 +19,7 @@ from app.api.contract import (
     parse_body,
     validated,
 )
+from app.api.demand_inputs import FIRMNESS_WORDS, Firmness, MaxPrice
 from app.api.models import (
     NOT_BLANK,
     PY_SPACE,
@@ -38,6 +39,7 @@ from pledges import pledging
 from pledges.addresses import MAX_ADDRESS_LINE
 from pledges.checkout import card_checkout_url
 from pledges.counting import progress_of
+from pledges.demand import DEFAULT_FIRMNESS
 from pledges.errors import (
     CampaignHidden,
     CampaignNotFound,
@@ -136,6 +138,8 @@ class PledgeInput(Input):
         description="paper needs the campaign lead's API key and is confirmed at once (not on "
         "a campaign that asks for money).",
     )
+    max_price: MaxPrice = None
+    firmness: Firmness = Field(default=DEFAULT_FIRMNESS, description=FIRMNESS_WORDS)
 
 
 class Token(Input):
@@ -275,8 +279,9 @@ async def _amount_not_a_number(svc: Services, slug: str) -> FieldError:
     description="A 409 when the campaign is closed or hidden, or asks for money and this site "
     "takes no payments now (`errors` names `money`), or when a paper pledge without email "
     "repeats one by the same name at the same address (`errors` names `name`); a 422 names "
-    "`amount` when it is outside the campaign's range, or missing; a 429 with `Retry-After` "
-    "when one address pledges too often on one campaign.",
+    "`amount` when it is outside the campaign's range, or missing, and `max_price` when it "
+    "is not one of the campaign's price points (or missing where a price is required); a "
+    "429 with `Retry-After` when one address pledges too often on one campaign.",
 )
 async def create_pledge(request: Request) -> Response:
     svc = services(request)

@@ -12,6 +12,13 @@ generated to break the document still breaks it; nothing here loosens a check.
   characters and at least one letter or digit, which JSON Schema's patterns cannot say of
   all of Unicode);
 - a money campaign's range has its minimum at most its maximum;
+- a price question's range (min, max, step) gives 2 to 40 points, the maximum above the
+  minimum; a target price is one of the points; a quote is in the price question's
+  currency, and the price question in the money's; an equity floor's districts are real;
+- an edit of a live campaign's quote keeps whether it tips on it, and takes a quote away
+  from a campaign that asks no price (the quote needs one); both read from the API;
+- a pledge's price is one of its campaign's points, and given where the campaign requires
+  one (read from the API);
 - a pledge's amount lies within its campaign's range, a paper pledge is on a campaign
   that asks for no money (one made online instead has an email), and a pledge to a
   campaign that counts households gives the first line of its address (all read from the
@@ -42,10 +49,14 @@ from typing import Any
 import httpx
 import schemathesis
 from jsonschema import FormatChecker
+from pydantic import BaseModel, ValidationError
 
+from app.api.demand_inputs import CURRENCY_ANY_CASE, QuoteInput
 from app.api.models import SLUG_PATTERN, trimmed_pattern
 from pledges.addresses import MAX_ADDRESS_LINE
 from pledges.campaigns import slugify
+from pledges.demand import MAX_POINTS
+from pledges.money import MAX_PLEDGE
 from pledges.pagination import encode_cursor
 
 FORMATS = FormatChecker()
@@ -68,6 +79,82 @@ def _is_date_time(value: Any) -> bool:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_valid(model: type[BaseModel], value: Any) -> bool:
+    """Whether the document's schema for `model` accepts `value` (the model reads as it)."""
+    try:
+        model.model_validate(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def _is_price(value: Any) -> bool:
+    """A price the document accepts: a whole number of minor units up to MAX_PLEDGE."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_PLEDGE
+
+
+def _is_currency(value: Any) -> bool:
+    return isinstance(value, str) and re.match(CURRENCY_ANY_CASE, value) is not None
+
+
+def _price_points(question: dict[str, Any]) -> list[int]:
+    """The points of a price question (its range made 2 to 40 points first); [] when it
+    is not one the document accepts."""
+    points = question.get("price_points")
+    if isinstance(points, list):
+        return sorted(points) if points and all(_is_price(p) for p in points) else []
+    low, high, step = question.get("min"), question.get("max"), question.get("step")
+    if points is not None or not all(_is_price(v) for v in (low, high, step)):
+        return []
+    assert isinstance(low, int) and isinstance(high, int) and isinstance(step, int)
+    step = min(step, MAX_PLEDGE - 1)
+    low = min(low, MAX_PLEDGE - step)
+    gaps = min(max(1, (high - low) // step), MAX_POINTS - 1, (MAX_PLEDGE - low) // step)
+    question.update(min=low, max=low + gaps * step, step=step)
+    return list(range(low, low + gaps * step + 1, step))
+
+
+def _demand_settings(body: dict[str, Any]) -> None:
+    question = body.get("price_question")
+    points = _price_points(question) if isinstance(question, dict) else []
+    money = body.get("money")
+    if isinstance(question, dict) and isinstance(money, dict):
+        if _is_currency(money.get("currency")) and _is_currency(question.get("currency")):
+            question["currency"] = money["currency"]
+    if points and _is_price(body.get("target_price")):
+        body["target_price"] = points[body["target_price"] % len(points)]
+    quote = body.get("quote")
+    if isinstance(quote, dict) and isinstance(question, dict):
+        if quote.get("currency") in ("gbp", "eur", "usd") and _is_currency(question["currency"]):
+            quote["currency"] = question["currency"].lower()
+    floor = body.get("equity_floor")
+    if isinstance(floor, dict) and isinstance(floor.get("districts"), list):
+        floor["districts"] = [
+            _pick(DISTRICTS, d) if isinstance(d, str) else d for d in floor["districts"]
+        ]
+
+
+def _live_quote(body: dict[str, Any], campaign: dict[str, Any]) -> None:
+    """A live campaign's quote as the domain takes an edit of it: only on a campaign that
+    asks a price, in its currency, and tipping on it as the campaign always has."""
+    if not campaign or "quote" not in body:
+        return
+    question = campaign.get("price_question")
+    current = (campaign.get("demand") or {}).get("quote")
+    tips = bool(current and current["tip"])
+    quote = body["quote"]
+    if question is None:
+        if isinstance(quote, dict) and _is_valid(QuoteInput, quote):
+            body["quote"] = None  # a quote needs a price question: take none away instead
+    elif quote is None and tips:
+        body["quote"] = {"total": current["total"], "tip": True}
+    elif isinstance(quote, dict):
+        if isinstance(quote.get("tip", False), bool):
+            quote["tip"] = tips
+        if quote.get("currency") in ("gbp", "eur", "usd"):
+            quote["currency"] = question["currency"]
 
 
 def _future_deadline() -> str:
@@ -99,6 +186,7 @@ def _campaign_body(body: dict[str, Any]) -> None:
         low, high = money.get("min"), money.get("max")
         if _is_number(low) and _is_number(high) and low > high:
             money["min"], money["max"] = high, low
+    _demand_settings(body)
 
 
 def _campaign_of(slug: Any) -> dict[str, Any]:
@@ -122,6 +210,13 @@ def _pledge_body(body: dict[str, Any], slug: Any) -> None:
     left_out = line is None or (isinstance(line, str) and not line.strip())
     if campaign.get("counts") == "households" and left_out:
         body["address_line"] = _pick(ADDRESS_LINES, str(body.get("name", "")))
+    question = campaign.get("price_question")
+    if question is not None:
+        points, price = question["price_points"], body.get("max_price")
+        if _is_price(price):
+            body["max_price"] = points[price % len(points)]
+        elif question["required"] and price in (None, "not_sure"):
+            body["max_price"] = points[len(str(body.get("name", ""))) % len(points)]
     money: dict[str, Any] | None = campaign.get("money")
     if money is None:
         return
@@ -203,6 +298,7 @@ def _map(operation_id: Any, body: Any, query: Any, slug: Any) -> None:
         _campaign_body(body)
         if _is_date_time(body.get("deadline")):  # later than the 60 days it was created with
             body["deadline"] = (datetime.now(UTC) + timedelta(days=90)).isoformat()
+        _live_quote(body, _campaign_of(slug))
     elif operation_id == "createPledge":
         _pledge_body(body, slug)
     elif operation_id == "verifyLetter":

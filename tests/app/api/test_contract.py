@@ -216,6 +216,33 @@ async def test_every_operation_answers_as_its_document_says(
     assert (await client.post("/api/v1/pledges/confirm", json=bad_token)).status_code == 400
     assert (await client.post("/api/v1/pledges/withdraw", json=bad_token)).status_code == 400
 
+    # A campaign asking the most each would pay: answers, the curve, a quote given later.
+    asking = campaign_data(
+        price_question={
+            "currency": "gbp",
+            "period": "once",
+            "min": 25000,
+            "max": 100000,
+            "step": 25000,
+        },
+        target_price=50000,
+        take_up_rates={"interested": 20},
+        equity_floor={"share": 10, "districts": ["LS6"]},
+    )
+    priced = await client.post("/api/v1/campaigns", json=asking, headers=lead_h)
+    assert priced.status_code == 201, priced.text
+    priced_path = f"/api/v1/campaigns/{priced.json()['slug']}"
+    answered = pledge_data(30, max_price=75000, firmness="deposit")
+    assert (await client.post(f"{priced_path}/pledges", json=answered)).status_code == 202
+    on_paper = pledge_data(31, source="paper", max_price="not_sure", firmness="interested")
+    recorded = await client.post(f"{priced_path}/pledges", json=on_paper, headers=lead_h)
+    assert recorded.status_code == 201
+    off_curve = await client.post(f"{priced_path}/pledges", json=pledge_data(32, max_price=60000))
+    assert off_curve.status_code == 422
+    quoted = {"quote": {"total": 2000000, "voucher_per_home": 50000}}
+    assert (await client.patch(priced_path, json=quoted, headers=lead_h)).status_code == 200
+    assert (await client.get(priced_path)).json()["demand"]["quote"]["cost_each"]
+
     # Webhook endpoints and their deliveries.
     endpoints = "/api/v1/webhook-endpoints"
     new = {"url": "http://127.0.0.1:9/hook", "filters": {"postcode_prefixes": ["LS"]}}
@@ -389,6 +416,17 @@ async def test_webhook_bodies_the_worker_sends_are_as_the_document_says(
         tipping = await make_campaign(store, target=4)
         for i in range(4):
             await make_confirmed_pledge(store, tipping.slug, i)
+        # Asking a price, with a quote and an equity floor: demand, take-up and the floor.
+        priced = await make_campaign(
+            store,
+            target=2,
+            price_question={"currency": "gbp", "period": "month", "price_points": [2000, 3000]},
+            target_price=3000,
+            quote={"total": 500000, "voucher_per_home": 1000},
+            equity_floor={"share": 50, "districts": ["LS6"]},
+        )
+        for i, price in enumerate([2000, 3000, 3000]):
+            await make_confirmed_pledge(store, priced.slug, 10 + i, max_price=price)
         cancelled = await make_campaign(store)
         await cancel_campaign(store, cancelled.slug, cancelled.lead_id)
         expiring = await make_campaign(store)
@@ -405,12 +443,29 @@ async def test_webhook_bodies_the_worker_sends_are_as_the_document_says(
 
         async def every_type_arrived() -> set[str] | None:
             types = {r.verified["type"] for r in receiver.verified()}
-            return types if expected <= types else None
+            priced_ones = {
+                r.verified["type"]
+                for r in receiver.verified()
+                if r.verified["data"].get("campaign", {}).get("slug") == priced.slug
+            }
+            arrived = expected <= types and {"campaign.milestone", "campaign.tipped"} <= priced_ones
+            return types if arrived else None
 
         await wait_for(every_type_arrived, timeout=20)
         rows = await store.database.fetch_all(sa.select(webhook_deliveries.c.status))
         assert rows
 
+    tipped = [
+        r.verified["data"]["campaign"]
+        for r in receiver.verified()
+        if r.verified["type"] == "campaign.tipped"
+    ]
+    [asked] = [c for c in tipped if c["slug"] == priced.slug]
+    assert [p["households"] for p in asked["demand"]["points"]] == [3, 2]
+    assert asked["demand"]["quote"]["total"] == 500000
+    assert asked["equity_floor"]["met"] and asked["take_up"]["by_firmness"]["will_switch"] == 3
+    [plain] = [c for c in tipped if c["slug"] == tipping.slug]
+    assert plain["demand"] is None and "equity_floor" not in plain
     for received in receiver.verified():
         schema = DOCUMENT["webhooks"][received.verified["type"]]["post"]["requestBody"]
         body_schema = schema["content"]["application/json"]["schema"]
