@@ -42,6 +42,12 @@ def open_figure(n: int) -> int | None:
     return None if n < MIN_CELL else n - n % MIN_CELL
 
 
+def open_projection(expected: float) -> int | None:
+    """A projected take-up as open data shows it: whole units, then as open_figure shows a
+    count (a projection to one decimal place would give away the counts it is made of)."""
+    return open_figure(int(expected))
+
+
 def take_up_rates(campaign: Campaign, site: Mapping[str, int] | None = None) -> dict[str, int]:
     """The rates a campaign's projections assume: its lead's where set, else the site's."""
     rates = dict(site or site_take_up())
@@ -126,16 +132,19 @@ class DemandCurve:
         def firm(counts: Mapping[str, int]) -> dict[str, int | None]:
             return {f: figure(counts.get(f, 0)) for f in FIRMNESS}
 
+        def forecast(p: Point) -> dict[str, Any]:
+            if not open_data:
+                return {"households": p.projected, "revenue": p.revenue}
+            shown = open_projection(p.projected)
+            return {"households": shown, "revenue": shown * p.price if shown else None}
+
         points = []
         for p in self.points:
             item: dict[str, Any] = {
                 "price": p.price,
                 "households": figure(p.count),
                 "by_firmness": firm(p.by_firmness),
-                "projected": {
-                    "households": p.projected if not open_data or figure(p.count) else None,
-                    "revenue": p.revenue if not open_data or figure(p.count) else None,
-                },
+                "projected": forecast(p),
             }
             if not open_data:
                 item["by_level"] = dict(p.by_level)

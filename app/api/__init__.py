@@ -12,6 +12,7 @@ from app.api import (
     campaigns,
     contacts,
     deliveries,
+    demand,
     hand_notes,
     leads,
     letters,
@@ -33,5 +34,6 @@ operations: list[Operation] = [
     *deliveries.operations,
     *contacts.operations,
     *letters.operations,
+    *demand.operations,
 ]
 routes = routes_for(operations)

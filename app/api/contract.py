@@ -34,7 +34,9 @@ PLAIN = "plain"
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 # Who may call an operation: the OpenAPI security requirement follows from it.
-Caller = Literal["anyone", "lead", "anyone_or_lead", "organisation", "token_holder"]
+Caller = Literal[
+    "anyone", "lead", "anyone_or_lead", "organisation", "anyone_or_organisation", "token_holder"
+]
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class Answer:
     links: Mapping[str, tuple[str, Mapping[str, str]]] = field(default_factory=dict)
     # A body no model describes (the OpenAPI document itself), as JSON Schema.
     schema: Mapping[str, Any] | None = None
+    # Media types the body may take besides JSON: media type -> OpenAPI media type object.
+    other_content: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

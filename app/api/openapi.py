@@ -59,6 +59,7 @@ SECURITY: dict[str, list[dict[str, list[str]]]] = {
     "lead": [{"leadKey": []}],
     "anyone_or_lead": [{}, {"leadKey": []}],
     "organisation": [{"organisationKey": []}],
+    "anyone_or_organisation": [{}, {"organisationKey": []}],
 }
 
 
@@ -77,7 +78,7 @@ def problem_statuses(op: Operation) -> list[int]:
     """The problem+json statuses an operation may answer: from who may call it, whether it
     reads a body or a query, and what it declares besides."""
     found = set(op.errors)
-    if op.caller in ("lead", "anyone_or_lead", "organisation"):
+    if op.caller in ("lead", "anyone_or_lead", "organisation", "anyone_or_organisation"):
         found.add(401)
     if op.body is not None:
         found |= {400, 413, 415, 422}
@@ -137,6 +138,8 @@ def _answer(ans: Answer, ref: dict[str, Any] | None) -> dict[str, Any]:
         found["content"] = _json(ref)
     elif ans.schema is not None:
         found["content"] = _json(dict(ans.schema))
+    if ans.other_content:
+        found["content"] = {**found.get("content", {}), **ans.other_content}
     if ans.links:
         found["links"] = {
             name: {"operationId": target, "parameters": dict(params)}

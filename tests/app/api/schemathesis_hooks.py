@@ -28,6 +28,8 @@ generated to break the document still breaks it; nothing here loosens a check.
   number of premises that publishing needs;
 - an edit of a campaign moves its deadline later, as a published campaign's must;
 - a page cursor is one the site gave (the shape of a real one: they are opaque);
+- a demand query's postcode is a real area or district, and one at a price names the
+  currency and period of that price;
 - confirmation and withdrawal tokens are signed by the site (made by live_api.py);
 - `since` of a recovery is in the past;
 - a whole number is written without a fraction (JSON Schema counts 5.0 as an integer; the
@@ -283,12 +285,22 @@ def _cursor(operation_id: Any) -> str:
     return encode_cursor([1])  # by id
 
 
+def _demand_query(query: dict[str, Any]) -> None:
+    if isinstance(query.get("postcode"), str) and query["postcode"]:
+        query["postcode"] = _pick((*DISTRICTS, "LS", "M"), query["postcode"])
+    if isinstance(query.get("price"), int) and not isinstance(query["price"], bool):
+        query.setdefault("currency", "gbp")
+        query.setdefault("period", "month")
+
+
 def _map(operation_id: Any, body: Any, query: Any, slug: Any) -> None:
     if isinstance(query, dict) and isinstance(query.get("cursor"), str) and query["cursor"]:
         query["cursor"] = _cursor(operation_id)
     if operation_id == "listCampaigns" and isinstance(query, dict):
         if isinstance(query.get("postcode"), str) and query["postcode"]:
             query["postcode"] = _pick(DISTRICTS, query["postcode"])
+    if operation_id == "listDemand" and isinstance(query, dict):
+        _demand_query(query)
     if not isinstance(body, dict):
         return
     body.update(_whole_numbers(body))

@@ -127,7 +127,9 @@ def record(client: httpx.AsyncClient) -> list[Seen]:
             return
         await response.aread()
         content_type = response.headers.get("content-type", "").split(";")[0]
-        body = response.json() if response.content else None
+        body = response.text if content_type == "text/csv" else None
+        if response.content and body is None:
+            body = response.json()
         seen.append(Seen(operation["operationId"], response.status_code, content_type, body))
 
     client.event_hooks["response"].append(remember)
@@ -294,6 +296,23 @@ async def test_every_operation_answers_as_its_document_says(
     assert whole.status_code == 201
     tipped = await client.get(f"/api/v1/campaigns/{small.slug}/contacts", headers=org_h)
     assert tipped.status_code == 200 and tipped.json()["contacts"]
+
+    # Demand: exact with the key, open data without, at a price, as CSV; a bad filter.
+    priced = await make_campaign(
+        store,
+        lead,
+        price_question={"currency": "gbp", "period": "month", "price_points": [1500, 2500]},
+    )
+    for i in range(6):
+        await make_confirmed_pledge(store, priced.slug, 40 + i, max_price=2500)
+    demand = "/api/v1/demand"
+    at_price = {"price": "2000", "currency": "gbp", "period": "month"}
+    assert (await client.get(demand, headers=org_h)).status_code == 200
+    assert (await client.get(demand, params=at_price)).status_code == 200
+    as_csv = await client.get(demand, params=at_price, headers={**org_h, "Accept": "text/csv"})
+    assert as_csv.status_code == 200 and as_csv.text.startswith("campaign,")
+    assert (await client.get(demand, params={"postcode": "nowhere"})).status_code == 422
+    assert (await client.get(demand, headers=lead_h)).status_code == 401
 
     assert (await client.delete(one, headers=org_h)).status_code == 204
     assert (await client.delete(one, headers=org_h)).status_code == 404
