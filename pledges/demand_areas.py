@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from pledges.campaigns import CATEGORIES, Campaign, load_campaigns
-from pledges.demand import FIRMNESS, NOT_SURE, PERIODS, site_take_up
+from pledges.demand import FIRMNESS, NOT_SURE, PERIOD_WORDS, PERIODS, site_take_up
 from pledges.demand_curve import (
     DemandCurve,
     curve_from_buckets,
@@ -68,11 +68,19 @@ class AskedPrice:
     currency: str
     period: str
 
+    def money(self, amount: int) -> str:
+        """An amount in this currency: "£25"."""
+        return format_money(amount, self.currency)
+
+    @property
+    def per(self) -> str:
+        """ "a month", "a year", "once"."""
+        return PERIOD_WORDS[self.period]
+
     @property
     def label(self) -> str:
         """ "£25 a month"."""
-        words = {"month": "a month", "year": "a year", "once": "once"}
-        return f"{format_money(self.price, self.currency)} {words[self.period]}"
+        return f"{self.money(self.price)} {self.per}"
 
 
 @dataclass(frozen=True)
@@ -107,7 +115,7 @@ def in_area(area: str, district: str) -> bool:
     return district == area
 
 
-def _in_area_sql(column: Any, area: str) -> Any:
+def in_area_clause(column: Any, area: str) -> Any:
     """in_area as SQL: an area's districts are its letters and then a digit."""
     if _AREA.match(area):  # letters only, so safe in a LIKE pattern
         return sa.and_(
@@ -436,7 +444,7 @@ async def district_rows(
             .group_by(*keys)
         )
         if area is not None:
-            query = query.where(_in_area_sql(district, area))
+            query = query.where(in_area_clause(district, area))
         for r in await db.fetch_all(query):
             n = int(r["n"])
             if n:
@@ -535,7 +543,7 @@ def matching_campaigns(query: DemandQuery, *, open_data: bool) -> Any:
         found = found.where(
             c.id.in_(
                 sa.select(campaign_districts.c.campaign_id).where(
-                    _in_area_sql(campaign_districts.c.district, query.area)
+                    in_area_clause(campaign_districts.c.district, query.area)
                 )
             )
         )

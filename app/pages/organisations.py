@@ -19,6 +19,7 @@ from app.csrf import check_csrf
 from app.errors import Problem
 from app.pages.rendering import render
 from app.pages.spreadsheet import csv_cell
+from app.pages.where_to_build import ranking_context
 from notifications import demand as demand_service
 from notifications import endpoints as endpoint_service
 from notifications import webhooks
@@ -184,6 +185,7 @@ async def demand_page(request: Request) -> Response:
     form = {"category": category, "postcode_prefix": postcode_prefix, "everywhere": everywhere}
     errors: dict[str, str] = {}
     found = None
+    wanted = None
     try:
         wanted = demand_service.parse_demand_filter(category, postcode_prefix, everywhere)
     except ValidationFailed as exc:
@@ -192,6 +194,9 @@ async def demand_page(request: Request) -> Response:
         found = await demand_service.organisation_demand(
             services(request).store.database, org.id, wanted
         )
+    # Where to build next: districts ranked at a price the organisation enters.
+    ranking, ranking_errors = await ranking_context(request, org, wanted)
+    errors.update(ranking_errors)
     return render(
         request,
         "org/demand.html",
@@ -203,6 +208,7 @@ async def demand_page(request: Request) -> Response:
             "categories": CATEGORIES,
             "limit": demand_service.DEMAND_LIMIT,
             "current": "demand",
+            **ranking,
         },
         422 if errors else 200,
     )

@@ -233,6 +233,22 @@ async def org_demand_errors(v: Visit) -> httpx.Response:
     return await v.client.get("/org/demand", params={"category": "x", "postcode_prefix": "?"})
 
 
+async def org_demand_ranked(v: Visit) -> httpx.Response:
+    await sign_in_organisation(v, {"categories": ["broadband"]})
+    points = {"currency": "gbp", "period": "month", "price_points": [2000, 2500, 3000]}
+    campaign = await make_campaign(v.store, title="Priced fibre", price_question=points)
+    for i, postcode in enumerate(("LS6 1AB", "LS16 5AA", "LS6 2DB")):
+        data = pledge_data(i, max_price=points["price_points"][i], postcode=postcode)
+        outcome = await record_pledge(v.store, campaign.slug, parse_pledge(data))
+        await confirm_pledge(v.store, outcome.pledge_id)
+    return await v.client.get("/org/demand", params={"price": "25", "period": "month"})
+
+
+async def org_demand_price_errors(v: Visit) -> httpx.Response:
+    await sign_in_organisation(v)
+    return await v.client.get("/org/demand", params={"price": "cheap", "period": "week"})
+
+
 async def org_endpoints(v: Visit) -> httpx.Response:
     await sign_in_organisation(v, {"categories": ["broadband"], "postcode_prefixes": ["LS"]})
     return await v.client.get("/org/endpoints")
@@ -420,6 +436,8 @@ PAGES: list[tuple[str, str | Recipe]] = [
     ("org sign-in with a wrong key", org_sign_in_error),
     ("org demand", org_demand),
     ("org demand with filter errors", org_demand_errors),
+    ("org demand ranked at a price", org_demand_ranked),
+    ("org demand with price errors", org_demand_price_errors),
     ("org endpoints", org_endpoints),
     ("org endpoints with form errors", org_endpoints_errors),
     ("org endpoint", org_endpoint),
