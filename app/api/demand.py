@@ -19,7 +19,7 @@ from app.api.pagination import NEXT, PageQuery, check_limit, next_link, with_nex
 from app.api.requests import bearer_key, require_organisation
 from app.bootstrap import services
 from app.errors import Problem
-from app.pages.spreadsheet import csv_cell
+from app.spreadsheet import csv_cell
 from pledges import demand_areas
 from pledges.demand import FIRMNESS
 from pledges.errors import FieldError, ValidationFailed

@@ -41,7 +41,7 @@ from app.pages.sign_in import (
     lead_or_redirect,
     own_campaign,
 )
-from app.pages.spreadsheet import csv_cell
+from app.spreadsheet import csv_cell
 from notifications.hand_notes import untold_count
 from pledges import campaigns as campaign_service
 from pledges.campaigns import CATEGORIES, Campaign

@@ -18,8 +18,8 @@ from app.bootstrap import services
 from app.csrf import check_csrf
 from app.errors import Problem
 from app.pages.rendering import render
-from app.pages.spreadsheet import csv_cell
 from app.pages.where_to_build import ranking_context
+from app.spreadsheet import csv_cell
 from notifications import demand as demand_service
 from notifications import endpoints as endpoint_service
 from notifications import webhooks

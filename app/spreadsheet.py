@@ -1,5 +1,5 @@
-"""CSV cells that are safe to open in a spreadsheet: the leads' pledge export and the
-providers' contacts download share them."""
+"""CSV cells that are safe to open in a spreadsheet: the leads' pledge export, the
+providers' contacts download and the demand export of the API share them."""
 
 from __future__ import annotations
 
