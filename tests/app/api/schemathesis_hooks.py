@@ -288,7 +288,7 @@ def _cursor(operation_id: Any) -> str:
 def _demand_query(query: dict[str, Any]) -> None:
     if isinstance(query.get("postcode"), str) and query["postcode"]:
         query["postcode"] = _pick((*DISTRICTS, "LS", "M"), query["postcode"])
-    if isinstance(query.get("price"), int) and not isinstance(query["price"], bool):
+    if query.get("price") is not None:  # a price the document takes still breaks it alone
         query.setdefault("currency", "gbp")
         query.setdefault("period", "month")
 

@@ -81,6 +81,7 @@ a_campaign = st.fixed_dictionaries(
         "priced": st.booleans(),
         "target": st.integers(3, 30),  # some tip: open data includes tipped campaigns
         "premises": st.integers(8, 60),
+        "quote": st.none() | st.integers(10_000, 500_000),  # shared as "cost each if N join"
         "pledges": st.lists(a_pledge, max_size=22),
     }
 )
@@ -186,6 +187,8 @@ async def make_example(store: Store, made: list[dict[str, Any]]) -> int:
                 "period": "month",
                 "price_points": POINTS,
             }
+            if spec["quote"] is not None:
+                settings_of["quote"] = {"total": spec["quote"]}
         campaign = await make_campaign(store, **settings_of)
         for price, firmness, postcode, home in spec["pledges"]:
             n += 1
