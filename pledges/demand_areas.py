@@ -132,12 +132,12 @@ def district_order(district: str) -> tuple[str, int, str]:
     return (parts.group(1), int(parts.group(2)), parts.group(3))
 
 
-def _price_error(low: int = 1, high: int = MAX_PLEDGE) -> FieldError:
+def _price_error() -> FieldError:
     return FieldError(
         "price",
         "out_of_range",
-        f"Enter a whole number of minor units (pence, cents) from {low} to {high}.",
-        {"min": low, "max": high},
+        f"Enter a whole number of minor units (pence, cents) from 1 to {MAX_PLEDGE}.",
+        {"min": 1, "max": MAX_PLEDGE},
     )
 
 
@@ -199,7 +199,8 @@ def parse_demand_query(data: Mapping[str, Any], *, open_data: bool) -> DemandQue
     price = None
     if raw_price is not None:
         text = str(raw_price)
-        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_PLEDGE:
+        whole = text.isascii() and text.isdigit() and len(text) <= len(str(MAX_PLEDGE))
+        if not whole or not 1 <= int(text) <= MAX_PLEDGE:
             errors.append(_price_error())
         else:
             price = int(text)

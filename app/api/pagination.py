@@ -50,7 +50,9 @@ def with_next(listed: ShapeT, cursor: str | None) -> ShapeT:
 def check_limit(data: dict[str, Any]) -> None:
     """The limit in the words the API has always used for it."""
     limit = data.get("limit", str(DEFAULT_LIMIT))
-    if not isinstance(limit, str) or not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
+    # ASCII digits, and few of them: int() refuses "²" and numbers of thousands of digits.
+    whole = isinstance(limit, str) and limit.isascii() and limit.isdigit() and len(limit) <= 9
+    if not whole or not 1 <= int(limit) <= MAX_LIMIT:
         raise ValidationFailed([FieldError("limit", "out_of_range", LIMIT_WORDS)])
 
 

@@ -558,6 +558,8 @@ async def test_open_data_rounds_every_count_and_shows_no_levels(
         ({"price": "0", "currency": "gbp", "period": "month"}, ["price"]),
         ({"price": "25.50", "currency": "gbp", "period": "month"}, ["price"]),
         ({"price": "100000000", "currency": "gbp", "period": "month"}, ["price"]),
+        ({"price": "9" * 5000, "currency": "gbp", "period": "month"}, ["price"]),
+        ({"price": "\uff12\uff15", "currency": "gbp", "period": "month"}, ["price"]),  # wide 25
         ({"price": "2500"}, ["currency", "period"]),
         ({"price": "2500", "currency": "gbp"}, ["period"]),
         ({"currency": "GBP"}, ["currency"]),
@@ -583,6 +585,14 @@ async def test_bad_filters_are_422_naming_each_field(
     answer = await client.get("/api/v1/demand", params=params, headers=org_h if keyed else {})
     assert_problem(answer, 422, fields, params)
     assert await table_snapshot(app_store) == before
+
+
+@pytest.mark.parametrize("limit", ["9" * 5000, "\u00b2", "\uff15"])
+@pytest.mark.parametrize("path", ["/api/v1/demand", "/api/v1/campaigns"])
+async def test_a_limit_of_huge_or_other_digits_is_422_on_every_list(
+    client: httpx.AsyncClient, path: str, limit: str
+) -> None:
+    assert_problem(await client.get(path, params={"limit": limit}), 422, ["limit"])
 
 
 @pytest.mark.parametrize("authorization", ["Bearer gs_not_a_key", "Bearer", "Basic abc", "lead"])
