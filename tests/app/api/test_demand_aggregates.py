@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from starlette.applications import Starlette
 
 from app.api.demand import CSV_COLUMNS, wants_csv
+from app.api.openapi import openapi_document
 from app.main import services_of
 from pledges.accounts import create_organisation_api_key
 from pledges.campaigns import Campaign, get_campaign
@@ -607,3 +608,22 @@ async def test_a_key_that_is_not_an_organisations_is_401(
     )
     assert_problem(answer, 401, [])
     assert answer.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_the_document_declares_the_filters_an_optional_key_json_and_csv() -> None:
+    operation = openapi_document("http://testserver")["paths"]["/api/v1/demand"]["get"]
+    assert operation["operationId"] == "listDemand"
+    assert operation["security"] == [{}, {"organisationKey": []}]
+    assert set(operation["responses"]["200"]["content"]) == {"application/json", "text/csv"}
+    assert set(operation["responses"]) == {"200", "401", "422"}
+    assert [p["name"] for p in operation["parameters"]] == [
+        "limit",
+        "cursor",
+        "category",
+        "postcode",
+        "status",
+        "price",
+        "currency",
+        "period",
+    ]
+    assert all(c in operation["description"] for c in CSV_COLUMNS)
