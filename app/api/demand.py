@@ -14,7 +14,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.api.contract import Answer, Operation, answer, operation, parse_query
-from app.api.models import Category, Currency, Shape
+from app.api.demand_shapes import (
+    ByLevel,
+    DemandQuote,
+    Period,
+    PriceCurrency,
+    RatesSource,
+    TakeUpRates,
+    Unit,
+)
+from app.api.models import Category, Shape
 from app.api.pagination import NEXT, PageQuery, check_limit, next_link, with_next
 from app.api.requests import bearer_key, require_organisation
 from app.bootstrap import services
@@ -52,10 +61,10 @@ class DemandQuery(PageQuery):
         "campaigns asking a price in `currency` and `period` count (give both), and each "
         "figure is also given at this price (`at_price`).",
     )
-    currency: Currency | None = Field(
+    currency: PriceCurrency | None = Field(
         default=None, description="Only campaigns asking a price in this currency."
     )
-    period: Literal["month", "year", "once"] | None = Field(
+    period: Period | None = Field(
         default=None, description="Only campaigns asking a price per this period."
     )
 
@@ -68,12 +77,6 @@ class FirmnessCounts(Shape):
     interested: int | None = _counts()
     will_switch: int | None = _counts()
     deposit: int | None = _counts()
-
-
-class LevelCounts(Shape):
-    letter: int = Field(ge=0)
-    vouched: int = Field(ge=0)
-    email: int = Field(ge=0)
 
 
 class Forecast(Shape):
@@ -96,46 +99,32 @@ class PriceFigures(Shape):
     households: int | None = _counts("Units willing to pay at least the price.")
     by_firmness: FirmnessCounts
     projected: Forecast
-    by_level: LevelCounts | None = Field(
+    by_level: ByLevel | None = Field(
         default=None, description="Curve points only, with a key: by verification level."
     )
 
 
-class TakeUpRates(Shape):
-    interested: int = Field(ge=0, le=100, description="Percent.")
-    will_switch: int = Field(ge=0, le=100, description="Percent.")
-    deposit: int = Field(ge=0, le=100, description="Percent.")
+class DemandCurveFigures(Shape):
+    """A campaign's demand curve, as campaign JSON's `demand` gives it (with a key), or as
+    open data."""
 
-
-class CostShare(Shape):
-    homes: int = Field(ge=1)
-    cost_each: int = Field(ge=0, description="Each home's share of the quote, minor units.")
-    willing: bool = Field(description="At least that many would pay at least that much.")
-
-
-class Quote(Shape):
-    total: int
-    voucher_per_home: int
-    tip: bool
-    cost_each: list[CostShare]
-
-
-class Curve(Shape):
-    """The campaign's demand curve: D(p) at each of its price points."""
-
-    currency: Currency
-    period: Literal["month", "year", "once"]
-    unit: Literal["households", "people"]
+    currency: PriceCurrency
+    period: Period
+    unit: Unit
     points: list[PriceFigures]
     not_sure: int | None = _counts('Units that answered "not sure".')
     target_price: int | None
     take_up_rates: TakeUpRates
-    take_up_rates_source: Literal["campaign", "site"]
+    take_up_rates_source: RatesSource
     assumes: str = Field(description='"assumes 30 % of interested, ... sign up".')
-    quote: Quote | None = Field(default=None, description="Present when the lead gave a quote.")
+    quote: DemandQuote | None = Field(
+        default=None,
+        description="Present when the lead gave a quote (open data: only the shares of a "
+        "number of homes it may show).",
+    )
 
 
-class TakeUp(Shape):
+class TakeUpFigures(Shape):
     """Counted units by firmness and what they project to, price question or not."""
 
     by_firmness: FirmnessCounts
@@ -143,7 +132,7 @@ class TakeUp(Shape):
         ge=0, description=Forecast.model_fields["households"].description
     )
     take_up_rates: TakeUpRates
-    take_up_rates_source: Literal["campaign", "site"]
+    take_up_rates_source: RatesSource
     assumes: str
 
 
@@ -171,11 +160,11 @@ class CampaignDemand(Shape):
     category: Category
     status: Literal["open", "tipped", "expired", "cancelled"]
     url: str = Field(json_schema_extra={"format": "uri"})
-    counts: Literal["people", "households"]
+    counts: Unit
     counted: int | None = _counts("Counted units: households, or people.")
     coverage: Coverage | None = Field(description="Households campaigns; null for people.")
-    demand: Curve | None = Field(description="null for a campaign asking no price.")
-    take_up: TakeUp
+    demand: DemandCurveFigures | None = Field(description="null for a campaign asking no price.")
+    take_up: TakeUpFigures
     at_price: PriceFigures | None = Field(description="D(price) at the asked price.")
     districts: list[DistrictDemand] = Field(
         description="Its counted units by the pledgers' postcode district."
@@ -184,8 +173,8 @@ class CampaignDemand(Shape):
 
 class AskedPrice(Shape):
     price: int
-    currency: Currency
-    period: Literal["month", "year", "once"]
+    currency: PriceCurrency
+    period: Period
 
 
 class DemandList(Shape):
