@@ -5,8 +5,8 @@ and tips when 30 homes would pay £30 or more; its pledges are spread over the p
 the three firmnesses, some recorded by the lead on paper or for a neighbour without
 email, so its demand curve falls as the price rises, as a real one does.
 
-Community fibre for Hawthorn Lane shares a provider's quote: nine homes, £24,000 to
-build, less a £2,500 voucher per home. Seven homes have pledged a one-off amount; it tips
+Community fibre for Hawthorn Lane shares a provider's quote: nine homes, £16,000 to
+build, less a £1,500 gigabit voucher per home. Seven homes have pledged a one-off amount; it tips
 when, for some N, at least N homes would pay the quote / N less the voucher, and at least
 a fifth of the counted homes are in LS17, the lane's end of almshouse cottages (its
 equity floor). One more home at £500 or more covers the cost (8 homes at £500 each); only
@@ -80,11 +80,11 @@ PRICE_STREETS = (
 COST_CAMPAIGN: dict[str, Any] = {
     "slug": "community-fibre-for-hawthorn-lane",
     "title": "Community fibre for Hawthorn Lane",
-    "summary": "The provider's quote to bring full fibre up our lane is £24,000, less a "
-    "£2,500 voucher for each home that joins. How much of the rest would your home put in?",
+    "summary": "The provider's quote to bring full fibre up our lane is £16,000, less a "
+    "£1,500 voucher for each home that joins. How much of the rest would your home put in?",
     "description": "Hawthorn Lane's nine homes are too few for the provider's own plans, "
-    "so it has quoted us for a Community Fibre Partnership: £24,000 for the lane, and each "
-    "home that joins brings a £2,500 gigabit voucher. The fewer of us join, the more each "
+    "so it has quoted us for a Community Fibre Partnership: £16,000 for the lane, and each "
+    "home that joins brings a £1,500 gigabit voucher. The fewer of us join, the more each "
     "pays: £500 each if eight homes join.\n\n"
     "Say the most your home would pay, once. The campaign tips as soon as enough homes "
     "would pay their share, and at least a fifth of them are in the almshouse cottages at "
@@ -98,7 +98,7 @@ COST_CAMPAIGN: dict[str, Any] = {
         "period": "once",
         "price_points": [25_000, 50_000, 75_000, 100_000, 150_000],
     },
-    "quote": {"total": 2_400_000, "currency": "gbp", "voucher_per_home": 250_000, "tip": True},
+    "quote": {"total": 1_600_000, "currency": "gbp", "voucher_per_home": 150_000, "tip": True},
     "equity_floor": {"share": 20, "districts": ["LS17"]},
 }
 COST_DAYS = 35
@@ -170,8 +170,8 @@ def price_pledges() -> list[DemoPledge]:
 
 
 # Seven of the nine homes: six in LS16, one almshouse cottage in LS17 (one in seven, under
-# the floor of a fifth). Every one would pay £750 or more: 7 x (£750 + £2,500) = £22,750 of
-# the £24,000.
+# the floor of a fifth). Every one would pay £750 or more: 7 x (£750 + £1,500) = £15,750 of
+# the £16,000.
 COST_PLEDGES = [
     DemoPledge("Margaret Hale", "1 Hawthorn Lane", "LS16 9JX", 150_000, "deposit", "email", True),
     DemoPledge("Owen Price", "3 Hawthorn Lane", "LS16 9JX", 150_000, "will_switch", "email"),

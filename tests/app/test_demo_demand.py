@@ -100,7 +100,7 @@ async def test_the_demo_shares_a_quote_and_keeps_an_equity_floor(store: Store) -
     await seed_demand_demo(store)
     campaign = await get_campaign(store.database, COST_SLUG)
     assert (campaign.status, campaign.price_period, campaign.tip_on_cost) == ("open", "once", True)
-    assert (campaign.quote_total, campaign.quote_voucher) == (2_400_000, 250_000)
+    assert (campaign.quote_total, campaign.quote_voucher) == (1_600_000, 150_000)
     assert (campaign.equity_share, campaign.equity_districts) == (20, ("LS17",))
     seeded = await counted_pledges(store, campaign)
     assert len(seeded) == len(COST_PLEDGES) == campaign.household_count == 7
@@ -110,10 +110,10 @@ async def test_the_demo_shares_a_quote_and_keeps_an_equity_floor(store: Store) -
         sum(1 for p in seeded if p["max_price"] is not None and p["max_price"] >= point)
         for point in campaign.price_points
     ]
-    # The most any point's homes would put in: 7 x (£750 + £2,500), short of £24,000.
-    assert campaign.cost_covered == 7 * (75_000 + 250_000) < campaign.quote_total
+    # The most any point's homes would put in: 7 x (£750 + £1,500), short of £16,000.
+    assert campaign.cost_covered == 7 * (75_000 + 150_000) < campaign.quote_total
     assert campaign.priority_count == 1 and not campaign.tally.equity_met
-    assert cost_each(2_400_000, 250_000, 8) == 50_000  # £500 each if eight homes join
+    assert cost_each(1_600_000, 150_000, 8) == 50_000  # £500 each if eight homes join
 
     async def pledge(name: str, line: str, postcode: str, price: int) -> None:
         data = {
@@ -126,7 +126,7 @@ async def test_the_demo_shares_a_quote_and_keeps_an_equity_floor(store: Store) -
         outcome = await record_pledge(store, COST_SLUG, parse_pledge(data))
         await confirm_pledge(store, outcome.pledge_id)
 
-    # An eighth home at £500 covers the quote (8 x £3,000), but it is in LS16: one home in
+    # An eighth home at £500 covers the quote (8 x £2,000), but it is in LS16: one home in
     # eight from LS17 is under the floor of a fifth, so the campaign does not tip.
     await pledge("Visitor One", "9 Hawthorn Lane", "LS16 9JX", 50_000)
     covered = await get_campaign(store.database, COST_SLUG)
@@ -159,6 +159,6 @@ def test_groundswell_demo_seeds_the_price_campaigns(tmp_path: Path) -> None:
             "cost_covered FROM campaigns WHERE price_points IS NOT NULL ORDER BY slug"
         ).fetchall()
     assert rows == [
-        (COST_SLUG, "once", None, 7, 0, 7 * (75_000 + 250_000)),
+        (COST_SLUG, "once", None, 7, 0, 7 * (75_000 + 150_000)),
         (PRICE_SLUG, "month", 3000, 37, 16, 0),
     ]
