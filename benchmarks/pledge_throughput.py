@@ -509,6 +509,8 @@ class StatementCount:
     statements: int
     transactions: int
     one_pledge: list[str]
+    cpu: float  # seconds of this process's CPU (the app, and aiosqlite's threads)
+    db_cpu: float | None  # seconds of PostgreSQL's CPU, when it runs here
 
     @property
     def per_pledge(self) -> float:
@@ -1026,6 +1028,8 @@ async def count_statements(
                 raise BenchmarkError(f"campaign not created: {created.text}")
             one: list[str] = []
             for i in range(3 + args.statements):
+                if i == 3:
+                    cpu0, db0 = time.process_time(), postgres_cpu_seconds()
                 counter.on = i >= 3
                 before = len(counter.statements)
                 body = pledge_body(f"statements-{path}", i, source="paper", **paper_extra(path, i))
@@ -1035,6 +1039,7 @@ async def count_statements(
                 await asyncio.sleep(0.05)  # a NOTIFY sent after the commit lands meanwhile
                 one = counter.statements[before:]
             counter.on = False
+            cpu, db1 = time.process_time() - cpu0, postgres_cpu_seconds()
             counts.append(
                 StatementCount(
                     PAPER_LABELS[path],
@@ -1042,6 +1047,8 @@ async def count_statements(
                     len(counter.statements),
                     counter.transactions,
                     one,
+                    cpu,
+                    None if kind == "sqlite" or db0 is None or db1 is None else db1 - db0,
                 )
             )
             counter.statements.clear()
@@ -1065,10 +1072,11 @@ async def run_database(kind: str, args: argparse.Namespace) -> DatabaseResult:
                         ["bench_baseline", "bench_groundswell", "bench_statements"],
                     )
                 )
-            if not args.skip_baseline:
+            if not args.skip_baseline and not args.only_statements:
                 result.baseline, code = await run_baseline(kind, base_url, args, workdir)
                 result.server_exit_codes[f"baseline-{kind}"] = code
-            await run_groundswell(kind, gs_url, args, workdir, result)
+            if not args.only_statements:
+                await run_groundswell(kind, gs_url, args, workdir, result)
             if args.statements:
                 result.statements = await count_statements(kind, statements_url, args, workdir)
     finally:
@@ -1197,10 +1205,12 @@ def report(results: list[DatabaseResult], args: argparse.Namespace) -> bool:
                 "time, in process, no worker):"
             )
             for sc in res.statements:
+                n = max(sc.pledges, 1)
+                db_cpu = "" if sc.db_cpu is None else f", PostgreSQL {sc.db_cpu / n * 1000:.2f}"
                 print(
                     f"    {sc.label}: {sc.per_pledge:.2f} statements and "
-                    f"{sc.transactions / max(sc.pledges, 1):.2f} transactions a pledge; "
-                    f"the last: {'; '.join(sc.one_pledge)}"
+                    f"{sc.transactions / n:.2f} transactions a pledge; CPU ms a pledge: "
+                    f"app {sc.cpu / n * 1000:.2f}{db_cpu}; the last: {'; '.join(sc.one_pledge)}"
                 )
         if res.profile:
             print_profile(res.profile)
@@ -1274,7 +1284,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         metavar="N",
         help="also send N paper pledges per path one at a time to the app in this process, "
-        "counting the SQL statements each takes (0: do not)",
+        "counting the SQL statements each takes and the CPU (0: do not)",
+    )
+    parser.add_argument(
+        "--only-statements",
+        action="store_true",
+        help="with --statements: only that, no baseline or throughput",
     )
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true")
