@@ -175,7 +175,7 @@ def price_pledges() -> list[DemoPledge]:
 COST_PLEDGES = [
     DemoPledge("Margaret Hale", "1 Hawthorn Lane", "LS16 9JX", 150_000, "deposit", "email", True),
     DemoPledge("Owen Price", "3 Hawthorn Lane", "LS16 9JX", 150_000, "will_switch", "email"),
-    DemoPledge("Nadia Rahman", "5 Hawthorn Lane", "LS16 9JX", 100_000, "deposit", "email", True),
+    DemoPledge("Yasmin Rahman", "5 Hawthorn Lane", "LS16 9JX", 100_000, "deposit", "email", True),
     DemoPledge("Peter Lund", "7 Hawthorn Lane", "LS16 9JX", 100_000, "will_switch", "paper"),
     DemoPledge("Ruth Adeyemi", "Hawthorn Farm", "LS16 9JY", 100_000, "will_switch", "email"),
     DemoPledge("Colin Marsh", "The Old Forge", "LS16 9JY", 75_000, "interested", "email"),
