@@ -60,6 +60,7 @@ async def _with_store(settings: Settings, job: Callable[[Store], Awaitable[T]]) 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from app.development.demo import seed_demo, seed_households_demo
+    from app.development.demo_demand import seed_demand_demo
     from app.migrate import migrate
     from pledges.tokens import Signer
 
@@ -69,6 +70,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     async def seed(store: Store) -> bool:
         seeded = await seed_demo(store)
         await seed_households_demo(store, Signer(str(settings.secret_key)))
+        await seed_demand_demo(store)
         return seeded
 
     seeded = asyncio.run(_with_store(settings, seed))

@@ -21,6 +21,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from databases import Database
@@ -45,7 +46,8 @@ baseline_pledges = sa.Table(
 def create_app(database_url: str) -> Starlette:
     is_sqlite = database_url.startswith("sqlite")
     # The same connection options as Groundswell's Store (pledges/store.py).
-    database = Database(database_url, **({"timeout": 30} if is_sqlite else {}))
+    options: dict[str, Any] = {"timeout": 30} if is_sqlite else {}
+    database = Database(database_url, **options)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

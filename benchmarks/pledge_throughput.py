@@ -11,9 +11,15 @@ For each database (a fresh SQLite file; a fresh PostgreSQL database when one ans
    (b) web + confirm: POST the pledge (202), then POST /api/v1/pledges/confirm with a token;
    (c) households: paper pledges on a campaign that counts households, four people at each
        home (spelled four ways), so one in four adds a household; its target is half the
-       homes.
+       homes;
+   (d) price: paper pledges on a campaign with a price question (points 1500..3500) and a
+       target price of 2500, each with a `max_price` spread over the points and a
+       firmness; its target is half the pledges at 2500 or more.
 3. After each path: wait for the worker to drain, then check exactness in the database
-   (stored confirmations == accepted requests, no duplicates, exactly one campaign.tipped).
+   (stored confirmations == accepted requests, no duplicates, exactly one campaign.tipped;
+   on the price path the demand counters against a count of the confirmed pledges).
+4. With --statements N: N more paper pledges per path, one at a time, to an in-process app,
+   counting the SQL statements and transactions each takes.
 
 The load generator runs in separate processes (this script with --loadgen) and reports
 its own CPU next to the server's. Exit status: 1 if any exactness check failed, 2 if the
@@ -60,6 +66,7 @@ from common import (
 )
 
 TARGET_RATIO = 0.5
+PATHS = ("paper", "web", "households", "price")
 
 # --------------------------------------------------------------------------- load generator
 
@@ -494,12 +501,30 @@ class PathResult:
 
 
 @dataclass
+class StatementCount:
+    """SQL statements and transactions per pledge on one path, and what one pledge ran."""
+
+    label: str
+    pledges: int
+    statements: int
+    transactions: int
+    one_pledge: list[str]
+    cpu: float  # seconds of this process's CPU (the app, and aiosqlite's threads)
+    db_cpu: float | None  # seconds of PostgreSQL's CPU, when it runs here
+
+    @property
+    def per_pledge(self) -> float:
+        return self.statements / self.pledges if self.pledges else 0.0
+
+
+@dataclass
 class DatabaseResult:
     kind: str
     baseline: PathResult | None = None
     paths: list[PathResult] = field(default_factory=list)
     server_exit_codes: dict[str, int | None] = field(default_factory=dict)
     profile: Path | None = None
+    statements: list[StatementCount] = field(default_factory=list)
 
 
 PEOPLE_PER_HOME = 4
@@ -563,6 +588,118 @@ async def household_checks(db: Db, slug: str, accepted: int) -> list[Check]:
     ]
 
 
+PRICE_POINTS = [1500, 2000, 2500, 3000, 3500]
+TARGET_PRICE = 2500
+FIRMNESS = ("interested", "will_switch", "deposit")
+
+
+def price_answer(i: int) -> tuple[int, str]:
+    """The answer of pledge i on the price path: its price cycles over the points and its
+    firmness over the three, so every pair is sent."""
+    return PRICE_POINTS[i % len(PRICE_POINTS)], FIRMNESS[(i // len(PRICE_POINTS)) % 3]
+
+
+def price_target(args: argparse.Namespace) -> int:
+    """Half the pledges at the target price or more: it tips mid-run."""
+    priced = sum(1 for i in range(args.requests) if price_answer(i)[0] >= TARGET_PRICE)
+    return max(1, priced // 2)
+
+
+def price_campaign(body: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        **body,
+        "target": price_target(args),
+        "price_question": {"currency": "gbp", "period": "month", "price_points": PRICE_POINTS},
+        "target_price": TARGET_PRICE,
+    }
+
+
+async def price_checks(db: Db, slug: str, accepted: int) -> list[Check]:
+    """The campaign's demand counters (priced_count, firm_*) and its demand_counts buckets
+    against a count of the confirmed pledges; every stored answer the one sent; one
+    campaign.tipped, when the target-th pledge at the target price or more confirmed."""
+    campaign = (
+        await db.rows(
+            "SELECT id, status, target, priced_count, firm_interested, firm_will_switch, "
+            "firm_deposit FROM campaigns WHERE slug = :slug",
+            slug=slug,
+        )
+    )[0]
+    cid = campaign["id"]
+    confirmed = await db.rows(
+        "SELECT email, max_price, firmness, district FROM pledges "
+        "WHERE campaign_id = :cid AND status = 'confirmed'",
+        cid=cid,
+    )
+    # Each pledge's email carries its number i, so the answer it was sent with is known.
+    wrong = [
+        r["email"]
+        for r in confirmed
+        if (r["max_price"], r["firmness"])
+        != price_answer(int(r["email"].split("@")[0].split(".")[-1]))
+    ]
+    priced = sum(1 for r in confirmed if (r["max_price"] or 0) >= TARGET_PRICE)
+    by_firmness = {f: sum(1 for r in confirmed if r["firmness"] == f) for f in FIRMNESS}
+    counters = {
+        "priced_count": campaign["priced_count"],
+        **{f: campaign[f"firm_{f}"] for f in FIRMNESS},
+    }
+    expected = {"priced_count": priced, **by_firmness}
+    # Paper pledges of people: level "vouched", never on a premises list.
+    pledged: dict[tuple[Any, ...], int] = {}
+    for r in confirmed:
+        key = (r["max_price"] or 0, r["firmness"], "vouched", False, r["district"])
+        pledged[key] = pledged.get(key, 0) + 1
+    buckets = {
+        (b["price"], b["firmness"], b["level"], bool(b["listed"]), b["district"]): b["n"]
+        for b in await db.rows(
+            "SELECT price, firmness, level, listed, district, n FROM demand_counts "
+            "WHERE campaign_id = :cid AND n <> 0",
+            cid=cid,
+        )
+    }
+    at_target = sum(n for key, n in buckets.items() if key[0] >= TARGET_PRICE)
+    tipped = await db.rows(
+        "SELECT payload FROM events WHERE campaign_id = :cid AND type = 'campaign.tipped'",
+        cid=cid,
+    )
+    should_tip = priced >= campaign["target"]
+    at_tip: list[Any] = []
+    for event in tipped:
+        demand = json.loads(event["payload"]).get("demand") or {}
+        points = {p["price"]: p["households"] for p in demand.get("points", [])}
+        at_tip.append(points.get(TARGET_PRICE))
+    return [
+        Check(
+            "answers stored == answers sent",
+            not wrong and len(confirmed) == accepted,
+            f"confirmed pledges={len(confirmed)} accepted={accepted} "
+            f"with another answer={len(wrong)}",
+        ),
+        Check(
+            "demand counters == count of pledges",
+            counters == expected,
+            f"campaign {counters}; pledges {expected}",
+        ),
+        Check(
+            "demand_counts == count of pledges",
+            buckets == pledged and at_target == priced,
+            f"{len(buckets)} buckets, {sum(buckets.values())} counted, {at_target} at "
+            f"{TARGET_PRICE} or more; pledges: {len(pledged)} groups, "
+            f"{sum(pledged.values())} confirmed, {priced} at {TARGET_PRICE} or more",
+        ),
+        Check(
+            "exactly one campaign.tipped, at the target",
+            len(tipped) == (1 if should_tip else 0)
+            and (campaign["status"] == "tipped") == should_tip
+            and all(n == campaign["target"] for n in at_tip),
+            f"tipped events={len(tipped)} status={campaign['status']} "
+            f"target={campaign['target']} at {TARGET_PRICE} or more={priced}; "
+            f"the tipping event's count at {TARGET_PRICE}: {at_tip}",
+        ),
+    ]
+
+
 def pledge_body(tag: str, i: int, **extra: Any) -> dict[str, Any]:
     return {
         "name": f"Resident {i}",
@@ -570,6 +707,23 @@ def pledge_body(tag: str, i: int, **extra: Any) -> dict[str, Any]:
         "postcode": "LS6 1AB",
         **extra,
     }
+
+
+PAPER_LABELS = {
+    "paper": "paper pledge",
+    "households": "households (paper)",
+    "price": "price question (paper)",
+}
+
+
+def paper_extra(path: str, i: int) -> dict[str, Any]:
+    """What a paper pledge of `path` sends beyond the paper path's fields."""
+    if path == "households":
+        return {"address_line": home_line(i)}
+    if path == "price":
+        price, firmness = price_answer(i)
+        return {"max_price": price, "firmness": firmness}
+    return {}
 
 
 def _single_phase(label: str, phase: Phase) -> PathResult:
@@ -670,9 +824,18 @@ async def run_groundswell(
                     )
                     if path == "households":
                         body.update(counts="households", target=max(1, homes(args) // 2))
+                    elif path == "price":
+                        body = price_campaign(body, args)
                     created = http.post("/api/v1/campaigns", json=body)
                     if created.status_code != 201:
                         raise BenchmarkError(f"campaign not created: {created.text}")
+                    if path == "price" and not await db.val(
+                        "SELECT price_points FROM campaigns WHERE slug = :slug", slug=slug
+                    ):
+                        raise BenchmarkError(
+                            "POST /api/v1/campaigns did not keep price_question: this "
+                            "server's API does not ask a price"
+                        )
                     common: dict[str, Any] = {
                         "args": args,
                         "workdir": workdir,
@@ -681,7 +844,7 @@ async def run_groundswell(
                         "warmup_path": f"/api/v1/campaigns/{slug}",
                     }
                     pledge_url = f"/api/v1/campaigns/{slug}/pledges"
-                    if path in ("paper", "households"):
+                    if path in ("paper", "households", "price"):
                         items = [
                             [
                                 pledge_url,
@@ -689,11 +852,7 @@ async def run_groundswell(
                                     f"{path}-{run_tag}",
                                     i,
                                     source="paper",
-                                    **(
-                                        {"address_line": home_line(i)}
-                                        if path == "households"
-                                        else {}
-                                    ),
+                                    **paper_extra(path, i),
                                 ),
                             ]
                             for i in range(args.requests)
@@ -706,7 +865,7 @@ async def run_groundswell(
                             flag_key="repeated",
                             **common,
                         )
-                        label = "paper pledge" if path == "paper" else "households (paper)"
+                        label = PAPER_LABELS[path]
                         outcome = PathResult(label, [phase], confirmed=phase.accepted)
                         pledges_accepted, repeats = phase.accepted, phase.flagged
                     else:
@@ -759,13 +918,142 @@ async def run_groundswell(
                         outcome.drained,
                         web=path == "web",
                     )
-                    if path == "households":
+                    if path in ("households", "price"):
+                        own = (
+                            await household_checks(db, slug, outcome.confirmed)
+                            if path == "households"
+                            else await price_checks(db, slug, outcome.confirmed)
+                        )
                         outcome.checks = [
                             c for c in outcome.checks if c.name != "exactly one campaign.tipped"
-                        ] + await household_checks(db, slug, outcome.confirmed)
+                        ] + own
                     result.paths.append(outcome)
     finally:
         result.server_exit_codes[server.name] = server.stop()
+
+
+# --------------------------------------------------------------------------- statements
+
+
+class StatementCounter:
+    """Counts what encode/databases is asked to run in this process while `on`: every
+    query (fetch_all, fetch_one, fetch_val, execute, execute_many), described by its verb
+    and tables, and every transaction begun. Installed once, on databases' own classes."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.statements: list[str] = []
+        self.transactions = 0
+
+    def install(self) -> None:
+        from databases import core
+
+        counter = self
+        for name in ("fetch_all", "fetch_one", "fetch_val", "execute", "execute_many"):
+            original = getattr(core.Connection, name)
+
+            def counted(
+                self: Any, query: Any, *rest: Any, _original: Any = original, **kw: Any
+            ) -> Any:
+                if counter.on:
+                    counter.statements.append(describe_statement(query))
+                return _original(self, query, *rest, **kw)
+
+            setattr(core.Connection, name, counted)
+        start = core.Transaction.start
+
+        def begun(self: Any) -> Any:
+            if counter.on:
+                counter.transactions += 1
+            return start(self)
+
+        core.Transaction.start = begun  # type: ignore[method-assign]
+
+
+def describe_statement(query: Any) -> str:
+    """ "INSERT pledges", "UPDATE campaigns", "SELECT api_keys, leads": verb and tables."""
+    from sqlalchemy.sql.util import find_tables
+
+    kind = getattr(query, "__visit_name__", "")
+    if kind in ("insert", "update", "delete"):
+        return f"{kind.upper()} {query.table.name}"
+    if kind == "select":
+        tables = sorted({t.name for t in find_tables(query, include_joins=True)})
+        if tables:
+            return "SELECT " + ", ".join(tables)
+        return "SELECT " + ", ".join(c.name for c in query.selected_columns)
+    text = query if isinstance(query, str) else str(getattr(query, "text", query))
+    return " ".join(text.split())[:60]
+
+
+async def count_statements(
+    kind: str, url: str, args: argparse.Namespace, workdir: Path
+) -> list[StatementCount]:
+    """args.statements paper pledges per path, one at a time, to the app in this process
+    (no worker), after three not counted: the statements and transactions they took."""
+    import httpx
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    env = production_env(url)
+    cli = groundswell_command()
+    run_cli([*cli, "migrate"], env, workdir)
+    key = (
+        run_cli([*cli, "apikey", "create", "--email", "lead@bench.example.org"], env, workdir)
+        .strip()
+        .splitlines()[-1]
+    )
+    counter = StatementCounter()
+    counter.install()
+    app = create_app(Settings.from_environ(env), run_worker=False)
+    counts: list[StatementCount] = []
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://127.0.0.1",
+            headers={"Authorization": f"Bearer {key}"},
+        ) as http,
+    ):
+        for path in (p for p in args.paths if p in PAPER_LABELS):
+            slug = f"statements-{path}-{uuid.uuid4().hex[:8]}"
+            body = campaign_body(slug, 10_000, title="Benchmark campaign", script="statements")
+            if path == "households":
+                body["counts"] = "households"
+            elif path == "price":
+                body = {**price_campaign(body, args), "target": 10_000}
+            created = await http.post("/api/v1/campaigns", json=body)
+            if created.status_code != 201:
+                raise BenchmarkError(f"campaign not created: {created.text}")
+            one: list[str] = []
+            for i in range(3 + args.statements):
+                if i == 3:
+                    cpu0, db0 = time.process_time(), postgres_cpu_seconds()
+                counter.on = i >= 3
+                before = len(counter.statements)
+                body = pledge_body(f"statements-{path}", i, source="paper", **paper_extra(path, i))
+                answer = await http.post(f"/api/v1/campaigns/{slug}/pledges", json=body)
+                if answer.status_code != 201:
+                    raise BenchmarkError(f"paper pledge refused: {answer.text}")
+                await asyncio.sleep(0.05)  # a NOTIFY sent after the commit lands meanwhile
+                one = counter.statements[before:]
+            counter.on = False
+            cpu, db1 = time.process_time() - cpu0, postgres_cpu_seconds()
+            counts.append(
+                StatementCount(
+                    PAPER_LABELS[path],
+                    args.statements,
+                    len(counter.statements),
+                    counter.transactions,
+                    one,
+                    cpu,
+                    None if kind == "sqlite" or db0 is None or db1 is None else db1 - db0,
+                )
+            )
+            counter.statements.clear()
+            counter.transactions = 0
+    return counts
 
 
 async def run_database(kind: str, args: argparse.Namespace) -> DatabaseResult:
@@ -776,16 +1064,21 @@ async def run_database(kind: str, args: argparse.Namespace) -> DatabaseResult:
             if kind == "sqlite":
                 base_url = f"sqlite:///{workdir / 'baseline.db'}"
                 gs_url = f"sqlite:///{workdir / 'groundswell.db'}"
+                statements_url = f"sqlite:///{workdir / 'statements.db'}"
             else:
-                base_url, gs_url = await databases.enter_async_context(
+                base_url, gs_url, statements_url = await databases.enter_async_context(
                     scratch_postgres_databases(
-                        args.postgres_url, ["bench_baseline", "bench_groundswell"]
+                        args.postgres_url,
+                        ["bench_baseline", "bench_groundswell", "bench_statements"],
                     )
                 )
-            if not args.skip_baseline:
+            if not args.skip_baseline and not args.only_statements:
                 result.baseline, code = await run_baseline(kind, base_url, args, workdir)
                 result.server_exit_codes[f"baseline-{kind}"] = code
-            await run_groundswell(kind, gs_url, args, workdir, result)
+            if not args.only_statements:
+                await run_groundswell(kind, gs_url, args, workdir, result)
+            if args.statements:
+                result.statements = await count_statements(kind, statements_url, args, workdir)
     finally:
         if args.keep_logs:
             print(f"(logs and databases kept in {workdir})")
@@ -905,6 +1198,20 @@ def report(results: list[DatabaseResult], args: argparse.Namespace) -> bool:
                 f"    [{'ok  ' if clean else 'warn'}] {name} stopped "
                 f"{'cleanly' if clean else f'with exit code {code}'}"
             )
+        if res.statements:
+            print()
+            print(
+                f"  SQL statements per pledge ({res.statements[0].pledges} pledges one at a "
+                "time, in process, no worker):"
+            )
+            for sc in res.statements:
+                n = max(sc.pledges, 1)
+                db_cpu = "" if sc.db_cpu is None else f", PostgreSQL {sc.db_cpu / n * 1000:.2f}"
+                print(
+                    f"    {sc.label}: {sc.per_pledge:.2f} statements and "
+                    f"{sc.transactions / n:.2f} transactions a pledge; CPU ms a pledge: "
+                    f"app {sc.cpu / n * 1000:.2f}{db_cpu}; the last: {'; '.join(sc.one_pledge)}"
+                )
         if res.profile:
             print_profile(res.profile)
     print()
@@ -968,8 +1275,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--paths",
-        default="paper,web,households",
-        help="comma-separated: paper, web (web = pledge then confirm), households",
+        default="paper,web,households,price",
+        help="comma-separated: paper, web (web = pledge then confirm), households, price",
+    )
+    parser.add_argument(
+        "--statements",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also send N paper pledges per path one at a time to the app in this process, "
+        "counting the SQL statements each takes and the CPU (0: do not)",
+    )
+    parser.add_argument(
+        "--only-statements",
+        action="store_true",
+        help="with --statements: only that, no baseline or throughput",
     )
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true")
@@ -993,8 +1313,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--loadgen", metavar="SPEC", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.paths = [p.strip() for p in args.paths.split(",") if p.strip()]
-    if not set(args.paths) <= {"paper", "web", "households"} or args.requests < 1:
-        parser.error("--paths takes paper, web and households; --requests must be positive")
+    if not set(args.paths) <= set(PATHS) or args.requests < 1:
+        parser.error("--paths takes paper, web, households and price; --requests must be positive")
     return args
 
 

@@ -59,6 +59,9 @@ class ResidentPledge:
     # or not asked), and how firm their pledge is.
     max_price: int | None
     firmness: str
+    # The campaign's price question (currency, period), when it asks one.
+    price_currency: str | None
+    price_period: str | None
     created_at: datetime
     confirmed_at: datetime | None
     withdrawn_at: datetime | None
@@ -85,6 +88,11 @@ class ResidentPledge:
             "address_line": self.address_line,
             "phone": self.phone,
             "most_you_would_pay": self.max_price,
+            "price_question": (
+                {"currency": self.price_currency, "period": self.price_period}
+                if self.price_currency
+                else None
+            ),
             "firmness": self.firmness,
             "show_name_on_campaign_page": self.show_name,
             "share_contact_with_providers": self.share_contact,
@@ -107,6 +115,8 @@ def _resident_query() -> sa.Select[Any]:
             campaigns.c.title.label("campaign_title"),
             campaigns.c.status.label("campaign_status"),
             campaigns.c.hidden_at.label("campaign_hidden_at"),
+            campaigns.c.price_currency.label("campaign_price_currency"),
+            campaigns.c.price_period.label("campaign_price_period"),
         )
         .join(campaigns, campaigns.c.id == pledges.c.campaign_id)
         .where(pledges.c.anonymised_at.is_(None))
@@ -133,6 +143,8 @@ def _from_row(row: Any) -> ResidentPledge:
         phone=row["phone"],
         max_price=row["max_price"],
         firmness=row["firmness"],
+        price_currency=row["campaign_price_currency"],
+        price_period=row["campaign_price_period"],
         created_at=aware(row["created_at"]),  # type: ignore[arg-type]
         confirmed_at=aware(row["confirmed_at"]),
         withdrawn_at=aware(row["withdrawn_at"]),

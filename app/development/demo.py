@@ -326,12 +326,16 @@ async def seed_households_demo(store: Store, signer: Signer) -> bool:
 
 async def seed_for_serve(settings: Settings, stand_in: FakeStripe | None = None) -> None:
     """`serve --demo`: the demo campaigns on a new database (with the campaign that counts
-    households), and the money campaign when Stripe (or its stand-in) is configured."""
+    households and the two that ask a price), and the money campaign when Stripe (or its
+    stand-in) is configured."""
+    from app.development.demo_demand import seed_demand_demo  # it imports this module
+
     store = Store(settings.database_url)
     await store.connect()
     try:
         await seed_demo(store)
         await seed_households_demo(store, Signer(str(settings.secret_key)))
+        await seed_demand_demo(store)
         if settings.money_enabled:
             gateway = StripeGateway(
                 str(settings.stripe_secret_key),

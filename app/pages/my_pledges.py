@@ -24,18 +24,33 @@ from app.pages.rendering import render
 from app.pages.sign_in import resident_email, sign_in_redirect
 from notifications.outbox import scrub_pledge_mail
 from notifications.resident_data import emails_for_pledges
-from pledges.erasure import erase_resident, resident_pledge, resident_pledges
+from pledges.demand import PERIOD_WORDS
+from pledges.erasure import ResidentPledge, erase_resident, resident_pledge, resident_pledges
 from pledges.errors import PledgeNotFound
+from pledges.money import format_money
 from pledges.pledging import withdraw_pledge
 from pledges.store import utcnow
 
 NO_STORE = {"Cache-Control": "no-store"}
+FIRMNESS_WORDS = {
+    "interested": "Interested",
+    "will_switch": "Will switch when it is offered at or below my price",
+    "deposit": "Ready to pay a deposit",
+}
 STATUS_WORDS = {
     "pending": "Not confirmed yet: open the link in the email we sent you",
     "confirmed": "Confirmed: counted",
     "withdrawn": "Withdrawn: not counted",
     "invalid": "Not counted: removed by the site's moderators",
 }
+
+
+def answer_words(pledge: ResidentPledge) -> str:
+    """The most a resident said they would pay, as their pledge card shows it."""
+    if pledge.max_price is None or not pledge.price_currency or not pledge.price_period:
+        return "Not sure"
+    money = format_money(pledge.max_price, pledge.price_currency)
+    return f"{money} {PERIOD_WORDS[pledge.price_period]}"
 
 
 def _private(response: Response) -> Response:
@@ -58,7 +73,14 @@ async def my_pledges(request: Request) -> Response:
         render(
             request,
             "me/pledges.html",
-            {"email": email, "pledges": items, "notice": notice, "status_words": STATUS_WORDS},
+            {
+                "email": email,
+                "pledges": items,
+                "notice": notice,
+                "status_words": STATUS_WORDS,
+                "firmness_words": FIRMNESS_WORDS,
+                "answer_words": answer_words,
+            },
         )
     )
 

@@ -15,6 +15,7 @@ from starlette.routing import Route
 from app.bootstrap import services
 from app.csrf import SESSION_MAX_AGE_SECONDS
 from app.pages.rendering import render
+from pledges.demand_curve import MIN_CELL
 from pledges.payments import GIVE_UP_AFTER, REMIND_AFTER
 from pledges.retention import LETTER_ATTEMPTS_KEPT
 from pledges.tables import pledges
@@ -70,6 +71,16 @@ PLEDGE_FIELDS = (
         "address: a phone number, if you gave one, and which lead recorded it",
         "So that the lead can tell you the campaign's news by phone or in person instead of "
         "by email, and so that the pledge is known to rest on their word.",
+    ),
+    KeptField(
+        ("max_price", "firmness"),
+        "On a campaign that asks what you would pay: the most you would pay (or that you "
+        "are not sure), and how firm your pledge is (interested; will switch when the "
+        "service is offered at or below your price; or ready to pay a deposit)",
+        "So that providers can see whether enough homes would pay a price that pays for the "
+        "service, and how many are likely to sign up. Providers, councils and the "
+        "campaign's lead see only totals: how many pledges at each price and each "
+        "firmness, never whose answer is whose.",
     ),
     KeptField(
         ("show_name", "share_contact"),
@@ -173,6 +184,7 @@ async def privacy_page(request: Request) -> Response:
             "remind_hours": int(REMIND_AFTER.total_seconds()) // 3600,
             "give_up_days": GIVE_UP_AFTER.days,
             "attempt_days": LETTER_ATTEMPTS_KEPT.days,
+            "min_cell": MIN_CELL,
         },
     )
 
