@@ -31,11 +31,11 @@ from pledges.errors import (
 from pledges.identity import normalise_district
 from pledges.journal import record_event
 from pledges.money import (
-    CURRENCIES,
     MAX_MONEY_TARGET,
     MAX_PLEDGE,
     MIN_PLEDGE,
     format_money,
+    read_currency,
 )
 from pledges.pagination import BAD_CURSOR, DEFAULT_LIMIT, Page, decode_cursor, page_of
 from pledges.store import Store, aware, utcnow
@@ -663,17 +663,7 @@ def parse_money(value: Any, errors: list[FieldError]) -> MoneyInput | None:
         )
         return None
     before = len(errors)
-    currency = value.get("currency")
-    if not isinstance(currency, str) or currency.lower() not in CURRENCIES:
-        errors.append(
-            FieldError(
-                "money.currency",
-                "not_in_choices",
-                f"Choose one of: {', '.join(CURRENCIES)}.",
-                {"choices": tuple(CURRENCIES)},
-            )
-        )
-        currency = ""
+    currency = read_currency(value, "money.currency", errors) or ""
     target = _amount(value, "target", errors, MIN_PLEDGE, MAX_MONEY_TARGET)
     deposit = _amount(value, "deposit", errors, MIN_PLEDGE, MAX_PLEDGE)
     low = _amount(value, "min", errors, MIN_PLEDGE, MAX_PLEDGE)

@@ -37,7 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from pledges.errors import FieldError
 from pledges.identity import normalise_district
-from pledges.money import CURRENCIES, MAX_PLEDGE, format_money
+from pledges.money import MAX_PLEDGE, format_money, read_currency
 from pledges.tables import campaigns, demand_counts, households, pledges
 
 FIRMNESS = ("interested", "will_switch", "deposit")
@@ -163,16 +163,7 @@ def parse_price_question(value: Any, errors: list[FieldError]) -> PriceQuestion 
         )
         return None
     before = len(errors)
-    currency = value.get("currency")
-    if not isinstance(currency, str) or currency.lower() not in CURRENCIES:
-        errors.append(
-            FieldError(
-                "price_question.currency",
-                "not_in_choices",
-                f"Choose one of: {', '.join(CURRENCIES)}.",
-                {"choices": tuple(CURRENCIES)},
-            )
-        )
+    currency = read_currency(value, "price_question.currency", errors)
     period = value.get("period")
     if period not in PERIODS:
         errors.append(

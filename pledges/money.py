@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pledges.errors import FieldError
 
 # Currencies a money campaign may use; each has two decimal places, as Stripe expects.
 CURRENCIES = {"gbp": "£", "eur": "€", "usd": "$"}
@@ -42,3 +46,20 @@ def major_text(amount: int | None) -> str:
         return ""
     major, minor = divmod(int(amount), 100)
     return f"{major}.{minor:02d}" if minor else str(major)
+
+
+def read_currency(data: Mapping[str, Any], field: str, errors: list[FieldError]) -> str | None:
+    """`data["currency"]`, one of CURRENCIES in any case, lower-cased; None, with an error
+    naming `field`, otherwise."""
+    currency = data.get("currency")
+    if not isinstance(currency, str) or currency.lower() not in CURRENCIES:
+        errors.append(
+            FieldError(
+                field,
+                "not_in_choices",
+                f"Choose one of: {', '.join(CURRENCIES)}.",
+                {"choices": tuple(CURRENCIES)},
+            )
+        )
+        return None
+    return currency.lower()
