@@ -28,7 +28,7 @@ from pledges.errors import (
     SlugTaken,
     ValidationFailed,
 )
-from pledges.identity import normalise_district
+from pledges.identity import read_districts
 from pledges.journal import record_event
 from pledges.money import (
     MAX_MONEY_TARGET,
@@ -769,19 +769,7 @@ def parse_campaign(data: Any, now: datetime | None = None) -> CampaignInput:
                 )
             )
         else:
-            for i, item in enumerate(raw):
-                district = normalise_district(item) if isinstance(item, str) else None
-                if district is None:
-                    errors.append(
-                        FieldError(
-                            f"area.postcode_districts[{i}]",
-                            "not_a_postcode_district",
-                            "Not a UK postcode district (for example LS6).",
-                            {"value": item},
-                        )
-                    )
-                elif district not in districts:
-                    districts.append(district)
+            districts = read_districts(raw, "area.postcode_districts", errors)
 
     money = parse_money(data.get("money"), errors)
     counts, premises_count, coverage_target, require_letter = _parse_households(data, errors)

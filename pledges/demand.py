@@ -36,7 +36,7 @@ from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pledges.errors import FieldError
-from pledges.identity import normalise_district
+from pledges.identity import read_districts
 from pledges.money import MAX_PLEDGE, format_money, read_currency
 from pledges.tables import campaigns, demand_counts, households, pledges
 
@@ -437,19 +437,7 @@ def _parse_equity(value: Any, errors: list[FieldError]) -> tuple[int | None, tup
             )
         )
     else:
-        for i, item in enumerate(raw):
-            district = normalise_district(item) if isinstance(item, str) else None
-            if district is None:
-                errors.append(
-                    FieldError(
-                        f"equity_floor.districts[{i}]",
-                        "not_a_postcode_district",
-                        "Not a UK postcode district (for example LS6).",
-                        {"value": item},
-                    )
-                )
-            elif district not in districts:
-                districts.append(district)
+        districts = read_districts(raw, "equity_floor.districts", errors)
     return share, tuple(sorted(districts))
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Any
+
+from pledges.errors import FieldError
 
 # Domains where dots in the local part are ignored and "+tag" is an alias.
 DOT_BLIND_DOMAINS = {"gmail.com", "googlemail.com"}
@@ -79,3 +82,23 @@ def district_of(value: str) -> str | None:
     if postcode:
         return postcode_district(postcode)
     return normalise_district(value)
+
+
+def read_districts(raw: list[Any], field: str, errors: list[FieldError]) -> list[str]:
+    """Postcode districts from a list, normalised, each once, in the order given; every
+    one that is not a district adds an error naming `field[i]`."""
+    districts: list[str] = []
+    for i, item in enumerate(raw):
+        district = normalise_district(item) if isinstance(item, str) else None
+        if district is None:
+            errors.append(
+                FieldError(
+                    f"{field}[{i}]",
+                    "not_a_postcode_district",
+                    "Not a UK postcode district (for example LS6).",
+                    {"value": item},
+                )
+            )
+        elif district not in districts:
+            districts.append(district)
+    return districts
