@@ -359,3 +359,118 @@ events = sa.Table(
     ),
     sa.Index("ix_events_campaign", "campaign_id", "id"),
 )
+
+# What providers and councils answer a tipped campaign with (issue 13): a public response,
+# offers its residents choose between in one choice round, and the chosen provider's
+# delivery record. Counters here move by `x = x + :d` in the transaction of the choice.
+
+# A council's or provider's plain-text answer, shown on the campaign page and emailed.
+responses = sa.Table(
+    "responses",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("public_id", sa.String(40), nullable=False, unique=True),
+    sa.Column("campaign_id", BigId, sa.ForeignKey("campaigns.id"), nullable=False),
+    sa.Column("organisation_id", BigId, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Index("ix_responses_campaign", "campaign_id", "created_at"),
+)
+
+# A provider's offer on a tipped campaign: price per period in the campaign's currency,
+# and a social tariff (its price and who qualifies) or a plain statement there is none.
+offers = sa.Table(
+    "offers",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("public_id", sa.String(40), nullable=False, unique=True),
+    sa.Column("campaign_id", BigId, sa.ForeignKey("campaigns.id"), nullable=False),
+    sa.Column("organisation_id", BigId, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("price", sa.BigInteger, nullable=False),
+    sa.Column("period", sa.String(5), nullable=False),  # month | year | once
+    sa.Column("setup_fee", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("minimum_term_months", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("available_from", Timestamp, nullable=True),
+    sa.Column("valid_until", Timestamp, nullable=True),
+    sa.Column("social_tariff_price", sa.BigInteger, nullable=True),
+    sa.Column("social_tariff_eligibility", sa.String(1000), nullable=True),
+    # Set instead of the two above when the provider has no social tariff.
+    sa.Column("no_social_tariff", sa.String(1000), nullable=True),
+    sa.Column("status", sa.String(10), nullable=False),  # published | withdrawn
+    sa.Column("withdrawn_reason", sa.String(1000), nullable=True),
+    sa.Column("withdrawn_at", Timestamp, nullable=True),
+    # Orders offers of the same price: random per offer, so no provider can buy a place.
+    sa.Column("shuffle_key", sa.String(64), nullable=False),
+    # Units (households, or people on a people campaign) whose choice is this offer, those
+    # of them who would need a social tariff, and those who confirmed the service reached them.
+    sa.Column("chosen_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("social_tariff_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("served_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Index("ix_offers_campaign", "campaign_id", "status"),
+)
+
+# A campaign's one choice round, opened by the lead or by the worker 14 days after the
+# first offer; its row is the lock every choice takes first.
+choice_rounds = sa.Table(
+    "choice_rounds",
+    metadata,
+    sa.Column("campaign_id", BigId, sa.ForeignKey("campaigns.id"), primary_key=True),
+    sa.Column("opened_by", sa.String(5), nullable=False),  # lead | auto
+    sa.Column("opened_at", Timestamp, nullable=False),
+    sa.Column("closes_at", Timestamp, nullable=False),
+    sa.Column("closed_at", Timestamp, nullable=True),
+    # Units that chose an offer, that chose "none of these", and that said they would need
+    # a social tariff (shown only as an aggregate, never below 5).
+    sa.Column("chose_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("none_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("social_tariff_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Index("ix_choice_rounds_due", "closed_at", "closes_at"),
+)
+
+# One choice per unit: a household on a households campaign (any of its confirmed
+# pledgers may make or change it), else a pledge. pledge_id: who chose last.
+choices = sa.Table(
+    "choices",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("campaign_id", BigId, sa.ForeignKey("campaigns.id"), nullable=False),
+    sa.Column("unit_key", sa.String(24), nullable=False),  # "h<household id>" | "p<pledge id>"
+    sa.Column("pledge_id", BigId, sa.ForeignKey("pledges.id"), nullable=False),
+    sa.Column("offer_id", BigId, sa.ForeignKey("offers.id"), nullable=True),  # null: none
+    # Private answers: "I would need a social tariff", and "the provider I chose may contact me".
+    sa.Column("needs_social_tariff", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("share_contact", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    # The resident said the chosen provider's service reached them.
+    sa.Column("service_confirmed_at", Timestamp, nullable=True),
+    sa.UniqueConstraint("campaign_id", "unit_key", name="uq_choices_campaign_unit"),
+    sa.Index("ix_choices_offer", "offer_id"),
+    sa.Index("ix_choices_pledge", "pledge_id"),
+)
+
+# The chosen provider's promise kept in public: dated milestones (survey, build, first
+# connections), each done on a date or missed.
+delivery_milestones = sa.Table(
+    "delivery_milestones",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("public_id", sa.String(40), nullable=False, unique=True),
+    sa.Column("campaign_id", BigId, sa.ForeignKey("campaigns.id"), nullable=False),
+    sa.Column("organisation_id", BigId, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),  # survey | build | first_connections | other
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("due_on", Timestamp, nullable=False),
+    sa.Column("done_on", Timestamp, nullable=True),
+    # Set once by the worker when due_on passed undone (the waiting residents are emailed).
+    sa.Column("missed_at", Timestamp, nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Index("ix_delivery_milestones_campaign", "campaign_id", "due_on"),
+    sa.Index("ix_delivery_milestones_due", "missed_at", "done_on", "due_on"),
+)
