@@ -28,7 +28,7 @@ from notifications.ssrf import UnsafeURL, vet_webhook_url
 from notifications.tables import emails, webhook_attempts, webhook_deliveries, webhook_endpoints
 from pledges.accounts import organisation_member_emails
 from pledges.errors import DomainError
-from pledges.journal import PUBLIC_EVENT_TYPES, Event
+from pledges.journal import EVENT_EXTRAS, PUBLIC_EVENT_TYPES, TARGET_ORGANISATION, Event
 from pledges.pagination import DEFAULT_LIMIT, Page, decode_cursor, page_of
 from pledges.store import Store, aware, mark_journal_written, utcnow
 from pledges.tables import pledges
@@ -104,9 +104,11 @@ async def _district_counts(db: Database, campaign_id: int) -> dict[str, int]:
 async def message_body(db: Database, event: Event, base_url: str) -> str:
     """The JSON body: {type, timestamp, data}. Public campaign facts only, no personal data."""
     totals = FUNDED_TOTALS if event.type == "campaign.funded" else ()
-    campaign = {k: v for k, v in event.payload.items() if k != "percent" and k not in totals}
+    left_out = {"percent", TARGET_ORGANISATION, *totals, *EVENT_EXTRAS}
+    campaign = {k: v for k, v in event.payload.items() if k not in left_out}
     campaign["url"] = f"{base_url}/c/{campaign['slug']}"
     data: dict[str, Any] = {"campaign": campaign}
+    data.update({k: event.payload[k] for k in EVENT_EXTRAS if k in event.payload})
     if event.type == "campaign.milestone":
         data["percent"] = event.payload["percent"]
     if totals:
@@ -124,6 +126,8 @@ async def queue_webhooks_for(store: Store, db: Database, event: Event, base_url:
     if event.type not in PUBLIC_EVENT_TYPES:
         return 0
     targets = [e for e in await active_endpoints(db) if e.wants(event.type, event.payload)]
+    if TARGET_ORGANISATION in event.payload:  # one organisation's own figures: to it alone
+        targets = [e for e in targets if e.organisation_id == event.payload[TARGET_ORGANISATION]]
     if not targets:
         return 0
     body = await message_body(db, event, base_url)

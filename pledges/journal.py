@@ -24,6 +24,11 @@ PUBLIC_EVENT_TYPES = (
     # A tipped money campaign whose charging is over, with what was collected.
     "campaign.funded",
 )
+# Keys of an event's payload besides the campaign's public payload, copied into the
+# webhook's `data` beside `campaign` (see notifications/webhooks.message_body).
+EVENT_EXTRAS = ("response", "offer", "offers", "results", "choice_round", "milestone")
+# An event whose payload names an organisation goes to that organisation's endpoints alone.
+TARGET_ORGANISATION = "organisation_id"
 
 
 @dataclass(frozen=True)
