@@ -136,6 +136,12 @@ def problem_from_domain(exc: domain.DomainError) -> Problem:
             "Stripe, our card processor, did not make the refund just now, so nothing has "
             "changed. Please try again in a few minutes.",
         )
+    if isinstance(exc, domain.NotPermitted):
+        return Problem(403, str(exc))
+    if isinstance(exc, domain.WrongState):
+        return Problem(409, str(exc))
+    if isinstance(exc, domain.NotFound):
+        return Problem(404, str(exc))
     return Problem(400, str(exc))
 
 

@@ -238,7 +238,7 @@ async def organisation_demand(
     )
 
 
-async def _public_campaign(db: Database, slug: str) -> Campaign:
+async def public_campaign(db: Database, slug: str) -> Campaign:
     """A campaign anyone may see: drafts and hidden campaigns are as good as absent."""
     campaign = await get_campaign(db, slug)
     hidden_at = await db.fetch_val(
@@ -254,7 +254,7 @@ async def campaign_contacts(
 ) -> tuple[Campaign, list[Contact]]:
     """The confirmed pledgers of a tipped campaign who agreed to be contacted, for an
     organisation the contacts rule allows; raises CampaignNotFound or ContactsRefused."""
-    campaign = await _public_campaign(db, slug)
+    campaign = await public_campaign(db, slug)
     check_contacts_allowed(campaign, await list_endpoints(db, organisation_id))
     rows = await db.fetch_all(
         sa.select(

@@ -205,3 +205,15 @@ class PaymentNotPossible(RefundRefused):
 
 class RefundFailed(RefundRefused):
     """Stripe did not make the refund (unreachable, or refusing); nothing changed here."""
+
+
+class NotPermitted(DomainError):
+    """The caller may not do this (HTTP 403); the message says why, in words."""
+
+
+class WrongState(DomainError):
+    """Not possible in the thing's present state (HTTP 409); the message says why."""
+
+
+class NotFound(DomainError):
+    """There is no such thing, or none the caller may see (HTTP 404); the message says what."""

@@ -19,7 +19,7 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 Timestamp = sa.DateTime(timezone=True)
 
 
-def _counter(name: str) -> sa.Column:  # type: ignore[type-arg]
+def _counter(name: str) -> sa.Column:
     return sa.Column(name, sa.Integer(), nullable=False, server_default="0")
 
 
