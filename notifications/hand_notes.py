@@ -12,6 +12,7 @@ the email (templates/hand/), without the links an email carries.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,12 +23,12 @@ import sqlalchemy as sa
 from databases import Database
 from jinja2 import Environment, FileSystemLoader, TemplateNotFound, select_autoescape
 
-from notifications.messages import MAX_SUBJECT, SUBJECTS
+from notifications.messages import MAX_SUBJECT, SUBJECTS, milestone_words
 from notifications.tables import hand_notes
 from pledges.campaigns import get_campaign_by_id
 from pledges.journal import Event
 from pledges.store import Store, aware, utcnow
-from pledges.tables import pledges
+from pledges.tables import events, pledges
 from pledges.updates import update_for_event
 
 # Plain text (.txt), read out or printed: not HTML-escaped; the pages escape it when shown.
@@ -70,6 +71,8 @@ async def render_note(
     """A note's subject (the email's) and its text, from the campaign and the event."""
     campaign = await get_campaign_by_id(db, campaign_id)
     update = await update_for_event(db, event_id) if event_id is not None else None
+    payload = await _event_payload(db, event_id) if event_id is not None else {}
+    milestone = payload.get("milestone")
     subject = SUBJECTS.get(kind, "{title}: news from the campaign").format(
         title=campaign.title, update_title=update.title if update else "", amount=""
     )
@@ -80,8 +83,18 @@ async def render_note(
     except TemplateNotFound:
         # A message with no spoken version yet: its subject says what it is about.
         return subject, f"Groundswell would have emailed them: {subject}"
-    body = template.render(campaign=campaign, update=update).strip()
+    body = template.render(
+        campaign=campaign,
+        update=update,
+        milestone=milestone_words(milestone) if isinstance(milestone, dict) else None,
+    ).strip()
     return subject, body
+
+
+async def _event_payload(db: Database, event_id: int) -> dict[str, Any]:
+    payload = await db.fetch_val(sa.select(events.c.payload).where(events.c.id == event_id))
+    found = json.loads(payload) if payload is not None else {}
+    return found if isinstance(found, dict) else {}
 
 
 async def _has_residents_without_email(db: Database, campaign_id: int) -> bool:
@@ -134,6 +147,42 @@ async def note_broadcast(store: Store, db: Database, kind: str, event: Event) ->
         "created_at",
     ]
     await db.execute(store.insert_or_ignore(hand_notes).from_select(columns, recipients))
+
+
+async def note_pledges(
+    store: Store, db: Database, kind: str, event: Event, recipients: sa.Select[Any]
+) -> None:
+    """A message to some of a campaign's pledges (not all its news-takers: those waiting
+    for a provider, say), as notes for those of them without email, one each, in `db`'s
+    transaction. `recipients` selects pledge ids; the note reads the same for each."""
+    if event.campaign_id is None or kind in NEVER_BY_HAND:
+        return
+    ids = recipients.where(_without_email()).subquery()
+    if await db.fetch_val(sa.select(ids.c.id).limit(1)) is None:
+        return
+    subject, body = await render_note(db, kind, event.campaign_id, event.id)
+    now = utcnow()
+    rows = sa.select(
+        (sa.literal(f"{kind}:{event.id}:") + sa.cast(pledges.c.id, sa.String)).label("dedupe_key"),
+        sa.literal(kind).label("kind"),
+        pledges.c.id,
+        pledges.c.campaign_id,
+        sa.literal(event.id).label("event_id"),
+        sa.literal(subject, type_=hand_notes.c.subject.type).label("subject"),
+        sa.literal(body, type_=hand_notes.c.body.type).label("body"),
+        sa.literal(now, type_=hand_notes.c.created_at.type).label("created_at"),
+    ).where(pledges.c.id.in_(sa.select(ids.c.id)))
+    columns = [
+        "dedupe_key",
+        "kind",
+        "pledge_id",
+        "campaign_id",
+        "event_id",
+        "subject",
+        "body",
+        "created_at",
+    ]
+    await db.execute(store.insert_or_ignore(hand_notes).from_select(columns, rows))
 
 
 async def note_for_pledge(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from email.message import EmailMessage
 from email.policy import Policy
 from email.utils import formatdate, make_msgid
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from databases import Database
@@ -40,11 +41,14 @@ SUBJECTS = {
     "payment_failed": "Your {amount} pledge to {title} was not taken",
     "paid": "Receipt: your {amount} pledge to {title}",
     "refunded": "Refunded: your {amount} pledge to {title}",
+    "delivery_missed": "{title}: a delivery date was missed",
 }
 # About a resident's own money (see notifications/outbox.py); each renders from its event.
 PAYMENT_KINDS = {"pay", "pay_reminder", "payment_failed", "paid", "refunded"}
 # Once paid or given up, withdrawing changes nothing about the money: no withdraw link.
-NO_WITHDRAW_LINK = {"payment_failed", "paid", "refunded"}
+NO_WITHDRAW_LINK = {"payment_failed", "paid", "refunded", "delivery_missed"}
+# About the provider a resident chose: each renders from its event's milestone.
+DELIVERY_KINDS = {"delivery_missed"}
 # A failed charge's code meaning the resident's bank wants them to confirm it themselves.
 BANK_WANTS_CONFIRMATION = {"authentication_required", "requires_action"}
 SIGN_IN_SUBJECTS = {
@@ -83,6 +87,16 @@ def _reached(campaign: Campaign) -> str:
             f"{campaign.money(campaign.money_target)}"
         )
     return " and ".join(parts)
+
+
+def milestone_words(milestone: dict[str, Any]) -> dict[str, str]:
+    """A delivery event's milestone as an email or a note says it."""
+    due_on = date.fromisoformat(str(milestone["due_on"]))
+    return {
+        "title": str(milestone["title"]),
+        "provider": str(milestone["provider"]),
+        "due_on": f"{due_on.day} {due_on:%B %Y}",
+    }
 
 
 async def _event(db: Database, event_id: int) -> Event | None:
@@ -162,6 +176,14 @@ class MessageRenderer:
             "base_url": self.base_url,
             "show_withdraw": kind not in NO_WITHDRAW_LINK,
         }
+        if kind in DELIVERY_KINDS:
+            event = await _event(db, event_id) if event_id is not None else None
+            if event is None or not isinstance(event.payload.get("milestone"), dict):
+                raise LookupError(f"no delivery event {event_id} for a {kind} email")
+            context["milestone"] = milestone_words(event.payload["milestone"])
+            links["served"] = f"{self.base_url}/choices/served?token=" + self.signer.sign(
+                pledge.id, "offer-choice"
+            )
         amount = ""
         if campaign.is_money:
             links.update(self.money_links_for(pledge.id, campaign.slug))

@@ -22,10 +22,11 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from databases import Database
 
-from notifications.hand_notes import note_broadcast, note_for_pledge
+from notifications.hand_notes import note_broadcast, note_for_pledge, note_pledges
 from notifications.mail import Mailer
 from notifications.messages import MessageRenderer, Rendered
 from notifications.tables import emails
+from pledges.delivery import milestone_for_event, waiting_pledges
 from pledges.identity import address_domains, canonical_email
 from pledges.journal import Event, event_from_row
 from pledges.store import Store, mark_journal_written, utcnow
@@ -53,6 +54,11 @@ PAYMENT_EMAILS = {
     "payment.succeeded": "paid",
     "payment.refunded": "refunded",
 }
+# About the provider residents chose: sent to those of its choosers still waiting for the
+# service (pledges.delivery.waiting_pledges), one message per event and pledge. Like the
+# payment emails, it goes to those who unsubscribed from campaign news too: it is about a
+# service they chose for their home after the campaign, not the campaign's news.
+WAITING_EMAILS = {"delivery.milestone_missed": "delivery_missed"}
 # Asking to pay, and saying we stopped asking: not to a pledge withdrawn or struck out.
 COUNTED_ONLY = {"pay", "pay_reminder", "payment_failed"}
 # A sign-in link, by whom it is for: a campaign's lead, or a resident's "my pledges".
@@ -135,6 +141,43 @@ async def _queue_broadcast(store: Store, db: Database, kind: str, event: Event) 
     await db.execute(store.insert_or_ignore(emails).from_select(columns, recipients))
 
 
+async def _queue_waiting(store: Store, db: Database, kind: str, event: Event) -> None:
+    """The residents whose home chose the provider an event is about and who have not said
+    its service reached them: an email each, or a note on their lead's list."""
+    milestone = await milestone_for_event(db, event.payload)
+    if milestone is None or event.campaign_id is None:
+        return
+    waiting = waiting_pledges(event.campaign_id, milestone.organisation_id)
+    ids = waiting.where(pledges.c.email.is_not(None)).subquery()
+    now = utcnow()
+    recipients = sa.select(
+        sa.literal(kind).label("kind"),
+        (sa.literal(f"{kind}:{event.id}:") + sa.cast(pledges.c.id, sa.String)).label("dedupe_key"),
+        pledges.c.id,
+        pledges.c.campaign_id,
+        sa.literal(event.id).label("event_id"),
+        pledges.c.email,
+        sa.literal("queued").label("status"),
+        sa.literal(0).label("attempts"),
+        sa.literal(now, type_=emails.c.next_attempt_at.type).label("next_attempt_at"),
+        sa.literal(now, type_=emails.c.created_at.type).label("created_at"),
+    ).where(pledges.c.id.in_(sa.select(ids.c.id)))
+    columns = [
+        "kind",
+        "dedupe_key",
+        "pledge_id",
+        "campaign_id",
+        "event_id",
+        "to_address",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
+    ]
+    await db.execute(store.insert_or_ignore(emails).from_select(columns, recipients))
+    await note_pledges(store, db, kind, event, waiting)
+
+
 async def queue_prepared(
     store: Store, db: Database, kind: str, dedupe_key: str, to_address: str, rendered: Rendered
 ) -> None:
@@ -170,6 +213,8 @@ async def queue_emails_for(store: Store, db: Database, event: Event) -> None:
     elif event.type in BROADCAST_KINDS:
         await _queue_broadcast(store, db, BROADCAST_KINDS[event.type], event)
         await note_broadcast(store, db, BROADCAST_KINDS[event.type], event)
+    elif event.type in WAITING_EMAILS:
+        await _queue_waiting(store, db, WAITING_EMAILS[event.type], event)
     elif event.type in PAYMENT_EMAILS:
         kind = PAYMENT_EMAILS[event.type]
         pledge_id = int(event.payload["pledge_id"])

@@ -1,5 +1,6 @@
-"""The worker: expires campaigns, dispatches the journal, sends email and delivers
-webhooks, each in its own loop so a slow mail server never delays a webhook.
+"""The worker: expires campaigns, marks missed delivery dates, dispatches the journal,
+sends email and delivers webhooks, each in its own loop so a slow mail server never delays
+a webhook.
 
 Runs beside the web app in one process (`groundswell serve`) or on its own
 (`groundswell worker`). A commit that writes events wakes it at once: in-process through
@@ -24,6 +25,7 @@ from notifications.messages import MessageRenderer
 from notifications.outbox import dispatch_events, scrub_pledge_mail, send_due_emails
 from notifications.webhooks import Deliverer, DeliveryPolicy, queue_webhooks_for
 from pledges.campaigns import expire_due_campaigns
+from pledges.delivery import mark_missed_milestones
 from pledges.journal import Event
 from pledges.payments import run_payments
 from pledges.retention import anonymise_closed_campaigns, forget_letter_attempts
@@ -129,11 +131,12 @@ class Worker:
     async def dispatch(self) -> int:
         anonymised = await self.anonymise_if_due()
         expired = len(await expire_due_campaigns(self.store))
+        missed = await mark_missed_milestones(self.store)
         dispatched = await dispatch_events(self.store, also=[self._queue_webhooks])
         if dispatched:
             self._email_wake.set()
             self.deliverer.wake()
-        return anonymised + expired + dispatched
+        return anonymised + expired + missed + dispatched
 
     async def send_email(self) -> int:
         return await send_due_emails(self.store, self.mailer, self.renderer)

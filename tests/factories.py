@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-from pledges.accounts import Lead, create_lead_api_key
+from notifications.endpoints import create_endpoint, parse_endpoint
+from pledges.accounts import Lead, Organisation, create_lead_api_key, create_organisation_api_key
 from pledges.addresses import address_key, street_of
 from pledges.campaigns import (
     Campaign,
@@ -20,7 +22,7 @@ from pledges.campaigns import (
 from pledges.identity import normalise_postcode, postcode_district
 from pledges.pledging import confirm_pledge, parse_pledge, record_pledge
 from pledges.store import Store, utcnow
-from pledges.tables import campaigns, premises
+from pledges.tables import campaigns, choice_rounds, choices, offers, premises
 
 _counter = 0
 
@@ -123,3 +125,151 @@ async def add_premises(store: Store, campaign_id: int, addresses: list[tuple[str
             .where(campaigns.c.id == campaign_id)
             .values(premises_listed=int(listed))
         )
+
+
+# ----- offers and choices, written as pledges.choices would write them -----------------
+
+
+async def make_offer(
+    store: Store, campaign_id: int, organisation_id: int, title: str = "Full fibre, 900 Mb"
+) -> int:
+    """A published offer on the campaign (price £25 a month, no social tariff)."""
+    global _counter
+    _counter += 1
+    now = utcnow()
+    async with store.write() as db:
+        return int(
+            await db.fetch_val(
+                sa.insert(offers)
+                .values(
+                    public_id=f"off_test{_counter}",
+                    campaign_id=campaign_id,
+                    organisation_id=organisation_id,
+                    title=title,
+                    description="Fibre to the home.",
+                    currency="gbp",
+                    price=2500,
+                    period="month",
+                    no_social_tariff="We have none yet.",
+                    status="published",
+                    shuffle_key=f"{_counter:064d}",
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(offers.c.id)
+            )
+        )
+
+
+async def make_choice_round(store: Store, campaign_id: int, *, closed: bool = True) -> None:
+    """The campaign's choice round, opened by its lead a week ago and closed now (or open)."""
+    now = utcnow()
+    async with store.write() as db:
+        await db.execute(
+            sa.insert(choice_rounds).values(
+                campaign_id=campaign_id,
+                opened_by="lead",
+                opened_at=now - timedelta(days=7),
+                closes_at=now if closed else now + timedelta(days=7),
+                closed_at=now if closed else None,
+            )
+        )
+
+
+async def make_choice(
+    store: Store, campaign_id: int, pledge_id: int, offer_id: int | None, unit_key: str = ""
+) -> int:
+    """One unit's choice (an offer, or None for "none of these"), with the counters a
+    choice moves."""
+    now = utcnow()
+    async with store.write() as db:
+        choice_id = await db.fetch_val(
+            sa.insert(choices)
+            .values(
+                campaign_id=campaign_id,
+                unit_key=unit_key or f"p{pledge_id}",
+                pledge_id=pledge_id,
+                offer_id=offer_id,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(choices.c.id)
+        )
+        if offer_id is not None:
+            await db.execute(
+                sa.update(offers)
+                .where(offers.c.id == offer_id)
+                .values(chosen_count=offers.c.chosen_count + 1)
+            )
+        counter = "chose_count" if offer_id is not None else "none_count"
+        await db.execute(
+            sa.update(choice_rounds)
+            .where(choice_rounds.c.campaign_id == campaign_id)
+            .values({counter: getattr(choice_rounds.c, counter) + 1})
+        )
+    return int(choice_id)
+
+
+@dataclass
+class Delivered:
+    """A tipped campaign whose choice round closed: `provider`'s offer chosen by the pledges
+    `choosers`, `rival`'s (its endpoints cover the campaign too) by nobody, and one pledge
+    that chose "none of these"."""
+
+    campaign: Campaign
+    provider: Organisation
+    provider_key: str
+    rival: Organisation
+    rival_key: str
+    offer_id: int
+    rival_offer_id: int
+    choosers: list[int]
+    chose_none: int
+
+
+async def covering_provider(store: Store, name: str) -> tuple[Organisation, str]:
+    """A provider with an active endpoint covering LS broadband campaigns (it asks only for
+    test messages, so no webhook goes anywhere)."""
+    org, key = await create_organisation_api_key(
+        store, f"ops@{name.lower()}.example", name, "provider"
+    )
+    spec = await parse_endpoint(
+        {
+            "url": "http://127.0.0.1:9/hooks",
+            "event_types": ["webhook.test"],
+            "filters": {"categories": ["broadband"], "postcode_prefixes": ["LS"]},
+        },
+        partial=False,
+        allow_private=True,
+    )
+    await create_endpoint(store, org.id, spec)
+    return org, key
+
+
+async def make_delivered_campaign(
+    store: Store, choosers: int = 3, *, closed: bool = True, **overrides: Any
+) -> Delivered:
+    overrides.setdefault("target", 2)
+    campaign = await make_campaign(store, **overrides)
+    pledge_ids = [await make_confirmed_pledge(store, campaign.slug, i) for i in range(choosers + 1)]
+    campaign = await get_campaign(store.database, campaign.slug)
+    assert campaign.status == "tipped"
+    provider, provider_key = await covering_provider(store, f"FibreCo{_counter}")
+    rival, rival_key = await covering_provider(store, f"CableCo{_counter}")
+    offer_id = await make_offer(store, campaign.id, provider.id)
+    rival_offer_id = await make_offer(store, campaign.id, rival.id, "Cable, 500 Mb")
+    await make_choice_round(store, campaign.id, closed=closed)
+    for pledge_id in pledge_ids[:choosers]:
+        await make_choice(store, campaign.id, pledge_id, offer_id)
+    await make_choice(store, campaign.id, pledge_ids[-1], None)
+    return Delivered(
+        campaign,
+        provider,
+        provider_key,
+        rival,
+        rival_key,
+        offer_id,
+        rival_offer_id,
+        pledge_ids[:choosers],
+        pledge_ids[-1],
+    )

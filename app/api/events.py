@@ -168,6 +168,57 @@ class FundedData(Shape):
     totals: FundedTotals
 
 
+class EventMilestone(Shape):
+    """A chosen provider's delivery milestone, as at the event."""
+
+    id: str = Field(description="The milestone's id (dlm_...).")
+    kind: Literal["survey", "build", "first_connections", "other"]
+    title: str
+    due_on: str = Field(json_schema_extra={"format": "date"}, description="Its due date.")
+    done_on: str | None = Field(
+        json_schema_extra={"format": "date"}, description="null: not done (yet)."
+    )
+    missed_at: str | None = timestamp("When Groundswell recorded the date as missed.")
+    provider: str = Field(description="The provider's name.")
+
+
+class MilestoneMissedData(Shape):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "campaign": {
+                        "slug": "fibre-for-brudenell",
+                        "title": "Fibre for the Brudenell streets",
+                        "category": "broadband",
+                        "area": {"name": "Brudenell", "postcode_districts": ["LS6"]},
+                        "target": 60,
+                        "confirmed": 66,
+                        "deadline": "2027-03-01T23:59:59+00:00",
+                        "tipped_at": "2027-01-20T18:04:11+00:00",
+                        "money": None,
+                        "counts": "households",
+                        "premises": None,
+                        "url": "https://groundswell.example/c/fibre-for-brudenell",
+                    },
+                    "milestone": {
+                        "id": "dlm_3kQ9xYbT0aP1mW2e",
+                        "kind": "survey",
+                        "title": "Survey every street for ducts and poles",
+                        "due_on": "2027-05-01",
+                        "done_on": None,
+                        "missed_at": "2027-05-02T00:00:04+00:00",
+                        "provider": "FibreCo",
+                    },
+                }
+            ]
+        }
+    )
+
+    campaign: EventCampaign
+    milestone: EventMilestone
+
+
 class TestData(Shape):
     endpoint: str = Field(description="The endpoint's id.")
     message: str
@@ -198,6 +249,11 @@ WEBHOOKS: dict[str, tuple[str, type[Shape]]] = {
             "campaign.funded",
             "A tipped money campaign has no pledge left to charge or waiting to be paid.",
             FundedData,
+        ),
+        (
+            "delivery.milestone_missed",
+            "A provider residents chose let a delivery milestone's date pass undone.",
+            MilestoneMissedData,
         ),
         ("webhook.test", "A test message, sent on request.", TestData),
     )
