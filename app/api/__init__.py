@@ -12,6 +12,7 @@ from app.api import (
     campaigns,
     contacts,
     deliveries,
+    delivery_record,
     demand,
     hand_notes,
     leads,
@@ -33,6 +34,7 @@ operations: list[Operation] = [
     *webhook_endpoints.operations,
     *deliveries.operations,
     *contacts.operations,
+    *delivery_record.operations,
     *letters.operations,
     *demand.operations,
 ]
