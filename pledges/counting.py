@@ -32,6 +32,7 @@ from pledges.campaigns import (
     progress_percent,
     reached,
 )
+from pledges.choices import drop_choices
 from pledges.demand import (
     UNIT_COLUMNS,
     Deltas,
@@ -386,7 +387,7 @@ async def uncount_pledges(
             changes += [(before, -1), (after, +1)]
     else:
         changes = [(unit, -1) for unit in await person_units(db, pledge_ids)]
-    return await move_count(
+    progress = await move_count(
         db,
         campaign_id,
         -len(pledge_ids),
@@ -394,6 +395,9 @@ async def uncount_pledges(
         deltas=changes_of(settings, changes),
         settings=settings,
     )
+    # After the campaign's lock, as always: an open round's choices by these pledges go.
+    await drop_choices(db, campaign_id, pledge_ids)
+    return progress
 
 
 async def count_if_complete(db: Database, pledge_id: int) -> Any:

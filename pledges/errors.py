@@ -62,6 +62,10 @@ ErrorCode = Literal[
     "needs_price_question",  # a target price or quote on a campaign asking no price
     "target_or_cost",  # a target given beside tipping on a shared quote
     "period_once_only",  # tipping on a shared build cost with a monthly or yearly price
+    "social_tariff_or_statement",  # an offer needs a social tariff or a statement of none
+    "above_price",  # a social tariff dearer than the offer's own price
+    "before_available_from",  # an offer standing until before it is available
+    "offer_withdrawn",  # choosing an offer its provider withdrew
     "not_valid",  # none of the above: the message says what is wrong
 ]
 

@@ -23,7 +23,7 @@ MAX_AGE = {
     # (7 days to pay, and a day's grace for the last reminder's link).
     "pledge-card": 7 * DAY,
     "pledge-pay": 8 * DAY,
-    # A resident's choice page (offers, the choice, and later "the service reached us").
+    # The offers email's link to choose, and later to say the chosen service arrived.
     "offer-choice": 365 * DAY,
 }
 
