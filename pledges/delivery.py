@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from pledges.campaigns import Campaign, get_campaign_by_id
+from pledges.choices import Choice, choice_for_pledge
 from pledges.errors import FieldError, NotFound, NotPermitted, ValidationFailed, WrongState
 from pledges.journal import record_event
 from pledges.store import Store, aware, utcnow
@@ -603,40 +604,28 @@ def waiting_pledges(campaign_id: int, organisation_id: int) -> sa.Select[Any]:
 # ----- the resident's confirmation -------------------------------------------------------
 
 
-async def _choice_of_pledge(db: Database, pledge_id: int) -> tuple[Any, Any]:
+async def _choice_of_pledge(db: Database, pledge_id: int) -> tuple[Any, Choice | None]:
     """The pledge's row and its unit's choice (or None)."""
     pledge = await db.fetch_one(
-        sa.select(
-            pledges.c.id,
-            pledges.c.campaign_id,
-            pledges.c.household_id,
-            pledges.c.status,
-            pledges.c.anonymised_at,
-        ).where(pledges.c.id == pledge_id)
+        sa.select(pledges.c.campaign_id, pledges.c.status, pledges.c.anonymised_at).where(
+            pledges.c.id == pledge_id
+        )
     )
     if pledge is None or pledge["anonymised_at"] is not None:
         raise NotFound("That pledge no longer exists.")
-    units = [f"p{pledge['id']}"]
-    if pledge["household_id"] is not None:
-        units.append(f"h{pledge['household_id']}")
-    choice = await db.fetch_one(
-        sa.select(choices).where(
-            choices.c.campaign_id == pledge["campaign_id"], choices.c.unit_key.in_(units)
-        )
-    )
-    return pledge, choice
+    return pledge, await choice_for_pledge(db, pledge_id)
 
 
 async def service_status(db: Database, pledge_id: int) -> ServiceConfirmation | None:
     """What the resident's unit chose and whether it said the service reached it; None when
     there is nothing to confirm (no closed round, no offer chosen)."""
     pledge, choice = await _choice_of_pledge(db, pledge_id)
-    if choice is None or choice["offer_id"] is None:
+    if choice is None or choice.offer_id is None:
         return None
     if await round_closed_at(db, pledge["campaign_id"]) is None:
         return None
-    offer = await _offer(db, choice["offer_id"])
-    confirmed_at = aware(choice["service_confirmed_at"])
+    offer = await _offer(db, choice.offer_id)
+    confirmed_at = choice.service_confirmed_at
     return ServiceConfirmation(
         newly_confirmed=False,
         confirmed_at=confirmed_at,
@@ -669,14 +658,18 @@ async def confirm_service(
             raise WrongState("This pledge is not counted now, so it cannot confirm a service.")
         if await round_closed_at(db, pledge["campaign_id"]) is None:
             raise WrongState("You can say the service reached you once the choice round closed.")
-        if choice is None or choice["offer_id"] is None:
+        if choice is None or choice.offer_id is None:
             raise WrongState(
                 "Your home chose none of the offers, so there is no service to confirm."
             )
         # Only the request that sets it counts it: exact however many arrive at once.
         changed = await db.fetch_one(
             sa.update(choices)
-            .where(choices.c.id == choice["id"], choices.c.service_confirmed_at.is_(None))
+            .where(
+                choices.c.campaign_id == choice.campaign_id,
+                choices.c.unit_key == choice.unit_key,
+                choices.c.service_confirmed_at.is_(None),
+            )
             .values(service_confirmed_at=now)
             .returning(choices.c.offer_id)
         )
@@ -686,10 +679,13 @@ async def confirm_service(
                 .where(offers.c.id == changed["offer_id"])
                 .values(served_count=offers.c.served_count + 1)
             )
-        offer = await _offer(db, choice["offer_id"])
+        offer = await _offer(db, choice.offer_id)
         confirmed_at = aware(
             await db.fetch_val(
-                sa.select(choices.c.service_confirmed_at).where(choices.c.id == choice["id"])
+                sa.select(choices.c.service_confirmed_at).where(
+                    choices.c.campaign_id == choice.campaign_id,
+                    choices.c.unit_key == choice.unit_key,
+                )
             )
         )
     return ServiceConfirmation(

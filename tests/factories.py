@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -19,10 +20,12 @@ from pledges.campaigns import (
     get_campaign,
     parse_campaign,
 )
+from pledges.choices import NONE_OF_THESE, ChoiceInput, choose, close_round, open_round
 from pledges.identity import normalise_postcode, postcode_district
+from pledges.offers import Offer, parse_offer, post_offer
 from pledges.pledging import confirm_pledge, parse_pledge, record_pledge
 from pledges.store import Store, utcnow
-from pledges.tables import campaigns, choice_rounds, choices, offers, premises
+from pledges.tables import campaigns, premises
 
 _counter = 0
 
@@ -127,104 +130,40 @@ async def add_premises(store: Store, campaign_id: int, addresses: list[tuple[str
         )
 
 
-# ----- offers and choices, written as pledges.choices would write them -----------------
+# ----- the delivery record: a campaign whose residents chose between offers -----------
 
 
-async def make_offer(
-    store: Store, campaign_id: int, organisation_id: int, title: str = "Full fibre, 900 Mb"
-) -> int:
-    """A published offer on the campaign (price £25 a month, no social tariff)."""
-    global _counter
-    _counter += 1
-    now = utcnow()
-    async with store.write() as db:
-        return int(
-            await db.fetch_val(
-                sa.insert(offers)
-                .values(
-                    public_id=f"off_test{_counter}",
-                    campaign_id=campaign_id,
-                    organisation_id=organisation_id,
-                    title=title,
-                    description="Fibre to the home.",
-                    currency="gbp",
-                    price=2500,
-                    period="month",
-                    no_social_tariff="We have none yet.",
-                    status="published",
-                    shuffle_key=f"{_counter:064d}",
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(offers.c.id)
-            )
-        )
-
-
-async def make_choice_round(store: Store, campaign_id: int, *, closed: bool = True) -> None:
-    """The campaign's choice round, opened by its lead a week ago and closed now (or open)."""
-    now = utcnow()
-    async with store.write() as db:
-        await db.execute(
-            sa.insert(choice_rounds).values(
-                campaign_id=campaign_id,
-                opened_by="lead",
-                opened_at=now - timedelta(days=7),
-                closes_at=now if closed else now + timedelta(days=7),
-                closed_at=now if closed else None,
-            )
-        )
-
-
-async def make_choice(
-    store: Store, campaign_id: int, pledge_id: int, offer_id: int | None, unit_key: str = ""
-) -> int:
-    """One unit's choice (an offer, or None for "none of these"), with the counters a
-    choice moves."""
-    now = utcnow()
-    async with store.write() as db:
-        choice_id = await db.fetch_val(
-            sa.insert(choices)
-            .values(
-                campaign_id=campaign_id,
-                unit_key=unit_key or f"p{pledge_id}",
-                pledge_id=pledge_id,
-                offer_id=offer_id,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(choices.c.id)
-        )
-        if offer_id is not None:
-            await db.execute(
-                sa.update(offers)
-                .where(offers.c.id == offer_id)
-                .values(chosen_count=offers.c.chosen_count + 1)
-            )
-        counter = "chose_count" if offer_id is not None else "none_count"
-        await db.execute(
-            sa.update(choice_rounds)
-            .where(choice_rounds.c.campaign_id == campaign_id)
-            .values({counter: getattr(choice_rounds.c, counter) + 1})
-        )
-    return int(choice_id)
+def offer_data(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "title": "Full fibre 900",
+        "description": "900 Mb/s both ways.",
+        "price": 3000,
+        "period": "month",
+        "social_tariff": {"price": 1500, "who_qualifies": "Households on Universal Credit."},
+    }
+    data.update(overrides)
+    return data
 
 
 @dataclass
 class Delivered:
     """A tipped campaign whose choice round closed: `provider`'s offer chosen by the pledges
-    `choosers`, `rival`'s (its endpoints cover the campaign too) by nobody, and one pledge
-    that chose "none of these"."""
+    `choosers`, `rival`'s (its endpoints cover the campaign too) by nobody unless a test
+    chose it before the close, and one pledge that chose "none of these"."""
 
     campaign: Campaign
     provider: Organisation
     provider_key: str
     rival: Organisation
     rival_key: str
-    offer_id: int
-    rival_offer_id: int
+    offer: Offer
+    rival_offer: Offer
     choosers: list[int]
     chose_none: int
+
+    @property
+    def offer_id(self) -> int:
+        return self.offer.id
 
 
 async def covering_provider(store: Store, name: str) -> tuple[Organisation, str]:
@@ -246,30 +185,52 @@ async def covering_provider(store: Store, name: str) -> tuple[Organisation, str]
     return org, key
 
 
+async def choose_offer(store: Store, pledge_id: int, offer: Offer | None) -> None:
+    """The pledge's home chooses `offer` (None: none of these) while the round is open."""
+    await choose(
+        store, pledge_id, ChoiceInput(offer.public_id if offer else NONE_OF_THESE, False, None)
+    )
+
+
 async def make_delivered_campaign(
-    store: Store, choosers: int = 3, *, closed: bool = True, **overrides: Any
+    store: Store,
+    choosers: int = 3,
+    *,
+    closed: bool = True,
+    before_close: Callable[[Delivered], Awaitable[None]] | None = None,
+    **overrides: Any,
 ) -> Delivered:
+    """Through the domain: a campaign tips, two providers post offers, the round opens,
+    `choosers` pledges choose the first provider's offer and one more none of these,
+    `before_close` runs, and the round closes (unless `closed` is False)."""
     overrides.setdefault("target", 2)
     campaign = await make_campaign(store, **overrides)
     pledge_ids = [await make_confirmed_pledge(store, campaign.slug, i) for i in range(choosers + 1)]
     campaign = await get_campaign(store.database, campaign.slug)
     assert campaign.status == "tipped"
-    provider, provider_key = await covering_provider(store, f"FibreCo{_counter}")
-    rival, rival_key = await covering_provider(store, f"CableCo{_counter}")
-    offer_id = await make_offer(store, campaign.id, provider.id)
-    rival_offer_id = await make_offer(store, campaign.id, rival.id, "Cable, 500 Mb")
-    await make_choice_round(store, campaign.id, closed=closed)
+    provider, provider_key = await covering_provider(store, f"FibreCo{campaign.id}")
+    rival, rival_key = await covering_provider(store, f"CableCo{campaign.id}")
+    offer = await post_offer(store, campaign, provider.id, parse_offer(offer_data()))
+    rival_offer = await post_offer(
+        store, campaign, rival.id, parse_offer(offer_data(title="Cable 500"))
+    )
+    await open_round(store, campaign.id, utcnow() + timedelta(days=10))
     for pledge_id in pledge_ids[:choosers]:
-        await make_choice(store, campaign.id, pledge_id, offer_id)
-    await make_choice(store, campaign.id, pledge_ids[-1], None)
-    return Delivered(
+        await choose_offer(store, pledge_id, offer)
+    await choose_offer(store, pledge_ids[-1], None)
+    delivered = Delivered(
         campaign,
         provider,
         provider_key,
         rival,
         rival_key,
-        offer_id,
-        rival_offer_id,
+        offer,
+        rival_offer,
         pledge_ids[:choosers],
         pledge_ids[-1],
     )
+    if before_close is not None:
+        await before_close(delivered)
+    if closed:
+        assert await close_round(store, campaign.id)
+    return delivered

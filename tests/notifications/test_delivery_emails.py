@@ -34,7 +34,8 @@ from pledges.store import Store, utcnow
 from pledges.tables import delivery_milestones
 from tests.conftest import make_settings
 from tests.factories import (
-    make_choice,
+    Delivered,
+    choose_offer,
     make_confirmed_pledge,
     make_delivered_campaign,
     make_lead,
@@ -67,25 +68,31 @@ async def test_a_missed_date_is_emailed_once_to_each_resident_waiting(
     mailing: Running, smtp_server: SmtpServer
 ) -> None:
     store = mailing.store
-    delivered = await make_delivered_campaign(store, choosers=5)
+    lead, _ = await make_lead(store)
+    neighbour: list[int] = []
+
+    async def more_choosers(delivered: Delivered) -> None:
+        chose_rival = await make_confirmed_pledge(store, delivered.campaign.slug, 40)
+        await choose_offer(store, chose_rival, delivered.rival_offer)
+        # A neighbour recorded by the lead without email, whose home chose the provider.
+        recorded = await record_vouched_pledge(
+            store,
+            delivered.campaign.slug,
+            lead.id,
+            parse_vouched_pledge(
+                {"name": "Neighbour", "postcode": "LS6 1AB", "phone": "0113 496 0000",
+                 "attested": True}
+            ),
+        )  # fmt: skip
+        await choose_offer(store, recorded.pledge_id, delivered.offer)
+        neighbour.append(recorded.pledge_id)
+
+    delivered = await make_delivered_campaign(store, choosers=5, before_close=more_choosers)
     # Pledged as resident0 ... resident4@example.org, in this order.
     waiting, unsubscribed, served, withdrawn, _erased = delivered.choosers
     await unsubscribe_pledge(store, unsubscribed)
     await confirm_service(store, served)
-    await withdraw_pledge(store, withdrawn)
-    chose_rival = await make_confirmed_pledge(store, delivered.campaign.slug, 40)
-    await make_choice(store, delivered.campaign.id, chose_rival, delivered.rival_offer_id)
-    # A neighbour recorded by the lead without email, whose choice was the provider's.
-    lead, _ = await make_lead(store)
-    neighbour = await record_vouched_pledge(
-        store,
-        delivered.campaign.slug,
-        lead.id,
-        parse_vouched_pledge(
-            {"name": "Neighbour", "postcode": "LS6 1AB", "phone": "0113 496 0000", "attested": True}
-        ),
-    )
-    await make_choice(store, delivered.campaign.id, neighbour.pledge_id, delivered.offer_id)
+    await withdraw_pledge(store, withdrawn)  # after the close: its choice stays counted
     await erase_resident(store, "resident4@example.org", scrub_mail=scrub_pledge_mail)
     milestone = await record_milestone(
         store,
@@ -131,7 +138,7 @@ async def test_a_missed_date_is_emailed_once_to_each_resident_waiting(
         for n in await untold_notes(store.database, delivered.campaign.id)
         if n.kind == "delivery_missed"
     ]
-    assert note.pledge_id == neighbour.pledge_id
+    assert [note.pledge_id] == neighbour
     assert note.subject == f"{delivered.campaign.title}{SUBJECT_END}"
     assert "Dig the street" in note.body and delivered.provider.name in note.body
     assert "http" not in note.body
