@@ -151,6 +151,15 @@ class ServiceConfirmation:
     chosen: int
 
 
+def served_words(campaign: Campaign, served: int, chosen: int) -> str:
+    """ "2 of 3 households who chose it say the service reached them"."""
+    one, many = ("household", "households") if campaign.counts_households else ("person", "people")
+    return (
+        f"{served} of {chosen} {one if chosen == 1 else many} who chose it "
+        f"{'says' if served == 1 else 'say'} the service reached them"
+    )
+
+
 # ----- parsing ---------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ from notifications.answering import answerable_campaign
 from notifications.demand import public_campaign
 from pledges import delivery as delivery_service
 from pledges.campaigns import Campaign as CampaignRecord
-from pledges.delivery import KINDS, MAX_TITLE, DeliveryRecord, Milestone
+from pledges.delivery import KINDS, MAX_TITLE, DeliveryRecord, Milestone, served_words
 from pledges.store import utcnow
 
 # ----- models ----------------------------------------------------------------------------
@@ -131,14 +131,6 @@ def milestone_model(milestone: Milestone) -> DeliveryMilestone:
         status=milestone.status_on(utcnow().date()),  # type: ignore[arg-type]
         missed_at=milestone.missed_at.isoformat() if milestone.missed_at else None,
         provider=milestone.provider,
-    )
-
-
-def served_words(campaign: CampaignRecord, served: int, chosen: int) -> str:
-    one, many = ("household", "households") if campaign.counts_households else ("person", "people")
-    return (
-        f"{served} of {chosen} {one if chosen == 1 else many} who chose it "
-        f"{'says' if served == 1 else 'say'} the service reached them"
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from app.pages import (
     administrators,
     campaign_demand,
+    delivery_record,
     hand_notes,
     leads,
     letters,
@@ -33,4 +34,5 @@ routes = [
     *campaign_demand.routes,
     *letters.routes,
     *hand_notes.routes,
+    *delivery_record.routes,
 ]

@@ -34,6 +34,7 @@ from tests.factories import (
     campaign_data,
     make_campaign,
     make_confirmed_pledge,
+    make_delivered_campaign,
     make_lead,
     make_pending_pledges,
     pledge_data,
@@ -381,6 +382,23 @@ async def test_every_operation_answers_as_its_document_says(
     [note] = listed.json()["hand_notes"]
     assert (await client.post(f"{notes}/{note['id']}/told", headers=lead_h)).status_code == 200
     assert (await client.post(f"{notes}/0/told", headers=lead_h)).status_code == 404
+
+    # The delivery record: the chosen provider posts and changes a milestone; anyone reads.
+    delivered = await make_delivered_campaign(store)
+    record_path = f"/api/v1/campaigns/{delivered.campaign.slug}/delivery"
+    provider_h = bearer(delivered.provider_key)
+    due = (utcnow().date() + timedelta(days=7)).isoformat()
+    milestone = {"kind": "survey", "title": "Survey", "due_on": due}
+    posted = await client.post(record_path, json=milestone, headers=provider_h)
+    assert posted.status_code == 201
+    rival = await client.post(record_path, json=milestone, headers=bearer(delivered.rival_key))
+    assert rival.status_code == 403
+    change_path = f"{record_path}/{posted.json()['id']}"
+    done = {"done_on": utcnow().date().isoformat()}
+    assert (await client.patch(change_path, json=done, headers=provider_h)).status_code == 200
+    assert (await client.patch(change_path, json=done, headers=provider_h)).status_code == 409
+    assert (await client.get(record_path)).status_code == 200
+    assert (await client.get("/api/v1/campaigns/no-such/delivery")).status_code == 404
 
     # Every answer's body is what the document says for its operation and status.
     for answer in seen:
