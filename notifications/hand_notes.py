@@ -26,6 +26,7 @@ from notifications.messages import MAX_SUBJECT, SUBJECTS
 from notifications.tables import hand_notes
 from pledges.campaigns import get_campaign_by_id
 from pledges.journal import Event
+from pledges.responses import response_for_event
 from pledges.store import Store, aware, utcnow
 from pledges.tables import pledges
 from pledges.updates import update_for_event
@@ -70,8 +71,16 @@ async def render_note(
     """A note's subject (the email's) and its text, from the campaign and the event."""
     campaign = await get_campaign_by_id(db, campaign_id)
     update = await update_for_event(db, event_id) if event_id is not None else None
+    response = (
+        await response_for_event(db, event_id)
+        if kind == "response" and event_id is not None
+        else None
+    )
     subject = SUBJECTS.get(kind, "{title}: news from the campaign").format(
-        title=campaign.title, update_title=update.title if update else "", amount=""
+        title=campaign.title,
+        update_title=update.title if update else "",
+        organisation=response.organisation_name if response else "",
+        amount="",
     )
     if len(subject) > MAX_SUBJECT:
         subject = subject[: MAX_SUBJECT - 1].rstrip() + "…"
@@ -80,7 +89,7 @@ async def render_note(
     except TemplateNotFound:
         # A message with no spoken version yet: its subject says what it is about.
         return subject, f"Groundswell would have emailed them: {subject}"
-    body = template.render(campaign=campaign, update=update).strip()
+    body = template.render(campaign=campaign, update=update, response=response).strip()
     return subject, body
 
 

@@ -17,6 +17,7 @@ from pledges.campaigns import Campaign, get_campaign_by_id
 from pledges.journal import Event, event_from_row
 from pledges.payments import GIVE_UP_AFTER, REMIND_AFTER, payment_view
 from pledges.pledging import Pledge, get_pledge
+from pledges.responses import CampaignResponse, response_for_event
 from pledges.tables import events
 from pledges.tokens import Signer
 from pledges.updates import CampaignUpdate, update_for_event
@@ -35,6 +36,7 @@ SUBJECTS = {
     "expired": "{title} closed without reaching its target",
     "cancelled": "{title} was cancelled",
     "update": "{title}: {update_title}",
+    "response": "{title}: a response from {organisation}",
     "pay": "We could not take your {amount} pledge to {title}",
     "pay_reminder": "Reminder: your {amount} pledge to {title} is not paid yet",
     "payment_failed": "Your {amount} pledge to {title} was not taken",
@@ -52,7 +54,7 @@ SIGN_IN_SUBJECTS = {
     "resident": "Your pledges on Groundswell",
 }
 # Campaign news can be unsubscribed from; a confirmation link cannot.
-UNSUBSCRIBABLE = {"tipped", "expired", "cancelled", "update"}
+UNSUBSCRIBABLE = {"tipped", "expired", "cancelled", "update", "response"}
 # A campaign title and an update's title can each be 200 characters long.
 MAX_SUBJECT = 250
 
@@ -143,8 +145,8 @@ class MessageRenderer:
     async def render(
         self, db: Database, kind: str, pledge_id: int, *, event_id: int | None = None
     ) -> Rendered:
-        """One pledger's copy of a message; an "update" and the payment emails also need
-        the event that announced them (the outbox row's event_id)."""
+        """One pledger's copy of a message; an "update", a "response" and the payment emails
+        also need the event that announced them (the outbox row's event_id)."""
         pledge = await get_pledge(db, pledge_id)
         campaign = await get_campaign_by_id(db, pledge.campaign_id)
         links = self.links_for(pledge.id)
@@ -153,8 +155,14 @@ class MessageRenderer:
             update = await update_for_event(db, event_id) if event_id is not None else None
             if update is None:
                 raise LookupError(f"no campaign update for event {event_id}")
+        response: CampaignResponse | None = None
+        if kind == "response":
+            response = await response_for_event(db, event_id) if event_id is not None else None
+            if response is None:
+                raise LookupError(f"no response for event {event_id}")
         context = {
             "update": update,
+            "response": response,
             "pledge": pledge,
             "campaign": campaign,
             "links": links,
@@ -173,7 +181,10 @@ class MessageRenderer:
             headers["List-Unsubscribe"] = f"<{links['unsubscribe']}>"
             headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         subject = SUBJECTS[kind].format(
-            title=campaign.title, update_title=update.title if update else "", amount=amount
+            title=campaign.title,
+            update_title=update.title if update else "",
+            organisation=response.organisation_name if response else "",
+            amount=amount,
         )
         if len(subject) > MAX_SUBJECT:  # the outbox keeps subjects of up to 300 characters
             subject = subject[: MAX_SUBJECT - 1].rstrip() + "…"

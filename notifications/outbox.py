@@ -43,6 +43,8 @@ BROADCAST_KINDS = {
     "campaign.cancelled": "cancelled",
     # The lead's update; the email is rendered from the update the event names.
     "campaign.update_posted": "update",
+    # A provider's or council's response; rendered from the response the event names.
+    "campaign.responded": "response",
 }
 # A resident's own money: sent to that pledge, one message per event, even to those who
 # unsubscribed from campaign news (never to an erased pledge).

@@ -23,6 +23,8 @@ PUBLIC_EVENT_TYPES = (
     "campaign.cancelled",
     # A tipped money campaign whose charging is over, with what was collected.
     "campaign.funded",
+    # A provider's or council's public response to a campaign's residents.
+    "campaign.responded",
 )
 # Keys of an event's payload besides the campaign's public payload, copied into the
 # webhook's `data` beside `campaign` (see notifications/webhooks.message_body).

@@ -19,6 +19,7 @@ from app.api import (
     openapi,
     pledges,
     premises,
+    responses,
     webhook_endpoints,
 )
 from app.api.contract import Operation, routes_for
@@ -35,5 +36,6 @@ operations: list[Operation] = [
     *contacts.operations,
     *letters.operations,
     *demand.operations,
+    *responses.operations,
 ]
 routes = routes_for(operations)

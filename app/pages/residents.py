@@ -46,6 +46,7 @@ from pledges.identity import district_of
 from pledges.money import parse_major
 from pledges.payments import payment_view
 from pledges.pledging import unsubscribe_pledge
+from pledges.responses import list_responses
 from pledges.updates import list_updates
 
 log = logging.getLogger("groundswell.pages")
@@ -114,6 +115,7 @@ async def _campaign_page(
         names = await pledging.public_names(db, campaign.id)
         # The newest few in full; /c/{slug}/updates has the rest, so the page stays light.
         updates = await list_updates(db, campaign.id, limit=CAMPAIGN_PAGE_UPDATES + 1)
+        responses = await list_responses(db, campaign.id)
         demand = await demand_view(db, campaign)
     return render(
         request,
@@ -123,6 +125,7 @@ async def _campaign_page(
             "names": names,
             "updates": updates[:CAMPAIGN_PAGE_UPDATES],
             "more_updates": len(updates) > CAMPAIGN_PAGE_UPDATES,
+            "responses": responses,
             "demand": demand,
             "form": form or {},
             "errors": errors or {},

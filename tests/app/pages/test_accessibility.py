@@ -274,6 +274,33 @@ async def org_endpoint(v: Visit) -> httpx.Response:
     return await v.client.get(link)
 
 
+async def org_respond(v: Visit) -> httpx.Response:
+    await sign_in_organisation(v, {"categories": ["broadband"]})
+    campaign = await v.campaign(title="Tipped fibre", target=2)
+    path = f"/org/campaigns/{campaign.slug}/respond"
+    published = await v.post_form(path, path, {"body": "We can survey in March."})
+    assert published.status_code == 303, published.text
+    return await v.client.get(path)
+
+
+async def org_respond_errors(v: Visit) -> httpx.Response:
+    await sign_in_organisation(v, {"categories": ["broadband"]})
+    campaign = await v.campaign(title="Tipped fibre", target=2)
+    path = f"/org/campaigns/{campaign.slug}/respond"
+    return await v.post_form(path, path, {"body": " "})
+
+
+async def campaign_with_responses(v: Visit) -> httpx.Response:
+    await sign_in_organisation(v, {"categories": ["broadband"]})
+    campaign = await v.campaign(title="Tipped fibre", target=2)
+    path = f"/org/campaigns/{campaign.slug}/respond"
+    body = {"body": "We can survey in March.\n\nOffers follow."}
+    assert (await v.post_form(path, path, body)).status_code == 303
+    page = await v.client.get(f"/c/{campaign.slug}")
+    assert 'id="responses"' in page.text
+    return page
+
+
 async def lead_campaign(v: Visit, email: str = "lead@example.org") -> Campaign:
     """Sign in as a lead who runs a campaign with two confirmed pledges."""
     await sign_in_by_email(v, "lead", email)
@@ -441,6 +468,9 @@ PAGES: list[tuple[str, str | Recipe]] = [
     ("org endpoints", org_endpoints),
     ("org endpoints with form errors", org_endpoints_errors),
     ("org endpoint", org_endpoint),
+    ("org respond", org_respond),
+    ("org respond with errors", org_respond_errors),
+    ("campaign with responses", campaign_with_responses),
     ("lead home", lead_home),
     ("lead new campaign", lead_new_campaign),
     ("lead new campaign with errors", lead_new_campaign_errors),
