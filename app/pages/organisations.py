@@ -23,10 +23,11 @@ from app.spreadsheet import csv_cell
 from notifications import demand as demand_service
 from notifications import endpoints as endpoint_service
 from notifications import webhooks
+from notifications.answering import check_purpose
 from notifications.endpoints import EVENT_TYPES, Endpoint, EndpointInput
 from pledges.accounts import Organisation, organisation_by_id, organisation_for_key
-from pledges.campaigns import CATEGORIES
-from pledges.errors import ValidationFailed
+from pledges.campaigns import CATEGORIES, Campaign
+from pledges.errors import DomainError, ValidationFailed
 
 
 async def current_organisation(request: Request) -> Organisation | None:
@@ -172,6 +173,15 @@ async def endpoint_page(request: Request) -> Response:
     )
 
 
+def may_post_offers(org: Organisation, campaign: Campaign, endpoints: list[Endpoint]) -> bool:
+    """notifications.answering's rule for offers, as the offers page checks it."""
+    try:
+        check_purpose(org, campaign, "offer")
+    except DomainError:
+        return False
+    return any(demand_service.endpoint_covers(e, campaign) for e in endpoints)
+
+
 async def demand_page(request: Request) -> Response:
     """Campaigns in the organisation's areas and categories, by progress; a GET form narrows
     them (category, postcode prefix) or widens them to everywhere."""
@@ -197,6 +207,15 @@ async def demand_page(request: Request) -> Response:
     # Where to build next: districts ranked at a price the organisation enters.
     ranking, ranking_errors = await ranking_context(request, org, wanted)
     errors.update(ranking_errors)
+    offerable = (
+        {
+            d.campaign.id
+            for d in found.campaigns
+            if may_post_offers(org, d.campaign, found.active_endpoints)
+        }
+        if found is not None
+        else set()
+    )
     return render(
         request,
         "org/demand.html",
@@ -207,6 +226,7 @@ async def demand_page(request: Request) -> Response:
             "errors": errors,
             "categories": CATEGORIES,
             "limit": demand_service.DEMAND_LIMIT,
+            "offerable": offerable,
             "current": "demand",
             **ranking,
         },
