@@ -6,6 +6,7 @@ from __future__ import annotations
 from app.pages import (
     administrators,
     campaign_demand,
+    choice_round,
     hand_notes,
     leads,
     letters,
@@ -35,4 +36,5 @@ routes = [
     *campaign_demand.routes,
     *letters.routes,
     *hand_notes.routes,
+    *choice_round.routes,
 ]
