@@ -6,10 +6,12 @@ from __future__ import annotations
 from app.pages import (
     administrators,
     campaign_demand,
+    choice_round,
     hand_notes,
     leads,
     letters,
     my_pledges,
+    offers,
     organisations,
     payments,
     premises,
@@ -25,6 +27,7 @@ routes = [
     *sharing.routes,
     *privacy.routes,
     *organisations.routes,
+    *offers.routes,
     *sign_in.routes,
     *administrators.routes,
     *my_pledges.routes,
@@ -33,4 +36,5 @@ routes = [
     *campaign_demand.routes,
     *letters.routes,
     *hand_notes.routes,
+    *choice_round.routes,
 ]

@@ -24,12 +24,12 @@ from app.spreadsheet import csv_cell
 from notifications import demand as demand_service
 from notifications import endpoints as endpoint_service
 from notifications import webhooks
-from notifications.answering import answerable_campaign, may_respond
+from notifications.answering import answerable_campaign, check_purpose, may_respond
 from notifications.demand import endpoint_covers
 from notifications.endpoints import EVENT_TYPES, Endpoint, EndpointInput
 from pledges.accounts import Organisation, organisation_by_id, organisation_for_key
-from pledges.campaigns import CATEGORIES
-from pledges.errors import ValidationFailed
+from pledges.campaigns import CATEGORIES, Campaign
+from pledges.errors import DomainError, ValidationFailed
 from pledges.responses import (
     MAX_BODY,
     ResponseRateLimited,
@@ -181,6 +181,15 @@ async def endpoint_page(request: Request) -> Response:
     )
 
 
+def may_post_offers(org: Organisation, campaign: Campaign, endpoints: list[Endpoint]) -> bool:
+    """notifications.answering's rule for offers, as the offers page checks it."""
+    try:
+        check_purpose(org, campaign, "offer")
+    except DomainError:
+        return False
+    return any(demand_service.endpoint_covers(e, campaign) for e in endpoints)
+
+
 async def demand_page(request: Request) -> Response:
     """Campaigns in the organisation's areas and categories, by progress; a GET form narrows
     them (category, postcode prefix) or widens them to everywhere."""
@@ -215,6 +224,15 @@ async def demand_page(request: Request) -> Response:
             if may_respond(org, d.campaign)
             and any(endpoint_covers(e, d.campaign) for e in found.active_endpoints)
         }
+    offerable = (
+        {
+            d.campaign.id
+            for d in found.campaigns
+            if may_post_offers(org, d.campaign, found.active_endpoints)
+        }
+        if found is not None
+        else set()
+    )
     return render(
         request,
         "org/demand.html",
@@ -226,6 +244,7 @@ async def demand_page(request: Request) -> Response:
             "categories": CATEGORIES,
             "limit": demand_service.DEMAND_LIMIT,
             "respondable": respondable,
+            "offerable": offerable,
             "current": "demand",
             **ranking,
         },
