@@ -6,6 +6,7 @@ from __future__ import annotations
 from app.pages import (
     administrators,
     campaign_demand,
+    choices,
     hand_notes,
     leads,
     letters,
@@ -33,4 +34,5 @@ routes = [
     *campaign_demand.routes,
     *letters.routes,
     *hand_notes.routes,
+    *choices.routes,
 ]
