@@ -15,6 +15,7 @@ from app.bootstrap import services
 from app.csrf import check_csrf
 from app.errors import Problem
 from app.pages.campaign_demand import demand_view
+from app.pages.choices import campaign_offers
 from app.pages.letters import check_pledge_code, letter_note, parse_pledge_with_code
 from app.pages.price_answers import (
     UNOFFERED_FIRMNESS,
@@ -115,6 +116,7 @@ async def _campaign_page(
         # The newest few in full; /c/{slug}/updates has the rest, so the page stays light.
         updates = await list_updates(db, campaign.id, limit=CAMPAIGN_PAGE_UPDATES + 1)
         demand = await demand_view(db, campaign)
+        offers = await campaign_offers(db, campaign)
     return render(
         request,
         "campaign.html",
@@ -124,6 +126,7 @@ async def _campaign_page(
             "updates": updates[:CAMPAIGN_PAGE_UPDATES],
             "more_updates": len(updates) > CAMPAIGN_PAGE_UPDATES,
             "demand": demand,
+            "offers": offers,
             "form": form or {},
             "errors": errors or {},
         },
