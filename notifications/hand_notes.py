@@ -22,7 +22,8 @@ import sqlalchemy as sa
 from databases import Database
 from jinja2 import Environment, FileSystemLoader, TemplateNotFound, select_autoescape
 
-from notifications.messages import MAX_SUBJECT, SUBJECTS
+from notifications.audience import news_takers
+from notifications.messages import CHOICE_KINDS, MAX_SUBJECT, SUBJECTS, choice_context
 from notifications.tables import hand_notes
 from pledges.campaigns import get_campaign_by_id
 from pledges.journal import Event
@@ -89,7 +90,11 @@ async def render_note(
     except TemplateNotFound:
         # A message with no spoken version yet: its subject says what it is about.
         return subject, f"Groundswell would have emailed them: {subject}"
-    body = template.render(campaign=campaign, update=update, response=response).strip()
+    # The choice round's notes: the offers to read out, or what residents chose.
+    choice = (
+        await choice_context(db, kind, campaign, event_id, None) if kind in CHOICE_KINDS else {}
+    )
+    body = template.render(campaign=campaign, update=update, response=response, **choice).strip()
     return subject, body
 
 
@@ -108,8 +113,8 @@ async def _has_residents_without_email(db: Database, campaign_id: int) -> bool:
 
 async def note_broadcast(store: Store, db: Database, kind: str, event: Event) -> None:
     """Campaign news for its confirmed pledgers without email (who receive it as the
-    emailed ones do: not withdrawn, struck out, anonymised or unsubscribed), one note
-    each, in `db`'s transaction."""
+    emailed ones do: not withdrawn, struck out, anonymised or, for most news, unsubscribed:
+    notifications.audience), one note each, in `db`'s transaction."""
     if event.campaign_id is None or kind in NEVER_BY_HAND:
         return
     if not await _has_residents_without_email(db, event.campaign_id):
@@ -129,7 +134,7 @@ async def note_broadcast(store: Store, db: Database, kind: str, event: Event) ->
         pledges.c.campaign_id == event.campaign_id,
         pledges.c.status == "confirmed",
         _without_email(),
-        pledges.c.unsubscribed_at.is_(None),
+        news_takers(kind, event.campaign_id),
         pledges.c.anonymised_at.is_(None),
     )
     columns = [

@@ -7,6 +7,7 @@ from app.pages import (
     administrators,
     campaign_demand,
     choice_round,
+    choices,
     hand_notes,
     leads,
     letters,
@@ -37,4 +38,5 @@ routes = [
     *letters.routes,
     *hand_notes.routes,
     *choice_round.routes,
+    *choices.routes,
 ]

@@ -15,6 +15,7 @@ from app.bootstrap import services
 from app.csrf import check_csrf
 from app.errors import Problem
 from app.pages.campaign_demand import demand_view
+from app.pages.choices import campaign_offers
 from app.pages.letters import check_pledge_code, letter_note, parse_pledge_with_code
 from app.pages.price_answers import (
     UNOFFERED_FIRMNESS,
@@ -117,6 +118,7 @@ async def _campaign_page(
         updates = await list_updates(db, campaign.id, limit=CAMPAIGN_PAGE_UPDATES + 1)
         responses = await list_responses(db, campaign.id)
         demand = await demand_view(db, campaign)
+        offers = await campaign_offers(db, campaign)
     return render(
         request,
         "campaign.html",
@@ -127,6 +129,7 @@ async def _campaign_page(
             "more_updates": len(updates) > CAMPAIGN_PAGE_UPDATES,
             "responses": responses,
             "demand": demand,
+            "offers": offers,
             "form": form or {},
             "errors": errors or {},
         },
