@@ -16,6 +16,7 @@ from pledges import errors as domain
 from pledges.errors import FieldError
 from pledges.letters import LetterGuessesLimited, LettersRefused
 from pledges.pledging import AlreadyRecorded
+from pledges.responses import ResponseRateLimited
 from pledges.store import utcnow
 from pledges.updates import UpdateRateLimited
 
@@ -107,6 +108,9 @@ def problem_from_domain(exc: domain.DomainError) -> Problem:
             f"The next can be posted after {exc.next_allowed_at.isoformat()}.",
             headers={"Retry-After": str(wait)},
         )
+    if isinstance(exc, ResponseRateLimited):
+        wait = max(1, math.ceil((exc.next_allowed_at - utcnow()).total_seconds()))
+        return Problem(429, str(exc), headers={"Retry-After": str(wait)})
     if isinstance(exc, LetterGuessesLimited):
         return Problem(429, str(exc), headers={"Retry-After": str(exc.retry_after_seconds)})
     if isinstance(exc, LettersRefused):

@@ -23,10 +23,18 @@ import sqlalchemy as sa
 from databases import Database
 from jinja2 import Environment, FileSystemLoader, TemplateNotFound, select_autoescape
 
-from notifications.messages import MAX_SUBJECT, SUBJECTS, milestone_words
+from notifications.audience import news_takers
+from notifications.messages import (
+    CHOICE_KINDS,
+    MAX_SUBJECT,
+    SUBJECTS,
+    choice_context,
+    milestone_words,
+)
 from notifications.tables import hand_notes
 from pledges.campaigns import get_campaign_by_id
 from pledges.journal import Event
+from pledges.responses import response_for_event
 from pledges.store import Store, aware, utcnow
 from pledges.tables import events, pledges
 from pledges.updates import update_for_event
@@ -73,8 +81,16 @@ async def render_note(
     update = await update_for_event(db, event_id) if event_id is not None else None
     payload = await _event_payload(db, event_id) if event_id is not None else {}
     milestone = payload.get("milestone")
+    response = (
+        await response_for_event(db, event_id)
+        if kind == "response" and event_id is not None
+        else None
+    )
     subject = SUBJECTS.get(kind, "{title}: news from the campaign").format(
-        title=campaign.title, update_title=update.title if update else "", amount=""
+        title=campaign.title,
+        update_title=update.title if update else "",
+        organisation=response.organisation_name if response else "",
+        amount="",
     )
     if len(subject) > MAX_SUBJECT:
         subject = subject[: MAX_SUBJECT - 1].rstrip() + "…"
@@ -83,10 +99,16 @@ async def render_note(
     except TemplateNotFound:
         # A message with no spoken version yet: its subject says what it is about.
         return subject, f"Groundswell would have emailed them: {subject}"
+    # The choice round's notes: the offers to read out, or what residents chose.
+    choice = (
+        await choice_context(db, kind, campaign, event_id, None) if kind in CHOICE_KINDS else {}
+    )
     body = template.render(
         campaign=campaign,
         update=update,
+        response=response,
         milestone=milestone_words(milestone) if isinstance(milestone, dict) else None,
+        **choice,
     ).strip()
     return subject, body
 
@@ -112,8 +134,8 @@ async def _has_residents_without_email(db: Database, campaign_id: int) -> bool:
 
 async def note_broadcast(store: Store, db: Database, kind: str, event: Event) -> None:
     """Campaign news for its confirmed pledgers without email (who receive it as the
-    emailed ones do: not withdrawn, struck out, anonymised or unsubscribed), one note
-    each, in `db`'s transaction."""
+    emailed ones do: not withdrawn, struck out, anonymised or, for most news, unsubscribed:
+    notifications.audience), one note each, in `db`'s transaction."""
     if event.campaign_id is None or kind in NEVER_BY_HAND:
         return
     if not await _has_residents_without_email(db, event.campaign_id):
@@ -133,7 +155,7 @@ async def note_broadcast(store: Store, db: Database, kind: str, event: Event) ->
         pledges.c.campaign_id == event.campaign_id,
         pledges.c.status == "confirmed",
         _without_email(),
-        pledges.c.unsubscribed_at.is_(None),
+        news_takers(kind, event.campaign_id),
         pledges.c.anonymised_at.is_(None),
     )
     columns = [

@@ -14,10 +14,14 @@ import sqlalchemy as sa
 from databases import Database
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from notifications.offer_words import NO_FEE_STATEMENT, Term, day, offer_terms
 from pledges.campaigns import Campaign, get_campaign_by_id
+from pledges.choices import ChoiceRound, choice_for_pledge, get_round
 from pledges.journal import Event, event_from_row
+from pledges.offers import Offer, list_offers
 from pledges.payments import GIVE_UP_AFTER, REMIND_AFTER, payment_view
 from pledges.pledging import Pledge, get_pledge
+from pledges.responses import CampaignResponse, response_for_event
 from pledges.tables import events
 from pledges.tokens import Signer
 from pledges.updates import CampaignUpdate, update_for_event
@@ -36,6 +40,9 @@ SUBJECTS = {
     "expired": "{title} closed without reaching its target",
     "cancelled": "{title} was cancelled",
     "update": "{title}: {update_title}",
+    "response": "{title}: a response from {organisation}",
+    "offers": "{title}: the offers are in, choose yours",
+    "choice_result": "{title}: what residents chose",
     "pay": "We could not take your {amount} pledge to {title}",
     "pay_reminder": "Reminder: your {amount} pledge to {title} is not paid yet",
     "payment_failed": "Your {amount} pledge to {title} was not taken",
@@ -56,14 +63,16 @@ SIGN_IN_SUBJECTS = {
     "resident": "Your pledges on Groundswell",
 }
 # Campaign news can be unsubscribed from; a confirmation link cannot.
-UNSUBSCRIBABLE = {"tipped", "expired", "cancelled", "update"}
+UNSUBSCRIBABLE = {"tipped", "expired", "cancelled", "update", "response", "choice_result"}
+# The choice round's messages: each renders the round and its offers (choice_context).
+CHOICE_KINDS = {"offers", "choice_result"}
 # A campaign title and an update's title can each be 200 characters long.
 MAX_SUBJECT = 250
 
 
 def _day(value: datetime) -> str:
     """A date as residents write it: "5 March 2026" (UTC)."""
-    return f"{value.day} {value:%B %Y}"
+    return day(value)
 
 
 def _target(campaign: Campaign) -> str:
@@ -102,6 +111,71 @@ def milestone_words(milestone: dict[str, Any]) -> dict[str, str]:
 async def _event(db: Database, event_id: int) -> Event | None:
     row = await db.fetch_one(sa.select(events).where(events.c.id == event_id))
     return event_from_row(row) if row is not None else None
+
+
+@dataclass(frozen=True)
+class OfferLine:
+    """One offer as the choice round's messages show it: its terms, and once the round has
+    closed how many chose it."""
+
+    offer: Offer
+    terms: list[Term]
+    chosen: int
+
+
+@dataclass(frozen=True)
+class OwnChoice:
+    """What a pledger's home (or the pledger) chose: an offer, or none of these (None)."""
+
+    offer: Offer | None
+    by_housemate: bool
+    share_contact: bool
+
+
+async def choice_context(
+    db: Database, kind: str, campaign: Campaign, event_id: int | None, pledge_id: int | None
+) -> dict[str, Any]:
+    """The round, its offers in fair order and, for one pledger, their home's choice. The
+    offers email lists the offers the round opened with (as they stand now: one withdrawn
+    since says so); the result lists the offers that stand and any withdrawn one chosen."""
+    current: ChoiceRound | None = await get_round(db, campaign.id)
+    if current is None:
+        raise LookupError(f"no choice round on campaign {campaign.id} for a {kind} message")
+    found = await list_offers(db, campaign.id)
+    if kind == "offers":
+        event = await _event(db, event_id) if event_id is not None else None
+        if event is None:
+            raise LookupError(f"no choice_opened event {event_id} for an offers message")
+        sent = {o.get("id") for o in event.payload.get("offers", []) if isinstance(o, dict)}
+        shown = [o for o in found if o.public_id in sent]
+    else:
+        shown = [o for o in found if o.is_published or o.chosen_count]
+    own: OwnChoice | None = None
+    if pledge_id is not None:
+        choice = await choice_for_pledge(db, pledge_id)
+        if choice is not None:
+            own = OwnChoice(
+                offer=next((o for o in found if o.id == choice.offer_id), None),
+                by_housemate=choice.pledge_id != pledge_id,
+                share_contact=choice.share_contact,
+            )
+    return {
+        "round": current,
+        "closes": day(current.closes_at),
+        "closed": day(current.closed_at or current.closes_at),
+        "offers": [OfferLine(o, offer_terms(o), o.chosen_count) for o in shown],
+        "none_count": current.none_count,
+        "unit_count": lambda n: unit_count(campaign, n),
+        "own": own,
+        "no_fee": NO_FEE_STATEMENT,
+    }
+
+
+def unit_count(campaign: Campaign, n: int) -> str:
+    """How many chose: "1 household", "12 people"."""
+    if campaign.counts_households:
+        return f"{n:,} household" if n == 1 else f"{n:,} households"
+    return f"{n:,} person" if n == 1 else f"{n:,} people"
 
 
 class UnfoldedHeader(str):
@@ -143,6 +217,8 @@ class MessageRenderer:
             + self.signer.sign(pledge_id, "pledge-withdraw"),
             "unsubscribe": f"{self.base_url}/unsubscribe?token="
             + self.signer.sign(pledge_id, "unsubscribe"),
+            "choose": f"{self.base_url}/choose?token="
+            + self.signer.sign(pledge_id, "offer-choice"),
         }
 
     def money_links_for(self, pledge_id: int, campaign_slug: str) -> dict[str, str]:
@@ -157,8 +233,8 @@ class MessageRenderer:
     async def render(
         self, db: Database, kind: str, pledge_id: int, *, event_id: int | None = None
     ) -> Rendered:
-        """One pledger's copy of a message; an "update" and the payment emails also need
-        the event that announced them (the outbox row's event_id)."""
+        """One pledger's copy of a message; an "update", a "response" and the payment emails
+        also need the event that announced them (the outbox row's event_id)."""
         pledge = await get_pledge(db, pledge_id)
         campaign = await get_campaign_by_id(db, pledge.campaign_id)
         links = self.links_for(pledge.id)
@@ -167,8 +243,14 @@ class MessageRenderer:
             update = await update_for_event(db, event_id) if event_id is not None else None
             if update is None:
                 raise LookupError(f"no campaign update for event {event_id}")
+        response: CampaignResponse | None = None
+        if kind == "response":
+            response = await response_for_event(db, event_id) if event_id is not None else None
+            if response is None:
+                raise LookupError(f"no response for event {event_id}")
         context = {
             "update": update,
+            "response": response,
             "pledge": pledge,
             "campaign": campaign,
             "links": links,
@@ -176,6 +258,8 @@ class MessageRenderer:
             "base_url": self.base_url,
             "show_withdraw": kind not in NO_WITHDRAW_LINK,
         }
+        if kind in CHOICE_KINDS:
+            context.update(await choice_context(db, kind, campaign, event_id, pledge.id))
         if kind in DELIVERY_KINDS:
             event = await _event(db, event_id) if event_id is not None else None
             if event is None or not isinstance(event.payload.get("milestone"), dict):
@@ -195,7 +279,10 @@ class MessageRenderer:
             headers["List-Unsubscribe"] = f"<{links['unsubscribe']}>"
             headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         subject = SUBJECTS[kind].format(
-            title=campaign.title, update_title=update.title if update else "", amount=amount
+            title=campaign.title,
+            update_title=update.title if update else "",
+            organisation=response.organisation_name if response else "",
+            amount=amount,
         )
         if len(subject) > MAX_SUBJECT:  # the outbox keeps subjects of up to 300 characters
             subject = subject[: MAX_SUBJECT - 1].rstrip() + "…"

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from databases import Database
 
+from notifications.audience import news_takers
 from notifications.hand_notes import note_broadcast, note_for_pledge, note_pledges
 from notifications.mail import Mailer
 from notifications.messages import MessageRenderer, Rendered
@@ -37,13 +38,20 @@ log = logging.getLogger("groundswell.mail")
 # Retry after a failed send (seconds); then the message is marked failed.
 EMAIL_RETRY_SCHEDULE = (30, 120, 600, 1800, 7200, 21600)
 LEASE = timedelta(seconds=120)
-# Campaign news goes to confirmed pledgers who have not unsubscribed.
+# Campaign news goes to confirmed pledgers who have not unsubscribed (the choice round's
+# messages to some more: notifications.audience).
 BROADCAST_KINDS = {
     "campaign.tipped": "tipped",
     "campaign.expired": "expired",
     "campaign.cancelled": "cancelled",
     # The lead's update; the email is rendered from the update the event names.
     "campaign.update_posted": "update",
+    # A provider's or council's response; rendered from the response the event names.
+    "campaign.responded": "response",
+    # The choice round: every offer side by side with a link to choose, to every confirmed
+    # pledger (unsubscribed too, see notifications.audience); then what residents chose.
+    "campaign.choice_opened": "offers",
+    "campaign.choice_closed": "choice_result",
 }
 # A resident's own money: sent to that pledge, one message per event, even to those who
 # unsubscribed from campaign news (never to an erased pledge).
@@ -123,7 +131,7 @@ async def _queue_broadcast(store: Store, db: Database, kind: str, event: Event) 
         pledges.c.status == "confirmed",
         # Pledges without email get a note on their lead's list instead (note_broadcast).
         pledges.c.email.is_not(None),
-        pledges.c.unsubscribed_at.is_(None),
+        news_takers(kind, event.campaign_id),
         pledges.c.anonymised_at.is_(None),
     )
     columns = [

@@ -25,6 +25,8 @@ PUBLIC_EVENT_TYPES = (
     "campaign.funded",
     # A chosen provider's delivery milestone passed its date undone (pledges.delivery).
     "delivery.milestone_missed",
+    # A provider's or council's public response to a campaign's residents.
+    "campaign.responded",
 )
 # Keys of an event's payload besides the campaign's public payload, copied into the
 # webhook's `data` beside `campaign` (see notifications/webhooks.message_body).

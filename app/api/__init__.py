@@ -20,6 +20,7 @@ from app.api import (
     openapi,
     pledges,
     premises,
+    responses,
     webhook_endpoints,
 )
 from app.api.contract import Operation, routes_for
@@ -37,5 +38,6 @@ operations: list[Operation] = [
     *delivery_record.operations,
     *letters.operations,
     *demand.operations,
+    *responses.operations,
 ]
 routes = routes_for(operations)

@@ -168,6 +168,55 @@ class FundedData(Shape):
     totals: FundedTotals
 
 
+class ResponseOrganisation(Shape):
+    name: str
+    kind: Literal["provider", "council"]
+
+
+class EventResponse(Shape):
+    """A provider's or council's public response, as published."""
+
+    id: str = Field(description='The response\'s id, like "rsp_3kq...".')
+    organisation: ResponseOrganisation
+    body: str = Field(description="Plain text; paragraphs apart by a blank line.")
+    created_at: str = timestamp()
+
+
+class RespondedData(Shape):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "campaign": {
+                        "slug": "fibre-for-brudenell",
+                        "title": "Fibre for the Brudenell streets",
+                        "category": "broadband",
+                        "area": {"name": "Brudenell", "postcode_districts": ["LS6"]},
+                        "target": 60,
+                        "confirmed": 66,
+                        "deadline": "2027-03-01T23:59:59+00:00",
+                        "tipped_at": "2027-01-20T18:04:11+00:00",
+                        "money": None,
+                        "counts": "people",
+                        "premises": None,
+                        "url": "https://groundswell.example/c/fibre-for-brudenell",
+                    },
+                    "response": {
+                        "id": "rsp_q0Vd3TKZ9n1xYw2b",
+                        "organisation": {"name": "FibreCo", "kind": "provider"},
+                        "body": "We can survey the Brudenell streets in March.\n\n"
+                        "Offers will follow once the survey is done.",
+                        "created_at": "2027-01-22T09:30:00+00:00",
+                    },
+                }
+            ]
+        }
+    )
+
+    campaign: EventCampaign
+    response: EventResponse
+
+
 class EventMilestone(Shape):
     """A chosen provider's delivery milestone, as at the event."""
 
@@ -249,6 +298,11 @@ WEBHOOKS: dict[str, tuple[str, type[Shape]]] = {
             "campaign.funded",
             "A tipped money campaign has no pledge left to charge or waiting to be paid.",
             FundedData,
+        ),
+        (
+            "campaign.responded",
+            "A provider or council published a response to a campaign's residents.",
+            RespondedData,
         ),
         (
             "delivery.milestone_missed",

@@ -1,6 +1,7 @@
 """Pages for provider and council members: sign in with the organisation's API key, see
-demand in their areas, download a tipped campaign's contacts, manage webhook endpoints,
-read the delivery log with attempts, and replay deliveries."""
+demand in their areas, download a tipped campaign's contacts, publish a response to a
+campaign's residents, manage webhook endpoints, read the delivery log with attempts, and
+replay deliveries."""
 
 from __future__ import annotations
 
@@ -23,10 +24,18 @@ from app.spreadsheet import csv_cell
 from notifications import demand as demand_service
 from notifications import endpoints as endpoint_service
 from notifications import webhooks
+from notifications.answering import answerable_campaign, check_purpose, may_respond
+from notifications.demand import endpoint_covers
 from notifications.endpoints import EVENT_TYPES, Endpoint, EndpointInput
 from pledges.accounts import Organisation, organisation_by_id, organisation_for_key
-from pledges.campaigns import CATEGORIES
-from pledges.errors import ValidationFailed
+from pledges.campaigns import CATEGORIES, Campaign
+from pledges.errors import DomainError, ValidationFailed
+from pledges.responses import (
+    MAX_BODY,
+    ResponseRateLimited,
+    list_responses,
+    publish_response,
+)
 
 
 async def current_organisation(request: Request) -> Organisation | None:
@@ -172,6 +181,15 @@ async def endpoint_page(request: Request) -> Response:
     )
 
 
+def may_post_offers(org: Organisation, campaign: Campaign, endpoints: list[Endpoint]) -> bool:
+    """notifications.answering's rule for offers, as the offers page checks it."""
+    try:
+        check_purpose(org, campaign, "offer")
+    except DomainError:
+        return False
+    return any(demand_service.endpoint_covers(e, campaign) for e in endpoints)
+
+
 async def demand_page(request: Request) -> Response:
     """Campaigns in the organisation's areas and categories, by progress; a GET form narrows
     them (category, postcode prefix) or widens them to everywhere."""
@@ -197,6 +215,24 @@ async def demand_page(request: Request) -> Response:
     # Where to build next: districts ranked at a price the organisation enters.
     ranking, ranking_errors = await ranking_context(request, org, wanted)
     errors.update(ranking_errors)
+    # Campaigns it may respond to now (notifications.answering's rule, as the form checks).
+    respondable: set[int] = set()
+    if found is not None:
+        respondable = {
+            d.campaign.id
+            for d in found.campaigns
+            if may_respond(org, d.campaign)
+            and any(endpoint_covers(e, d.campaign) for e in found.active_endpoints)
+        }
+    offerable = (
+        {
+            d.campaign.id
+            for d in found.campaigns
+            if may_post_offers(org, d.campaign, found.active_endpoints)
+        }
+        if found is not None
+        else set()
+    )
     return render(
         request,
         "org/demand.html",
@@ -207,10 +243,58 @@ async def demand_page(request: Request) -> Response:
             "errors": errors,
             "categories": CATEGORIES,
             "limit": demand_service.DEMAND_LIMIT,
+            "respondable": respondable,
+            "offerable": offerable,
             "current": "demand",
             **ranking,
         },
         422 if errors else 200,
+    )
+
+
+async def respond_page(request: Request) -> Response:
+    """A response to a campaign the organisation covers, once it may respond: published on
+    the campaign page, emailed to its pledgers and sent as a campaign.responded webhook."""
+    org = await _require(request)
+    if isinstance(org, Response):
+        return org
+    svc = services(request)
+    form = {"body": ""}
+    if request.method == "POST":
+        raw = await request.form()
+        check_csrf(request, raw.get("csrf_token"))
+        form = {"body": str(raw.get("body", ""))}
+    # A campaign it does not cover, or one not ready for its response: 403 or 409.
+    campaign = await answerable_campaign(
+        svc.store.database, org, request.path_params["slug"], "response"
+    )
+    errors: dict[str, str] = {}
+    status_code = 200
+    if request.method == "POST":
+        try:
+            await publish_response(svc.store, campaign.id, org.id, form["body"])
+        except ValidationFailed as exc:
+            errors = {e.field: e.message for e in exc.errors}
+            status_code = 422
+        except ResponseRateLimited as exc:
+            errors = {"body": str(exc)}
+            status_code = 429
+        else:
+            return RedirectResponse(f"/c/{campaign.slug}#responses", status_code=303)
+    published = await list_responses(svc.store.database, campaign.id)
+    return render(
+        request,
+        "org/respond.html",
+        {
+            "org": org,
+            "campaign": campaign,
+            "form": form,
+            "errors": errors,
+            "responses": published,
+            "max_body": MAX_BODY,
+            "current": "demand",
+        },
+        status_code,
     )
 
 
@@ -268,6 +352,7 @@ routes = [
     Route("/org/sign-out", sign_out, methods=["POST"]),
     Route("/org/demand", demand_page, methods=["GET"]),
     Route("/org/campaigns/{slug}/contacts.csv", contacts_csv, methods=["GET"]),
+    Route("/org/campaigns/{slug}/respond", respond_page, methods=["GET", "POST"]),
     Route("/org/endpoints", endpoints_page, methods=["GET", "POST"]),
     Route("/org/endpoints/{id}", endpoint_page, methods=["GET", "POST"]),
 ]

@@ -15,6 +15,7 @@ from app.bootstrap import services
 from app.csrf import check_csrf
 from app.errors import Problem
 from app.pages.campaign_demand import demand_view
+from app.pages.choices import campaign_offers
 from app.pages.delivery_record import delivery_view
 from app.pages.letters import check_pledge_code, letter_note, parse_pledge_with_code
 from app.pages.price_answers import (
@@ -47,6 +48,7 @@ from pledges.identity import district_of
 from pledges.money import parse_major
 from pledges.payments import payment_view
 from pledges.pledging import unsubscribe_pledge
+from pledges.responses import list_responses
 from pledges.updates import list_updates
 
 log = logging.getLogger("groundswell.pages")
@@ -115,8 +117,10 @@ async def _campaign_page(
         names = await pledging.public_names(db, campaign.id)
         # The newest few in full; /c/{slug}/updates has the rest, so the page stays light.
         updates = await list_updates(db, campaign.id, limit=CAMPAIGN_PAGE_UPDATES + 1)
+        responses = await list_responses(db, campaign.id)
         demand = await demand_view(db, campaign)
         delivery = await delivery_view(db, campaign)
+        offers = await campaign_offers(db, campaign)
     return render(
         request,
         "campaign.html",
@@ -125,8 +129,10 @@ async def _campaign_page(
             "names": names,
             "updates": updates[:CAMPAIGN_PAGE_UPDATES],
             "more_updates": len(updates) > CAMPAIGN_PAGE_UPDATES,
+            "responses": responses,
             "demand": demand,
             "delivery": delivery,
+            "offers": offers,
             "form": form or {},
             "errors": errors or {},
         },

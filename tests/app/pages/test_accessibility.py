@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -31,8 +32,16 @@ from notifications.endpoints import create_endpoint, parse_endpoint
 from notifications.tables import emails
 from pledges.accounts import Lead, create_organisation_api_key, ensure_lead
 from pledges.campaigns import Campaign
-from pledges.pledging import confirm_pledge, parse_pledge, record_pledge
-from pledges.store import Store
+from pledges.choices import close_round, open_round
+from pledges.offers import list_offers
+from pledges.pledging import (
+    confirm_pledge,
+    parse_pledge,
+    parse_vouched_pledge,
+    record_pledge,
+    record_vouched_pledge,
+)
+from pledges.store import Store, utcnow
 from tests.app.pages.test_residents import Element, Page
 from tests.conftest import make_settings
 from tests.factories import make_campaign, pledge_data
@@ -274,6 +283,33 @@ async def org_endpoint(v: Visit) -> httpx.Response:
     return await v.client.get(link)
 
 
+async def org_respond(v: Visit) -> httpx.Response:
+    await sign_in_organisation(v, {"categories": ["broadband"]})
+    campaign = await v.campaign(title="Tipped fibre", target=2)
+    path = f"/org/campaigns/{campaign.slug}/respond"
+    published = await v.post_form(path, path, {"body": "We can survey in March."})
+    assert published.status_code == 303, published.text
+    return await v.client.get(path)
+
+
+async def org_respond_errors(v: Visit) -> httpx.Response:
+    await sign_in_organisation(v, {"categories": ["broadband"]})
+    campaign = await v.campaign(title="Tipped fibre", target=2)
+    path = f"/org/campaigns/{campaign.slug}/respond"
+    return await v.post_form(path, path, {"body": " "})
+
+
+async def campaign_with_responses(v: Visit) -> httpx.Response:
+    await sign_in_organisation(v, {"categories": ["broadband"]})
+    campaign = await v.campaign(title="Tipped fibre", target=2)
+    path = f"/org/campaigns/{campaign.slug}/respond"
+    body = {"body": "We can survey in March.\n\nOffers follow."}
+    assert (await v.post_form(path, path, body)).status_code == 303
+    page = await v.client.get(f"/c/{campaign.slug}")
+    assert 'id="responses"' in page.text
+    return page
+
+
 async def lead_campaign(v: Visit, email: str = "lead@example.org") -> Campaign:
     """Sign in as a lead who runs a campaign with two confirmed pledges."""
     await sign_in_by_email(v, "lead", email)
@@ -409,6 +445,94 @@ async def my_erase(v: Visit) -> httpx.Response:
     return await v.client.get("/me/erase")
 
 
+# Offers and the choice round
+
+OFFER_FORM = {
+    "title": "Full fibre 900",
+    "description": "900 Mb/s both ways.",
+    "price": "30",
+    "period": "month",
+    "social_tariff_kind": "tariff",
+    "social_tariff_price": "15",
+    "social_tariff_who_qualifies": "Households on Universal Credit.",
+}
+
+
+def expect(status: int, response: httpx.Response) -> httpx.Response:
+    """The recipe reached the page it means to check, not an error page."""
+    assert response.status_code == status, response.text
+    return response
+
+
+async def offered_campaign(v: Visit, lead: Lead | None = None) -> Campaign:
+    """A tipped campaign with one offer, posted by a signed-in provider through its form."""
+    await sign_in_organisation(v, {"postcode_prefixes": ["LS"]})
+    campaign = await v.campaign(lead=lead, title="Tipped fibre", target=2)
+    offers = f"/org/campaigns/{campaign.slug}/offers"
+    posted = await v.post_form(offers, offers, OFFER_FORM)
+    assert posted.status_code == 303, posted.text
+    return campaign
+
+
+async def org_offers_errors(v: Visit) -> httpx.Response:
+    await sign_in_organisation(v, {"postcode_prefixes": ["LS"]})
+    campaign = await v.campaign(title="Tipped fibre", target=2)
+    offers = f"/org/campaigns/{campaign.slug}/offers"
+    bad = {**OFFER_FORM, "price": "thirty", "social_tariff_kind": "", "title": ""}
+    return expect(422, await v.post_form(offers, offers, bad))
+
+
+async def org_offers_in_round(v: Visit) -> httpx.Response:
+    campaign = await offered_campaign(v)
+    await open_round(v.store, campaign.id, utcnow() + timedelta(days=10))
+    offers = f"/org/campaigns/{campaign.slug}/offers"
+    [offer] = await list_offers(v.store.database, campaign.id)
+    return expect(
+        422, await v.post_form(offers, f"{offers}/{offer.public_id}/withdraw", {"reason": ""})
+    )
+
+
+async def org_offer_fixed(v: Visit) -> httpx.Response:
+    campaign = await offered_campaign(v)
+    await open_round(v.store, campaign.id, utcnow() + timedelta(days=10))
+    [offer] = await list_offers(v.store.database, campaign.id)
+    return expect(
+        200, await v.client.get(f"/org/campaigns/{campaign.slug}/offers/{offer.public_id}")
+    )
+
+
+async def org_offers_results(v: Visit) -> httpx.Response:
+    campaign = await offered_campaign(v)
+    await open_round(v.store, campaign.id, utcnow() + timedelta(days=10))
+    await close_round(v.store, campaign.id)
+    return expect(200, await v.client.get(f"/org/campaigns/{campaign.slug}/offers"))
+
+
+async def lead_choice_errors(v: Visit) -> httpx.Response:
+    await sign_in_by_email(v, "lead", "lead@example.org")
+    lead = await ensure_lead(v.store.database, "lead@example.org")
+    campaign = await offered_campaign(v, lead)
+    choice = f"/lead/campaigns/{campaign.slug}/choice"
+    return expect(422, await v.post_form(choice, f"{choice}/open", {"closes_at": "soon"}))
+
+
+async def lead_choice_round(v: Visit) -> httpx.Response:
+    """The round open, with a neighbour without email whose choice the lead left blank."""
+    await sign_in_by_email(v, "lead", "lead@example.org")
+    lead = await ensure_lead(v.store.database, "lead@example.org")
+    campaign = await offered_campaign(v, lead)
+    neighbour = await record_vouched_pledge(
+        v.store,
+        campaign.slug,
+        lead.id,
+        parse_vouched_pledge({"name": "Edna", "postcode": "LS6 1AB", "attested": True}),
+    )
+    await open_round(v.store, campaign.id, utcnow() + timedelta(days=10))
+    choice = f"/lead/campaigns/{campaign.slug}/choice"
+    recorded = f"{choice}/recorded/{neighbour.pledge_id}"
+    return expect(422, await v.post_form(choice, recorded, {"offer": ""}))
+
+
 Recipe = Callable[[Visit], Awaitable[httpx.Response]]
 
 # One line per page: (name, path to GET or a recipe).
@@ -441,6 +565,13 @@ PAGES: list[tuple[str, str | Recipe]] = [
     ("org endpoints", org_endpoints),
     ("org endpoints with form errors", org_endpoints_errors),
     ("org endpoint", org_endpoint),
+    ("org respond", org_respond),
+    ("org respond with errors", org_respond_errors),
+    ("campaign with responses", campaign_with_responses),
+    ("org offers with form errors", org_offers_errors),
+    ("org offers in the round, with a withdrawal error", org_offers_in_round),
+    ("org offer fixed once the round opened", org_offer_fixed),
+    ("org offers with the round's results", org_offers_results),
     ("lead home", lead_home),
     ("lead new campaign", lead_new_campaign),
     ("lead new campaign with errors", lead_new_campaign_errors),
@@ -452,6 +583,8 @@ PAGES: list[tuple[str, str | Recipe]] = [
     ("lead edit", lead_edit),
     ("lead cancel", lead_cancel),
     ("lead flyer", lead_flyer),
+    ("lead choice round with a closing date error", lead_choice_errors),
+    ("lead choice round open, recording a neighbour's choice", lead_choice_round),
     ("campaign updates", campaign_updates),
     ("admin", admin_home),
     ("admin invalidate with errors", admin_invalidate_errors),

@@ -135,6 +135,10 @@ async def test_a_resident_says_the_service_reached_them_once(
     delivered = await make_delivered_campaign(store)
     token = signer.sign(delivered.choosers[0], "offer-choice")
 
+    # The choice page's link, once the round closed, leads here.
+    closed = await client.get("/choose", params={"token": token})
+    assert closed.status_code == 409
+    assert f'href="/choices/served?token={token}"' in closed.text
     page = await client.get("/choices/served", params={"token": token})
     assert page.status_code == 200
     assert delivered.offer.title in page.text and delivered.provider.name in page.text
