@@ -54,7 +54,8 @@ def check_purpose(organisation: Organisation, campaign: Campaign, purpose: Purpo
     if organisation.kind != "provider":
         raise NotPermitted("Only providers post offers and delivery milestones.")
     if campaign.status != "tipped":
-        raise WrongState("Offers can be posted only on a campaign that has tipped.")
+        what = "Offers" if purpose == "offer" else "Delivery milestones"
+        raise WrongState(f"{what} can be posted only on a campaign that has tipped.")
 
 
 async def answerable_campaign(
