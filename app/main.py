@@ -17,7 +17,7 @@ from starlette.templating import Jinja2Templates
 from app import api, pages
 from app.bootstrap import Services, bootstrap
 from app.csrf import SESSION_MAX_AGE_SECONDS
-from app.development import mailbox
+from app.development import mailbox, webhook_inbox
 from app.errors import EXCEPTION_HANDLERS
 from app.pages import campaign_demand, sharing
 from app.security_headers import SecurityHeadersMiddleware
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
             *api.routes,
             *pages.routes,
             *mailbox.routes,
+            *webhook_inbox.routes,
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
         middleware=[

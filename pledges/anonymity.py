@@ -3,10 +3,11 @@ retention (the time after the campaign closed ran out).
 
 The pledge row stays, so counts, events and the district breakdowns still add up: name,
 email, address line, phone and IP go, the postcode shrinks to its district, the choices to
-show a name or share contact details are cleared. A household left with no pledge that
-still holds personal data keeps only its district too (forget_households). The email
-outbox belongs to notifications/, which pledges/ never imports: its copies of a pledger's
-mail are scrubbed by a ScrubMail the caller passes.
+show a name or share contact details are cleared, and so are the private answers given
+with a choice between providers' offers (pledges.choices.forget_answers). A household left
+with no pledge that still holds personal data keeps only its district too
+(forget_households). The email outbox belongs to notifications/, which pledges/ never
+imports: its copies of a pledger's mail are scrubbed by a ScrubMail the caller passes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Literal, Protocol
 import sqlalchemy as sa
 from databases import Database
 
+from pledges.choices import forget_answers
 from pledges.tables import households, pledges
 
 
@@ -41,10 +43,11 @@ class ScrubMail(Protocol):
 async def blank_pledges(db: Database, ids: Sequence[int], label: str, now: datetime) -> list[Any]:
     """Replace the personal data of these pledges not anonymised yet, in `db`'s
     transaction; each email becomes `<label>-<id>@invalid` (a pledge without one keeps
-    none). Returns (id, campaign_id) of those changed."""
+    none), and their choices lose their private answers. Returns (id, campaign_id) of
+    those changed."""
     if not ids:
         return []
-    return list(
+    changed = list(
         await db.fetch_all(
             sa.update(pledges)
             .where(pledges.c.id.in_(list(ids)), pledges.c.anonymised_at.is_(None))
@@ -75,6 +78,9 @@ async def blank_pledges(db: Database, ids: Sequence[int], label: str, now: datet
             .returning(pledges.c.id, pledges.c.campaign_id)
         )
     )
+    # A choice keeps the offer chosen, one of the round's results; never the answers.
+    await forget_answers(db, [r["id"] for r in changed])
+    return changed
 
 
 async def forget_households(db: Database, pledge_ids: Sequence[int], label: str) -> int:

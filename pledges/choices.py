@@ -150,6 +150,7 @@ async def _pledge_unit(db: Database, pledge_id: int) -> Any:
             pledges.c.status,
             pledges.c.household_id,
             pledges.c.share_contact,
+            pledges.c.anonymised_at,
             campaigns.c.counts,
         )
         .join(campaigns, campaigns.c.id == pledges.c.campaign_id)
@@ -414,6 +415,8 @@ async def choose(
         # Read after the round's lock: a withdrawal committed before it is seen here.
         if pledge["status"] != "confirmed":
             raise WrongState("Only a confirmed pledge that still counts can choose.")
+        if pledge["anonymised_at"] is not None:  # its private answers would be kept again
+            raise WrongState("This pledge's personal data has been removed; it cannot choose.")
         offer_id: int | None = None
         if choice.offer != NONE_OF_THESE:
             offer = await db.fetch_one(
@@ -490,6 +493,52 @@ async def drop_choices(db: Database, campaign_id: int, pledge_ids: Sequence[int]
         db, campaign_id, [(r["offer_id"], bool(r["needs_social_tariff"]), -1) for r in rows]
     )
     return len(rows)
+
+
+async def forget_answers(db: Database, pledge_ids: Sequence[int]) -> int:
+    """In the caller's transaction, as these pledges are erased or anonymised: the choices
+    they made keep the offer chosen (part of the round's results) but lose their private
+    answers, "I would need a social tariff" and "the provider I chose may contact me".
+    A closed round's results stay as they were reported, aggregates that name no one; an
+    open round's social-tariff counts fall with the answers, so its live totals stay
+    exact. Returns how many choices changed."""
+    if not pledge_ids:
+        return 0
+    mine = choices.c.pledge_id.in_(list(pledge_ids))
+    private = sa.or_(choices.c.needs_social_tariff.is_(True), choices.c.share_contact.is_(True))
+    # Every round of their campaigns, not only those holding their choices now: once
+    # locked, a choice of theirs in flight has committed (and is seen below) or waits, and
+    # then finds the pledge erased or anonymised and refuses.
+    of_pledges = sa.select(pledges.c.campaign_id).where(pledges.c.id.in_(list(pledge_ids)))
+    found = await db.fetch_all(
+        sa.select(choice_rounds.c.campaign_id).where(choice_rounds.c.campaign_id.in_(of_pledges))
+    )
+    changed = 0
+    for campaign_id in sorted(int(r["campaign_id"]) for r in found):
+        # The round's lock first, then the rows as committed: a household's choice another
+        # of its pledgers changed meanwhile is no longer this pledge's to forget.
+        current_round = await _lock_round(db, campaign_id)
+        rows = await db.fetch_all(
+            sa.select(choices.c.id, choices.c.offer_id, choices.c.needs_social_tariff).where(
+                choices.c.campaign_id == campaign_id, mine, private
+            )
+        )
+        if not rows:
+            continue
+        if current_round is not None and current_round.closed_at is None:
+            needing = [r["offer_id"] for r in rows if r["needs_social_tariff"]]
+            await _move(
+                db,
+                campaign_id,
+                [(o, True, -1) for o in needing] + [(o, False, +1) for o in needing],
+            )
+        await db.execute(
+            sa.update(choices)
+            .where(choices.c.id.in_([r["id"] for r in rows]))
+            .values(needs_social_tariff=False, share_contact=False)
+        )
+        changed += len(rows)
+    return changed
 
 
 # --- results ---------------------------------------------------------------------------
@@ -594,7 +643,9 @@ async def close_due_rounds(store: Store, now: datetime | None = None) -> list[in
 
 @dataclass(frozen=True)
 class Chooser:
-    """A resident who chose an offer and agreed that its provider may contact them."""
+    """A resident who chose an offer and agreed that its provider may contact them. Their
+    answer to "I would need a social tariff" is not here: it is only ever shown as an
+    aggregate (never below 5), so a provider learns who needs one only from the resident."""
 
     offer_public_id: str
     name: str
@@ -602,7 +653,6 @@ class Chooser:
     phone: str | None
     address_line: str | None
     postcode: str
-    needs_social_tariff: bool
 
 
 async def choosers_for_provider(
@@ -621,7 +671,6 @@ async def choosers_for_provider(
             pledges.c.phone,
             pledges.c.address_line,
             pledges.c.postcode,
-            choices.c.needs_social_tariff,
         )
         .select_from(
             choices.join(offers, offers.c.id == choices.c.offer_id).join(
@@ -645,7 +694,6 @@ async def choosers_for_provider(
             phone=r["phone"],
             address_line=r["address_line"],
             postcode=r["postcode"],
-            needs_social_tariff=bool(r["needs_social_tariff"]),
         )
         for r in rows
     ]
@@ -653,7 +701,9 @@ async def choosers_for_provider(
 
 async def counted_choices(db: Database, campaign_id: int) -> dict[str, Any]:
     """The totals recounted from the choices themselves (the oracle the counters are
-    checked against in tests and by the consistency check)."""
+    checked against in tests and by the consistency check). After a round closed, the
+    social-tariff answers of erased or anonymised choosers are forgotten while its results
+    stay as reported: the oracle's social_tariff may then fall below the counters'."""
     rows = await db.fetch_all(
         sa.select(choices.c.offer_id, choices.c.needs_social_tariff).where(
             choices.c.campaign_id == campaign_id

@@ -7,6 +7,11 @@ campaign stays tipped), then its personal data is replaced in place. The row sta
 counts, events and the district breakdown that campaigns report still add up; it keeps
 only the postcode district, which on its own identifies no one.
 
+A choice between providers' offers is part of the pledge: an open round's is taken back
+with the withdrawal (pledges.choices.drop_choices); a closed round's keeps the offer chosen,
+one of the results reported, but loses its private answers (the social-tariff need and
+the consent to be contacted), while the round's totals stay as they were reported.
+
 The same transaction erases the copies in the email outbox, through the ScrubMail the
 caller passes (the outbox is notifications'): messages not yet sent are deleted, so none
 goes out; sent ones keep their row (kind, status, times) without address, subject or text.
@@ -29,10 +34,45 @@ from pledges.errors import NotCampaignLead, PledgeNotFound
 from pledges.identity import address_domains, canonical_email
 from pledges.journal import record_event
 from pledges.store import Store, aware, utcnow
-from pledges.tables import campaigns, magic_links, pledges
+from pledges.tables import campaigns, choices, magic_links, offers, organisations, pledges
 
 # The largest id either database stores; a bigger number in a URL is no pledge of anyone's.
 MAX_ID = 2**63 - 1
+
+
+def _when(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+@dataclass(frozen=True)
+class ResidentChoice:
+    """The choice between providers' offers that counts for a pledge: its own, or on a
+    campaign that counts homes, its home's, which another of the home's pledgers may have
+    made (their private answers are then theirs, not shown)."""
+
+    offer_public_id: str | None  # None: "none of these"
+    offer_title: str | None
+    provider: str | None
+    by_you: bool
+    needs_social_tariff: bool | None  # None when another pledger from the home chose
+    share_contact: bool | None
+    chosen_at: datetime  # when last made or changed
+    service_confirmed_at: datetime | None
+
+    def personal_data(self) -> dict[str, Any]:
+        return {
+            "offer": (
+                {"id": self.offer_public_id, "title": self.offer_title, "provider": self.provider}
+                if self.offer_public_id
+                else None
+            ),
+            "none_of_these": self.offer_public_id is None,
+            "chosen_by": "you" if self.by_you else "another pledger from your home",
+            "needs_social_tariff": self.needs_social_tariff,
+            "share_contact_with_chosen_provider": self.share_contact,
+            "chosen_at": _when(self.chosen_at),
+            "service_confirmed_at": _when(self.service_confirmed_at),
+        }
 
 
 @dataclass(frozen=True)
@@ -67,6 +107,8 @@ class ResidentPledge:
     withdrawn_at: datetime | None
     unsubscribed_at: datetime | None
     invalidated_at: datetime | None
+    # After the campaign tipped and its providers made offers: what was chosen.
+    choice: ResidentChoice | None = None
 
     @property
     def can_withdraw(self) -> bool:
@@ -74,10 +116,7 @@ class ResidentPledge:
 
     def personal_data(self) -> dict[str, Any]:
         """What a resident's download holds for this pledge (times as ISO 8601, UTC)."""
-
-        def when(value: datetime | None) -> str | None:
-            return value.isoformat() if value else None
-
+        when = _when
         return {
             "pledge_id": self.id,
             "campaign": {"slug": self.campaign_slug, "title": self.campaign_title},
@@ -104,6 +143,7 @@ class ResidentPledge:
             "withdrawn_at": when(self.withdrawn_at),
             "unsubscribed_at": when(self.unsubscribed_at),
             "invalidated_at": when(self.invalidated_at),
+            "choice": self.choice.personal_data() if self.choice else None,
         }
 
 
@@ -117,13 +157,66 @@ def _resident_query() -> sa.Select[Any]:
             campaigns.c.hidden_at.label("campaign_hidden_at"),
             campaigns.c.price_currency.label("campaign_price_currency"),
             campaigns.c.price_period.label("campaign_price_period"),
+            campaigns.c.counts.label("campaign_counts"),
         )
         .join(campaigns, campaigns.c.id == pledges.c.campaign_id)
         .where(pledges.c.anonymised_at.is_(None))
     )
 
 
-def _from_row(row: Any) -> ResidentPledge:
+def _unit_key(row: Any) -> str:
+    """As pledges.choices keys a choice: the home on a campaign counting homes."""
+    if row["campaign_counts"] == "households" and row["household_id"] is not None:
+        return f"h{row['household_id']}"
+    return f"p{row['id']}"
+
+
+async def _choices_of(db: Database, rows: list[Any]) -> dict[int, ResidentChoice]:
+    """The choice that counts for each of these pledges (by pledge id), if any: its own,
+    or its home's while the pledge still counts in that home."""
+    if not rows:
+        return {}
+    keys = {(r["campaign_id"], _unit_key(r)) for r in rows}
+    found = await db.fetch_all(
+        sa.select(
+            choices,
+            offers.c.public_id.label("offer_public_id"),
+            offers.c.title.label("offer_title"),
+            organisations.c.name.label("provider"),
+        )
+        .select_from(
+            choices.outerjoin(offers, offers.c.id == choices.c.offer_id).outerjoin(
+                organisations, organisations.c.id == offers.c.organisation_id
+            )
+        )
+        .where(
+            choices.c.campaign_id.in_(sorted({c for c, _ in keys})),
+            choices.c.unit_key.in_(sorted({k for _, k in keys})),
+        )
+    )
+    by_unit = {(c["campaign_id"], c["unit_key"]): c for c in found}
+    result: dict[int, ResidentChoice] = {}
+    for row in rows:
+        chosen = by_unit.get((row["campaign_id"], _unit_key(row)))
+        if chosen is None:
+            continue
+        by_you = chosen["pledge_id"] == row["id"]
+        if not by_you and row["status"] != "confirmed":
+            continue  # a home's choice is shared with those who still count in it
+        result[row["id"]] = ResidentChoice(
+            offer_public_id=chosen["offer_public_id"],
+            offer_title=chosen["offer_title"],
+            provider=chosen["provider"],
+            by_you=by_you,
+            needs_social_tariff=bool(chosen["needs_social_tariff"]) if by_you else None,
+            share_contact=bool(chosen["share_contact"]) if by_you else None,
+            chosen_at=aware(chosen["updated_at"]),  # type: ignore[arg-type]
+            service_confirmed_at=aware(chosen["service_confirmed_at"]),
+        )
+    return result
+
+
+def _from_row(row: Any, choice: ResidentChoice | None = None) -> ResidentPledge:
     return ResidentPledge(
         id=row["id"],
         campaign_slug=row["campaign_slug"],
@@ -150,6 +243,7 @@ def _from_row(row: Any) -> ResidentPledge:
         withdrawn_at=aware(row["withdrawn_at"]),
         unsubscribed_at=aware(row["unsubscribed_at"]),
         invalidated_at=aware(row["invalidated_at"]),
+        choice=choice,
     )
 
 
@@ -160,7 +254,8 @@ async def resident_pledges(db: Database, email_canonical: str) -> list[ResidentP
         .where(pledges.c.email_canonical == email_canonical)
         .order_by(pledges.c.created_at.desc(), pledges.c.id.desc())
     )
-    return [_from_row(r) for r in rows]
+    chosen = await _choices_of(db, list(rows))
+    return [_from_row(r, chosen.get(r["id"])) for r in rows]
 
 
 async def resident_pledge(db: Database, email_canonical: str, pledge_id: int) -> ResidentPledge:
@@ -174,7 +269,7 @@ async def resident_pledge(db: Database, email_canonical: str, pledge_id: int) ->
     )
     if row is None:
         raise PledgeNotFound(str(pledge_id))
-    return _from_row(row)
+    return _from_row(row, (await _choices_of(db, [row])).get(pledge_id))
 
 
 async def _forget_sign_in_links(db: Database, email_canonical: str) -> None:

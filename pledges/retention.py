@@ -6,9 +6,11 @@ at its deadline when it tipped (a tipped campaign stays open to pledges until th
 
 Anonymising keeps each pledge's status, district and times, so every count and report stays
 as it was: it is not a withdrawal. Name, email and IP go, the postcode shrinks to its
-district, and the choices to show a name or share contact details are cleared. The copies
-of emails sent to those pledgers lose their address, subject and text. The work runs in
-batches, each its own transaction, so the worker never holds the write lock for long.
+district, and the choices to show a name or share contact details are cleared, as are the
+private answers given with a choice between providers' offers (the offer chosen stays, one
+of the round's results). The copies of emails sent to those pledgers lose their address,
+subject and text. The work runs in batches, each its own transaction, so the worker never
+holds the write lock for long.
 """
 
 from __future__ import annotations

@@ -326,9 +326,11 @@ async def seed_households_demo(store: Store, signer: Signer) -> bool:
 
 async def seed_for_serve(settings: Settings, stand_in: FakeStripe | None = None) -> None:
     """`serve --demo`: the demo campaigns on a new database (with the campaign that counts
-    households and the two that ask a price), and the money campaign when Stripe (or its
-    stand-in) is configured."""
-    from app.development.demo_demand import seed_demand_demo  # it imports this module
+    households, the two that ask a price and the tipped one choosing between providers'
+    offers), and the money campaign when Stripe (or its stand-in) is configured."""
+    # They import this module.
+    from app.development.demo_choice import seed_choice_demo
+    from app.development.demo_demand import seed_demand_demo
 
     store = Store(settings.database_url)
     await store.connect()
@@ -336,6 +338,7 @@ async def seed_for_serve(settings: Settings, stand_in: FakeStripe | None = None)
         await seed_demo(store)
         await seed_households_demo(store, Signer(str(settings.secret_key)))
         await seed_demand_demo(store)
+        await seed_choice_demo(store, settings.base_url)
         if settings.money_enabled:
             gateway = StripeGateway(
                 str(settings.stripe_secret_key),

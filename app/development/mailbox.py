@@ -12,19 +12,19 @@ from app.pages.rendering import render
 from notifications.outbox import get_email, recent_emails
 
 
-def _require_dev(request: Request) -> None:
+def require_dev(request: Request) -> None:
     if not services(request).settings.development:
         raise Problem(404, "There is nothing at this address.")
 
 
 async def dev_mail(request: Request) -> Response:
-    _require_dev(request)
+    require_dev(request)
     messages = await recent_emails(services(request).store.database)
     return render(request, "dev_mail.html", {"messages": messages})
 
 
 async def dev_mail_message(request: Request) -> Response:
-    _require_dev(request)
+    require_dev(request)
     message = await get_email(services(request).store.database, request.path_params["id"])
     if message is None or message["html_body"] is None:
         raise Problem(404, "There is no such message.")

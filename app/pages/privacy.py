@@ -1,8 +1,8 @@
 """The privacy page: what Groundswell keeps about residents, why, and for how long.
 
-Built from the code it describes (the pledges table, link lifetimes, the session cookie,
-the payment reminders), and tested against it, so that it says what the code actually
-does."""
+Built from the code it describes (the pledges and choices tables, the tables of what
+providers publish, link lifetimes, the session cookie, the payment reminders), and tested
+against it, so that it says what the code actually does."""
 
 from __future__ import annotations
 
@@ -18,15 +18,16 @@ from app.pages.rendering import render
 from pledges.demand_curve import MIN_CELL
 from pledges.payments import GIVE_UP_AFTER, REMIND_AFTER
 from pledges.retention import LETTER_ATTEMPTS_KEPT
-from pledges.tables import pledges
+from pledges.tables import metadata
 from pledges.tokens import DAY, MAX_AGE
 
 
 @dataclass(frozen=True)
 class KeptField:
-    columns: tuple[str, ...]  # the columns of the pledges table it describes
+    columns: tuple[str, ...]  # the columns of `table` it describes
     what: str
     why: str
+    table: str = "pledges"
 
 
 # Every column of a pledge, said plainly; a test fails when a column is missing here.
@@ -159,10 +160,182 @@ PLEDGE_FIELDS = (
 )
 TECHNICAL_COLUMNS = ("id", "campaign_id")
 
+# A resident's choice between providers' offers; a test fails when a column is missing.
+CHOICE_FIELDS = (
+    KeptField(
+        ("offer_id",),
+        "After a campaign reaches its target: the offer you chose from its providers' "
+        "offers, or “none of these”",
+        "So that each provider learns how many homes chose each of its offers (totals "
+        "only), and so that the provider you chose can contact you, if you agree.",
+        "choices",
+    ),
+    KeptField(
+        ("unit_key", "pledge_id"),
+        "Whose choice it is: yours, or on a campaign that counts homes, your home's, and "
+        "which of its pledgers made or changed it last",
+        "So that each home chooses once. Another pledger from your home sees which offer "
+        "your home chose, never your private answers.",
+        "choices",
+    ),
+    KeptField(
+        ("needs_social_tariff",),
+        "Whether you said, privately, that you would need a social tariff",
+        "So that providers learn how many homes need one. It is only ever shown as a "
+        "total, never under {min_cell}, and never whose answer it is: it is not in the "
+        "contacts a provider downloads.",
+        "choices",
+    ),
+    KeptField(
+        ("share_contact",),
+        "Whether the provider you chose may contact you",
+        "If you agree, once the round closes that provider alone can download your name, "
+        "email address, phone number, postcode and address line. Until you answer on your "
+        "choice page, your answer when you pledged stands.",
+        "choices",
+    ),
+    KeptField(
+        ("service_confirmed_at",),
+        "When you confirmed that the chosen provider's service reached your home",
+        "So that everyone can see how many homes the provider has actually served.",
+        "choices",
+    ),
+    KeptField(
+        ("created_at", "updated_at"),
+        "When you chose, and when you last changed your mind",
+        "To count choices correctly until the round closes.",
+        "choices",
+    ),
+)
+
+# What providers and councils publish after a campaign tips: no resident's personal data,
+# only their own words, dates and totals; a test fails when a column is missing here.
+PUBLISHED_FIELDS = (
+    KeptField(
+        ("organisation_id", "body", "created_at"),
+        "A provider's or council's response to a campaign, and when it was posted",
+        "Shown under “Responses” on the campaign page, and emailed to its pledgers who "
+        "still want news.",
+        "responses",
+    ),
+    KeptField(
+        (
+            "organisation_id",
+            "title",
+            "description",
+            "currency",
+            "price",
+            "period",
+            "setup_fee",
+            "minimum_term_months",
+            "available_from",
+            "valid_until",
+            "created_at",
+            "updated_at",
+        ),
+        "A provider's offer: what it is, its price, set-up fee and minimum term, when it is "
+        "available and until when it stands",
+        "Shown to everyone on the campaign page and emailed to its pledgers side by side, "
+        "so that they can compare and choose.",
+        "offers",
+    ),
+    KeptField(
+        ("social_tariff_price", "social_tariff_eligibility", "no_social_tariff"),
+        "What each offer does for households on low incomes: a social tariff's price and "
+        "who qualifies, or the provider's plain statement that it has none",
+        "Every offer must say one or the other, so that nobody has to ask.",
+        "offers",
+    ),
+    KeptField(
+        ("status", "withdrawn_reason", "withdrawn_at"),
+        "Whether a provider withdrew an offer, when, and why",
+        "So that residents who chose it see why it went.",
+        "offers",
+    ),
+    KeptField(
+        ("shuffle_key",),
+        "A random number drawn for each offer when it is posted",
+        "Offers are listed by price, then in the order of these numbers, so that no provider "
+        "can buy or predict a better place. Groundswell takes no fee from providers.",
+        "offers",
+    ),
+    KeptField(
+        ("chosen_count", "social_tariff_count", "served_count"),
+        "For each offer: how many homes chose it, how many of them would need a social "
+        "tariff, and how many confirmed the service reached them",
+        "Totals only. How many would need a social tariff is shown only from {min_cell}, "
+        "rounded down to a multiple of {min_cell}.",
+        "offers",
+    ),
+    KeptField(
+        ("opened_by", "opened_at", "closes_at", "closed_at"),
+        "When a campaign's choice round opened (by its lead, or by itself two weeks after "
+        "the first offer) and when it closes",
+        "So that everyone knows until when they can choose or change their mind.",
+        "choice_rounds",
+    ),
+    KeptField(
+        ("chose_count", "none_count", "social_tariff_count"),
+        "For the round: how many homes chose an offer, how many chose none of these, and "
+        "how many would need a social tariff",
+        "The round's results, as totals. When you are erased or anonymised after the round "
+        "closed, its results stay as they were reported; your answers go.",
+        "choice_rounds",
+    ),
+    KeptField(
+        (
+            "organisation_id",
+            "kind",
+            "title",
+            "due_on",
+            "done_on",
+            "missed_at",
+            "created_at",
+            "updated_at",
+        ),
+        "The chosen provider's delivery milestones (survey, build, first connections): "
+        "the date each is due, and when it was done or missed",
+        "So that the provider's promise is kept in public after the round; the homes "
+        "waiting are emailed when a date is missed.",
+        "delivery_milestones",
+    ),
+)
+# Columns that are only keys: which row, which campaign.
+TECHNICAL = {
+    "pledges": TECHNICAL_COLUMNS,
+    "choices": ("id", "campaign_id"),
+    "responses": ("id", "public_id", "campaign_id"),
+    "offers": ("id", "public_id", "campaign_id"),
+    "choice_rounds": ("campaign_id",),
+    "delivery_milestones": ("id", "public_id", "campaign_id"),
+}
+
+
+def _existing(fields: tuple[KeptField, ...]) -> list[KeptField]:
+    return [
+        f
+        for f in fields
+        if f.table in metadata.tables and all(c in metadata.tables[f.table].c for c in f.columns)
+    ]
+
 
 def kept_fields() -> list[KeptField]:
     """The fields that the pledges table actually has."""
-    return [f for f in PLEDGE_FIELDS if all(c in pledges.c for c in f.columns)]
+    return _existing(PLEDGE_FIELDS)
+
+
+def choice_fields() -> list[KeptField]:
+    """The fields of a resident's choice that the choices table actually has."""
+    return _existing(CHOICE_FIELDS)
+
+
+def published_fields() -> list[KeptField]:
+    """The fields of what providers publish that their tables actually have."""
+    return _existing(PUBLISHED_FIELDS)
+
+
+def _with_min_cell(fields: list[KeptField]) -> list[KeptField]:
+    return [KeptField(f.columns, f.what, f.why.format(min_cell=MIN_CELL), f.table) for f in fields]
 
 
 def _days(seconds: int) -> int:
@@ -175,6 +348,8 @@ async def privacy_page(request: Request) -> Response:
         "privacy.html",
         {
             "fields": kept_fields(),
+            "choice_fields": _with_min_cell(choice_fields()),
+            "published_fields": _with_min_cell(published_fields()),
             "confirm_days": _days(MAX_AGE["pledge-confirm"]),
             "withdraw_days": _days(MAX_AGE["pledge-withdraw"]),
             "unsubscribe_days": _days(MAX_AGE["unsubscribe"]),

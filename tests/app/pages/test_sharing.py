@@ -14,13 +14,20 @@ import pytest
 import sqlalchemy as sa
 
 from app.csrf import SESSION_MAX_AGE_SECONDS
-from app.pages.privacy import TECHNICAL_COLUMNS, kept_fields
+from app.pages.privacy import (
+    TECHNICAL,
+    TECHNICAL_COLUMNS,
+    choice_fields,
+    kept_fields,
+    published_fields,
+)
 from app.pages.sharing import time_left
 from app.settings import Settings
 from pledges.campaigns import Campaign, get_campaign
+from pledges.demand_curve import MIN_CELL
 from pledges.pledging import withdraw_pledge
 from pledges.store import Store, utcnow
-from pledges.tables import campaign_updates, campaigns, pledges
+from pledges.tables import campaign_updates, campaigns, metadata, pledges
 from pledges.tokens import DAY, MAX_AGE
 from pledges.updates import MAX_BODY, MAX_TITLE
 from tests.app.pages.test_residents import Page, client_for, page_of
@@ -410,7 +417,19 @@ async def test_the_privacy_page_says_what_the_code_keeps(
     # Every column of a pledge is explained on the page (a new column fails this test).
     described = {c for f in kept_fields() for c in f.columns}
     assert set(pledges.c.keys()) - set(TECHNICAL_COLUMNS) <= described
-    assert [e.words for e in page.find_all("dt")] == [f.what for f in kept_fields()]
+    # So is every column of a resident's choice between offers and of what providers
+    # publish after a campaign tips.
+    every_field = [*kept_fields(), *choice_fields(), *published_fields()]
+    assert {"choices", "responses", "offers", "choice_rounds", "delivery_milestones"} <= set(
+        TECHNICAL
+    )
+    for name, technical in TECHNICAL.items():
+        described = {c for f in every_field if f.table == name for c in f.columns}
+        assert set(metadata.tables[name].c.keys()) - set(technical) <= described, name
+    assert [e.words for e in page.find_all("dt")] == [f.what for f in every_field]
+    # The social-tariff answer is shown only as a total, from the open data's smallest cell.
+    assert f"only when at least {MIN_CELL} did" in page.words
+    assert f"never under {MIN_CELL}" in page.words
     # How long the links work, as the signer enforces it.
     for namespace in ("pledge-confirm", "pledge-withdraw", "unsubscribe"):
         assert f"for {MAX_AGE[namespace] // DAY} days" in page.words
