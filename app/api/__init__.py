@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from app.api import (
     campaigns,
+    choices,
     contacts,
     deliveries,
     demand,
     hand_notes,
     leads,
     letters,
+    offers,
     openapi,
     pledges,
     premises,
@@ -35,5 +37,7 @@ operations: list[Operation] = [
     *contacts.operations,
     *letters.operations,
     *demand.operations,
+    *offers.operations,
+    *choices.operations,
 ]
 routes = routes_for(operations)

@@ -9,6 +9,16 @@ from pydantic import ConfigDict, Field, create_model
 
 from app.api.demand_shapes import Demand, EquityFloor, TakeUp
 from app.api.models import Area, Category, Money, Premises, Shape, timestamp
+from app.api.offer_shapes import (
+    OFFER_EXAMPLE,
+    RESULTS_EXAMPLE,
+    ROUND_EXAMPLE,
+    TOTALS_EXAMPLE,
+    OfferResult,
+    PublicOffer,
+    RoundDates,
+    RoundResults,
+)
 
 HOUSEHOLDS_EXAMPLE: dict[str, Any] = {
     "count": 61,
@@ -168,6 +178,74 @@ class FundedData(Shape):
     totals: FundedTotals
 
 
+TIPPED_CAMPAIGN_EXAMPLE: dict[str, Any] = {
+    "slug": "fibre-for-brudenell",
+    "title": "Fibre for the Brudenell streets",
+    "category": "broadband",
+    "area": {"name": "Brudenell", "postcode_districts": ["LS6"]},
+    "target": 60,
+    "confirmed": 66,
+    "deadline": "2027-03-01T23:59:59+00:00",
+    "tipped_at": "2027-01-20T18:04:11+00:00",
+    "money": None,
+    "counts": "people",
+    "premises": None,
+    "url": "https://groundswell.example/c/fibre-for-brudenell",
+}
+
+
+def _examples(example: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(
+        json_schema_extra={"examples": [{"campaign": TIPPED_CAMPAIGN_EXAMPLE, **example}]}
+    )
+
+
+class OfferData(Shape):
+    model_config = _examples({"offer": OFFER_EXAMPLE})
+
+    campaign: EventCampaign
+    offer: PublicOffer
+
+
+class ChoiceOpenedData(Shape):
+    model_config = _examples({"choice_round": ROUND_EXAMPLE, "offers": [OFFER_EXAMPLE]})
+
+    campaign: EventCampaign
+    choice_round: RoundDates
+    offers: list[PublicOffer] = Field(
+        description="The published offers residents choose between, in fair order."
+    )
+
+
+class ChoiceClosedData(Shape):
+    model_config = _examples(
+        {
+            "choice_round": {**ROUND_EXAMPLE, "closed_at": "2027-02-16T00:00:03+00:00"},
+            "results": RESULTS_EXAMPLE,
+        }
+    )
+
+    campaign: EventCampaign
+    choice_round: RoundDates
+    results: RoundResults
+
+
+class OfferChosenData(Shape):
+    model_config = _examples(
+        {
+            "choice_round": {**ROUND_EXAMPLE, "closed_at": "2027-02-16T00:00:03+00:00"},
+            "offers": [TOTALS_EXAMPLE],
+        }
+    )
+
+    campaign: EventCampaign
+    choice_round: RoundDates
+    offers: list[OfferResult] = Field(
+        description="This provider's own offers and how many chose each; the contacts of "
+        "those who agreed are at GET /api/v1/campaigns/{slug}/choice-round/contacts."
+    )
+
+
 class TestData(Shape):
     endpoint: str = Field(description="The endpoint's id.")
     message: str
@@ -198,6 +276,31 @@ WEBHOOKS: dict[str, tuple[str, type[Shape]]] = {
             "campaign.funded",
             "A tipped money campaign has no pledge left to charge or waiting to be paid.",
             FundedData,
+        ),
+        (
+            "offer.published",
+            "A provider posted an offer on a tipped campaign.",
+            OfferData,
+        ),
+        (
+            "offer.withdrawn",
+            "A provider withdrew an offer, with the reason residents see.",
+            OfferData,
+        ),
+        (
+            "campaign.choice_opened",
+            "A campaign's choice round opened: its residents choose between the offers.",
+            ChoiceOpenedData,
+        ),
+        (
+            "campaign.choice_closed",
+            "A campaign's choice round closed, with every offer's results.",
+            ChoiceClosedData,
+        ),
+        (
+            "offer.chosen",
+            "A choice round closed: to each provider with offers on it alone, its own totals.",
+            OfferChosenData,
         ),
         ("webhook.test", "A test message, sent on request.", TestData),
     )
