@@ -5,6 +5,7 @@ offer's totals."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from pydantic import ConfigDict, Field, create_model
@@ -37,6 +38,7 @@ from pledges.choices import get_round
 from pledges.demand_curve import open_figure
 from pledges.money import MAX_MONEY_TARGET
 from pledges.offers import MAX_DESCRIPTION, MAX_STATEMENT, MAX_TERM_MONTHS, MAX_TITLE, Offer
+from pledges.store import utcnow
 
 # ----- models ----------------------------------------------------------------------------
 
@@ -65,6 +67,15 @@ class SocialTariffInput(Input):
     who_qualifies: trimmed_text(1, MAX_STATEMENT)  # type: ignore[valid-type]
 
 
+def _example_dates() -> dict[str, str]:
+    """Dates a month and four months from now: the document's examples stay valid."""
+    now = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    return {
+        "available_from": (now + timedelta(days=30)).isoformat(),
+        "valid_until": (now + timedelta(days=120)).isoformat(),
+    }
+
+
 def _given(name: str, rule: dict[str, Any]) -> dict[str, Any]:
     return {"required": [name], "properties": {name: rule}}
 
@@ -80,9 +91,8 @@ def _one_or_the_other(schema: dict[str, Any]) -> None:
         {"allOf": [TARIFF_GIVEN, {"not": STATEMENT_GIVEN}]},
         {"allOf": [STATEMENT_GIVEN, {"not": TARIFF_GIVEN}]},
     ]
-    schema["examples"] = [
-        {k: v for k, v in OFFER_EXAMPLE.items() if k in offer_service.OFFER_FIELDS}
-    ]
+    example = {k: v for k, v in OFFER_EXAMPLE.items() if k in offer_service.OFFER_FIELDS}
+    schema["examples"] = [{**example, **_example_dates()}]
 
 
 class OfferInput(Input):
@@ -128,7 +138,7 @@ def _a_change(schema: dict[str, Any]) -> None:
     for prop in schema.get("properties", {}).values():
         prop.pop("default", None)
     schema["not"] = {"allOf": [TARIFF_GIVEN, STATEMENT_GIVEN]}
-    schema["examples"] = [{"price": 2200, "valid_until": "2027-07-31"}]
+    schema["examples"] = [{"price": 2200, "valid_until": _example_dates()["valid_until"]}]
 
 
 # The body of an edit: any of an offer's fields, each checked as when posting; only those
