@@ -22,7 +22,6 @@ from app.api.contract import (
 )
 from app.api.models import PY_SPACE, Input, Shape, stated, timestamp
 from app.api.offer_shapes import (
-    OFFER_EXAMPLE,
     ROUND_EXAMPLE,
     PublicOffer,
     RoundDates,
@@ -88,18 +87,7 @@ class ChoiceRoundState(Shape):
 
 
 class ChoiceBody(Input):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "token": "the token from the offers email's link",
-                    "offer": OFFER_EXAMPLE["id"],
-                    "needs_social_tariff": False,
-                    "share_contact": True,
-                }
-            ]
-        }
-    )
+    # No example: a token is signed by the site for one pledge, which no example can be.
 
     token: str = Field(min_length=1, description="The token from the offers email's link.")
     offer: str = stated(

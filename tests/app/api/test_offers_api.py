@@ -5,6 +5,7 @@ token, outside the round or of an offer that is not there; 422s name the field."
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -16,10 +17,11 @@ from app.settings import Settings
 from notifications.endpoints import create_endpoint, parse_endpoint
 from pledges.accounts import create_organisation_api_key
 from pledges.campaigns import Campaign
-from pledges.store import Store
+from pledges.store import Store, utcnow
 from tests.app.api.test_choice_round_e2e import bearer, offer_body
 from tests.conftest import make_settings, table_snapshot
 from tests.factories import make_campaign, make_confirmed_pledge, make_lead
+from tests.notifications.test_webhook_delivery import make_worker
 
 
 @pytest.fixture
@@ -240,3 +242,29 @@ async def test_totals_and_contacts_are_each_providers_own_and_choices_refuse_cle
     for key, status in ((cable, 409), (fibre, 409), (elsewhere, 403)):
         assert (await client.get(contacts, headers=bearer(key))).status_code == status
     assert (await client.get(path, headers={"Authorization": "Bearer nope"})).status_code == 401
+
+
+async def test_the_worker_opens_a_round_14_days_after_the_first_offer_and_closes_it(
+    client: httpx.AsyncClient, store_of_app: Store
+) -> None:
+    store = store_of_app
+    campaign, _, _ = await tipped(store)
+    path = f"/api/v1/campaigns/{campaign.slug}/offers"
+    fibre = await organisation(store, "FibreCo")
+    posted = await client.post(path, json=offer_body("Fibre", 2500), headers=bearer(fibre))
+    assert posted.status_code == 201
+    round_path = f"/api/v1/campaigns/{campaign.slug}/choice-round"
+    worker = make_worker(store)
+    try:
+        await worker.dispatch(now=utcnow() + timedelta(days=13))
+        assert (await client.get(round_path)).json()["status"] == "not_opened"
+        await worker.dispatch(now=utcnow() + timedelta(days=14, minutes=1))
+        opened = (await client.get(round_path)).json()
+        assert opened["status"] == "open" and opened["round"]["opened_by"] == "auto"
+        closes_at = datetime.fromisoformat(opened["round"]["closes_at"])
+        await worker.dispatch(now=closes_at + timedelta(seconds=1))
+    finally:
+        await worker.aclose()
+    closed = (await client.get(round_path)).json()
+    assert closed["status"] == "closed"
+    assert closed["results"]["offers"][0]["id"] == posted.json()["id"]
