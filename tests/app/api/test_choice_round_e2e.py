@@ -141,9 +141,21 @@ async def test_thirty_choose_at_once_and_each_provider_hears_its_own_totals_once
     )
     assert cable_fast.status_code == cable_slow.status_code == 201, cable_slow.text
     fibre_id, fast_id, slow_id = (r.json()["id"] for r in (fibre, cable_fast, cable_slow))
+    # CableCo withdraws a fourth offer before the round: it is listed last, with its reason.
+    dropped = await client.post(
+        offers_path, headers=bearer(cable_key), json=offer_body("Cable, 50 Mb", 1300)
+    )
+    assert dropped.status_code == 201, dropped.text
+    dropped_id = dropped.json()["id"]
+    gone = await client.post(
+        f"{offers_path}/{dropped_id}/withdraw",
+        headers=bearer(cable_key),
+        json={"reason": "Replaced by the 100 Mb package."},
+    )
+    assert gone.status_code == 200, gone.text
     listed = await client.get(offers_path)
     # Fair order: by price (no provider can buy its place), and no counts for anyone yet.
-    assert [o["id"] for o in listed.json()["offers"]] == [slow_id, fast_id, fibre_id]
+    assert [o["id"] for o in listed.json()["offers"]] == [slow_id, fast_id, fibre_id, dropped_id]
     assert all("chosen" not in o for o in listed.json()["offers"])
 
     opened = await client.post(
@@ -195,7 +207,7 @@ async def test_thirty_choose_at_once_and_each_provider_hears_its_own_totals_once
     assert (await client.get(round_path)).json()["results"] is None
     live = (await client.get(round_path, headers=bearer(lead_key))).json()["results"]
     assert {o["id"]: o["chosen"] for o in live["offers"]} == {
-        o: chosen[o] for o in (fibre_id, fast_id, slow_id)
+        o: chosen[o] for o in (fibre_id, fast_id, slow_id, dropped_id)
     }
     assert live["none_of_these"] == chosen["none"]
     contacts_path = f"{round_path}/contacts"
@@ -229,7 +241,8 @@ async def test_thirty_choose_at_once_and_each_provider_hears_its_own_totals_once
         await worker.run_once()
     finally:
         await worker.aclose()
-    for receiver, own in ((fibre_rx, [fibre_id]), (cable_rx, [fast_id, slow_id])):
+    cable_own = [fast_id, slow_id, dropped_id]
+    for receiver, own in ((fibre_rx, [fibre_id]), (cable_rx, cable_own)):
         [message] = messages_of(receiver, "offer.chosen")
         assert_as_documented(message)
         totals = {o["id"]: o for o in message["data"]["offers"]}
@@ -243,16 +256,19 @@ async def test_thirty_choose_at_once_and_each_provider_hears_its_own_totals_once
         [closed] = messages_of(receiver, "campaign.choice_closed")
         assert_as_documented(closed)
         results = {o["id"]: o["chosen"] for o in closed["data"]["results"]["offers"]}
-        assert results == {o: chosen[o] for o in (fibre_id, fast_id, slow_id)}
-        assert len(messages_of(receiver, "campaign.choice_opened")) == 1
-        assert len(messages_of(receiver, "offer.published")) == 3
+        assert results == {o: chosen[o] for o in (fibre_id, fast_id, slow_id, dropped_id)}
+        [opened_message] = messages_of(receiver, "campaign.choice_opened")
+        assert [o["id"] for o in opened_message["data"]["offers"]] == [slow_id, fast_id, fibre_id]
+        assert len(messages_of(receiver, "offer.published")) == 4
+        [withdrawn] = messages_of(receiver, "offer.withdrawn")
+        assert withdrawn["data"]["offer"]["withdrawn_reason"] == "Replaced by the 100 Mb package."
         for body in receiver.verified():
             assert_as_documented(body.verified)
             assert "@" not in body.body.decode()  # no resident's contact in any message
 
     # Each provider's download holds only its own choosers who agreed to be contacted.
     emails = {pledge_data(i)["email"]: i for i in range(PLEDGERS)}
-    for key, mine in ((fibre_key, {fibre_id}), (cable_key, {fast_id, slow_id})):
+    for key, mine in ((fibre_key, {fibre_id}), (cable_key, set(cable_own))):
         download = await client.get(contacts_path, headers=bearer(key))
         assert download.status_code == 200, download.text
         assert download.headers["cache-control"] == "no-store"
