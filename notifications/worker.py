@@ -1,6 +1,6 @@
-"""The worker: expires campaigns, marks missed delivery dates, dispatches the journal,
-sends email and delivers webhooks, each in its own loop so a slow mail server never delays
-a webhook.
+"""The worker: expires campaigns, opens and closes choice rounds when due, marks missed
+delivery dates, dispatches the journal, sends email and delivers webhooks, each in its own
+loop so a slow mail server never delays a webhook.
 
 Runs beside the web app in one process (`groundswell serve`) or on its own
 (`groundswell worker`). A commit that writes events wakes it at once: in-process through
@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -25,6 +26,7 @@ from notifications.messages import MessageRenderer
 from notifications.outbox import dispatch_events, scrub_pledge_mail, send_due_emails
 from notifications.webhooks import Deliverer, DeliveryPolicy, queue_webhooks_for
 from pledges.campaigns import expire_due_campaigns
+from pledges.choices import close_due_rounds, open_due_rounds
 from pledges.delivery import mark_missed_milestones
 from pledges.journal import Event
 from pledges.payments import run_payments
@@ -128,15 +130,20 @@ class Worker:
             self._retention_due = 0.0  # more to do: the next pass goes on
         return done
 
-    async def dispatch(self) -> int:
+    async def dispatch(self, now: datetime | None = None) -> int:
+        """One pass of the journal loop; `now` stands in for the clock (tests)."""
         anonymised = await self.anonymise_if_due()
         expired = len(await expire_due_campaigns(self.store))
-        missed = await mark_missed_milestones(self.store)
+        # Rounds open 14 days after a campaign's first offer unless the lead opened them,
+        # and close at their closing date, recording the results the journal then sends.
+        rounds = len(await open_due_rounds(self.store, now))
+        rounds += len(await close_due_rounds(self.store, now))
+        missed = await mark_missed_milestones(self.store, now)
         dispatched = await dispatch_events(self.store, also=[self._queue_webhooks])
         if dispatched:
             self._email_wake.set()
             self.deliverer.wake()
-        return anonymised + expired + missed + dispatched
+        return anonymised + expired + rounds + missed + dispatched
 
     async def send_email(self) -> int:
         return await send_due_emails(self.store, self.mailer, self.renderer)

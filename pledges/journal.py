@@ -27,6 +27,13 @@ PUBLIC_EVENT_TYPES = (
     "delivery.milestone_missed",
     # A provider's or council's public response to a campaign's residents.
     "campaign.responded",
+    # Offers and the choice round after a tip: a provider's offer posted or withdrawn, the
+    # round opened and closed (with every offer's results), and each provider's own totals.
+    "offer.published",
+    "offer.withdrawn",
+    "campaign.choice_opened",
+    "campaign.choice_closed",
+    "offer.chosen",
 )
 # Keys of an event's payload besides the campaign's public payload, copied into the
 # webhook's `data` beside `campaign` (see notifications/webhooks.message_body).

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from app.api import (
     campaigns,
+    choices,
     contacts,
     deliveries,
     delivery_record,
@@ -17,6 +18,7 @@ from app.api import (
     hand_notes,
     leads,
     letters,
+    offers,
     openapi,
     pledges,
     premises,
@@ -39,5 +41,7 @@ operations: list[Operation] = [
     *letters.operations,
     *demand.operations,
     *responses.operations,
+    *offers.operations,
+    *choices.operations,
 ]
 routes = routes_for(operations)

@@ -9,6 +9,16 @@ from pydantic import ConfigDict, Field, create_model
 
 from app.api.demand_shapes import Demand, EquityFloor, TakeUp
 from app.api.models import Area, Category, Money, Premises, Shape, timestamp
+from app.api.offer_shapes import (
+    OFFER_EXAMPLE,
+    RESULTS_EXAMPLE,
+    ROUND_EXAMPLE,
+    TOTALS_EXAMPLE,
+    OfferResult,
+    PublicOffer,
+    RoundDates,
+    RoundResults,
+)
 
 HOUSEHOLDS_EXAMPLE: dict[str, Any] = {
     "count": 61,
@@ -168,6 +178,74 @@ class FundedData(Shape):
     totals: FundedTotals
 
 
+TIPPED_CAMPAIGN_EXAMPLE: dict[str, Any] = {
+    "slug": "fibre-for-brudenell",
+    "title": "Fibre for the Brudenell streets",
+    "category": "broadband",
+    "area": {"name": "Brudenell", "postcode_districts": ["LS6"]},
+    "target": 60,
+    "confirmed": 66,
+    "deadline": "2027-03-01T23:59:59+00:00",
+    "tipped_at": "2027-01-20T18:04:11+00:00",
+    "money": None,
+    "counts": "people",
+    "premises": None,
+    "url": "https://groundswell.example/c/fibre-for-brudenell",
+}
+
+
+def _examples(example: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(
+        json_schema_extra={"examples": [{"campaign": TIPPED_CAMPAIGN_EXAMPLE, **example}]}
+    )
+
+
+class OfferData(Shape):
+    model_config = _examples({"offer": OFFER_EXAMPLE})
+
+    campaign: EventCampaign
+    offer: PublicOffer
+
+
+class ChoiceOpenedData(Shape):
+    model_config = _examples({"choice_round": ROUND_EXAMPLE, "offers": [OFFER_EXAMPLE]})
+
+    campaign: EventCampaign
+    choice_round: RoundDates
+    offers: list[PublicOffer] = Field(
+        description="The published offers residents choose between, in fair order."
+    )
+
+
+class ChoiceClosedData(Shape):
+    model_config = _examples(
+        {
+            "choice_round": {**ROUND_EXAMPLE, "closed_at": "2027-02-16T00:00:03+00:00"},
+            "results": RESULTS_EXAMPLE,
+        }
+    )
+
+    campaign: EventCampaign
+    choice_round: RoundDates
+    results: RoundResults
+
+
+class OfferChosenData(Shape):
+    model_config = _examples(
+        {
+            "choice_round": {**ROUND_EXAMPLE, "closed_at": "2027-02-16T00:00:03+00:00"},
+            "offers": [TOTALS_EXAMPLE],
+        }
+    )
+
+    campaign: EventCampaign
+    choice_round: RoundDates
+    offers: list[OfferResult] = Field(
+        description="This provider's own offers and how many chose each; the contacts of "
+        "those who agreed are at GET /api/v1/campaigns/{slug}/choice-round/contacts."
+    )
+
+
 class ResponseOrganisation(Shape):
     name: str
     kind: Literal["provider", "council"]
@@ -183,33 +261,15 @@ class EventResponse(Shape):
 
 
 class RespondedData(Shape):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "campaign": {
-                        "slug": "fibre-for-brudenell",
-                        "title": "Fibre for the Brudenell streets",
-                        "category": "broadband",
-                        "area": {"name": "Brudenell", "postcode_districts": ["LS6"]},
-                        "target": 60,
-                        "confirmed": 66,
-                        "deadline": "2027-03-01T23:59:59+00:00",
-                        "tipped_at": "2027-01-20T18:04:11+00:00",
-                        "money": None,
-                        "counts": "people",
-                        "premises": None,
-                        "url": "https://groundswell.example/c/fibre-for-brudenell",
-                    },
-                    "response": {
-                        "id": "rsp_q0Vd3TKZ9n1xYw2b",
-                        "organisation": {"name": "FibreCo", "kind": "provider"},
-                        "body": "We can survey the Brudenell streets in March.\n\n"
-                        "Offers will follow once the survey is done.",
-                        "created_at": "2027-01-22T09:30:00+00:00",
-                    },
-                }
-            ]
+    model_config = _examples(
+        {
+            "response": {
+                "id": "rsp_q0Vd3TKZ9n1xYw2b",
+                "organisation": {"name": "FibreCo", "kind": "provider"},
+                "body": "We can survey the Brudenell streets in March.\n\n"
+                "Offers will follow once the survey is done.",
+                "created_at": "2027-01-22T09:30:00+00:00",
+            }
         }
     )
 
@@ -232,35 +292,17 @@ class EventMilestone(Shape):
 
 
 class MilestoneMissedData(Shape):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "campaign": {
-                        "slug": "fibre-for-brudenell",
-                        "title": "Fibre for the Brudenell streets",
-                        "category": "broadband",
-                        "area": {"name": "Brudenell", "postcode_districts": ["LS6"]},
-                        "target": 60,
-                        "confirmed": 66,
-                        "deadline": "2027-03-01T23:59:59+00:00",
-                        "tipped_at": "2027-01-20T18:04:11+00:00",
-                        "money": None,
-                        "counts": "households",
-                        "premises": None,
-                        "url": "https://groundswell.example/c/fibre-for-brudenell",
-                    },
-                    "milestone": {
-                        "id": "dlm_3kQ9xYbT0aP1mW2e",
-                        "kind": "survey",
-                        "title": "Survey every street for ducts and poles",
-                        "due_on": "2027-05-01",
-                        "done_on": None,
-                        "missed_at": "2027-05-02T00:00:04+00:00",
-                        "provider": "FibreCo",
-                    },
-                }
-            ]
+    model_config = _examples(
+        {
+            "milestone": {
+                "id": "dlm_3kQ9xYbT0aP1mW2e",
+                "kind": "survey",
+                "title": "Survey every street for ducts and poles",
+                "due_on": "2027-05-01",
+                "done_on": None,
+                "missed_at": "2027-05-02T00:00:04+00:00",
+                "provider": "FibreCo",
+            }
         }
     )
 
@@ -298,6 +340,31 @@ WEBHOOKS: dict[str, tuple[str, type[Shape]]] = {
             "campaign.funded",
             "A tipped money campaign has no pledge left to charge or waiting to be paid.",
             FundedData,
+        ),
+        (
+            "offer.published",
+            "A provider posted an offer on a tipped campaign.",
+            OfferData,
+        ),
+        (
+            "offer.withdrawn",
+            "A provider withdrew an offer, with the reason residents see.",
+            OfferData,
+        ),
+        (
+            "campaign.choice_opened",
+            "A campaign's choice round opened: its residents choose between the offers.",
+            ChoiceOpenedData,
+        ),
+        (
+            "campaign.choice_closed",
+            "A campaign's choice round closed, with every offer's results.",
+            ChoiceClosedData,
+        ),
+        (
+            "offer.chosen",
+            "A choice round closed: to each provider with offers on it alone, its own totals.",
+            OfferChosenData,
         ),
         (
             "campaign.responded",

@@ -36,6 +36,7 @@ class LiveAPI:
     slug: str  # an open campaign of the lead's
     confirm_token: str  # from the emails of a pending pledge on it
     withdraw_token: str
+    choice_token: str  # the offers email's link of the same pledge
 
 
 async def _serve(database: Path, started: asyncio.Future[LiveAPI], stop: asyncio.Event) -> None:
@@ -64,6 +65,7 @@ async def _serve(database: Path, started: asyncio.Future[LiveAPI], stop: asyncio
         tokens = (
             signer.sign(pledge_id, "pledge-confirm"),
             signer.sign(pledge_id, "pledge-withdraw"),
+            signer.sign(pledge_id, "offer-choice"),
         )
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
         server = uvicorn.Server(config)
@@ -109,6 +111,7 @@ def hook_environment(api: LiveAPI) -> dict[str, str]:
         "GROUNDSWELL_API_URL": api.url,
         "GROUNDSWELL_CONFIRM_TOKEN": api.confirm_token,
         "GROUNDSWELL_WITHDRAW_TOKEN": api.withdraw_token,
+        "GROUNDSWELL_CHOICE_TOKEN": api.choice_token,
     }
 
 

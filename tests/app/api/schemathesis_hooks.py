@@ -30,7 +30,10 @@ generated to break the document still breaks it; nothing here loosens a check.
 - a page cursor is one the site gave (the shape of a real one: they are opaque);
 - a demand query's postcode is a real area or district, and one at a price names the
   currency and period of that price;
-- confirmation and withdrawal tokens are signed by the site (made by live_api.py);
+- confirmation, withdrawal and choice tokens are signed by the site (made by live_api.py);
+- an offer's dates are from now to within three years, the day it stands until not before
+  the day it is available from, and its social tariff costs no more than its price;
+- a choice round closes 3 to 60 days from now;
 - `since` of a recovery is in the past;
 - a whole number is written without a fraction (JSON Schema counts 5.0 as an integer; the
   API reads only 5 as one, and its tests say so);
@@ -58,7 +61,7 @@ from app.api.models import SLUG_PATTERN, trimmed_pattern
 from pledges.addresses import MAX_ADDRESS_LINE
 from pledges.campaigns import slugify
 from pledges.demand import MAX_POINTS
-from pledges.money import MAX_PLEDGE
+from pledges.money import MAX_MONEY_TARGET, MAX_PLEDGE
 from pledges.pagination import encode_cursor
 
 FORMATS = FormatChecker()
@@ -269,6 +272,22 @@ def _premises_body(body: Any) -> Any:
     return body
 
 
+def _offer_body(body: dict[str, Any]) -> None:
+    now = datetime.now(UTC)
+    if _is_date_time(body.get("available_from")):
+        body["available_from"] = (now + timedelta(days=10)).isoformat()
+    if _is_date_time(body.get("valid_until")):
+        body["valid_until"] = (now + timedelta(days=100)).isoformat()
+    tariff, price = body.get("social_tariff"), body.get("price")
+    if isinstance(tariff, dict) and _is_amount(tariff.get("price")) and _is_amount(price):
+        tariff["price"] = min(tariff["price"], price)
+
+
+def _is_amount(value: Any) -> bool:
+    """An amount the document accepts for an offer: 0 to MAX_MONEY_TARGET minor units."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_MONEY_TARGET
+
+
 def _whole_numbers(data: Any) -> Any:
     if isinstance(data, float) and data.is_integer():
         return int(data)
@@ -301,6 +320,9 @@ def _map(operation_id: Any, body: Any, query: Any, slug: Any) -> None:
             query["postcode"] = _pick(DISTRICTS, query["postcode"])
     if operation_id == "listDemand" and isinstance(query, dict):
         _demand_query(query)
+    if operation_id == "getChoice" and isinstance(query, dict):
+        if isinstance(query.get("token"), str) and query["token"]:
+            query["token"] = os.environ["GROUNDSWELL_CHOICE_TOKEN"]
     if not isinstance(body, dict):
         return
     body.update(_whole_numbers(body))
@@ -323,6 +345,14 @@ def _map(operation_id: Any, body: Any, query: Any, slug: Any) -> None:
         if isinstance(body.get("token"), str) and body["token"]:
             kind = "CONFIRM" if operation_id == "confirmPledge" else "WITHDRAW"
             body["token"] = os.environ[f"GROUNDSWELL_{kind}_TOKEN"]
+    elif operation_id == "makeChoice":
+        if isinstance(body.get("token"), str) and body["token"]:
+            body["token"] = os.environ["GROUNDSWELL_CHOICE_TOKEN"]
+    elif operation_id in ("createOffer", "updateOffer"):
+        _offer_body(body)
+    elif operation_id == "openChoiceRound":
+        if _is_date_time(body.get("closes_at")):
+            body["closes_at"] = (datetime.now(UTC) + timedelta(days=14)).isoformat()
     elif operation_id == "recoverWebhookDeliveries":
         if _is_date_time(body.get("since")):
             body["since"] = (datetime.now(UTC) - timedelta(days=1)).isoformat()

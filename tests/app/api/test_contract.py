@@ -27,6 +27,7 @@ from notifications.outbox import dispatch_events
 from notifications.tables import webhook_deliveries
 from pledges.accounts import create_organisation_api_key
 from pledges.campaigns import cancel_campaign, expire_due_campaigns
+from pledges.choices import close_round
 from pledges.store import Store, utcnow
 from tests.conftest import make_settings, wait_for
 from tests.factories import (
@@ -365,6 +366,51 @@ async def test_every_operation_answers_as_its_document_says(
     wrong = code.translate(shifted)  # another code, so surely not this one
     assert (await client.post(verify, json={**claim, "code": wrong})).status_code == 422
     assert (await client.post(verify, json={**claim, "code": code})).status_code == 200
+
+    # Offers and the choice round on the tipped campaign FibreCo's endpoint covers.
+    offers = f"/api/v1/campaigns/{small.slug}/offers"
+    offer = {
+        "title": "Full fibre, 900 Mb",
+        "description": "Fibre to the home.",
+        "price": 2500,
+        "period": "month",
+        "no_social_tariff": "This is our cheapest package.",
+    }
+    posted = await client.post(offers, json=offer, headers=org_h)
+    assert posted.status_code == 201
+    assert (await client.post(offers, json={"price": -1}, headers=org_h)).status_code == 422
+    assert (await client.get(offers, headers=org_h)).status_code == 200
+    assert (await client.get("/api/v1/campaigns/no-such/offers")).status_code == 404
+    one_offer = f"{offers}/{posted.json()['id']}"
+    assert (await client.patch(one_offer, json={"price": 2400}, headers=org_h)).status_code == 200
+    assert (await client.patch(f"{offers}/off_none", json={}, headers=org_h)).status_code == 404
+    second = await client.post(offers, json=offer, headers=org_h)
+    withdrawal = {"reason": "Replaced by a better offer."}
+    withdrawn = f"{offers}/{second.json()['id']}/withdraw"
+    assert (await client.post(withdrawn, json=withdrawal, headers=org_h)).status_code == 200
+    assert (await client.post(withdrawn, json=withdrawal, headers=org_h)).status_code == 409
+    choice_round = f"/api/v1/campaigns/{small.slug}/choice-round"
+    assert (await client.get(choice_round)).status_code == 200
+    assert (await client.get("/api/v1/campaigns/no-such/choice-round")).status_code == 404
+    assert (await client.post(choice_round, json={}, headers=mine)).status_code == 403
+    assert (await client.post(choice_round, json={}, headers=lead_h)).status_code == 201
+    assert (await client.get(choice_round, headers=lead_h)).status_code == 200
+    [chooser] = await store.database.fetch_all(
+        "SELECT id FROM pledges WHERE campaign_id = :c", {"c": small.id}
+    )
+    choosing = {"token": signer.sign(chooser["id"], "offer-choice"), "offer": posted.json()["id"]}
+    assert (await client.post("/api/v1/choices", json=choosing)).status_code == 200
+    assert (
+        await client.post("/api/v1/choices", json={"token": "x", "offer": "none"})
+    ).status_code == 400
+    assert (
+        await client.get("/api/v1/choices", params={"token": choosing["token"]})
+    ).status_code == 200
+    assert (await client.get("/api/v1/choices", params={"token": "x"})).status_code == 400
+    chooser_contacts = f"{choice_round}/contacts"
+    assert (await client.get(chooser_contacts, headers=org_h)).status_code == 409
+    await close_round(store, small.id)
+    assert (await client.get(chooser_contacts, headers=org_h)).status_code == 200
 
     # Hand notes: a pledge without email, on a campaign that is then cancelled.
     by_hand = await make_campaign(store, lead, target=5)
