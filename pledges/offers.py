@@ -38,6 +38,9 @@ MAX_TITLE = 200
 MAX_DESCRIPTION = 5000
 MAX_STATEMENT = 1000
 MAX_TERM_MONTHS = 120
+# Offers a provider may have published on one campaign at once: residents compare them side
+# by side in one email and on one page, which a flood of variants would bury.
+MAX_OFFERS_PER_PROVIDER = 3
 # The furthest ahead an offer's dates may be.
 MAX_AHEAD = timedelta(days=3 * 365)
 OFFER_FIELDS = (
@@ -509,6 +512,18 @@ async def post_offer(
             raise WrongState(
                 "The choice round has opened, so no new offers can be posted: residents are "
                 "choosing between the offers they were sent."
+            )
+        published = await db.fetch_val(
+            sa.select(sa.func.count()).where(
+                offers.c.campaign_id == campaign.id,
+                offers.c.organisation_id == organisation_id,
+                offers.c.status == "published",
+            )
+        )
+        if published >= MAX_OFFERS_PER_PROVIDER:
+            raise WrongState(
+                f"A provider may have at most {MAX_OFFERS_PER_PROVIDER} offers on a campaign, "
+                "so residents can compare them side by side: change or withdraw one instead."
             )
         offer_id = await db.fetch_val(
             sa.insert(offers)

@@ -423,3 +423,18 @@ async def test_the_worker_opens_a_round_two_weeks_after_the_first_offer_and_clos
     assert await close_due_rounds(store, later + timedelta(days=14, minutes=1)) == [campaign.id]
     current = await get_round(store.database, campaign.id)
     assert current is not None and current.closed_at is not None
+
+
+async def test_a_provider_may_have_three_offers_on_a_campaign_at_once(store: Store) -> None:
+    campaign, _ = await tipped_campaign(store, 2)
+    org = await provider(store, "Northnet")
+    posted = [
+        await post_offer(store, campaign, org.id, parse_offer(offer_data(price=2000 + n)))
+        for n in range(3)
+    ]
+    with pytest.raises(WrongState):
+        await post_offer(store, campaign, org.id, parse_offer(offer_data()))
+    assert len(await list_offers(store.database, campaign.id)) == 3
+    await withdraw_offer(store, campaign, org.id, posted[0].public_id, "Replaced.")
+    await post_offer(store, campaign, org.id, parse_offer(offer_data()))
+    assert len(await list_offers(store.database, campaign.id)) == 4
