@@ -49,6 +49,7 @@ SUBJECTS = {
     "paid": "Receipt: your {amount} pledge to {title}",
     "refunded": "Refunded: your {amount} pledge to {title}",
     "delivery_missed": "{title}: a delivery date was missed",
+    "offer_withdrawn": "{title}: the offer your home chose was withdrawn",
 }
 # About a resident's own money (see notifications/outbox.py); each renders from its event.
 PAYMENT_KINDS = {"pay", "pay_reminder", "payment_failed", "paid", "refunded"}
@@ -65,7 +66,7 @@ SIGN_IN_SUBJECTS = {
 # Campaign news can be unsubscribed from; a confirmation link cannot.
 UNSUBSCRIBABLE = {"tipped", "expired", "cancelled", "update", "response", "choice_result"}
 # The choice round's messages: each renders the round and its offers (choice_context).
-CHOICE_KINDS = {"offers", "choice_result"}
+CHOICE_KINDS = {"offers", "choice_result", "offer_withdrawn"}
 # A campaign title and an update's title can each be 200 characters long.
 MAX_SUBJECT = 250
 
@@ -150,6 +151,15 @@ async def choice_context(
         shown = [o for o in found if o.public_id in sent]
     else:
         shown = [o for o in found if o.is_published or o.chosen_count]
+    withdrawn: Offer | None = None
+    if kind == "offer_withdrawn":
+        event = await _event(db, event_id) if event_id is not None else None
+        named = event.payload.get("offer") if event is not None else None
+        withdrawn_id = named.get("id") if isinstance(named, dict) else None
+        withdrawn = next((o for o in found if o.public_id == withdrawn_id), None)
+        if withdrawn is None:
+            raise LookupError(f"no withdrawn offer for event {event_id}")
+        shown = [o for o in found if o.is_published]
     own: OwnChoice | None = None
     if pledge_id is not None:
         choice = await choice_for_pledge(db, pledge_id)
@@ -168,6 +178,7 @@ async def choice_context(
         "unit_count": lambda n: unit_count(campaign, n),
         "own": own,
         "no_fee": NO_FEE_STATEMENT,
+        "withdrawn": withdrawn,
     }
 
 

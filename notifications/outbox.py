@@ -27,6 +27,7 @@ from notifications.hand_notes import note_broadcast, note_for_pledge, note_pledg
 from notifications.mail import Mailer
 from notifications.messages import MessageRenderer, Rendered
 from notifications.tables import emails
+from pledges.choices import choosers_of_offer
 from pledges.delivery import milestone_for_event, waiting_pledges
 from pledges.identity import address_domains, canonical_email
 from pledges.journal import Event, event_from_row
@@ -67,6 +68,9 @@ PAYMENT_EMAILS = {
 # payment emails, it goes to those who unsubscribed from campaign news too: it is about a
 # service they chose for their home after the campaign, not the campaign's news.
 WAITING_EMAILS = {"delivery.milestone_missed": "delivery_missed"}
+# An offer withdrawn while the round is open: to the pledgers whose home chose it, so they
+# can choose again before the close (unsubscribed too: it is about their own choice).
+CHOOSER_EMAILS = {"offer.withdrawn": "offer_withdrawn"}
 # Asking to pay, and saying we stopped asking: not to a pledge withdrawn or struck out.
 COUNTED_ONLY = {"pay", "pay_reminder", "payment_failed"}
 # A sign-in link, by whom it is for: a campaign's lead, or a resident's "my pledges".
@@ -155,7 +159,24 @@ async def _queue_waiting(store: Store, db: Database, kind: str, event: Event) ->
     milestone = await milestone_for_event(db, event.payload)
     if milestone is None or event.campaign_id is None:
         return
-    waiting = waiting_pledges(event.campaign_id, milestone.organisation_id)
+    await _queue_to(
+        store, db, kind, event, waiting_pledges(event.campaign_id, milestone.organisation_id)
+    )
+
+
+async def _queue_choosers(store: Store, db: Database, kind: str, event: Event) -> None:
+    """The residents whose home chose the offer an event is about, while the round is open."""
+    offer = event.payload.get("offer")
+    if event.campaign_id is None or not isinstance(offer, dict) or "id" not in offer:
+        return
+    await _queue_to(store, db, kind, event, choosers_of_offer(event.campaign_id, offer["id"]))
+
+
+async def _queue_to(
+    store: Store, db: Database, kind: str, event: Event, waiting: sa.Select[Any]
+) -> None:
+    """One message per event to each of the pledges `waiting` selects: an email to those
+    with an address, a note on their lead's list for those without."""
     ids = waiting.where(pledges.c.email.is_not(None)).subquery()
     now = utcnow()
     recipients = sa.select(
@@ -223,6 +244,8 @@ async def queue_emails_for(store: Store, db: Database, event: Event) -> None:
         await note_broadcast(store, db, BROADCAST_KINDS[event.type], event)
     elif event.type in WAITING_EMAILS:
         await _queue_waiting(store, db, WAITING_EMAILS[event.type], event)
+    elif event.type in CHOOSER_EMAILS:
+        await _queue_choosers(store, db, CHOOSER_EMAILS[event.type], event)
     elif event.type in PAYMENT_EMAILS:
         kind = PAYMENT_EMAILS[event.type]
         pledge_id = int(event.payload["pledge_id"])

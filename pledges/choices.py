@@ -699,6 +699,40 @@ async def choosers_for_provider(
     ]
 
 
+def pledges_choosing(campaign_id: int) -> sa.Select[Any]:
+    """The ids of the campaign's confirmed pledges (not anonymised) whose unit chose an
+    offer, joined to that choice and offer for the caller to narrow: every pledger of a
+    home, whoever of them chose."""
+    unit_of_pledge = sa.or_(
+        choices.c.unit_key == sa.literal("p") + sa.cast(pledges.c.id, sa.String),
+        sa.and_(
+            pledges.c.household_id.is_not(None),
+            choices.c.unit_key == sa.literal("h") + sa.cast(pledges.c.household_id, sa.String),
+        ),
+    )
+    return (
+        sa.select(pledges.c.id)
+        .join(choices, sa.and_(choices.c.campaign_id == pledges.c.campaign_id, unit_of_pledge))
+        .join(offers, offers.c.id == choices.c.offer_id)
+        .where(
+            pledges.c.campaign_id == campaign_id,
+            pledges.c.status == "confirmed",
+            pledges.c.anonymised_at.is_(None),
+        )
+    )
+
+
+def choosers_of_offer(campaign_id: int, offer_public_id: str) -> sa.Select[Any]:
+    """The pledges whose home's choice is this offer while the round is still open (told
+    when it is withdrawn, so they can choose again before the close)."""
+    still_open = sa.select(choice_rounds.c.campaign_id).where(
+        choice_rounds.c.campaign_id == campaign_id, choice_rounds.c.closed_at.is_(None)
+    )
+    return pledges_choosing(campaign_id).where(
+        offers.c.public_id == offer_public_id, pledges.c.campaign_id.in_(still_open)
+    )
+
+
 async def counted_choices(db: Database, campaign_id: int) -> dict[str, Any]:
     """The totals recounted from the choices themselves (the oracle the counters are
     checked against in tests and by the consistency check). After a round closed, the

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from pledges.campaigns import Campaign, get_campaign_by_id
-from pledges.choices import Choice, choice_for_pledge
+from pledges.choices import Choice, choice_for_pledge, pledges_choosing
 from pledges.errors import FieldError, NotFound, NotPermitted, ValidationFailed, WrongState
 from pledges.journal import record_event
 from pledges.store import Store, aware, utcnow
@@ -589,24 +589,9 @@ async def milestone_for_event(db: Database, payload: dict[str, Any]) -> Mileston
 def waiting_pledges(campaign_id: int, organisation_id: int) -> sa.Select[Any]:
     """The ids of the campaign's confirmed pledges (not anonymised or erased) whose unit
     chose one of the organisation's offers and has not said the service reached it."""
-    unit_of_pledge = sa.or_(
-        choices.c.unit_key == sa.literal("p") + sa.cast(pledges.c.id, sa.String),
-        sa.and_(
-            pledges.c.household_id.is_not(None),
-            choices.c.unit_key == sa.literal("h") + sa.cast(pledges.c.household_id, sa.String),
-        ),
-    )
-    return (
-        sa.select(pledges.c.id)
-        .join(choices, sa.and_(choices.c.campaign_id == pledges.c.campaign_id, unit_of_pledge))
-        .join(offers, offers.c.id == choices.c.offer_id)
-        .where(
-            pledges.c.campaign_id == campaign_id,
-            pledges.c.status == "confirmed",
-            pledges.c.anonymised_at.is_(None),
-            offers.c.organisation_id == organisation_id,
-            choices.c.service_confirmed_at.is_(None),
-        )
+    return pledges_choosing(campaign_id).where(
+        offers.c.organisation_id == organisation_id,
+        choices.c.service_confirmed_at.is_(None),
     )
 
 

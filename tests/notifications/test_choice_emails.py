@@ -229,3 +229,74 @@ async def test_the_result_goes_to_news_takers_and_to_whoever_chose_with_each_off
     )
     assert note["pledge_id"] == ids["neighbour"]
     assert "- Full fibre 900 from Northnet (£30 a month): 1 person" in note["body"]
+
+
+def withdrawn_mail(server: SmtpServer, to: str) -> list[EmailMessage]:
+    return [
+        m
+        for m in server.messages
+        if m["To"] == to and str(m["Subject"]).endswith("the offer your home chose was withdrawn")
+    ]
+
+
+async def test_those_who_chose_an_offer_withdrawn_during_the_round_are_told_and_can_choose_again(
+    mailing: Running, smtp_server: SmtpServer
+) -> None:
+    from pledges.choices import ChoiceInput, choose
+
+    store = mailing.store
+    _, campaign, ids, north, south = await round_with_residents(mailing)
+    await choose(store, ids["keen"], ChoiceInput(south.public_id, False, None))
+    await choose(store, ids["unsubscribed"], ChoiceInput(south.public_id, False, None))
+    await choose(store, ids["neighbour"], ChoiceInput(south.public_id, False, None))
+    await choose(store, ids["quiet"], ChoiceInput(north.public_id, False, None))
+    await drain(mailing.worker)
+
+    await withdraw_offer(
+        store,
+        campaign,
+        south.organisation_id,
+        south.public_id,
+        parse_withdrawal({"reason": "Our network cannot reach these streets this year."}),
+    )
+    await drain(mailing.worker)
+    await drain(mailing.worker)  # a second pass sends nothing more
+
+    # Those whose choice it was, unsubscribed or not; not the one who chose the other offer.
+    [keen] = withdrawn_mail(smtp_server, "resident0@example.org")
+    assert len(withdrawn_mail(smtp_server, "resident2@example.org")) == 1
+    assert withdrawn_mail(smtp_server, "resident1@example.org") == []
+    text = body(keen, "plain")
+    assert "Our network cannot reach these streets this year." in text
+    assert north.title in text and north.organisation_name in text
+    # The link chooses again: the resident moves to the offer that still stands.
+    await choose_through_page(mailing, choose_links(keen), {"offer": north.public_id})
+    results = await round_results(store.database, campaign.id)
+    assert results is not None
+    chosen = {t.offer.public_id: t.chosen for t in results.offers}
+    assert chosen == {north.public_id: 2, south.public_id: 2}
+    # The neighbour without email is on the lead's list, with the offers still standing.
+    notes = await store.database.fetch_all(
+        sa.select(hand_notes).where(
+            hand_notes.c.pledge_id == ids["neighbour"], hand_notes.c.kind == "offer_withdrawn"
+        )
+    )
+    assert len(notes) == 1
+    assert "Our network cannot reach" in notes[0]["body"] and north.title in notes[0]["body"]
+
+
+async def test_an_offer_withdrawn_after_the_round_closed_emails_no_one(
+    mailing: Running, smtp_server: SmtpServer
+) -> None:
+    from pledges.choices import ChoiceInput, choose
+
+    store = mailing.store
+    _, campaign, ids, _north, south = await round_with_residents(mailing)
+    await choose(store, ids["keen"], ChoiceInput(south.public_id, False, None))
+    await close_round(store, campaign.id)
+    await drain(mailing.worker)
+    await withdraw_offer(
+        store, campaign, south.organisation_id, south.public_id, "We could not build in time."
+    )
+    await drain(mailing.worker)
+    assert withdrawn_mail(smtp_server, "resident0@example.org") == []
