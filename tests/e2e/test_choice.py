@@ -1,26 +1,32 @@
-"""A resident chooses between providers' offers, in real Chromium at phone size: the offers
-email arrives in /dev/mail, its link opens the choice page with the offers stacked one
-above the other, the resident compares them, chooses, changes their mind; the providers'
-live totals follow, and once the round closes the campaign page shows what residents
-chose and the result email arrives.
+"""Offers and the choice round in real Chromium.
 
-The offers and the round are set up through the domain against the live server's database
-(the offers API and the lead's and provider's pages are built beside this); the totals the
-lead and each provider are shown come from pledges.choices.round_results, asserted here."""
+A resident chooses between two providers' offers at phone size: the providers post their
+offers through the API (each with an endpoint covering the campaign), the lead opens the
+round on the lead's page, the offers email arrives in /dev/mail, its link opens the choice
+page with the offers stacked one above the other, the resident compares them, chooses,
+changes their mind; the lead's page and the provider's own offers page show the live totals
+(the provider only its own), and once the round closes the campaign page shows what
+residents chose and the result email arrives.
+
+A provider posts an offer through its form: amounts typed in pounds, an error beside the
+social tariff question when it says nothing of households on low incomes, then published.
+
+Closing the round is the one step taken through the domain on the live server's database: a
+round lasts at least three days and closes only at its date."""
 
 from __future__ import annotations
 
 import re
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import Any, TypeVar
 
 import pytest
 
 from pledges.campaigns import get_campaign
-from pledges.choices import close_round, open_round, round_results
+from pledges.choices import close_round
 from pledges.store import Store, utcnow
 from tests.e2e.conftest import (
     DESKTOP,
@@ -31,14 +37,17 @@ from tests.e2e.conftest import (
     create_campaign,
     open_mail,
     run_async,
+    sign_in_with_emailed_link,
 )
-from tests.pledges.test_choices import two_offers
+from tests.pledges.test_choices import offer_data
 
 pytestmark = pytest.mark.browser
 
 T = TypeVar("T")
-SUBJECT = "Full fibre for Far Headingley: the offers are in, choose yours"
-RESULT = "Full fibre for Far Headingley: what residents chose"
+SLUG = "full-fibre-far-headingley"
+TITLE = "Full fibre for Far Headingley"
+SUBJECT = f"{TITLE}: the offers are in, choose yours"
+RESULT = f"{TITLE}: what residents chose"
 # The live server's worker shares the SQLite file with the test: a write that meets its
 # transaction is tried again, until this deadline.
 LOCKED_DEADLINE = 20.0
@@ -64,40 +73,140 @@ def in_database(server: LiveServer, work: Callable[[Store], Awaitable[T]]) -> T:
                 raise
 
 
+@pytest.fixture
+def visitor(browser: Any, live_server: LiveServer) -> Iterator[Callable[[], Any]]:
+    """`visitor()`: a page in a browser context of its own (its own cookies), at desktop
+    size, aimed at the live server: another person at another computer."""
+    contexts: list[Any] = []
+
+    def new_page() -> Any:
+        context = browser.new_context(
+            base_url=live_server.url, viewport=DESKTOP, locale="en-GB", timezone_id="Europe/London"
+        )
+        contexts.append(context)
+        context.set_default_timeout(10_000)
+        return context.new_page()
+
+    try:
+        yield new_page
+    finally:
+        for context in contexts:
+            context.close()
+
+
+def tipped_campaign(server: LiveServer) -> tuple[str, str]:
+    """A campaign in LS6 that tipped on three paper pledges; its slug and the lead's key."""
+    key = server.lead_api_key("lead@example.org")
+    campaign = create_campaign(
+        server,
+        key,
+        slug=SLUG,
+        title=TITLE,
+        area={"name": "Far Headingley", "postcode_districts": ["LS6"]},
+        target=2,
+    )
+    assert add_paper_pledges(server, key, campaign["slug"], 3) == 3  # tipped at two
+    return campaign["slug"], key
+
+
+def covering_provider(server: LiveServer, name: str) -> str:
+    """A provider whose active endpoint (the live server's /dev/webhooks receiver) covers
+    broadband campaigns in LS6, made through the API; its key."""
+    key = server.org_api_key(f"ops@{name.lower()}.example", name)
+    with server.api(key) as api:
+        made = api.post(
+            "/api/v1/webhook-endpoints",
+            json={
+                "url": f"{server.url}/dev/webhooks/{name.lower()}",
+                "filters": {"categories": ["broadband"], "postcode_prefixes": ["LS6"]},
+            },
+        )
+    assert made.status_code == 201, made.text
+    return key
+
+
+def post_offer_by_api(server: LiveServer, key: str, slug: str, **overrides: Any) -> str:
+    """`POST /api/v1/campaigns/{slug}/offers` with the provider's key; the offer's id."""
+    available = (utcnow() + timedelta(days=30)).date().isoformat()
+    body = offer_data(available_from=available, **overrides)
+    with server.api(key) as api:
+        posted = api.post(f"/api/v1/campaigns/{slug}/offers", json=body)
+    assert posted.status_code == 201, posted.text
+    return str(posted.json()["id"])
+
+
+def org_sign_in(page: Any, key: str, name: str) -> None:
+    """Sign in on the organisation's pages with its API key."""
+    from playwright.sync_api import expect
+
+    page.goto("/org/sign-in")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("navigation", name="Organisation")).to_contain_text(
+        f"Signed in for {name}"
+    )
+
+
+def open_own_offers(page: Any) -> None:
+    """From the provider's demand page, its offers page on the campaign."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("navigation", name="Organisation").get_by_role("link", name="Demand").click()
+    page.get_by_role("link", name=f"Your offers on {TITLE}").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Your offers on {TITLE}")
+
+
+def total_row(page: Any, offer: str) -> Any:
+    """The row of `offer` in the lead's table of what residents chose."""
+    return page.locator("table.totals tbody tr").filter(has_text=offer)
+
+
 def boxes(page: Any) -> list[dict[str, float]]:
     return [a.bounding_box() for a in page.locator("article.offer").all()]
 
 
 def test_a_resident_compares_the_offers_on_a_phone_chooses_and_changes_their_mind(
-    page: Any, live_server: LiveServer, screenshot: Screenshot
+    page: Any, visitor: Callable[[], Any], live_server: LiveServer, screenshot: Screenshot
 ) -> None:
     from playwright.sync_api import expect
 
-    key = live_server.lead_api_key("lead@example.org")
-    campaign = create_campaign(
+    slug, _ = tipped_campaign(live_server)
+    north_key = covering_provider(live_server, "Northnet")
+    south_key = covering_provider(live_server, "Southfibre")
+    post_offer_by_api(live_server, north_key, slug)
+    post_offer_by_api(
         live_server,
-        key,
-        slug="full-fibre-far-headingley",
-        title="Full fibre for Far Headingley",
-        area={"name": "Far Headingley", "postcode_districts": ["LS6"]},
-        target=2,
+        south_key,
+        slug,
+        price=2500,
+        social_tariff=None,
+        no_social_tariff="We have none yet.",
     )
-    slug = campaign["slug"]
-    assert add_paper_pledges(live_server, key, slug, 3) == 3  # tipped at two
 
-    async def post_offers(store: Store) -> tuple[int, str, str]:
-        found = await get_campaign(store.database, slug)
-        assert found.status == "tipped"
-        north, south = await two_offers(store, found)
-        return found.id, north.public_id, south.public_id
+    # The lead opens the round on the lead's page, with the closing date it suggests.
+    lead = visitor()
+    lead.goto("/lead/sign-in")
+    sign_in_with_emailed_link(lead, "lead", "lead@example.org")
+    expect(lead.get_by_role("heading", level=1)).to_have_text("Your campaigns")
+    lead.get_by_role("link", name=TITLE).click()
+    lead.get_by_role("link", name="Offers and the choice round").click()
+    expect(lead.get_by_role("heading", level=1)).to_have_text("Offers and the choice round")
+    expect(lead.locator("li.offer")).to_have_count(2)
+    lead.get_by_role("button", name="Open the choice round").click()
+    expect(lead.get_by_role("status")).to_contain_text("The choice round is open until")
+    north_total = total_row(lead, "Northnet: Full fibre 900").locator("td").nth(1)
+    south_total = total_row(lead, "Southfibre: Full fibre 900").locator("td").nth(1)
+    expect(north_total).to_have_text("0")
+    expect(south_total).to_have_text("0")
 
-    campaign_id, north, south = in_database(live_server, post_offers)
-
-    async def open_the_round(store: Store) -> None:
-        found = await get_campaign(store.database, slug)
-        await open_round(store, found.id, utcnow() + timedelta(days=10), lead_id=found.lead_id)
-
-    in_database(live_server, open_the_round)
+    # Northnet, signed in on its pages, sees its one offer, chosen by no one yet.
+    northnet = visitor()
+    org_sign_in(northnet, north_key, "Northnet")
+    open_own_offers(northnet)
+    own = northnet.locator("li.offer")
+    expect(own).to_have_count(1)
+    expect(own).to_contain_text("£30 a month")
+    expect(own.locator(".chosen-count")).to_have_text("0")
 
     # The offers email, on a phone.
     page.set_viewport_size(PHONE)
@@ -133,24 +242,44 @@ def test_a_resident_compares_the_offers_on_a_phone_chooses_and_changes_their_min
     expect(page.get_by_label("Choose Full fibre 900 from Southfibre")).to_be_checked()
     expect(page.get_by_label("Let the provider I choose contact me")).to_be_checked()
     screenshot(page, "choose-saved")
-
-    async def totals(store: Store) -> dict[str, int]:
-        results = await round_results(store.database, campaign_id)
-        assert results is not None
-        return {t.offer.public_id: t.chosen for t in results.offers}
-
-    # Each provider's live total, as its pages and the lead's are given them.
-    assert in_database(live_server, totals) == {south: 1, north: 0}
+    lead.reload()
+    expect(south_total).to_have_text("1")
+    expect(north_total).to_have_text("0")
 
     # Changes their mind: the social tariff offer, saying privately they would need it.
     page.get_by_label("Choose Full fibre 900 from Northnet").check()
     page.get_by_label("I would need a social tariff").check()
     page.get_by_role("button", name="Save my choice").click()
     expect(status).to_contain_text("You chose Full fibre 900 from Northnet")
-    assert in_database(live_server, totals) == {south: 0, north: 1}
+
+    # The lead's page follows: the choice moved from Southfibre's offer to Northnet's, and
+    # one answer about a social tariff is not shown as a number.
+    lead.reload()
+    expect(north_total).to_have_text("1")
+    expect(south_total).to_have_text("0")
+    expect(total_row(lead, "None of these").locator("td").nth(1)).to_have_text("0")
+    expect(lead.locator(".tariff-need")).to_have_text("fewer than 5")
+    screenshot(lead, "lead-choice-round-open")
+
+    # Northnet sees its own offer's total, and nothing of Southfibre's offer or totals.
+    northnet.reload()
+    expect(own).to_have_count(1)
+    expect(own.locator(".chosen-count")).to_have_text("1")
+    expect(own.locator(".tariff-count")).to_have_text("fewer than 5")
+    main = northnet.locator("main")
+    expect(main).to_contain_text("Other providers' totals are shown once the round closes.")
+    expect(main).not_to_contain_text("Southfibre")
+    expect(main).not_to_contain_text("We have none yet.")
+    expect(main).not_to_contain_text("£25")
+    expect(northnet.locator("table.results")).to_have_count(0)
+    screenshot(northnet, "provider-offers-round-open")
 
     # The round closes: the campaign page shows the totals, the result email arrives.
-    assert in_database(live_server, lambda store: close_round(store, campaign_id))
+    async def close_the_round(store: Store) -> bool:
+        found = await get_campaign(store.database, slug)
+        return await close_round(store, found.id)
+
+    assert in_database(live_server, close_the_round)
     page.set_viewport_size(DESKTOP)
     page.goto(f"/c/{slug}")
     offers = page.locator("article.offer")
@@ -169,3 +298,58 @@ def test_a_resident_compares_the_offers_on_a_phone_chooses_and_changes_their_min
     page.locator(".mail-body").get_by_role("link", name="Compare the offers and choose").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Choosing is not open")
     expect(page.locator("main")).to_contain_text("You chose Full fibre 900 from Northnet.")
+
+
+def test_a_provider_posts_an_offer_in_pounds_after_saying_what_it_does_for_low_incomes(
+    page: Any, live_server: LiveServer, screenshot: Screenshot
+) -> None:
+    from playwright.sync_api import expect
+
+    slug, _ = tipped_campaign(live_server)
+    key = covering_provider(live_server, "Northnet")
+    org_sign_in(page, key, "Northnet")
+    open_own_offers(page)
+    expect(page.get_by_role("heading", name="You have no offers on this campaign")).to_be_visible()
+
+    # The offer, typed in pounds, saying nothing of households on low incomes.
+    page.get_by_label("Title", exact=True).fill("Full fibre 500")
+    page.get_by_label("Description", exact=True).fill(
+        "500 Mb/s both ways.\n\nInstalled within six weeks of signing up."
+    )
+    page.get_by_label("Price, in pounds", exact=True).fill("29.99")
+    page.get_by_label("Paid", exact=True).select_option(label="A month")
+    page.get_by_label("Set-up fee, in pounds").fill("49.50")
+    page.get_by_label("Minimum term, in months").fill("12")
+    page.get_by_role("button", name="Publish the offer").click()
+
+    question = page.get_by_role("group", name="For households on low incomes")
+    message = "Say whether this offer has a social tariff for households on low incomes."
+    expect(question.locator(".error-message")).to_have_text(f"Error: {message}")
+    expect(page.locator(".error-summary")).to_contain_text(message)
+    expect(page.get_by_label("Price, in pounds", exact=True)).to_have_value("29.99")
+    expect(page.get_by_label("Title", exact=True)).to_have_value("Full fibre 500")
+    screenshot(page, "provider-offer-form-error")
+    with live_server.api() as api:
+        assert api.get(f"/api/v1/campaigns/{slug}/offers").json()["offers"] == []
+
+    # A social tariff, in pounds too: now it is published.
+    question.get_by_label("This offer has a social tariff").check()
+    page.get_by_label("Social tariff price, in pounds, paid as the offer is").fill("12.50")
+    page.get_by_label("Who qualifies").fill("Households on Universal Credit or Pension Credit.")
+    page.get_by_role("button", name="Publish the offer").click()
+    expect(page.get_by_role("status")).to_contain_text("Your offer “Full fibre 500” is published.")
+    card = page.locator("li.offer")
+    expect(card).to_have_count(1)
+    expect(card).to_contain_text("£29.99 a month, set-up fee £49.50, minimum term 12 months.")
+    expect(card).to_contain_text(
+        "Social tariff: £12.50 a month. Who qualifies: Households on Universal Credit or "
+        "Pension Credit."
+    )
+    screenshot(page, "provider-offer-published")
+
+    # Residents' clients read it in pence.
+    with live_server.api() as api:
+        offers = api.get(f"/api/v1/campaigns/{slug}/offers").json()["offers"]
+    assert [
+        (o["title"], o["price"], o["setup_fee"], o["social_tariff"]["price"]) for o in offers
+    ] == [("Full fibre 500", 2999, 4950, 1250)]
