@@ -61,6 +61,7 @@ async def _with_store(settings: Settings, job: Callable[[Store], Awaitable[T]]) 
 def cmd_demo(args: argparse.Namespace) -> int:
     from app.development.demo import seed_demo, seed_households_demo
     from app.development.demo_choice import seed_choice_demo
+    from app.development.demo_delivery import seed_delivery_demo
     from app.development.demo_demand import seed_demand_demo
     from app.migrate import migrate
     from pledges.tokens import Signer
@@ -73,6 +74,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         await seed_households_demo(store, Signer(str(settings.secret_key)))
         await seed_demand_demo(store)
         await seed_choice_demo(store, settings.base_url)
+        await seed_delivery_demo(store, settings.base_url)
         return seeded
 
     seeded = asyncio.run(_with_store(settings, seed))

@@ -326,10 +326,12 @@ async def seed_households_demo(store: Store, signer: Signer) -> bool:
 
 async def seed_for_serve(settings: Settings, stand_in: FakeStripe | None = None) -> None:
     """`serve --demo`: the demo campaigns on a new database (with the campaign that counts
-    households, the two that ask a price and the tipped one choosing between providers'
-    offers), and the money campaign when Stripe (or its stand-in) is configured."""
+    households, the two that ask a price, the tipped one choosing between providers' offers
+    and the one whose provider keeps its delivery record), and the money campaign when
+    Stripe (or its stand-in) is configured."""
     # They import this module.
     from app.development.demo_choice import seed_choice_demo
+    from app.development.demo_delivery import seed_delivery_demo
     from app.development.demo_demand import seed_demand_demo
 
     store = Store(settings.database_url)
@@ -339,6 +341,7 @@ async def seed_for_serve(settings: Settings, stand_in: FakeStripe | None = None)
         await seed_households_demo(store, Signer(str(settings.secret_key)))
         await seed_demand_demo(store)
         await seed_choice_demo(store, settings.base_url)
+        await seed_delivery_demo(store, settings.base_url)
         if settings.money_enabled:
             gateway = StripeGateway(
                 str(settings.stripe_secret_key),

@@ -11,6 +11,9 @@ from app.errors import Problem
 from app.pages.rendering import render
 from notifications.outbox import get_email, recent_emails
 
+# Enough for every message the demo's seeding sends, with room for the visitor's own.
+SHOWN = 200
+
 
 def require_dev(request: Request) -> None:
     if not services(request).settings.development:
@@ -19,7 +22,7 @@ def require_dev(request: Request) -> None:
 
 async def dev_mail(request: Request) -> Response:
     require_dev(request)
-    messages = await recent_emails(services(request).store.database)
+    messages = await recent_emails(services(request).store.database, limit=SHOWN)
     return render(request, "dev_mail.html", {"messages": messages})
 
 

@@ -2,12 +2,18 @@
 endpoints cover it (one offer with a social tariff, one saying it has none), an open
 round in which eight of twelve homes chose (a flatmate for their home, five needing a
 social tariff, the fewest ever shown), seeded once. The providers' endpoints deliver to
-the app's own /dev/webhooks, which exists only in development. `groundswell demo` seeds it."""
+the app's own /dev/webhooks, which exists only in development. After it: a council's
+response on that campaign, and a smaller campaign whose round closed, with its results,
+the chosen provider's delivery record (a date done, one missed, one planned) and two homes
+the service reached; its closing webhooks reach /dev/webhooks. `groundswell demo` seeds
+them."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -21,9 +27,17 @@ from starlette.datastructures import Secret
 
 from app.development.demo import seed_demo
 from app.development.demo_choice import CHOICE_CAMPAIGN, HOMES, PROVIDERS, seed_choice_demo
+from app.development.demo_delivery import (
+    COUNCIL,
+    DELIVERY_CAMPAIGN,
+    MILESTONES,
+    ROUND_CLOSED_AGO,
+    SERVED,
+    seed_delivery_demo,
+)
 from app.main import create_app
 from notifications.answering import answerable_campaign
-from notifications.tables import webhook_deliveries
+from notifications.tables import webhook_deliveries, webhook_endpoints
 from pledges.accounts import Organisation
 from pledges.campaigns import get_campaign
 from pledges.choices import (
@@ -34,14 +48,18 @@ from pledges.choices import (
     get_round,
     round_results,
 )
+from pledges.delivery import delivery_record, service_status
 from pledges.offers import list_offers
+from pledges.responses import list_responses
 from pledges.store import Store, utcnow
-from pledges.tables import organisations, pledges
+from pledges.tables import events, organisations, pledges
 from tests.app.pages.test_residents import client_for
 from tests.conftest import make_settings, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SLUG = CHOICE_CAMPAIGN["slug"]
+DELIVERY_SLUG = DELIVERY_CAMPAIGN["slug"]
+PROVIDERS_RECEIVERS = tuple(p.receiver for p in PROVIDERS)
 BASE = "http://127.0.0.1:8000"
 
 
@@ -120,6 +138,135 @@ async def test_the_demo_seeds_a_tipped_campaign_whose_homes_are_choosing(store: 
     }
 
 
+async def test_the_demo_seeds_a_response_and_a_closed_round_with_its_delivery_record(
+    store: Store,
+) -> None:
+    assert await seed_delivery_demo(store, BASE) is False  # not a demo database yet
+    assert await seed_demo(store)
+    assert await seed_delivery_demo(store, BASE) is False  # its providers come with Royal Park
+    assert await seed_choice_demo(store, BASE)
+    assert await seed_delivery_demo(store, BASE)
+    assert await seed_delivery_demo(store, BASE) is False  # once only
+    db = store.database
+    aire = await provider(store, PROVIDERS[0].name)
+    pennine = await provider(store, PROVIDERS[1].name)
+
+    # The council follows LS6 and has answered Royal Park, as its own pages would let it.
+    council = await provider(store, COUNCIL.name)
+    assert council.kind == "council"
+    royal_park = await answerable_campaign(db, council, SLUG, "response")
+    [response] = await list_responses(db, royal_park.id)
+    assert (response.organisation_name, response.organisation_kind) == (COUNCIL.name, "council")
+
+    # The smaller campaign tipped, and its round closed three weeks before the demo began.
+    campaign = await get_campaign(db, DELIVERY_SLUG)
+    assert (campaign.status, campaign.household_count, campaign.target) == ("tipped", 7, 5)
+    closed = await get_round(db, campaign.id)
+    assert closed is not None and closed.closed_at is not None and not closed.is_open()
+    assert closed.closed_at.date() == (utcnow() - timedelta(days=ROUND_CLOSED_AGO)).date()
+    results = await round_results(db, campaign.id)
+    assert results is not None
+    assert {t.offer.organisation_name: t.chosen for t in results.offers} == {
+        aire.name: 5,
+        pennine.name: 1,
+    }
+    assert (results.round.chose_count, results.round.none_count) == (6, 1)
+    oracle = await counted_choices(db, campaign.id)
+    assert (oracle["chose"], oracle["none"]) == (6, 1)
+    # Two said they would need a social tariff: fewer than 5, so never shown.
+    assert results.payload()["social_tariff_needed"] is None
+
+    # Its closing was announced once to everyone, and to each provider with its own totals.
+    rows = await db.fetch_all(
+        sa.select(events.c.type, events.c.payload)
+        .where(events.c.campaign_id == campaign.id)
+        .order_by(events.c.id)
+    )
+    payloads = [(r["type"], json.loads(r["payload"])) for r in rows]
+    [closing] = [p for t, p in payloads if t == "campaign.choice_closed"]
+    assert (closing["results"]["chose_an_offer"], closing["results"]["none_of_these"]) == (6, 1)
+    told = {
+        p["organisation_id"]: [(o["title"], o["chosen"]) for o in p["offers"]]
+        for t, p in payloads
+        if t == "offer.chosen"
+    }
+    assert told == {aire.id: [("Full fibre 500", 5)], pennine.id: [("Gigabit 900", 1)]}
+    assert sum(1 for t, _ in payloads if t == "offer.chosen") == 2
+
+    # The chosen provider answered, and keeps its record: one date done, one missed (marked
+    # once, so those waiting are told), one to come; two homes say the service reached them.
+    [answer] = await list_responses(db, campaign.id)
+    assert (answer.organisation_name, answer.organisation_kind) == (aire.name, "provider")
+    record = await delivery_record(db, campaign.id)
+    kept = {p.name: p for p in record.providers}
+    assert set(kept) == {aire.name, pennine.name}
+    today = utcnow().date()
+    steps = kept[aire.name].milestones
+    assert [m.status_on(today) for m in steps] == ["done", "missed", "planned"]
+    assert steps[0].missed_at is None and steps[1].missed_at is not None
+    assert [t for t, _ in payloads].count("delivery.milestone_missed") == 1
+    assert [(o.chosen, o.served) for o in kept[aire.name].offers] == [(5, 2)]
+    assert kept[pennine.name].milestones == []
+    assert [(o.chosen, o.served) for o in kept[pennine.name].offers] == [(1, 0)]
+    served = []
+    for row in await db.fetch_all(
+        sa.select(pledges.c.id, pledges.c.name).where(pledges.c.campaign_id == campaign.id)
+    ):
+        status = await service_status(db, row["id"])
+        if status is not None and status.confirmed_at is not None:
+            served.append(row["name"])
+    assert sorted(served) == sorted(name for name, _ in SERVED)
+
+
+async def test_the_demo_pages_show_the_responses_results_and_delivery_record(
+    store: Store, database_url: str
+) -> None:
+    await seed_demo(store)
+    await seed_choice_demo(store, BASE)
+    assert await seed_delivery_demo(store, BASE)
+    async with client_for(make_settings(database_url, demo=True)) as client:
+        royal_park = await client.get(f"/c/{SLUG}")
+        ash = await client.get(f"/c/{DELIVERY_SLUG}")
+    assert (royal_park.status_code, ash.status_code) == (200, 200)
+
+    # Royal Park, still choosing: the council's response under "Responses".
+    responses = royal_park.text.split('<h2 id="responses">Responses</h2>', 1)[1]
+    assert 'Leeds City Council <span class="meta">(council)</span>' in responses
+    assert "its street works will need a permit from us" in responses
+
+    # The Ash streets: the closed round's results, Aire Valley Fibre's response, and the
+    # delivery record with a missed date.
+    today = utcnow().date()
+    closed_on = today - timedelta(days=ROUND_CLOSED_AGO)
+    text = ash.text
+    assert f"Residents chose between these offers until {closed_on:%-d %B %Y}." in text
+    assert "5 households chose this" in text and "1 household chose this" in text
+    assert "None of these: 1 household" in text
+    responses = text.split('<h2 id="responses">Responses</h2>', 1)[1]
+    assert 'Aire Valley Fibre <span class="meta">(provider)</span>' in responses
+    delivery = text.split('<h2 id="delivery">Delivery</h2>', 1)[1]
+    grove, road, everyone = MILESTONES
+    assert grove.done_ago is not None
+    assert (
+        f"Build: Fibre to the poles on Ash Grove. <strong>Done</strong> on "
+        f"{today - timedelta(days=grove.done_ago):%-d %B %Y}." in delivery
+    )
+    assert (
+        f"Build: Fibre to the poles on Ash Road. Due by "
+        f"{today - timedelta(days=road.due_ago):%-d %B %Y}: <strong>missed</strong>, "
+        "not done yet." in delivery
+    )
+    assert (
+        "First connections: Every home that chose Full fibre 500 connected. Due by "
+        f"{today - timedelta(days=everyone.due_ago):%-d %B %Y}." in delivery
+    )
+    assert (
+        "Full fibre 500: <strong>2 of 5 households who chose it say the service reached "
+        "them</strong>" in delivery
+    )
+    assert "Pennine Gigabit has not posted its delivery dates yet." in delivery
+
+
 async def test_the_demo_providers_webhooks_reach_the_apps_own_receiver(
     database_url: str,
 ) -> None:
@@ -163,6 +310,73 @@ async def test_the_demo_providers_webhooks_reach_the_apps_own_receiver(
         await task
 
 
+async def test_the_closed_rounds_webhooks_reach_the_apps_own_receiver(database_url: str) -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    # Seeded before the app serves and its worker runs, as `serve --demo` does.
+    seeding = Store(database_url)
+    await seeding.connect()
+    try:
+        await seed_demo(seeding)
+        await seed_choice_demo(seeding, base)
+        assert await seed_delivery_demo(seeding, base)
+    finally:
+        await seeding.disconnect()
+    settings = make_settings(
+        database_url, demo=True, webhook_allow_private_networks=True, base_url=base
+    )
+    app = create_app(settings, run_worker=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    closing = ("campaign.choice_closed", "offer.chosen")
+    try:
+
+        async def started() -> bool:
+            return bool(server.started)
+
+        await wait_for(started)
+        # Everyone following LS6 hears the round closed; each provider its own totals.
+        expected = sorted(
+            [(r, "campaign.choice_closed") for r in (COUNCIL.receiver, *PROVIDERS_RECEIVERS)]
+            + [(r, "offer.chosen") for r in PROVIDERS_RECEIVERS]
+        )
+
+        async def closing_received() -> list[tuple[str, str]]:
+            async with httpx.AsyncClient() as client:
+                received = (await client.get(f"{base}/dev/webhooks")).json()["received"]
+            found = sorted((r["endpoint"], r["type"]) for r in received if r["type"] in closing)
+            return found if len(found) >= len(expected) else []
+
+        assert await wait_for(closing_received, timeout=60) == expected
+
+        # Each delivered once, and recorded as succeeded on the organisations' pages.
+        store = app.state.services.store
+
+        async def closing_delivered() -> list[tuple[str, str, int]]:
+            rows = await store.database.fetch_all(
+                sa.select(
+                    webhook_endpoints.c.url,
+                    webhook_deliveries.c.event_type,
+                    webhook_deliveries.c.status,
+                    webhook_deliveries.c.last_status_code,
+                )
+                .join(webhook_endpoints, webhook_endpoints.c.id == webhook_deliveries.c.endpoint_id)
+                .where(webhook_deliveries.c.event_type.in_(closing))
+            )
+            found = [(r["url"].rsplit("/", 1)[1], r["event_type"], r["status"]) for r in rows]
+            codes = {r["last_status_code"] for r in rows}
+            if any(status != "succeeded" for _, _, status in found) or codes != {204}:
+                return []
+            return sorted((receiver, event, 204) for receiver, event, _ in found)
+
+        assert await wait_for(closing_delivered) == [(r, e, 204) for r, e in expected]
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
 async def test_dev_webhooks_is_404_outside_development(database_url: str) -> None:
     settings = make_settings(
         database_url,
@@ -176,7 +390,7 @@ async def test_dev_webhooks_is_404_outside_development(database_url: str) -> Non
     assert (posted.status_code, listed.status_code) == (404, 404)
 
 
-def test_groundswell_demo_seeds_the_choice_campaign_once(tmp_path: Path) -> None:
+def test_groundswell_demo_seeds_the_choice_and_delivery_campaigns_once(tmp_path: Path) -> None:
     db_path = tmp_path / "demo.db"
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{db_path}"}
     outputs = []
@@ -204,5 +418,20 @@ def test_groundswell_demo_seeds_the_choice_campaign_once(tmp_path: Path) -> None
             "(SELECT count(*) FROM webhook_endpoints)",
             {"c": campaign_id},
         ).fetchone()
+        (delivered_id,) = db.execute(
+            "SELECT id FROM campaigns WHERE slug = ? AND status = 'tipped'", (DELIVERY_SLUG,)
+        ).fetchone()
+        after = db.execute(
+            "SELECT (SELECT count(*) FROM choices WHERE campaign_id = :d), "
+            "(SELECT count(*) FROM choice_rounds WHERE campaign_id = :d "
+            "AND closed_at IS NOT NULL), "
+            "(SELECT count(*) FROM responses WHERE campaign_id IN (:c, :d)), "
+            "(SELECT count(*) FROM delivery_milestones WHERE campaign_id = :d), "
+            "(SELECT count(*) FROM delivery_milestones WHERE missed_at IS NOT NULL), "
+            "(SELECT count(*) FROM choices WHERE service_confirmed_at IS NOT NULL)",
+            {"c": campaign_id, "d": delivered_id},
+        ).fetchone()
     assert status == "tipped"
-    assert counts == (2, 8, 1, 2)
+    # The two providers' endpoints and the council's.
+    assert counts == (2, 8, 1, 3)
+    assert after == (7, 1, 2, 3, 1, 2)

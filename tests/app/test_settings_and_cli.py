@@ -105,11 +105,12 @@ def test_demo_seeds_believable_campaigns_once(tmp_path: Path) -> None:
             "SELECT household_count, premises_listed FROM campaigns WHERE counts = 'households'"
         ).fetchall()
     # Three campaigns of people, one (broadband) that counts households on a list, two
-    # (broadband) that ask each household's price (tests/app/test_demo_demand.py), and one
-    # (broadband) tipped, choosing between offers (tests/app/test_demo_choice.py).
-    assert sorted(c for c, _ in rows) == ["broadband"] * 5 + ["supplier", "waste"]
+    # (broadband) that ask each household's price (tests/app/test_demo_demand.py), one
+    # (broadband) tipped, choosing between offers, and one (broadband) whose round closed,
+    # keeping its delivery record (tests/app/test_demo_choice.py).
+    assert sorted(c for c, _ in rows) == ["broadband"] * 6 + ["supplier", "waste"]
     assert all(n > 0 for _, n in rows)
-    assert sorted(homes) == [(6, 20), (7, 0), (12, 0), (37, 0)]
+    assert sorted(homes) == [(6, 20), (7, 0), (7, 0), (12, 0), (37, 0)]
 
 
 def test_serve_links_follow_the_served_address_and_keep_demo_settings(
