@@ -32,7 +32,7 @@ from pledges.delivery import milestone_for_event, waiting_pledges
 from pledges.identity import address_domains, canonical_email
 from pledges.journal import Event, event_from_row
 from pledges.store import Store, mark_journal_written, utcnow
-from pledges.tables import events, pledges
+from pledges.tables import choice_rounds, events, pledges
 
 log = logging.getLogger("groundswell.mail")
 
@@ -207,6 +207,32 @@ async def _queue_to(
     await note_pledges(store, db, kind, event, waiting)
 
 
+async def _offers_to_latecomer(store: Store, db: Database, event: Event) -> None:
+    """A pledge confirmed while its campaign's choice round is open gets the offers email
+    too (or a note on its lead's list), so joining late still gives a say: the same
+    message and key as the round's broadcast, so it is never sent twice."""
+    opened_id = await db.fetch_val(
+        sa.select(events.c.id)
+        .select_from(
+            choice_rounds.join(events, events.c.campaign_id == choice_rounds.c.campaign_id)
+        )
+        .where(
+            choice_rounds.c.campaign_id == event.campaign_id,
+            choice_rounds.c.closed_at.is_(None),
+            events.c.type == "campaign.choice_opened",
+        )
+        .limit(1)
+    )
+    if opened_id is None:
+        return
+    opened = event_from_row(await db.fetch_one(sa.select(events).where(events.c.id == opened_id)))
+    pledge_id = int(event.payload["pledge_id"])
+    kind = BROADCAST_KINDS["campaign.choice_opened"]
+    await _queue_for_pledge(
+        store, db, kind, f"{kind}:{opened.id}:{pledge_id}", opened, pledge_id, counted_only=True
+    )
+
+
 async def queue_prepared(
     store: Store, db: Database, kind: str, dedupe_key: str, to_address: str, rendered: Rendered
 ) -> None:
@@ -239,6 +265,8 @@ async def queue_emails_for(store: Store, db: Database, event: Event) -> None:
         pledge_id = int(event.payload["pledge_id"])
         key = f"repeated:{pledge_id}:{utcnow().date().isoformat()}"
         await _queue_for_pledge(store, db, "repeated", key, event, pledge_id)
+    elif event.type == "pledge.confirmed" and event.campaign_id is not None:
+        await _offers_to_latecomer(store, db, event)
     elif event.type in BROADCAST_KINDS:
         await _queue_broadcast(store, db, BROADCAST_KINDS[event.type], event)
         await note_broadcast(store, db, BROADCAST_KINDS[event.type], event)

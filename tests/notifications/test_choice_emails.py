@@ -300,3 +300,23 @@ async def test_an_offer_withdrawn_after_the_round_closed_emails_no_one(
     )
     await drain(mailing.worker)
     assert withdrawn_mail(smtp_server, "resident0@example.org") == []
+
+
+async def test_a_pledge_confirmed_while_the_round_is_open_is_sent_the_offers_once(
+    mailing: Running, smtp_server: SmtpServer
+) -> None:
+    store = mailing.store
+    _, campaign, _ids, _north, _south = await round_with_residents(mailing)
+    late = await make_confirmed_pledge(store, campaign.slug, 7)
+    await drain(mailing.worker)
+    await drain(mailing.worker)
+    [offers] = offers_mail(smtp_server, "resident7@example.org")
+    # Its link chooses for the late pledge.
+    await choose_through_page(mailing, choose_links(offers), {"offer": "none"})
+    chosen = await choice_for_pledge(store.database, late)
+    assert chosen is not None and chosen.offer_id is None
+
+    await close_round(store, campaign.id)
+    await make_confirmed_pledge(store, campaign.slug, 8)
+    await drain(mailing.worker)
+    assert offers_mail(smtp_server, "resident8@example.org") == []
