@@ -15,11 +15,19 @@ For each database (a fresh SQLite file; a fresh PostgreSQL database when one ans
    (d) price: paper pledges on a campaign with a price question (points 1500..3500) and a
        target price of 2500, each with a `max_price` spread over the points and a
        firmness; its target is half the pledges at 2500 or more.
+   (e) choice: set up through the API (untimed) a campaign tipped by half as many paper
+       pledges as requests, two providers with an endpoint covering it and an offer each,
+       and the round opened by the lead; once the worker sent the offers emails, residents
+       POST /api/v1/choices with their signed tokens, three in four changing their mind
+       once or twice (to the other offer or "none").
 3. After each path: wait for the worker to drain, then check exactness in the database
    (stored confirmations == accepted requests, no duplicates, exactly one campaign.tipped;
-   on the price path the demand counters against a count of the confirmed pledges).
-4. With --statements N: N more paper pledges per path, one at a time, to an in-process app,
-   counting the SQL statements and transactions each takes.
+   on the price path the demand counters against a count of the confirmed pledges; on the
+   choice path the round's and each offer's counters against a recount of the choices,
+   and each resident's last choice stored).
+4. With --statements N: N more paper pledges per path (on the choice path N first choices,
+   then N changes of mind), one at a time, to an in-process app, counting the SQL
+   statements and transactions each takes.
 
 The load generator runs in separate processes (this script with --loadgen) and reports
 its own CPU next to the server's. Exit status: 1 if any exactness check failed, 2 if the
@@ -66,7 +74,7 @@ from common import (
 )
 
 TARGET_RATIO = 0.5
-PATHS = ("paper", "web", "households", "price")
+PATHS = ("paper", "web", "households", "price", "choice")
 
 # --------------------------------------------------------------------------- load generator
 
@@ -98,6 +106,10 @@ async def _loadgen(spec: dict[str, Any]) -> dict[str, Any]:
     ]
     statuses = [0] * len(items)
     latencies = [0.0] * len(items)
+    # When each request began and its answer came (time.monotonic(), one clock for every
+    # process on the machine): the choice path checks that the last of a resident's changes
+    # of mind is the one stored, where one began after the others were answered.
+    spans = [[0.0, 0.0] for _ in items]
     flags = [False] * len(items)
     errors: list[str] = []
     try:
@@ -121,6 +133,7 @@ async def _loadgen(spec: dict[str, Any]) -> dict[str, Any]:
                 next_index += 1
                 path, body = items[i]
                 t0 = time.perf_counter()
+                spans[i][0] = time.monotonic()
                 try:
                     response = await client.post(path, json=body)
                     statuses[i] = response.status_code
@@ -133,6 +146,7 @@ async def _loadgen(spec: dict[str, Any]) -> dict[str, Any]:
                     if len(errors) < 5:
                         errors.append(f"{type(exc).__name__}: {exc}")
                 latencies[i] = time.perf_counter() - t0
+                spans[i][1] = time.monotonic()
 
         await asyncio.gather(*(worker(clients[k // pool_size]) for k in range(concurrency)))
         finished = time.monotonic()
@@ -148,6 +162,7 @@ async def _loadgen(spec: dict[str, Any]) -> dict[str, Any]:
         "sent": sent,
         "statuses": statuses[:sent],
         "latencies": latencies[:sent],
+        "spans": spans[:sent],
         "flags": flags[:sent],
         "errors": errors,
     }
@@ -207,6 +222,11 @@ class Phase:
     machine_cpu: float
     server_wait: float | None
     errors: list[str]
+    # Per request sent, in the order of the lists above: its index in the items given to
+    # run_phase (the load processes each take every n-th item), and its [start, answer]
+    # times on time.monotonic().
+    indices: list[int] = field(default_factory=list)
+    spans: list[list[float]] = field(default_factory=list)
 
     @property
     def other_cpu(self) -> float:
@@ -331,6 +351,12 @@ def run_phase(
         machine_cpu=machine1 - machine0,
         server_wait=None if wait0 is None or wait1 is None else max(0.0, wait1 - wait0),
         errors=[e for r in results for e in r["errors"]],
+        indices=[
+            i
+            for k, r in enumerate(results)
+            for i in list(range(k, len(items), procs_n))[: r["sent"]]
+        ],
+        spans=[span for r in results for span in r["spans"]],
     )
 
 
@@ -378,16 +404,26 @@ class Db:
         return list(await self.database.fetch_all(sql, values))
 
 
-async def wait_for_worker(db: Db, seconds: float) -> tuple[bool, float]:
-    """Until every event is dispatched and every email rendered; (drained, seconds taken)."""
+async def wait_for_worker(
+    db: Db, seconds: float, *, deliveries: bool = False
+) -> tuple[bool, float]:
+    """Until every event is dispatched and every email rendered (and with `deliveries`,
+    every webhook delivered or given up); (drained, seconds taken)."""
     started = time.monotonic()
     while True:
         pending_events = await db.val("SELECT count(*) FROM events WHERE dispatched_at IS NULL")
         pending_emails = await db.val(
             "SELECT count(*) FROM emails WHERE status IN ('queued', 'sending')"
         )
+        pending_hooks = (
+            await db.val(
+                "SELECT count(*) FROM webhook_deliveries WHERE status IN ('pending', 'sending')"
+            )
+            if deliveries
+            else 0
+        )
         waited = time.monotonic() - started
-        if pending_events == 0 and pending_emails == 0:
+        if pending_events == 0 and pending_emails == 0 and pending_hooks == 0:
             return True, waited
         if waited > seconds:
             return False, waited
@@ -480,10 +516,13 @@ async def groundswell_checks(
 class PathResult:
     label: str
     phases: list[Phase]
-    confirmed: int
+    confirmed: int  # what the path counts: confirmed pledges, or choices made
     checks: list[Check] = field(default_factory=list)
     drain_seconds: float = 0.0
     drained: bool = True
+    counted: str = "confirmed"  # as in "400 confirmed in 1.2 s"
+    unit: str = "confirmed pledges"  # as in "330 confirmed pledges/s"
+    notes: list[str] = field(default_factory=list)
 
     @property
     def wall(self) -> float:
@@ -511,6 +550,7 @@ class StatementCount:
     one_pledge: list[str]
     cpu: float  # seconds of this process's CPU (the app, and aiosqlite's threads)
     db_cpu: float | None  # seconds of PostgreSQL's CPU, when it runs here
+    unit: str = "pledge"  # what one request makes: a pledge, a choice
 
     @property
     def per_pledge(self) -> float:
@@ -730,6 +770,273 @@ def _single_phase(label: str, phase: Phase) -> PathResult:
     return PathResult(label, [phase], confirmed=phase.accepted)
 
 
+# --------------------------------------------------------------------------- the choice path
+
+# Two providers, each with an endpoint covering the campaign, each posting one offer.
+CHOICE_PROVIDERS = (("Aire Fibre", 2500), ("Kirkstall Cable", 2200))
+# Requests a resident sends, by their number mod 4: two on average, so three in four change
+# their mind once or twice.
+CHOICE_SENDS = (1, 2, 2, 3)
+NONE_OF_THESE = "none"
+
+
+def choice_residents(args: argparse.Namespace) -> int:
+    """Confirmed pledgers who choose: half the requests, as each sends two on average."""
+    return max(1, args.requests // 2)
+
+
+def choice_step(j: int, k: int, offers: list[str]) -> dict[str, Any]:
+    """Resident j's k-th choice (0: the first): the offers and "none of these" in turn, so
+    each change of mind is to another; one answer in five says the household would need a
+    social tariff."""
+    options = [*offers, NONE_OF_THESE]
+    return {"offer": options[(j + k) % len(options)], "needs_social_tariff": (j + k) % 5 == 0}
+
+
+def choice_plan(j: int, offers: list[str]) -> list[dict[str, Any]]:
+    """What resident j sends: a first choice and maybe one or two changes of mind."""
+    return [choice_step(j, k, offers) for k in range(CHOICE_SENDS[j % len(CHOICE_SENDS)])]
+
+
+def choice_items(
+    tokens: list[str], offers: list[str]
+) -> tuple[list[list[Any]], list[int], list[dict[str, Any]]]:
+    """The requests (every resident's first choice, then the second ones, then the third),
+    and for each the resident's number and what it sent."""
+    plans = [choice_plan(j, offers) for j in range(len(tokens))]
+    items: list[list[Any]] = []
+    owners: list[int] = []
+    sent: list[dict[str, Any]] = []
+    for k in range(max(CHOICE_SENDS)):
+        for j, plan in enumerate(plans):
+            if k < len(plan):
+                items.append(["/api/v1/choices", {"token": tokens[j], **plan[k]}])
+                owners.append(j)
+                sent.append(plan[k])
+    return items, owners, sent
+
+
+def offer_body(title: str, price: int) -> dict[str, Any]:
+    return {
+        "title": title,
+        "description": "Fibre to every home on the street.\n\nInstalled within six weeks.",
+        "price": price,
+        "period": "month",
+        "minimum_term_months": 12,
+        "social_tariff": {"price": 1200, "who_qualifies": "Households on Universal Credit."},
+    }
+
+
+def provider_keys(cli: list[str], env: dict[str, str], workdir: Path, tag: str) -> list[str]:
+    """A provider organisation's API key for each of CHOICE_PROVIDERS (new names per run)."""
+    keys = []
+    for name, _ in CHOICE_PROVIDERS:
+        email = f"ops-{tag}@{name.split()[0].lower()}.bench.example.org"
+        argv = [*cli, "apikey", "create", "--email", email]
+        out = run_cli([*argv, "--org", f"{name} {tag}", "--kind", "provider"], env, workdir)
+        keys.append(out.strip().splitlines()[-1])
+    return keys
+
+
+@dataclass
+class ChoiceRoundSetup:
+    slug: str
+    pledge_ids: list[int]  # the confirmed pledgers, in the order of choice_plan's j
+    offers: list[str]  # the offers' public ids, one per provider
+
+
+async def set_up_choice_round(
+    http: Any,
+    db: Db,
+    *,
+    slug: str,
+    residents: int,
+    lead_key: str,
+    provider_keys: list[str],
+    hook_url: str,
+    tag: str,
+) -> ChoiceRoundSetup:
+    """Through the API (`http`: an httpx.AsyncClient): a campaign that tips on `residents`
+    paper pledges, each provider's webhook endpoint covering it, one offer each, and the
+    round opened by the lead. Anything refused is a BenchmarkError."""
+
+    async def post(path: str, key: str, body: dict[str, Any], expect: int) -> Any:
+        answer = await http.post(path, json=body, headers={"Authorization": f"Bearer {key}"})
+        if answer.status_code != expect:
+            raise BenchmarkError(f"POST {path}: {answer.status_code} {answer.text[:500]}")
+        return answer.json()
+
+    body = campaign_body(slug, residents, title="Benchmark campaign", script="choice path")
+    await post("/api/v1/campaigns", lead_key, body, 201)
+    for key in provider_keys:
+        endpoint = {"url": hook_url, "filters": {"campaigns": [slug]}}
+        await post("/api/v1/webhook-endpoints", key, endpoint, 201)
+    gate = asyncio.Semaphore(8)
+
+    async def pledge(i: int) -> None:
+        async with gate:
+            body = pledge_body(f"choice-{tag}", i, source="paper")
+            await post(f"/api/v1/campaigns/{slug}/pledges", lead_key, body, 201)
+
+    await asyncio.gather(*(pledge(i) for i in range(residents)))
+    offers = []
+    for key, (name, price) in zip(provider_keys, CHOICE_PROVIDERS, strict=True):
+        made = await post(
+            f"/api/v1/campaigns/{slug}/offers", key, offer_body(f"{name}, 900 Mb", price), 201
+        )
+        offers.append(str(made["id"]))
+    await post(f"/api/v1/campaigns/{slug}/choice-round", lead_key, {}, 201)
+    rows = await db.rows(
+        "SELECT p.id FROM pledges p JOIN campaigns c ON c.id = p.campaign_id "
+        "WHERE c.slug = :slug AND p.status = 'confirmed' ORDER BY p.id",
+        slug=slug,
+    )
+    if len(rows) != residents:
+        raise BenchmarkError(f"{len(rows)} confirmed pledges on {slug}, not {residents}")
+    return ChoiceRoundSetup(slug, [int(r["id"]) for r in rows], offers)
+
+
+class HookReceiver:
+    """Answers 204 to every POST on 127.0.0.1 (a thread in this process): the providers'
+    endpoints point here, so their deliveries succeed and none is retried during the timed
+    phase. Delivery is not measured."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Accept(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Accept)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def __enter__(self) -> HookReceiver:
+        import threading
+
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def choice_checks(
+    db: Db, setup: ChoiceRoundSetup, phase: Phase, owners: list[int], sent: list[dict[str, Any]]
+) -> list[Check]:
+    """Every choice answered 200; one row per resident who chose; the round's and each
+    offer's counters equal a recount of the choices table; each resident's stored choice is
+    the last they sent (or, where their requests overlapped, one of those in flight)."""
+    from collections import Counter
+
+    statuses = Counter(phase.statuses)
+    server_errors = sum(n for s, n in statuses.items() if s >= 500 or s < 0)
+    cid = await db.val("SELECT id FROM campaigns WHERE slug = :slug", slug=setup.slug)
+    round_row = (
+        await db.rows(
+            "SELECT chose_count, none_count, social_tariff_count, closed_at FROM choice_rounds "
+            "WHERE campaign_id = :cid",
+            cid=cid,
+        )
+    )[0]
+    stored = await db.rows(
+        "SELECT ch.pledge_id, ch.unit_key, o.public_id, ch.needs_social_tariff FROM choices ch "
+        "LEFT JOIN offers o ON o.id = ch.offer_id WHERE ch.campaign_id = :cid",
+        cid=cid,
+    )
+    offer_rows = await db.rows(
+        "SELECT public_id, chosen_count, social_tariff_count FROM offers WHERE campaign_id = :cid",
+        cid=cid,
+    )
+    stored_by_pledge = {
+        int(r["pledge_id"]): (r["public_id"] or NONE_OF_THESE, bool(r["needs_social_tariff"]))
+        for r in stored
+    }
+    round_counters = {
+        "chose": round_row["chose_count"],
+        "none": round_row["none_count"],
+        "social tariff": round_row["social_tariff_count"],
+    }
+    recount = {
+        "chose": sum(1 for r in stored if r["public_id"] is not None),
+        "none": sum(1 for r in stored if r["public_id"] is None),
+        "social tariff": sum(1 for r in stored if r["needs_social_tariff"]),
+    }
+    offer_counters = {
+        r["public_id"]: (r["chosen_count"], r["social_tariff_count"]) for r in offer_rows
+    }
+    offer_recount = {
+        o: (
+            sum(1 for r in stored if r["public_id"] == o),
+            sum(1 for r in stored if r["public_id"] == o and r["needs_social_tariff"]),
+        )
+        for o in setup.offers
+    }
+    # Each resident's accepted requests: [start, answer] and what it sent.
+    answered: dict[int, list[tuple[float, float, tuple[str, bool]]]] = {}
+    for status, index, (start, end) in zip(phase.statuses, phase.indices, phase.spans, strict=True):
+        if status == 200:
+            body = sent[index]
+            answered.setdefault(owners[index], []).append(
+                (start, end, (body["offer"], body["needs_social_tariff"]))
+            )
+    wrong, overlapping = 0, 0
+    for j, requests in answered.items():
+        # A request answered before another of the same resident began was committed before
+        # it: superseded. The stored choice is one of those that were not.
+        latest_start = max(start for start, _, _ in requests)
+        standing = {what for start, end, what in requests if end >= latest_start}
+        overlapping += len(standing) > 1
+        if stored_by_pledge.get(setup.pledge_ids[j]) not in standing:
+            wrong += 1
+    chose_ids = {setup.pledge_ids[j] for j in answered}
+    unit_keys = {r["unit_key"] for r in stored}
+    errors = "; ".join(phase.errors[:3])
+    return [
+        Check(
+            "every choice answered 200, none 5xx",
+            all(s == 200 for s in phase.statuses),
+            f"sent {phase.sent} of {phase.requests}; answers {dict(sorted(statuses.items()))}"
+            f" (5xx or no answer: {server_errors})" + (f"; e.g. {errors}" if errors else ""),
+        ),
+        Check(
+            "one choice row per resident who chose",
+            len(stored) == len(stored_by_pledge) == len(unit_keys)
+            and set(stored_by_pledge) == chose_ids
+            and unit_keys == {f"p{p}" for p in chose_ids},
+            f"choice rows={len(stored)} distinct pledges={len(stored_by_pledge)} "
+            f"residents with an accepted choice={len(chose_ids)}",
+        ),
+        Check(
+            "round counters == recount of choices",
+            round_counters == recount and round_row["closed_at"] is None,
+            f"choice_rounds {round_counters}; choices {recount}",
+        ),
+        Check(
+            "offer counters == recount of choices",
+            offer_counters == offer_recount,
+            "; ".join(
+                f"offer {o}: chosen {offer_counters.get(o, ('-', '-'))[0]} / recount "
+                f"{n}, social tariff {offer_counters.get(o, ('-', '-'))[1]} / recount {t}"
+                for o, (n, t) in offer_recount.items()
+            ),
+        ),
+        Check(
+            "the last change of mind is the one stored",
+            wrong == 0,
+            f"{len(answered)} residents, {sum(len(r) for r in answered.values())} accepted "
+            f"choices; stored choice not the last sent={wrong} (residents whose last two "
+            f"requests overlapped, so either may be last: {overlapping})",
+        ),
+    ]
+
+
 async def run_baseline(
     kind: str, url: str, args: argparse.Namespace, workdir: Path
 ) -> tuple[PathResult, int | None]:
@@ -777,6 +1084,68 @@ async def run_baseline(
     return result, code
 
 
+async def run_choice_path(
+    db: Db,
+    server: Server,
+    env: dict[str, str],
+    args: argparse.Namespace,
+    workdir: Path,
+    *,
+    lead_key: str,
+    hook_url: str,
+    tag: str,
+    postgres: bool,
+) -> PathResult:
+    """Set up an open choice round through the API (untimed), let the worker send the
+    offers emails, then time residents choosing: POST /api/v1/choices with their tokens."""
+    import httpx
+
+    from pledges.tokens import Signer
+
+    residents = choice_residents(args)
+    keys = provider_keys(groundswell_command(), env, workdir, tag)
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as http:
+        setup = await set_up_choice_round(
+            http,
+            db,
+            slug=f"bench-choice-{tag}",
+            residents=residents,
+            lead_key=lead_key,
+            provider_keys=keys,
+            hook_url=hook_url,
+            tag=tag,
+        )
+    set_up = time.monotonic() - started
+    # The offers emails (one per resident) and the webhooks go out before residents choose.
+    drained, drain = await wait_for_worker(db, args.drain_seconds, deliveries=True)
+    signer = Signer(env["SECRET_KEY"])
+    tokens = [signer.sign(pledge_id, "offer-choice") for pledge_id in setup.pledge_ids]
+    items, owners, sent = choice_items(tokens, setup.offers)
+    phase = run_phase(
+        "choice",
+        server.base_url,
+        items,
+        args=args,
+        workdir=workdir,
+        server_pid=server.pid,
+        postgres=postgres,
+        warmup_path=f"/api/v1/campaigns/{setup.slug}",
+    )
+    outcome = PathResult(
+        "choice", [phase], confirmed=phase.accepted, counted="choices", unit="choices"
+    )
+    outcome.notes.append(
+        f"set up through the API in {set_up:.1f} s: {residents} paper pledges (it tipped), "
+        f"2 providers' endpoints and offers, the round opened; worker "
+        + (f"drained {drain:.1f} s later" if drained else f"NOT drained after {drain:.0f} s")
+        + f" (offers emails, webhooks); {len(set(owners))} residents sent {len(items)} choices"
+    )
+    outcome.drained, outcome.drain_seconds = await wait_for_worker(db, args.drain_seconds)
+    outcome.checks = await choice_checks(db, setup, phase, owners, sent)
+    return outcome
+
+
 async def run_groundswell(
     kind: str, url: str, args: argparse.Namespace, workdir: Path, result: DatabaseResult
 ) -> None:
@@ -784,7 +1153,9 @@ async def run_groundswell(
 
     from pledges.tokens import Signer
 
-    env = production_env(url)
+    # The choice path's providers register endpoints on 127.0.0.1 (HookReceiver).
+    hooks = {"WEBHOOK_ALLOW_PRIVATE_NETWORKS": "1"} if "choice" in args.paths else {}
+    env = production_env(url, **hooks)
     cli = groundswell_command()
     if kind == "postgres":
         run_cli([*cli, "migrate"], env, workdir)  # serve migrates SQLite by itself
@@ -816,8 +1187,25 @@ async def run_groundswell(
         target = max(1, args.requests // 2)
         run_tag = uuid.uuid4().hex[:8]
         async with Db(url) as db:
-            with httpx.Client(base_url=server.base_url, timeout=30, headers=auth) as http:
+            with (
+                httpx.Client(base_url=server.base_url, timeout=30, headers=auth) as http,
+                HookReceiver() as receiver,
+            ):
                 for path in args.paths:
+                    if path == "choice":
+                        outcome = await run_choice_path(
+                            db,
+                            server,
+                            env,
+                            args,
+                            workdir,
+                            lead_key=key,
+                            hook_url=receiver.url,
+                            tag=run_tag,
+                            postgres=postgres,
+                        )
+                        result.paths.append(outcome)
+                        continue
                     slug = f"bench-{path}-{run_tag}"
                     body = campaign_body(
                         slug, target, title="Benchmark campaign", script=Path(__file__).name
@@ -996,7 +1384,8 @@ async def count_statements(
     from app.main import create_app
     from app.settings import Settings
 
-    env = production_env(url)
+    hooks = {"WEBHOOK_ALLOW_PRIVATE_NETWORKS": "1"} if "choice" in args.paths else {}
+    env = production_env(url, **hooks)
     cli = groundswell_command()
     run_cli([*cli, "migrate"], env, workdir)
     key = (
@@ -1053,6 +1442,76 @@ async def count_statements(
             )
             counter.statements.clear()
             counter.transactions = 0
+        if "choice" in args.paths:
+            counts += await count_choice_statements(app, counter, env, url, key, args, workdir)
+    return counts
+
+
+async def count_choice_statements(
+    app: Any,
+    counter: StatementCounter,
+    env: dict[str, str],
+    url: str,
+    lead_key: str,
+    args: argparse.Namespace,
+    workdir: Path,
+) -> list[StatementCount]:
+    """An open choice round set up through the in-process app's API, with 3 +
+    args.statements confirmed pledgers; each chooses once, then each changes their mind
+    once, one at a time: the statements of the last args.statements of each."""
+    import httpx
+
+    from pledges.tokens import Signer
+
+    tag = uuid.uuid4().hex[:8]
+    keys = provider_keys(groundswell_command(), env, workdir, tag)
+    async with (
+        Db(url) as db,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
+        ) as http,
+    ):
+        setup = await set_up_choice_round(
+            http,
+            db,
+            slug=f"statements-choice-{tag}",
+            residents=3 + args.statements,
+            lead_key=lead_key,
+            provider_keys=keys,
+            hook_url="http://127.0.0.1:9/hook",  # never delivered: no worker here
+            tag=tag,
+        )
+        signer = Signer(env["SECRET_KEY"])
+        tokens = [signer.sign(pledge_id, "offer-choice") for pledge_id in setup.pledge_ids]
+        counts = []
+        for k, label in enumerate(("choice (first)", "choice (change of mind)")):
+            one: list[str] = []
+            for j, token in enumerate(tokens):
+                if j == 3:
+                    cpu0, db0 = time.process_time(), postgres_cpu_seconds()
+                counter.on = j >= 3
+                before = len(counter.statements)
+                body = {"token": token, **choice_step(j, k, setup.offers)}
+                answer = await http.post("/api/v1/choices", json=body)
+                if answer.status_code != 200:
+                    raise BenchmarkError(f"choice refused: {answer.status_code} {answer.text}")
+                one = counter.statements[before:]
+            counter.on = False
+            cpu, db1 = time.process_time() - cpu0, postgres_cpu_seconds()
+            counts.append(
+                StatementCount(
+                    label,
+                    args.statements,
+                    len(counter.statements),
+                    counter.transactions,
+                    one,
+                    cpu,
+                    None if db0 is None or db1 is None or url.startswith("sqlite") else db1 - db0,
+                    unit="choice",
+                )
+            )
+            counter.statements.clear()
+            counter.transactions = 0
     return counts
 
 
@@ -1103,6 +1562,24 @@ def phase_line(label: str, ph: Phase) -> str:
     )
 
 
+def cpu_per(path: PathResult) -> str:
+    """CPU milliseconds per thing counted (a confirmed pledge, a choice), over the timed
+    phases: the server's (web and worker, with aiosqlite's threads), PostgreSQL's and the
+    load generator's."""
+    n = max(path.confirmed, 1)
+
+    def ms(values: list[float | None]) -> str:
+        if any(v is None for v in values):
+            return "n/a"
+        return f"{sum(v or 0.0 for v in values) / n * 1000:.2f}"
+
+    server = ms([ph.server_cpu for ph in path.phases])
+    pg = ms([ph.db_cpu for ph in path.phases])
+    loadgen = ms([ph.loadgen_cpu for ph in path.phases])
+    single = path.unit.removesuffix("s")
+    return f"CPU ms per {single}: server {server}, PostgreSQL {pg}, load generator {loadgen}"
+
+
 def report(results: list[DatabaseResult], args: argparse.Namespace) -> bool:
     """Print everything; returns True when every exactness check passed."""
     all_ok = True
@@ -1137,15 +1614,18 @@ def report(results: list[DatabaseResult], args: argparse.Namespace) -> bool:
                 f"{ph.name} p50 {ph.p(50):.1f} ms / p99 {ph.p(99):.1f} ms" for ph in path.phases
             )
             print(
-                f"  {path.label}: {path.confirmed} confirmed in {path.wall:.2f} s = "
-                f"{path.rate:.1f} confirmed pledges/s ({lat})"
+                f"  {path.label}: {path.confirmed} {path.counted} in {path.wall:.2f} s = "
+                f"{path.rate:.1f} {path.unit}/s ({lat})"
             )
+            for note in path.notes:
+                print(f"      {note}")
             drain = (
                 f"worker drained in {path.drain_seconds:.2f} s after the last request"
                 if path.drained
                 else f"worker NOT drained after {path.drain_seconds:.0f} s"
             )
-            print(f"      {drain}; including that: {path.rate_with_drain:.1f} confirmed/s")
+            print(f"      {drain}; including that: {path.rate_with_drain:.1f} {path.counted}/s")
+            print(f"      {cpu_per(path)}")
             if res.baseline and base_rate:
                 b = res.baseline.phases[0]
                 ratio = path.rate / base_rate
@@ -1201,15 +1681,15 @@ def report(results: list[DatabaseResult], args: argparse.Namespace) -> bool:
         if res.statements:
             print()
             print(
-                f"  SQL statements per pledge ({res.statements[0].pledges} pledges one at a "
-                "time, in process, no worker):"
+                f"  SQL statements per request ({res.statements[0].pledges} requests one at a "
+                "time per path, in process, no worker):"
             )
             for sc in res.statements:
                 n = max(sc.pledges, 1)
                 db_cpu = "" if sc.db_cpu is None else f", PostgreSQL {sc.db_cpu / n * 1000:.2f}"
                 print(
                     f"    {sc.label}: {sc.per_pledge:.2f} statements and "
-                    f"{sc.transactions / n:.2f} transactions a pledge; CPU ms a pledge: "
+                    f"{sc.transactions / n:.2f} transactions a {sc.unit}; CPU ms a {sc.unit}: "
                     f"app {sc.cpu / n * 1000:.2f}{db_cpu}; the last: {'; '.join(sc.one_pledge)}"
                 )
         if res.profile:
@@ -1275,8 +1755,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--paths",
-        default="paper,web,households,price",
-        help="comma-separated: paper, web (web = pledge then confirm), households, price",
+        default="paper,web,households,price,choice",
+        help="comma-separated: paper, web (web = pledge then confirm), households, price, "
+        "choice (residents choosing between offers in an open choice round)",
     )
     parser.add_argument(
         "--statements",
@@ -1314,7 +1795,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.paths = [p.strip() for p in args.paths.split(",") if p.strip()]
     if not set(args.paths) <= set(PATHS) or args.requests < 1:
-        parser.error("--paths takes paper, web, households and price; --requests must be positive")
+        parser.error(
+            "--paths takes paper, web, households, price and choice; --requests must be positive"
+        )
     return args
 
 
