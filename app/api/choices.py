@@ -238,13 +238,17 @@ async def check_choice(data: Any) -> None:
         raise ValidationFailed(found)
 
 
-async def _choice_answer(request: Request, pledge_id: int) -> ChoiceAnswer:
-    db = services(request).store.database
-    pledge = await get_pledge(db, pledge_id)
-    campaign = await get_campaign_by_id(db, pledge.campaign_id)
-    found = await choice_service.get_round(db, campaign.id)
-    made = await choice_service.choice_for_pledge(db, pledge_id)
-    offers = await list_offers(db, campaign.id)
+async def _choice_answer(
+    request: Request, pledge_id: int, made: choice_service.Choice | None = None
+) -> ChoiceAnswer:
+    """The offers and the choice as they stand; `made`: the choice just made, not read again."""
+    async with services(request).store.read() as db:
+        pledge = await get_pledge(db, pledge_id)
+        campaign = await get_campaign_by_id(db, pledge.campaign_id)
+        found = await choice_service.get_round(db, campaign.id)
+        if made is None:
+            made = await choice_service.choice_for_pledge(db, pledge_id)
+        offers = await list_offers(db, campaign.id)
     choice = None
     if made is not None:
         choice = ChoiceMade(
@@ -283,8 +287,8 @@ async def make_choice(request: Request) -> Response:
     body = await parse_body(request, ChoiceBody, check_choice)
     pledge_id = int(svc.signer.unsign(body.token, "offer-choice"))
     choice = choice_service.parse_choice(body.model_dump(exclude={"token"}, exclude_none=True))
-    await choice_service.choose(svc.store, pledge_id, choice)
-    return answer(await _choice_answer(request, pledge_id))
+    made = await choice_service.choose(svc.store, pledge_id, choice)
+    return answer(await _choice_answer(request, pledge_id, made))
 
 
 @operation(
