@@ -446,12 +446,12 @@ async def test_every_operation_answers_as_its_document_says(
     assert (await client.get(record_path)).status_code == 200
     assert (await client.get("/api/v1/campaigns/no-such/delivery")).status_code == 404
     # Responses: the provider whose endpoint covers the tipped campaign responds, once a day.
-    answered = f"/api/v1/campaigns/{small.slug}/responses"
+    responses_path = f"/api/v1/campaigns/{small.slug}/responses"
     reply = {"body": "We can survey in March."}
-    assert (await client.post(answered, json=reply, headers=org_h)).status_code == 201
-    assert (await client.post(answered, json=reply, headers=org_h)).status_code == 429
-    assert (await client.post(answered, json={}, headers=org_h)).status_code == 422
-    assert (await client.get(answered)).status_code == 200
+    assert (await client.post(responses_path, json=reply, headers=org_h)).status_code == 201
+    assert (await client.post(responses_path, json=reply, headers=org_h)).status_code == 429
+    assert (await client.post(responses_path, json={}, headers=org_h)).status_code == 422
+    assert (await client.get(responses_path)).status_code == 200
     assert (await client.get("/api/v1/campaigns/no-such/responses")).status_code == 404
 
     # Every answer's body is what the document says for its operation and status.
