@@ -23,7 +23,7 @@ from starlette.datastructures import Secret
 from app.settings import Settings
 from gateways.stripe_gateway import StripeGateway
 from gateways.stripe_stand_in import FakeStripe
-from pledges.accounts import create_lead_api_key, ensure_lead
+from pledges.accounts import Lead, create_lead_api_key, ensure_lead
 from pledges.campaigns import (
     create_campaign,
     get_campaign,
@@ -110,6 +110,23 @@ NAMES = [
 ]
 
 
+async def unseeded_demo_lead(store: Store, slug: str) -> Lead | None:
+    """The demo's lead, when this is a demo database (its first campaign is there) and the
+    campaign at `slug` is not seeded yet; None when there is nothing to do."""
+    db = store.database
+    try:
+        await get_campaign(db, slug)
+        return None
+    except CampaignNotFound:
+        pass
+    try:
+        await get_campaign(db, str(CAMPAIGNS[0]["slug"]))
+    except CampaignNotFound:
+        return None  # someone's own campaigns: leave them alone
+    async with store.write() as db:
+        return await ensure_lead(db, DEMO_LEAD)
+
+
 async def seed_demo(store: Store) -> bool:
     """Seed once: returns False when campaigns already exist."""
     if await list_campaigns(store.database, include_drafts=True, include_hidden=True, limit=1):
@@ -171,18 +188,9 @@ async def seed_money_demo(
     configured). Only with the stand-in can the two earlier pledges be seeded: their
     cards are saved by completing Checkout on the stand-in, as its test page does.
     Returns False when there is nothing to do: not a demo database, or seeded already."""
-    db = store.database
-    try:
-        await get_campaign(db, MONEY_CAMPAIGN["slug"])
+    lead = await unseeded_demo_lead(store, MONEY_CAMPAIGN["slug"])
+    if lead is None:
         return False
-    except CampaignNotFound:
-        pass
-    try:
-        await get_campaign(db, str(CAMPAIGNS[0]["slug"]))
-    except CampaignNotFound:
-        return False  # someone's own campaigns: leave them alone
-    async with store.write() as db:
-        lead = await ensure_lead(db, DEMO_LEAD)
     data = {**MONEY_CAMPAIGN, "deadline": (utcnow() + timedelta(days=MONEY_DAYS)).isoformat()}
     campaign = await create_campaign(store, lead.id, parse_campaign(data), money_enabled=True)
     if stand_in is None:
@@ -270,18 +278,9 @@ async def seed_households_demo(store: Store, signer: Signer) -> bool:
     with codes, pledges from several homes (two people in one flat), one home verified by
     its letter's code, and one pledge recorded for a neighbour without email. Returns
     False when there is nothing to do: not a demo database, or seeded already."""
-    db = store.database
-    try:
-        await get_campaign(db, HOUSEHOLDS_CAMPAIGN["slug"])
+    lead = await unseeded_demo_lead(store, HOUSEHOLDS_CAMPAIGN["slug"])
+    if lead is None:
         return False
-    except CampaignNotFound:
-        pass
-    try:
-        await get_campaign(db, str(CAMPAIGNS[0]["slug"]))
-    except CampaignNotFound:
-        return False  # someone's own campaigns: leave them alone
-    async with store.write() as db:
-        lead = await ensure_lead(db, DEMO_LEAD)
     data = {
         **HOUSEHOLDS_CAMPAIGN,
         "deadline": (utcnow() + timedelta(days=HOUSEHOLDS_DAYS)).isoformat(),

@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from app.development.demo import CAMPAIGNS, DEMO_LEAD
+from app.development.demo import unseeded_demo_lead
 from notifications.endpoints import EndpointInput, create_endpoint
-from pledges.accounts import ensure_lead, ensure_organisation
+from pledges.accounts import ensure_organisation
 from pledges.campaigns import create_campaign, get_campaign, parse_campaign
 from pledges.choices import NONE_OF_THESE, ChoiceInput, choose, open_round
-from pledges.errors import CampaignNotFound
 from pledges.offers import parse_offer, post_offer
 from pledges.pledging import confirm_pledge, parse_pledge, record_pledge
 from pledges.store import Store, utcnow
@@ -143,18 +142,9 @@ async def seed_choice_demo(store: Store, base_url: str) -> bool:
     """Add the tipped campaign with two offers and an open choice round to a demo database,
     once; `base_url` is where the app serves /dev/webhooks, for the providers' endpoints.
     Returns False when there is nothing to do: not a demo database, or seeded already."""
-    db = store.database
-    try:
-        await get_campaign(db, CHOICE_CAMPAIGN["slug"])
+    lead = await unseeded_demo_lead(store, CHOICE_CAMPAIGN["slug"])
+    if lead is None:
         return False
-    except CampaignNotFound:
-        pass
-    try:
-        await get_campaign(db, str(CAMPAIGNS[0]["slug"]))
-    except CampaignNotFound:
-        return False  # someone's own campaigns: leave them alone
-    async with store.write() as db:
-        lead = await ensure_lead(db, DEMO_LEAD)
     # The providers follow broadband campaigns in LS6 before this one tips, so they are
     # told when it does (at the app's own receiver) and may then answer it.
     providers: list[int] = []

@@ -21,10 +21,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from app.development.demo import CAMPAIGNS, DEMO_LEAD
-from pledges.accounts import ensure_lead
-from pledges.campaigns import create_campaign, get_campaign, parse_campaign
-from pledges.errors import CampaignNotFound
+from app.development.demo import unseeded_demo_lead
+from pledges.campaigns import create_campaign, parse_campaign
 from pledges.pledging import (
     confirm_pledge,
     parse_pledge,
@@ -205,18 +203,9 @@ async def _seed_campaign(
 async def seed_demand_demo(store: Store) -> bool:
     """Add the two campaigns that ask a price to a demo database, once. Returns False when
     there is nothing to do: not a demo database, or seeded already."""
-    db = store.database
-    try:
-        await get_campaign(db, PRICE_CAMPAIGN["slug"])
+    lead = await unseeded_demo_lead(store, PRICE_CAMPAIGN["slug"])
+    if lead is None:
         return False
-    except CampaignNotFound:
-        pass
-    try:
-        await get_campaign(db, str(CAMPAIGNS[0]["slug"]))
-    except CampaignNotFound:
-        return False  # someone's own campaigns: leave them alone
-    async with store.write() as db:
-        lead = await ensure_lead(db, DEMO_LEAD)
     await _seed_campaign(store, lead.id, PRICE_CAMPAIGN, PRICE_DAYS, price_pledges())
     await _seed_campaign(store, lead.id, COST_CAMPAIGN, COST_DAYS, COST_PLEDGES)
     return True
