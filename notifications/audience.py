@@ -14,6 +14,17 @@ import sqlalchemy as sa
 from pledges.tables import choices, pledges
 
 
+def broadcast_audience(kind: str, campaign_id: int) -> sa.Select[Any]:
+    """The ids of the pledges a campaign's broadcast of `kind` goes to: confirmed, not
+    anonymised, and the news-takers for that kind (an email, or a note without one)."""
+    return sa.select(pledges.c.id).where(
+        pledges.c.campaign_id == campaign_id,
+        pledges.c.status == "confirmed",
+        pledges.c.anonymised_at.is_(None),
+        news_takers(kind, campaign_id),
+    )
+
+
 def news_takers(kind: str, campaign_id: int | None) -> Any:
     """The condition on `pledges` beyond "confirmed and not anonymised" for this kind."""
     wants_news = pledges.c.unsubscribed_at.is_(None)

@@ -23,7 +23,6 @@ import sqlalchemy as sa
 from databases import Database
 from jinja2 import Environment, FileSystemLoader, TemplateNotFound, select_autoescape
 
-from notifications.audience import news_takers
 from notifications.messages import (
     CHOICE_KINDS,
     MAX_SUBJECT,
@@ -117,58 +116,6 @@ async def _event_payload(db: Database, event_id: int) -> dict[str, Any]:
     payload = await db.fetch_val(sa.select(events.c.payload).where(events.c.id == event_id))
     found = json.loads(payload) if payload is not None else {}
     return found if isinstance(found, dict) else {}
-
-
-async def _has_residents_without_email(db: Database, campaign_id: int) -> bool:
-    found = await db.fetch_val(
-        sa.select(pledges.c.id)
-        .where(
-            pledges.c.campaign_id == campaign_id,
-            pledges.c.status == "confirmed",
-            _without_email(),
-        )
-        .limit(1)
-    )
-    return found is not None
-
-
-async def note_broadcast(store: Store, db: Database, kind: str, event: Event) -> None:
-    """Campaign news for its confirmed pledgers without email (who receive it as the
-    emailed ones do: not withdrawn, struck out, anonymised or, for most news, unsubscribed:
-    notifications.audience), one note each, in `db`'s transaction."""
-    if event.campaign_id is None or kind in NEVER_BY_HAND:
-        return
-    if not await _has_residents_without_email(db, event.campaign_id):
-        return
-    subject, body = await render_note(db, kind, event.campaign_id, event.id)
-    now = utcnow()
-    recipients = sa.select(
-        (sa.literal(f"{kind}:{event.id}:") + sa.cast(pledges.c.id, sa.String)).label("dedupe_key"),
-        sa.literal(kind).label("kind"),
-        pledges.c.id,
-        pledges.c.campaign_id,
-        sa.literal(event.id).label("event_id"),
-        sa.literal(subject, type_=hand_notes.c.subject.type).label("subject"),
-        sa.literal(body, type_=hand_notes.c.body.type).label("body"),
-        sa.literal(now, type_=hand_notes.c.created_at.type).label("created_at"),
-    ).where(
-        pledges.c.campaign_id == event.campaign_id,
-        pledges.c.status == "confirmed",
-        _without_email(),
-        news_takers(kind, event.campaign_id),
-        pledges.c.anonymised_at.is_(None),
-    )
-    columns = [
-        "dedupe_key",
-        "kind",
-        "pledge_id",
-        "campaign_id",
-        "event_id",
-        "subject",
-        "body",
-        "created_at",
-    ]
-    await db.execute(store.insert_or_ignore(hand_notes).from_select(columns, recipients))
 
 
 async def note_pledges(

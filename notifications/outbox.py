@@ -22,8 +22,8 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from databases import Database
 
-from notifications.audience import news_takers
-from notifications.hand_notes import note_broadcast, note_for_pledge, note_pledges
+from notifications.audience import broadcast_audience
+from notifications.hand_notes import note_for_pledge, note_pledges
 from notifications.mail import Mailer
 from notifications.messages import MessageRenderer, Rendered
 from notifications.tables import emails
@@ -115,42 +115,6 @@ async def _queue_for_pledge(
             created_at=now,
         )
     )
-
-
-async def _queue_broadcast(store: Store, db: Database, kind: str, event: Event) -> None:
-    now = utcnow()
-    recipients = sa.select(
-        sa.literal(kind).label("kind"),
-        (sa.literal(f"{kind}:{event.id}:") + sa.cast(pledges.c.id, sa.String)).label("dedupe_key"),
-        pledges.c.id,
-        pledges.c.campaign_id,
-        sa.literal(event.id).label("event_id"),
-        pledges.c.email,
-        sa.literal("queued").label("status"),
-        sa.literal(0).label("attempts"),
-        sa.literal(now, type_=emails.c.next_attempt_at.type).label("next_attempt_at"),
-        sa.literal(now, type_=emails.c.created_at.type).label("created_at"),
-    ).where(
-        pledges.c.campaign_id == event.campaign_id,
-        pledges.c.status == "confirmed",
-        # Pledges without email get a note on their lead's list instead (note_broadcast).
-        pledges.c.email.is_not(None),
-        news_takers(kind, event.campaign_id),
-        pledges.c.anonymised_at.is_(None),
-    )
-    columns = [
-        "kind",
-        "dedupe_key",
-        "pledge_id",
-        "campaign_id",
-        "event_id",
-        "to_address",
-        "status",
-        "attempts",
-        "next_attempt_at",
-        "created_at",
-    ]
-    await db.execute(store.insert_or_ignore(emails).from_select(columns, recipients))
 
 
 async def _queue_waiting(store: Store, db: Database, kind: str, event: Event) -> None:
@@ -268,8 +232,9 @@ async def queue_emails_for(store: Store, db: Database, event: Event) -> None:
     elif event.type == "pledge.confirmed" and event.campaign_id is not None:
         await _offers_to_latecomer(store, db, event)
     elif event.type in BROADCAST_KINDS:
-        await _queue_broadcast(store, db, BROADCAST_KINDS[event.type], event)
-        await note_broadcast(store, db, BROADCAST_KINDS[event.type], event)
+        if event.campaign_id is not None:
+            kind = BROADCAST_KINDS[event.type]
+            await _queue_to(store, db, kind, event, broadcast_audience(kind, event.campaign_id))
     elif event.type in WAITING_EMAILS:
         await _queue_waiting(store, db, WAITING_EMAILS[event.type], event)
     elif event.type in CHOOSER_EMAILS:
