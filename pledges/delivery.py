@@ -35,6 +35,7 @@ from pledges.tables import (
     organisations,
     pledges,
 )
+from pledges.titles import read_title
 
 KINDS = ("survey", "build", "first_connections", "other")
 KIND_NAMES = {
@@ -218,21 +219,9 @@ def parse_milestone(data: Any, today: date | None = None) -> MilestoneInput:
                 {"choices": KINDS},
             )
         )
-    title = data.get("title")
-    title = title.strip() if isinstance(title, str) else ""
-    if not title:
-        errors.append(FieldError("title", "required", "Enter what will be done, in one line."))
-    elif len(title) > MAX_TITLE:
-        errors.append(
-            FieldError(
-                "title",
-                "too_long",
-                f"The title must be {MAX_TITLE} characters or fewer.",
-                {"max": MAX_TITLE},
-            )
-        )
-    elif any(ord(c) < 32 or ord(c) == 127 for c in title):
-        errors.append(FieldError("title", "not_one_line", "The title must be one line of text."))
+    title = read_title(
+        data, errors, longest=MAX_TITLE, missing="Enter what will be done, in one line."
+    )
     due_on = _read_date(data, "due_on", errors)
     if due_on is not None:
         _check_due(due_on, today, errors)

@@ -62,6 +62,9 @@ class SocialTariff:
     price: int
     who_qualifies: str
 
+    def payload(self) -> dict[str, Any]:
+        return {"price": self.price, "who_qualifies": self.who_qualifies}
+
 
 @dataclass(frozen=True)
 class OfferInput:
@@ -150,14 +153,7 @@ class Offer:
             "minimum_term_months": self.minimum_term_months,
             "available_from": self.available_from.isoformat() if self.available_from else None,
             "valid_until": self.valid_until.isoformat() if self.valid_until else None,
-            "social_tariff": (
-                {
-                    "price": self.social_tariff.price,
-                    "who_qualifies": self.social_tariff.who_qualifies,
-                }
-                if self.social_tariff
-                else None
-            ),
+            "social_tariff": self.social_tariff.payload() if self.social_tariff else None,
             "no_social_tariff": self.no_social_tariff,
         }
 
@@ -176,14 +172,7 @@ class Offer:
             "minimum_term_months": self.minimum_term_months,
             "available_from": _iso(self.available_from),
             "valid_until": _iso(self.valid_until),
-            "social_tariff": (
-                {
-                    "price": self.social_tariff.price,
-                    "who_qualifies": self.social_tariff.who_qualifies,
-                }
-                if self.social_tariff
-                else None
-            ),
+            "social_tariff": self.social_tariff.payload() if self.social_tariff else None,
             "no_social_tariff": self.no_social_tariff,
             "status": self.status,
             "withdrawn_reason": self.withdrawn_reason,

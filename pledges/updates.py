@@ -29,6 +29,7 @@ from pledges.errors import (
 from pledges.journal import record_event
 from pledges.store import Store, aware, utcnow
 from pledges.tables import campaign_updates, campaigns, events
+from pledges.titles import read_title
 
 # (how many updates, in how long): at most one a day and three a week.
 UPDATE_LIMITS = ((1, timedelta(hours=24)), (3, timedelta(days=7)))
@@ -81,21 +82,7 @@ def parse_update(data: Any) -> UpdateInput:
     if not isinstance(data, dict):
         raise ValidationFailed([FieldError("body", "not_an_object", "Send a JSON object.")])
     errors: list[FieldError] = []
-    title = data.get("title")
-    title = title.strip() if isinstance(title, str) else ""
-    if not title:
-        errors.append(FieldError("title", "required", "Enter a title."))
-    elif len(title) > MAX_TITLE:
-        errors.append(
-            FieldError(
-                "title",
-                "too_long",
-                f"The title must be {MAX_TITLE} characters or fewer.",
-                {"max": MAX_TITLE},
-            )
-        )
-    elif any(ord(c) < 32 or ord(c) == 127 for c in title):
-        errors.append(FieldError("title", "not_one_line", "The title must be one line of text."))
+    title = read_title(data, errors, longest=MAX_TITLE, missing="Enter a title.")
     body = data.get("body")
     body = body.replace("\r\n", "\n").replace("\r", "\n").strip() if isinstance(body, str) else ""
     if not body:
