@@ -38,7 +38,7 @@ from pledges.money import (
     read_currency,
 )
 from pledges.pagination import BAD_CURSOR, DEFAULT_LIMIT, Page, decode_cursor, page_of
-from pledges.store import Store, aware, utcnow
+from pledges.store import Store, aware, mark_campaign_changed, utcnow
 from pledges.tables import campaign_districts, campaigns
 
 CATEGORIES = ("broadband", "waste", "supplier", "transport", "other")
@@ -1387,6 +1387,7 @@ async def update_campaign(
             allowed = ("open", "tipped")
         else:
             raise CampaignNotOpen(current.status)
+        mark_campaign_changed(current.id)
         row = await db.fetch_one(
             sa.update(campaigns)
             .where(campaigns.c.id == current.id, campaigns.c.status.in_(allowed))

@@ -49,7 +49,7 @@ from pledges.demand import (
 from pledges.demand_curve import demand_curve, equity_payload, take_up_summary
 from pledges.errors import PledgeNotFound
 from pledges.journal import record_event
-from pledges.store import utcnow
+from pledges.store import mark_campaign_changed, utcnow
 from pledges.tables import campaigns, households, pledges
 
 # A household's verification, strongest first: a letter's code entered, the lead's word,
@@ -139,6 +139,7 @@ async def move_count(
     transaction, and record any milestone or tipping it causes, once. Counts fall but never
     un-tip. `recheck`: the threshold itself moved (the premises or the quote changed)."""
     deltas = deltas or Deltas()
+    mark_campaign_changed(campaign_id)
     row = await db.fetch_one(
         sa.update(campaigns)
         .where(campaigns.c.id == campaign_id)

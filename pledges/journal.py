@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
-from pledges.store import aware, mark_journal_written, utcnow
+from pledges.store import aware, mark_campaign_changed, mark_journal_written, utcnow
 from pledges.tables import events
 
 # Events that outside parties may subscribe to; the pledge.* ones stay inside.
@@ -35,6 +35,9 @@ PUBLIC_EVENT_TYPES = (
     "campaign.choice_closed",
     "offer.chosen",
 )
+# Events that change nothing a campaign's public page or JSON shows (a pledge is shown,
+# and counted, once it is confirmed): what was rendered from the campaign stays good.
+UNSEEN_EVENTS = frozenset({"pledge.created", "pledge.repeated"})
 # Keys of an event's payload besides the campaign's public payload, copied into the
 # webhook's `data` beside `campaign` (see notifications/webhooks.message_body).
 EVENT_EXTRAS = ("response", "offer", "offers", "results", "choice_round", "milestone")
@@ -66,6 +69,8 @@ async def record_event(
 ) -> int:
     """Append one event; call inside the write transaction of the change it records."""
     mark_journal_written()
+    if type not in UNSEEN_EVENTS:
+        mark_campaign_changed(campaign_id)
     return int(
         await db.fetch_val(
             sa.insert(events)

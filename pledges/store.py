@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -30,6 +31,22 @@ _journal_written: ContextVar[bool] = ContextVar("journal_written", default=False
 
 def mark_journal_written() -> None:
     _journal_written.set(True)
+
+
+# The campaigns a unit of work changed (their counts, or anything it journals), so that
+# what was rendered from them is dropped once it commits (Store.on_campaigns_changed).
+_campaigns_changed: ContextVar[set[int] | None] = ContextVar("campaigns_changed", default=None)
+
+
+# Every Store of this process by database: a commit through one tells the others' listeners.
+_stores: weakref.WeakValueDictionary[int, Store] = weakref.WeakValueDictionary()
+
+
+def mark_campaign_changed(campaign_id: int | None) -> None:
+    """Inside Store.write(): the campaign's public state changes with this unit of work."""
+    changed = _campaigns_changed.get()
+    if changed is not None and campaign_id is not None:
+        changed.add(campaign_id)
 
 
 def utcnow() -> datetime:
@@ -204,6 +221,8 @@ class Store:
         _CompiledStatements(self.is_sqlite, backend_any._dialect).install(backend_any)
         self._write_lock = asyncio.Lock()
         self._after_commit: list[Callable[[], None]] = []
+        self._on_change: list[Callable[[set[int]], None]] = []
+        _stores[id(self)] = self
         self._notify_task: asyncio.Task[None] | None = None
         self._notify_again = False
 
@@ -223,10 +242,24 @@ class Store:
         """Call `callback` after each commit that appended events (the worker's wake-up)."""
         self._after_commit.append(callback)
 
+    def on_campaigns_changed(self, callback: Callable[[set[int]], None]) -> None:
+        """Call `callback` with the campaigns a unit of work changed, once it has committed
+        through any Store of this process on the same database (what this process rendered
+        from them is then stale)."""
+        self._on_change.append(callback)
+
+    def _campaigns_changed(self, changed: set[int]) -> None:
+        for store in list(_stores.values()):
+            if store.url == self.url:
+                for on_change in store._on_change:
+                    on_change(changed)
+
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Database]:
         """One unit of work: a transaction in which a change and its events are written."""
         _journal_written.set(False)
+        changed: set[int] = set()
+        _campaigns_changed.set(changed)
         if self.is_sqlite:
             # The connection is taken before the lock, so the lock covers the transaction only.
             async with self.database.connection(), self._write_lock, self.database.transaction():
@@ -234,6 +267,8 @@ class Store:
         else:
             async with self.database.transaction():
                 yield self.database
+        if changed:
+            self._campaigns_changed(changed)
         if _journal_written.get():
             if not self.is_sqlite:
                 self._notify_soon()
