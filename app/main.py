@@ -16,9 +16,10 @@ from starlette.templating import Jinja2Templates
 
 from app import api, pages
 from app.bootstrap import Services, bootstrap
-from app.csrf import SESSION_MAX_AGE_SECONDS
+from app.csrf import SESSION_MAX_AGE_SECONDS, CrossOriginProtection
 from app.development import mailbox, webhook_inbox
 from app.errors import EXCEPTION_HANDLERS
+from app.http_cache import RenderCache
 from app.pages import campaign_demand, sharing
 from app.security_headers import SecurityHeadersMiddleware
 from app.settings import Settings
@@ -32,6 +33,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     services = bootstrap(settings)
     if run_worker:
         services.store.after_commit(services.worker.wake)
+    render_cache = RenderCache()
+    services.store.on_campaigns_changed(render_cache.campaigns_changed)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -60,6 +63,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         ],
         middleware=[
             Middleware(SecurityHeadersMiddleware),
+            Middleware(CrossOriginProtection, base_url=settings.base_url),
             Middleware(
                 SessionMiddleware,
                 secret_key=str(settings.secret_key),
@@ -74,6 +78,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     )
     app.state.services = services
     app.state.templates = templates
+    app.state.render_cache = render_cache
     return app
 
 

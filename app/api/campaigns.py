@@ -40,6 +40,7 @@ from app.api.pagination import NEXT, PageQuery, check_limit, next_link, with_nex
 from app.api.requests import require_lead
 from app.bootstrap import services
 from app.errors import Problem
+from app.http_cache import LISTING, shows_campaign
 from pledges import campaigns as campaign_service
 from pledges.campaigns import (
     CATEGORIES,
@@ -129,8 +130,10 @@ class AreaInput(Input):
 
 
 def example_deadline() -> str:
-    """A deadline three months from now: the document's examples stay valid as time passes."""
-    return (utcnow() + timedelta(days=90)).replace(microsecond=0).isoformat()
+    """Noon UTC three months from today: the document's examples stay valid as time passes,
+    and the document is the same all day (so its ETag is)."""
+    day = utcnow() + timedelta(days=90)
+    return day.replace(hour=12, minute=0, second=0, microsecond=0).isoformat()
 
 
 def _given(name: str, rule: dict[str, Any]) -> dict[str, Any]:
@@ -392,6 +395,7 @@ CAMPAIGN_LINKS = {
     summary="List campaigns",
     tag="campaigns",
     caller="anyone",
+    cache=LISTING,
     query=CampaignQuery,
     answers={
         200: Answer(
@@ -436,13 +440,15 @@ async def list_campaigns(request: Request) -> Response:
     caller="anyone",
     answers={200: Answer("The campaign", Campaign)},
     errors=(404,),
+    shared_render=True,
 )
 async def get_campaign(request: Request) -> Response:
     svc = services(request)
     campaign = await campaign_service.get_campaign(svc.store.database, request.path_params["slug"])
     if not campaign.is_public:  # a draft, or hidden by an administrator
         raise Problem(404, "There is no campaign at this address.")
-    return answer(await campaign_json(svc.store.database, campaign, svc.settings.base_url))
+    found = await campaign_json(svc.store.database, campaign, svc.settings.base_url)
+    return shows_campaign(answer(found), campaign.id)
 
 
 @operation(

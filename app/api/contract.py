@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from app.api.requests import json_body
 from app.errors import Problem
+from app.http_cache import CAMPAIGN, CachePolicy, cacheable
 from pledges.errors import ErrorCode, FieldError, ValidationFailed
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -70,6 +71,18 @@ class Operation:
     description: str = ""
     # Media types the body may take besides JSON: media type -> OpenAPI media type object.
     other_bodies: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # How long caches may keep a public read (app/http_cache.py); None: as cache_policy says.
+    cache: CachePolicy | None = None
+    # Render once for every anonymous reader (the hottest reads only).
+    shared_render: bool = False
+
+
+def cache_policy(op: Operation) -> CachePolicy | None:
+    """A read anyone may make is cacheable (as a campaign is, unless it says otherwise);
+    nothing else is kept by any cache."""
+    if op.method != "GET" or not op.caller.startswith("anyone"):
+        return None
+    return op.cache or CAMPAIGN
 
 
 def operation(
@@ -86,6 +99,8 @@ def operation(
     errors: Iterable[int] = (),
     description: str = "",
     other_bodies: Mapping[str, Mapping[str, Any]] | None = None,
+    cache: CachePolicy | None = None,
+    shared_render: bool = False,
 ) -> Callable[[Endpoint], Operation]:
     """Declare the decorated endpoint as an operation of the API."""
 
@@ -104,6 +119,8 @@ def operation(
             errors=tuple(errors),
             description=description,
             other_bodies=dict(other_bodies or {}),
+            cache=cache,
+            shared_render=shared_render,
         )
 
     return declare
@@ -117,7 +134,12 @@ def routes_for(operations: Iterable[Operation]) -> list[Route]:
         methods = by_path.setdefault(op.path, {})
         if op.method in methods:
             raise ValueError(f"{op.method} {op.path} is declared twice")
-        methods[op.method] = op.endpoint
+        policy = cache_policy(op)
+        methods[op.method] = (
+            op.endpoint
+            if policy is None
+            else cacheable(policy, shared=op.shared_render)(op.endpoint)
+        )
     return [
         Route(path, _dispatcher(methods), methods=list(methods))
         for path, methods in by_path.items()

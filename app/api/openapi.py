@@ -17,10 +17,11 @@ from pydantic.json_schema import (
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app.api.contract import Answer, Operation, operation
+from app.api.contract import Answer, Operation, cache_policy, operation
 from app.api.events import WEBHOOKS
 from app.api.models import Problem
 from app.bootstrap import services
+from app.http_cache import STATIC_TEXT
 
 REF = "#/components/schemas/{model}"
 PROBLEM_JSON = "application/problem+json"
@@ -37,6 +38,12 @@ PROBLEMS = {
     415: "The body is not JSON (or another media type the operation takes).",
     422: "Invalid fields; `errors` names each one.",
     429: "Too many requests.",
+}
+# On every read anyone may make (app/http_cache.py).
+CACHE_HEADERS = {
+    "ETag": "A strong validator of this answer: send it back in If-None-Match.",
+    "Cache-Control": "How long any cache may keep this answer: public, a few seconds to an "
+    "hour by resource, with stale-while-revalidate; private, no-cache when a key was sent.",
 }
 PROBLEM_HEADERS = {
     401: {"WWW-Authenticate": 'Bearer realm="groundswell".'},
@@ -178,6 +185,17 @@ def _operation(
             if "description" in prop:
                 parameter["description"] = prop["description"]
             parameters.append(parameter)
+    policy = cache_policy(op)
+    if policy is not None:
+        parameters.append(
+            {
+                "name": "If-None-Match",
+                "in": "header",
+                "required": False,
+                "description": "The ETag of a copy you hold: 304 if it is still current.",
+                "schema": {"type": "string"},
+            }
+        )
     if parameters:
         found["parameters"] = parameters
     if op.body is not None:
@@ -187,6 +205,12 @@ def _operation(
         str(status): _answer(ans, refs[(ans.model, "serialization")] if ans.model else None)
         for status, ans in sorted(op.answers.items())
     }
+    if policy is not None:
+        responses["200"].setdefault("headers", {}).update(_headers(CACHE_HEADERS))
+        responses["304"] = {
+            "description": "Not modified: the copy whose ETag you sent is current.",
+            "headers": _headers({"ETag": CACHE_HEADERS["ETag"]}),
+        }
     for status in problem_statuses(op):
         problem: dict[str, Any] = {
             "description": PROBLEMS[status],
@@ -255,6 +279,7 @@ def openapi_document(base_url: str) -> dict[str, Any]:
     summary="This document",
     tag="document",
     caller="anyone",
+    cache=STATIC_TEXT,
     answers={
         200: Answer(
             "OpenAPI 3.1 document",

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from app.bootstrap import services
 from app.csrf import SESSION_MAX_AGE_SECONDS
+from app.http_cache import STATIC_TEXT, cacheable
 from app.pages.rendering import render
 from pledges.demand_curve import MIN_CELL
 from pledges.payments import GIVE_UP_AFTER, REMIND_AFTER
@@ -342,6 +343,7 @@ def _days(seconds: int) -> int:
     return seconds // DAY
 
 
+@cacheable(STATIC_TEXT)
 async def privacy_page(request: Request) -> Response:
     return render(
         request,

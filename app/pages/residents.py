@@ -14,6 +14,7 @@ from starlette.routing import Route
 from app.bootstrap import services
 from app.csrf import check_csrf
 from app.errors import Problem
+from app.http_cache import CAMPAIGN, LISTING, cacheable, own_change_seen, shows_campaign
 from app.pages.campaign_demand import demand_view
 from app.pages.choices import campaign_offers
 from app.pages.delivery_record import delivery_view
@@ -54,6 +55,7 @@ from pledges.updates import list_updates
 log = logging.getLogger("groundswell.pages")
 
 
+@cacheable(LISTING)
 async def home(request: Request) -> Response:
     """Find campaigns: those covering the postcode's district first, then the rest.
 
@@ -93,6 +95,7 @@ async def home(request: Request) -> Response:
 CAMPAIGN_PAGE_UPDATES = 3
 
 
+@cacheable(CAMPAIGN)
 async def updates_page(request: Request) -> Response:
     svc = services(request)
     async with svc.store.read() as db:
@@ -121,7 +124,7 @@ async def _campaign_page(
         demand = await demand_view(db, campaign)
         delivery = await delivery_view(db, campaign)
         offers = await campaign_offers(db, campaign)
-    return render(
+    page = render(
         request,
         "campaign.html",
         {
@@ -138,8 +141,10 @@ async def _campaign_page(
         },
         status_code=status_code,
     )
+    return shows_campaign(page, campaign.id)
 
 
+@cacheable(CAMPAIGN, shared=True)
 async def campaign_page(request: Request) -> Response:
     return await _campaign_page(request)
 
@@ -287,7 +292,7 @@ async def confirm_page(request: Request) -> Response:
     card_token = None
     if outcome.awaiting_card and svc.settings.money_enabled:
         card_token = svc.signer.sign(int(pledge_id), "pledge-card")
-    return render(
+    confirmed = render(
         request,
         "confirmed.html",
         {
@@ -300,6 +305,7 @@ async def confirm_page(request: Request) -> Response:
             "household": standing,
         },
     )
+    return own_change_seen(confirmed)
 
 
 async def withdraw_page(request: Request) -> Response:
@@ -320,7 +326,7 @@ async def withdraw_page(request: Request) -> Response:
     if request.method == "POST":
         await pledging.withdraw_pledge(svc.store, pledge_id)
         campaign = await campaign_service.get_campaign_by_id(svc.store.database, campaign.id)
-        return render(request, "withdrawn.html", {"campaign": campaign})
+        return own_change_seen(render(request, "withdrawn.html", {"campaign": campaign}))
     return render(
         request, "withdraw.html", {"campaign": campaign, "pledge": pledge, "token": token}
     )

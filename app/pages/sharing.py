@@ -16,13 +16,13 @@ from starlette.templating import Jinja2Templates
 
 from app.bootstrap import services
 from app.errors import Problem
+from app.http_cache import EMBEDDED, cacheable, shows_campaign
 from pledges import campaigns as campaign_service
 from pledges.campaigns import Campaign, reached
 from pledges.store import utcnow
 
 CLOSED_STATUSES = ("expired", "cancelled")
 # Badges and widgets are fetched by other sites' visitors: a minute of caching spares us.
-PUBLIC_CACHE = "public, max-age=60"
 # The widget may be framed by any site, and needs nothing but its own inline styles.
 WIDGET_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors *"
 BADGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
@@ -249,15 +249,18 @@ async def _public_campaign(request: Request) -> Campaign:
     return campaign
 
 
+@cacheable(EMBEDDED, shared=True)
 async def badge(request: Request) -> Response:
     campaign = await _public_campaign(request)
-    return Response(
+    svg = Response(
         badge_svg(campaign),
         media_type="image/svg+xml",
-        headers={"Cache-Control": PUBLIC_CACHE, "Content-Security-Policy": BADGE_CSP},
+        headers={"Content-Security-Policy": BADGE_CSP},
     )
+    return shows_campaign(svg, campaign.id)
 
 
+@cacheable(EMBEDDED)
 async def widget(request: Request) -> Response:
     """For an <iframe> on any site: no session, no cookie, links open in the top window."""
     campaign = await _public_campaign(request)
@@ -266,7 +269,7 @@ async def widget(request: Request) -> Response:
         request,
         "widget.html",
         {"campaign": campaign, "url": campaign_url(settings.base_url, campaign.slug)},
-        headers={"Cache-Control": PUBLIC_CACHE, "Content-Security-Policy": WIDGET_CSP},
+        headers={"Content-Security-Policy": WIDGET_CSP},
     )
     return response
 

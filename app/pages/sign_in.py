@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from app.bootstrap import services
-from app.csrf import check_csrf
+from app.csrf import SESSION_SECRET, check_csrf, signed_in, start_signed_in_session
 from app.errors import Problem
 from app.pages.rendering import render
 from notifications.sign_in import email_sign_in_link
@@ -142,6 +142,7 @@ async def _confirm(request: Request, purpose: str) -> Response:
         email = await use_link(svc.store, svc.signer, purpose, str(form.get("token", "")))
     except InvalidToken as exc:
         return _link_problem(request, purpose, exc.reason)
+    start_signed_in_session(request)
     if purpose == "lead":
         async with svc.store.write() as db:
             lead = await ensure_lead(db, email)
@@ -168,6 +169,8 @@ async def sign_out(request: Request) -> Response:
     check_csrf(request, form.get("csrf_token"))
     for key in ("lead", "resident"):
         request.session.pop(key, None)
+    if not signed_in(request):  # an organisation may still be signed in
+        request.session.pop(SESSION_SECRET, None)
     return RedirectResponse("/", status_code=303)
 
 

@@ -33,6 +33,7 @@ from pledges.updates import MAX_BODY, MAX_TITLE
 from tests.app.pages.test_residents import Page, client_for, page_of
 from tests.conftest import make_settings
 from tests.factories import (
+    covering_provider,
     make_campaign,
     make_cancelled_campaign,
     make_confirmed_pledge,
@@ -411,6 +412,14 @@ async def test_the_privacy_page_says_what_the_code_keeps(
 ) -> None:
     campaign = await make_campaign(store)
     visit = await client.get(f"/c/{campaign.slug}")
+    assert "set-cookie" not in visit.headers  # reading a campaign sets no cookie
+    # Signing in does: here an organisation, with its key.
+    _, key = await covering_provider(store, "Northnet")
+    ask = page_of(await client.get("/org/sign-in")).form_fields("/org/sign-in")
+    signed_in = await client.post(
+        "/org/sign-in", data={"csrf_token": ask["csrf_token"], "api_key": key}
+    )
+    assert signed_in.status_code == 303
 
     page = page_of(await client.get("/privacy"))
 
@@ -434,7 +443,7 @@ async def test_the_privacy_page_says_what_the_code_keeps(
     for namespace in ("pledge-confirm", "pledge-withdraw", "unsubscribe"):
         assert f"for {MAX_AGE[namespace] // DAY} days" in page.words
     # The one cookie, and how long the browser is told to keep it.
-    cookie = visit.headers["set-cookie"]
+    cookie = signed_in.headers["set-cookie"]
     assert cookie.startswith("gs_session=")
     found = re.search(r"Max-Age=(\d+)", cookie, re.I)
     assert found is not None
