@@ -1,4 +1,4 @@
-"""The baseline for benchmarks/pledge_throughput.py: the least a pledge endpoint can do.
+"""The baselines for benchmarks/: the least a pledge endpoint, and a page, can do.
 
 A bare Starlette app on encode/databases with one table and one endpoint that does one
 INSERT per request, served by uvicorn in one process exactly as `groundswell serve` serves
@@ -9,12 +9,20 @@ dispatches events and renders email) is what the ratio in the benchmark measures
 
     DATABASE_URL=sqlite:////tmp/x/baseline.db python benchmarks/baseline_app.py --port 8100
 
-Endpoints: POST /pledges {"name", "email"} -> 201 {"id"}; GET /health -> 200.
+For benchmarks/read_path.py the same app serves a static page: `GET /static/{size}` is a
+fixed HTML body of exactly `size` bytes, made once per size, with a strong ETag and a
+Cache-Control as Groundswell's public reads have, and `If-None-Match` answered with 304.
+It reads nothing from the database, so it is what the same stack costs per request with
+nothing to look up or render.
+
+Endpoints: POST /pledges {"name", "email"} -> 201 {"id"}; GET /health -> 200;
+GET /static/{size} -> 200 text/html of `size` bytes (or 304).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -27,7 +35,7 @@ import sqlalchemy as sa
 from databases import Database
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 metadata = sa.MetaData()
@@ -41,6 +49,18 @@ baseline_pledges = sa.Table(
     sa.Column("email", sa.String(320), nullable=False, unique=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+
+# As Groundswell's campaign page says (app/http_cache.py's CAMPAIGN policy).
+STATIC_CACHE_CONTROL = "public, max-age=5, stale-while-revalidate=30"
+
+
+def static_page(size: int) -> bytes:
+    """An HTML page of exactly `size` bytes (at least the bare skeleton's)."""
+    head = b"<!doctype html><html><head><title>Static</title></head><body><p>"
+    tail = b"</p></body></html>\n"
+    filler = b"Pledge for fibre on Brudenell Road. " * (size // 36 + 1)
+    return head + filler[: max(0, size - len(head) - len(tail))] + tail
 
 
 def create_app(database_url: str) -> Starlette:
@@ -73,10 +93,25 @@ def create_app(database_url: str) -> Starlette:
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True})
 
+    pages: dict[int, tuple[bytes, str]] = {}
+
+    async def static(request: Request) -> Response:
+        size = min(int(request.path_params["size"]), 1 << 20)
+        if size not in pages:
+            body = static_page(size)
+            pages[size] = body, '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+        body, etag = pages[size]
+        headers = {"ETag": etag, "Cache-Control": STATIC_CACHE_CONTROL}
+        wanted = request.headers.get("if-none-match")
+        if wanted and etag in (tag.strip() for tag in wanted.split(",")):
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type="text/html", headers=headers)
+
     return Starlette(
         routes=[
             Route("/pledges", create_pledge, methods=["POST"]),
             Route("/health", health, methods=["GET"]),
+            Route("/static/{size:int}", static, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

@@ -6,11 +6,13 @@ machine and measure them; this module holds what they do alike:
 * paths, and the repository root on sys.path (importing this module puts it there, so the
   scripts can import app, pledges and notifications when run as `python benchmarks/x.py`);
 * BenchmarkError and run_benchmark: exit status 2 when the benchmark itself could not run;
-* subprocesses: free_port, groundswell_command, production_env, run_cli and
-  ServerProcess (started with a log file, polled until it answers, stopped with SIGINT);
+* subprocesses: free_port, groundswell_command, production_env, run_cli,
+  ServerProcess (started with a log file, polled until it answers, stopped with SIGINT),
+  HttpServer, Groundswell (in one process, or web workers plus a worker) and lead_key;
 * databases: which kinds to run (database_kinds) and scratch PostgreSQL databases created
   and dropped by the run (scratch_postgres_databases);
-* measurement: CPU seconds from /proc, and percentile;
+* measurement: CPU seconds from /proc (a process, a process tree, PostgreSQL, the whole
+  machine), the load average, and percentile;
 * request bodies and correctness checks (campaign_body, Check).
 
 The scripts import it as `from common import ...`: run as a script, a file's own folder
@@ -174,6 +176,110 @@ class ServerProcess:
             return "(no log)"
 
 
+class HttpServer(ServerProcess):
+    """A server on 127.0.0.1:`port`."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        workdir: Path,
+        port: int,
+        cwd: Path | None = None,
+    ) -> None:
+        super().__init__(name, argv, env, workdir, cwd)
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    async def serve(self, ready_path: str, timeout: float = 60) -> None:
+        """Start it and wait until `ready_path` answers 200."""
+        self.start()
+        await self.wait_http(f"{self.base_url}{ready_path}", timeout)
+
+
+# How Groundswell runs: "one" is `groundswell serve` (web and worker in one process);
+# "processes" is the README's "Running on PostgreSQL with separate processes": uvicorn
+# with two web workers, and one `groundswell worker`.
+LAYOUTS = ("one", "processes")
+WEB_WORKERS = 2
+
+
+class Groundswell:
+    """Groundswell started in one of LAYOUTS on a migrated database, on 127.0.0.1."""
+
+    def __init__(
+        self, layout: str, kind: str, env: dict[str, str], workdir: Path, profile: Path | None
+    ) -> None:
+        if layout not in LAYOUTS:
+            raise ValueError(layout)
+        self.layout = layout
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        cli = groundswell_command()
+        address = ["--host", "127.0.0.1", "--port", str(self.port)]
+        self.processes: list[ServerProcess] = []
+        if layout == "one":
+            argv = [*cli, "serve", *address]
+            if profile is not None:
+                argv = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "app.cli"]
+                argv += ["serve", *address]
+            self.web = HttpServer(f"groundswell-{kind}", argv, env, workdir, self.port, ROOT)
+            self.processes.append(self.web)
+        else:
+            # The same uvicorn options as `groundswell serve` (access log on, proxy headers).
+            argv = [sys.executable, "-m", "uvicorn", "--factory", "app.main:web_app", *address]
+            argv += ["--workers", str(WEB_WORKERS), "--proxy-headers", "--log-level", "info"]
+            self.web = HttpServer(f"groundswell-web-{kind}", argv, env, workdir, self.port, ROOT)
+            worker = ServerProcess(f"groundswell-worker-{kind}", [*cli, "worker"], env, workdir)
+            self.processes += [self.web, worker]
+
+    @property
+    def label(self) -> str:
+        return "one process" if self.layout == "one" else f"{WEB_WORKERS} web + 1 worker"
+
+    @property
+    def pids(self) -> dict[str, int]:
+        """Each process by name (the web one's CPU includes its uvicorn workers)."""
+        return {p.name: p.pid for p in self.processes}
+
+    async def start(self, ready_path: str = "/api/v1/campaigns") -> None:
+        try:
+            for process in self.processes[1:]:
+                process.start()
+            await self.web.serve(ready_path)
+            for process in self.processes[1:]:
+                if not process.running():
+                    raise BenchmarkError(f"{process.name} exited:\n{process.log_tail()}")
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> dict[str, int | None]:
+        """Stop them all (SIGINT); each one's exit code."""
+        return {p.name: p.stop() for p in self.processes}
+
+
+def lead_key(env: dict[str, str], workdir: Path, email: str = "lead@bench.example.org") -> str:
+    """A campaign lead's API key, from `groundswell apikey create`."""
+    out = run_cli([*groundswell_command(), "apikey", "create", "--email", email], env, workdir)
+    return out.strip().splitlines()[-1]
+
+
+def pstats_report(path: Path, top: int = 25) -> str:
+    """The top functions of a cProfile file, by own time and by cumulative time."""
+    import io
+    import pstats
+
+    if not path.exists():
+        return f"(no profile written at {path})"
+    out = io.StringIO()
+    stats = pstats.Stats(str(path), stream=out)
+    stats.strip_dirs().sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
+
+
 # --------------------------------------------------------------------------- databases
 
 
@@ -251,6 +357,48 @@ def proc_cpu_seconds(pid: int) -> float | None:
         return _stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
     except OSError:
         return None
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU of a process, its threads and every live process descended from it (uvicorn
+    --workers: the supervisor and its workers). None if the process is gone."""
+    own = proc_cpu_seconds(pid)
+    if own is None:
+        return None
+    parents: dict[int, list[tuple[int, str]]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        parents.setdefault(ppid, []).append((int(entry.name), stat))
+    total, todo = own, [pid]
+    while todo:
+        for child, stat in parents.get(todo.pop(), []):
+            total += _stat_cpu_seconds(stat)
+            todo.append(child)
+    return total
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all cores spent busy since boot (from /proc/stat), to see other load."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+def load_average() -> str:
+    """The machine's load averages over 1, 5 and 15 minutes (/proc/loadavg)."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
 
 
 def postgres_cpu_seconds() -> float | None:

@@ -55,7 +55,6 @@ from typing import Any
 
 from common import (
     BENCHMARKS,
-    CLOCK_TICKS,
     DEFAULT_POSTGRES_URL,
     BenchmarkError,
     Check,
@@ -64,6 +63,7 @@ from common import (
     database_kinds,
     free_port,
     groundswell_command,
+    machine_busy_seconds,
     percentile,
     postgres_cpu_seconds,
     proc_cpu_seconds,
@@ -192,16 +192,6 @@ def run_queue_wait_seconds(pid: int) -> float | None:
         except (OSError, IndexError, ValueError):
             continue
     return total if found else None
-
-
-def machine_busy_seconds() -> float:
-    """CPU time all cores spent busy since boot (from /proc/stat), to see other load."""
-    try:
-        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    except OSError:
-        return 0.0
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
 
 
 @dataclass
