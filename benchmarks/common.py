@@ -200,20 +200,26 @@ class HttpServer(ServerProcess):
 
 # How Groundswell runs: "one" is `groundswell serve` (web and worker in one process);
 # "processes" is the README's "Running on PostgreSQL with separate processes": uvicorn
-# with two web workers, and one `groundswell worker`.
+# with web workers (two by default), and one `groundswell worker`.
 LAYOUTS = ("one", "processes")
-WEB_WORKERS = 2
 
 
 class Groundswell:
     """Groundswell started in one of LAYOUTS on a migrated database, on 127.0.0.1."""
 
     def __init__(
-        self, layout: str, kind: str, env: dict[str, str], workdir: Path, profile: Path | None
+        self,
+        layout: str,
+        kind: str,
+        env: dict[str, str],
+        workdir: Path,
+        profile: Path | None = None,
+        web_workers: int = 2,
     ) -> None:
         if layout not in LAYOUTS:
             raise ValueError(layout)
         self.layout = layout
+        self.web_workers = web_workers
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         cli = groundswell_command()
@@ -229,14 +235,16 @@ class Groundswell:
         else:
             # The same uvicorn options as `groundswell serve` (access log on, proxy headers).
             argv = [sys.executable, "-m", "uvicorn", "--factory", "app.main:web_app", *address]
-            argv += ["--workers", str(WEB_WORKERS), "--proxy-headers", "--log-level", "info"]
+            argv += ["--workers", str(web_workers), "--proxy-headers", "--log-level", "info"]
             self.web = HttpServer(f"groundswell-web-{kind}", argv, env, workdir, self.port, ROOT)
             worker = ServerProcess(f"groundswell-worker-{kind}", [*cli, "worker"], env, workdir)
             self.processes += [self.web, worker]
 
     @property
     def label(self) -> str:
-        return "one process" if self.layout == "one" else f"{WEB_WORKERS} web + 1 worker"
+        if self.layout == "one":
+            return "groundswell serve (one process)"
+        return f"uvicorn --workers {self.web_workers} + groundswell worker"
 
     @property
     def pids(self) -> dict[str, int]:

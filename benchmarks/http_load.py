@@ -399,7 +399,8 @@ def run_load(
         loadgen_cpu=sum(r["cpu"] for r in results),
         loadgen_procs=len(children),
         server_cpu=server_cpu,
-        db_cpu=None if db0 is None or db1 is None else db1 - db0,
+        # Backends that ended during the phase take their CPU with them: never below 0.
+        db_cpu=None if db0 is None or db1 is None else max(0.0, db1 - db0),
         machine_cpu=machine1 - machine0,
         errors=[e for r in results for e in r["errors"]],
     )
