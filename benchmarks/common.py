@@ -367,13 +367,10 @@ def proc_cpu_seconds(pid: int) -> float | None:
         return None
 
 
-def tree_cpu_seconds(pid: int) -> float | None:
-    """CPU of a process, its threads and every live process descended from it (uvicorn
-    --workers: the supervisor and its workers). None if the process is gone."""
-    own = proc_cpu_seconds(pid)
-    if own is None:
-        return None
-    parents: dict[int, list[tuple[int, str]]] = {}
+def process_tree(pid: int) -> list[int]:
+    """The process and every live process descended from it (uvicorn --workers: the
+    supervisor and its workers)."""
+    children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -381,14 +378,21 @@ def tree_cpu_seconds(pid: int) -> float | None:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        parents.setdefault(ppid, []).append((int(entry.name), stat))
-    total, todo = own, [pid]
+        children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
+    found, todo = [pid], [pid]
     while todo:
-        for child, stat in parents.get(todo.pop(), []):
-            total += _stat_cpu_seconds(stat)
+        for child in children.get(todo.pop(), []):
+            found.append(child)
             todo.append(child)
-    return total
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU of a process, its threads and its live descendants. None if it is gone."""
+    own = proc_cpu_seconds(pid)
+    if own is None:
+        return None
+    return own + sum(proc_cpu_seconds(p) or 0.0 for p in process_tree(pid)[1:])
 
 
 def machine_busy_seconds() -> float:

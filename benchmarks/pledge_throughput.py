@@ -49,6 +49,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ from common import (
     DEFAULT_POSTGRES_URL,
     BenchmarkError,
     Check,
+    Groundswell,
     ServerProcess,
     campaign_body,
     database_kinds,
@@ -66,11 +68,12 @@ from common import (
     machine_busy_seconds,
     percentile,
     postgres_cpu_seconds,
-    proc_cpu_seconds,
+    process_tree,
     production_env,
     run_benchmark,
     run_cli,
     scratch_postgres_databases,
+    tree_cpu_seconds,
 )
 
 TARGET_RATIO = 0.5
@@ -194,6 +197,18 @@ def run_queue_wait_seconds(pid: int) -> float | None:
     return total if found else None
 
 
+def tree_cpu_sum(pids: Sequence[int]) -> float | None:
+    """CPU of the servers, each with its threads and child processes (uvicorn --workers)."""
+    values = [tree_cpu_seconds(pid) for pid in pids]
+    return None if any(v is None for v in values) else sum(v or 0.0 for v in values)
+
+
+def tree_queue_wait(pids: Sequence[int]) -> float | None:
+    """run_queue_wait_seconds over the servers and their child processes."""
+    values = [run_queue_wait_seconds(pid) for top in pids for pid in process_tree(top)]
+    return None if not values or any(v is None for v in values) else sum(v or 0.0 for v in values)
+
+
 @dataclass
 class Phase:
     """One timed burst of requests of one kind."""
@@ -251,7 +266,7 @@ def run_phase(
     *,
     args: argparse.Namespace,
     workdir: Path,
-    server_pid: int,
+    server_pids: Sequence[int],
     postgres: bool,
     warmup_path: str,
     headers: dict[str, str] | None = None,
@@ -298,10 +313,10 @@ def run_phase(
                 ready, _, _ = select.select([proc.stdout], [], [], remaining)
                 if ready and proc.stdout.readline().strip() == "ready":
                     break
-        server_cpu0 = proc_cpu_seconds(server_pid)
+        server_cpu0 = tree_cpu_sum(server_pids)
         db_cpu0 = postgres_cpu_seconds() if postgres else None
         machine0 = machine_busy_seconds()
-        wait0 = run_queue_wait_seconds(server_pid)
+        wait0 = tree_queue_wait(server_pids)
         for proc, _ in procs:
             assert proc.stdin is not None
             proc.stdin.write("go\n")
@@ -314,8 +329,8 @@ def run_phase(
             if code != 0:
                 raise BenchmarkError(f"load generator for {name} exited with {code}")
         machine1 = machine_busy_seconds()
-        wait1 = run_queue_wait_seconds(server_pid)
-        server_cpu1 = proc_cpu_seconds(server_pid)
+        wait1 = tree_queue_wait(server_pids)
+        server_cpu1 = tree_cpu_sum(server_pids)
         db_cpu1 = postgres_cpu_seconds() if postgres else None
     finally:
         for proc, _ in procs:
@@ -552,6 +567,8 @@ class DatabaseResult:
     kind: str
     baseline: PathResult | None = None
     paths: list[PathResult] = field(default_factory=list)
+    # The same paths against uvicorn --workers N + one groundswell worker (--processes).
+    processes: list[PathResult] = field(default_factory=list)
     server_exit_codes: dict[str, int | None] = field(default_factory=dict)
     profile: Path | None = None
     statements: list[StatementCount] = field(default_factory=list)
@@ -1054,7 +1071,7 @@ async def run_baseline(
             items,
             args=args,
             workdir=workdir,
-            server_pid=server.pid,
+            server_pids=[server.pid],
             postgres=kind == "postgres",
             warmup_path="/health",
         )
@@ -1076,7 +1093,7 @@ async def run_baseline(
 
 async def run_choice_path(
     db: Db,
-    server: Server,
+    server: Groundswell,
     env: dict[str, str],
     args: argparse.Namespace,
     workdir: Path,
@@ -1118,7 +1135,7 @@ async def run_choice_path(
         items,
         args=args,
         workdir=workdir,
-        server_pid=server.pid,
+        server_pids=list(server.pids.values()),
         postgres=postgres,
         warmup_path=f"/api/v1/campaigns/{setup.slug}",
     )
@@ -1137,8 +1154,15 @@ async def run_choice_path(
 
 
 async def run_groundswell(
-    kind: str, url: str, args: argparse.Namespace, workdir: Path, result: DatabaseResult
+    kind: str,
+    url: str,
+    args: argparse.Namespace,
+    workdir: Path,
+    result: DatabaseResult,
+    layout: str = "one",
 ) -> None:
+    """Each of args.paths against Groundswell in `layout` (common.LAYOUTS); the results go
+    to result.paths (one process) or result.processes."""
     import httpx
 
     from pledges.tokens import Signer
@@ -1149,23 +1173,15 @@ async def run_groundswell(
     cli = groundswell_command()
     if kind == "postgres":
         run_cli([*cli, "migrate"], env, workdir)  # serve migrates SQLite by itself
-    port = free_port()
-    serve = [*cli, "serve", "--host", "127.0.0.1", "--port", str(port)]
-    if args.profile:
-        result.profile = Path(args.profile).resolve() / f"groundswell-{kind}.prof"
-        result.profile.parent.mkdir(parents=True, exist_ok=True)
-        serve = [
-            sys.executable,
-            "-m",
-            "cProfile",
-            "-o",
-            str(result.profile),
-            "-m",
-            "app.cli",
-            *serve[len(cli) :],
-        ]
-    server = Server(f"groundswell-{kind}", serve, env, workdir, port)
-    await server.serve("/api/v1/campaigns")
+    profile = None
+    if args.profile and layout == "one":
+        profile = result.profile = Path(args.profile).resolve() / f"groundswell-{kind}.prof"
+        profile.parent.mkdir(parents=True, exist_ok=True)
+    server = Groundswell(layout, kind, env, workdir, profile, web_workers=args.web_workers)
+    await server.start()
+    # The multi-process layout's phases and paths are named apart from the one process's.
+    suffix = "" if layout == "one" else "-procs"
+    into = result.paths if layout == "one" else result.processes
     postgres = kind == "postgres"
     try:
         key = (
@@ -1194,7 +1210,7 @@ async def run_groundswell(
                             tag=run_tag,
                             postgres=postgres,
                         )
-                        result.paths.append(outcome)
+                        into.append(outcome)
                         continue
                     slug = f"bench-{path}-{run_tag}"
                     body = campaign_body(
@@ -1217,7 +1233,7 @@ async def run_groundswell(
                     common: dict[str, Any] = {
                         "args": args,
                         "workdir": workdir,
-                        "server_pid": server.pid,
+                        "server_pids": list(server.pids.values()),
                         "postgres": postgres,
                         "warmup_path": f"/api/v1/campaigns/{slug}",
                     }
@@ -1236,7 +1252,7 @@ async def run_groundswell(
                             for i in range(args.requests)
                         ]
                         phase = run_phase(
-                            path,
+                            path + suffix,
                             server.base_url,
                             items,
                             headers=auth,
@@ -1251,7 +1267,7 @@ async def run_groundswell(
                             [pledge_url, pledge_body(f"web-{run_tag}", i)]
                             for i in range(args.requests)
                         ]
-                        pledged = run_phase("web-pledge", server.base_url, items, **common)
+                        pledged = run_phase("web-pledge" + suffix, server.base_url, items, **common)
                         # The token is emailed. We mint it here with the server's Signer from
                         # the pledge ids in the database, rather than scraping it from the
                         # emails table: the confirm phase then does not wait for (or race)
@@ -1272,7 +1288,7 @@ async def run_groundswell(
                             for r in rows
                         ]
                         confirmed = run_phase(
-                            "web-confirm",
+                            "web-confirm" + suffix,
                             server.base_url,
                             tokens,
                             flag_key="already_confirmed",
@@ -1305,9 +1321,11 @@ async def run_groundswell(
                         outcome.checks = [
                             c for c in outcome.checks if c.name != "exactly one campaign.tipped"
                         ] + own
-                    result.paths.append(outcome)
+                    if layout != "one":
+                        outcome.label += f" [{server.label}]"
+                    into.append(outcome)
     finally:
-        result.server_exit_codes[server.name] = server.stop()
+        result.server_exit_codes.update(server.stop())
 
 
 # --------------------------------------------------------------------------- statements
@@ -1514,18 +1532,26 @@ async def run_database(kind: str, args: argparse.Namespace) -> DatabaseResult:
                 base_url = f"sqlite:///{workdir / 'baseline.db'}"
                 gs_url = f"sqlite:///{workdir / 'groundswell.db'}"
                 statements_url = f"sqlite:///{workdir / 'statements.db'}"
+                procs_url = ""  # SQLite is for one process
             else:
-                base_url, gs_url, statements_url = await databases.enter_async_context(
+                names = ["bench_baseline", "bench_groundswell", "bench_statements"]
+                urls = await databases.enter_async_context(
                     scratch_postgres_databases(
-                        args.postgres_url,
-                        ["bench_baseline", "bench_groundswell", "bench_statements"],
+                        args.postgres_url, names + (["bench_procs"] if args.processes else [])
                     )
                 )
+                base_url, gs_url, statements_url = urls[:3]
+                procs_url = urls[3] if args.processes else ""
             if not args.skip_baseline and not args.only_statements:
                 result.baseline, code = await run_baseline(kind, base_url, args, workdir)
                 result.server_exit_codes[f"baseline-{kind}"] = code
             if not args.only_statements:
                 await run_groundswell(kind, gs_url, args, workdir, result)
+                if args.processes and kind == "postgres":
+                    print(f"--- {kind}: the same paths as separate processes ...", flush=True)
+                    await run_groundswell(kind, procs_url, args, workdir, result, "processes")
+                elif args.processes:
+                    print("  (--processes: SQLite is for one process; not run on SQLite)")
             if args.statements:
                 result.statements = await count_statements(kind, statements_url, args, workdir)
     finally:
@@ -1591,7 +1617,7 @@ def report(results: list[DatabaseResult], args: argparse.Namespace) -> bool:
         print(f"=== {res.kind} ===")
         print(header)
         phases = ([("baseline INSERT", res.baseline.phases[0])] if res.baseline else []) + [
-            (ph.name, ph) for path in res.paths for ph in path.phases
+            (ph.name, ph) for path in [*res.paths, *res.processes] for ph in path.phases
         ]
         for label, ph in phases:
             print(phase_line(label, ph))
@@ -1599,7 +1625,7 @@ def report(results: list[DatabaseResult], args: argparse.Namespace) -> bool:
                 print(f"      e.g. {err}")
         print()
         base_rate = res.baseline.rate if res.baseline else None
-        for path in res.paths:
+        for path in [*res.paths, *res.processes]:
             lat = ", ".join(
                 f"{ph.name} p50 {ph.p(50):.1f} ms / p99 {ph.p(99):.1f} ms" for ph in path.phases
             )
@@ -1631,6 +1657,8 @@ def report(results: list[DatabaseResult], args: argparse.Namespace) -> bool:
                     f"      (HTTP requests/s over both phases: {req_rate:.1f}, "
                     f"ratio {req_rate / base_rate:.2f})"
                 )
+        if res.processes:
+            print_layouts(res)
         print()
         print("  CPU during each phase (share of one core; 'other' is everything else on the")
         print("  machine, e.g. other people's test runs, which slows both sides):")
@@ -1652,10 +1680,10 @@ def report(results: list[DatabaseResult], args: argparse.Namespace) -> bool:
         print()
         print("  Exactness:")
         checks = (res.baseline.checks if res.baseline else []) + [
-            c for path in res.paths for c in path.checks
+            c for path in [*res.paths, *res.processes] for c in path.checks
         ]
         labels = (["baseline"] if res.baseline else []) + [
-            path.label for path in res.paths for _ in path.checks
+            path.label for path in [*res.paths, *res.processes] for _ in path.checks
         ]
         for label, check in zip(labels, checks, strict=True):
             mark = {True: "ok  ", False: "FAIL", None: "n/a "}[check.ok]
@@ -1687,6 +1715,27 @@ def report(results: list[DatabaseResult], args: argparse.Namespace) -> bool:
     print()
     print("EXACTNESS: " + ("all checks passed" if all_ok else "FAILED"))
     return all_ok
+
+
+def print_layouts(res: DatabaseResult) -> None:
+    """--processes: each path's rate as separate processes against one process."""
+    one = {path.phases[0].name: path for path in res.paths}
+    base_rate = res.baseline.rate if res.baseline else None
+    print()
+    print("  Separate processes against one process (the same paths, each on a fresh database):")
+    for path in res.processes:
+        same = one.get(path.phases[0].name.removesuffix("-procs"))
+        if same is None:
+            continue
+        baseline = (
+            f"; ratio to baseline {same.rate / base_rate:.2f} -> {path.rate / base_rate:.2f}"
+            if base_rate
+            else ""
+        )
+        print(
+            f"    {same.label}: one process {same.rate:.1f} {same.unit}/s, {path.label} "
+            f"{path.rate:.1f}/s = {path.rate / same.rate if same.rate else 0:.2f}x{baseline}"
+        )
 
 
 def print_profile(path: Path, top: int = 25) -> None:
@@ -1745,9 +1794,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--paths",
-        default="paper,web,households,price,choice",
+        default=None,
         help="comma-separated: paper, web (web = pledge then confirm), households, price, "
-        "choice (residents choosing between offers in an open choice round)",
+        "choice (residents choosing between offers in an open choice round); default all "
+        "five, or paper,web with --processes",
+    )
+    parser.add_argument(
+        "--processes",
+        action="store_true",
+        help="on PostgreSQL, also run the paths against uvicorn --workers N (--web-workers) "
+        "and one groundswell worker, after groundswell serve, and compare",
+    )
+    parser.add_argument(
+        "--web-workers",
+        type=int,
+        default=2,
+        metavar="N",
+        help="uvicorn web workers with --processes (default 2)",
     )
     parser.add_argument(
         "--statements",
@@ -1783,6 +1846,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--loadgen", metavar="SPEC", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.paths is None:
+        args.paths = "paper,web" if args.processes else ",".join(PATHS)
     args.paths = [p.strip() for p in args.paths.split(",") if p.strip()]
     if not set(args.paths) <= set(PATHS) or args.requests < 1:
         parser.error(
