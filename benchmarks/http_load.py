@@ -2,9 +2,10 @@
 viral_mix.py), cheaper per request than httpx so that it is not what limits the rate.
 
 Each load process (this file run as a script with `--spec FILE`) opens `concurrency`
-connections with raw asyncio streams, sends pre-encoded requests over them one at a time
-per connection (keep-alive, no pipelining), and reads each answer by its Content-Length
-(or chunked). It keeps per kind of request: the statuses, latencies, how many answers set a
+connections (asyncio protocols: no task or stream per request), sends pre-encoded requests
+over them one at a time per connection (keep-alive, no pipelining), parses each answer in
+the callback that receives it, by its Content-Length (or chunked), and sends the next one
+from there. It keeps per kind of request: the statuses, latencies, how many answers set a
 cookie, and how many bodies held a given byte string. The parent (`run_load`) starts the
 processes, waits until every one has its connections open, starts them together, and
 measures the CPU of the servers, PostgreSQL and the whole machine over the timed phase.
@@ -100,109 +101,236 @@ class _Kind:
         self.bytes = 0
 
 
-async def _read_answer(
-    reader: asyncio.StreamReader, head_only: bool
-) -> tuple[int, bool, bool, bytes]:
-    """(status, set a cookie, connection to close, body) of one HTTP/1.1 answer."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    lower = head.lower()
-    cookie = b"\r\nset-cookie:" in lower
-    close = b"\r\nconnection: close" in lower
-    if head_only or status in (204, 304) or 100 <= status < 200:
-        return status, cookie, close, b""
-    at = lower.find(b"\r\ncontent-length:")
-    if at >= 0:
-        end = lower.index(b"\r\n", at + 2)
-        n = int(lower[at + 17 : end])
-        return status, cookie, close, await reader.readexactly(n) if n else b""
-    if b"\r\ntransfer-encoding: chunked" in lower:
-        parts: list[bytes] = []
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            if size == 0:
-                await reader.readuntil(b"\r\n")  # no trailers are sent here
-                return status, cookie, close, b"".join(parts)
-            parts.append((await reader.readexactly(size + 2))[:-2])
-    return status, cookie, True, await reader.read()  # delimited by the close
+def _chunked(buf: bytearray) -> tuple[bytes, int] | None:
+    """A whole chunked body at the start of buf: (body, bytes it took), or None if not yet."""
+    parts: list[bytes] = []
+    at = 0
+    while True:
+        end = buf.find(b"\r\n", at)
+        if end < 0:
+            return None
+        size = int(bytes(buf[at:end]).split(b";")[0], 16)
+        if size == 0:
+            trailer = buf.find(b"\r\n", end + 2)  # no trailers are sent here
+            return (b"".join(parts), trailer + 2) if trailer >= 0 else None
+        if len(buf) < end + 2 + size + 2:
+            return None
+        parts.append(bytes(buf[end + 2 : end + 2 + size]))
+        at = end + 2 + size + 2
+
+
+class _Run:
+    """What every connection of a load process shares: the requests, the next one to send,
+    the tallies, and when to stop."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.host, self.port = spec["host"], spec["port"]
+        self.templates = spec["templates"]
+        self.encoded = [_encode(t, f"{self.host}:{self.port}") for t in self.templates]
+        self.head_only = [t["method"] == "HEAD" for t in self.templates]
+        self.flags = [None if t["flag"] is None else t["flag"].encode() for t in self.templates]
+        self.kinds = {name: _Kind() for name in sorted({t["kind"] for t in self.templates})}
+        self.kind_of = [self.kinds[t["kind"]] for t in self.templates]
+        self.sequence: list[int] = spec["sequence"]
+        self.cycle: bool = spec["cycle"]
+        self.max_seconds: float = spec["max_seconds"]
+        self.position = 0
+        self.sent = 0
+        self.deadline = float("inf")
+        self.errors: list[str] = []
+        self.active = 0
+        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def reset_tallies(self) -> None:
+        self.kinds = {name: _Kind() for name in self.kinds}
+        self.kind_of = [self.kinds[t["kind"]] for t in self.templates]
+        self.errors = []
+
+    def next_request(self) -> int | None:
+        """The template to send next, or None: all sent, or the time is up."""
+        n = len(self.sequence)
+        if (not self.cycle and self.position >= n) or time.monotonic() >= self.deadline:
+            return None
+        t = self.sequence[self.position % n]
+        self.position += 1
+        self.sent += 1
+        return t
+
+    def error(self, text: str) -> None:
+        if len(self.errors) < 5:
+            self.errors.append(text)
+
+    async def open(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        _, connection = await loop.create_connection(
+            lambda: _Connection(self), self.host, self.port
+        )
+        return connection
+
+    def stopped(self) -> None:
+        """A connection has nothing more to send."""
+        self.active -= 1
+        if self.active == 0 and not self.finished.done():
+            self.finished.set_result(None)
+
+    def replace(self, t: int | None) -> None:
+        """A connection closed: open another (and send `t` on it, if given)."""
+
+        async def reopen() -> None:
+            try:
+                connection = await self.open()
+            except OSError as exc:
+                self.error(f"reconnect: {exc}")
+                self.stopped()
+                return
+            connection.send(t)
+
+        asyncio.get_running_loop().create_task(reopen())
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection: sends a request, parses the answer as it arrives, records
+    it and sends the next one, all from the event loop's callbacks (no task per request)."""
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.t = -1  # the template in flight; -1: none
+        self.t0 = 0.0
+        self.head = b""  # the answer's head, lower-cased, once read
+        self.need = -1  # body bytes to read; -1: reading the head; -2: chunked
+        self.status = 0
+        self.warming = False  # sending the warm-up request, before the clock starts
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def send(self, t: int | None) -> None:
+        """Send template t (None: the next one of the run, or stop)."""
+        if t is None:
+            t = self.run.next_request()
+        if t is None:
+            self.run.stopped()
+            if self.transport is not None:
+                self.transport.close()
+            return
+        self.t = t
+        self.t0 = time.perf_counter()
+        assert self.transport is not None
+        self.transport.write(self.run.encoded[t])
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf
+        buf += data
+        if self.need == -1:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(buf[: end + 4]).lower()
+            del buf[: end + 4]
+            self.head = head
+            self.status = status = int(head[9:12])
+            if self.run.head_only[self.t] or status in (204, 304) or status < 200:
+                self.need = 0
+            else:
+                at = head.find(b"\r\ncontent-length:")
+                if at >= 0:
+                    self.need = int(head[at + 17 : head.index(b"\r\n", at + 2)])
+                elif b"\r\ntransfer-encoding: chunked" in head:
+                    self.need = -2
+                else:
+                    self.need = -3  # delimited by the close: read until connection_lost
+                    return
+        if self.need == -2:
+            whole = _chunked(buf)
+            if whole is None:
+                return
+            body, used = whole
+            del buf[:used]
+        elif self.need >= 0:
+            if len(buf) < self.need:
+                return
+            body = bytes(buf[: self.need])
+            del buf[: self.need]
+        else:
+            return
+        self.answered(body)
+
+    def answered(self, body: bytes) -> None:
+        run, t, head, status = self.run, self.t, self.head, self.status
+        kind = run.kind_of[t]
+        kind.latencies.append(time.perf_counter() - self.t0)
+        kind.statuses[status] = kind.statuses.get(status, 0) + 1
+        kind.bytes += len(body)
+        if b"\r\nset-cookie:" in head:
+            kind.set_cookie += 1
+        flag = run.flags[t]
+        if flag is not None and flag in body:
+            kind.flagged += 1
+        if status >= 400:
+            run.error(f"{run.templates[t]['kind']}: {status} {body[:200]!r}")
+        self.t, self.need, self.head = -1, -1, b""
+        if self.warming:
+            self.warming = False
+            self.ready.set_result(None)
+            return
+        if b"\r\nconnection: close" in head:
+            assert self.transport is not None
+            self.transport.close()
+            self.run.replace(None)
+            return
+        self.send(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.t < 0:
+            return
+        if self.need == -3:  # the answer was delimited by the close
+            self.answered(bytes(self.buf))
+            return
+        run, t = self.run, self.t
+        kind = run.kind_of[t]
+        kind.statuses[-1] = kind.statuses.get(-1, 0) + 1
+        kind.latencies.append(time.perf_counter() - self.t0)
+        run.error(f"{run.templates[t]['kind']}: connection lost ({exc})")
+        self.t = -1
+        if self.warming:
+            self.warming = False
+            self.ready.set_exception(ConnectionError(f"connection lost ({exc})"))
+            return
+        run.replace(None)
 
 
 async def _load(spec: dict[str, Any]) -> dict[str, Any]:
-    host, port = spec["host"], spec["port"]
-    templates = spec["templates"]
-    encoded = [_encode(t, f"{host}:{port}") for t in templates]
-    head_only = [t["method"] == "HEAD" for t in templates]
-    flags = [None if t["flag"] is None else t["flag"].encode() for t in templates]
-    kind_names = sorted({t["kind"] for t in templates})
-    kinds = {name: _Kind() for name in kind_names}
-    kind_of = [kinds[t["kind"]] for t in templates]
-    sequence: list[int] = spec["sequence"]
-    cycle: bool = spec["cycle"]
-    concurrency = max(1, spec["concurrency"] if cycle else min(spec["concurrency"], len(sequence)))
-    errors: list[str] = []
-
-    async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await asyncio.open_connection(host, port, limit=1 << 20)
-
-    conns = [await connect() for _ in range(concurrency)]
-    warmup = encoded[spec["warmup"]]
-    for reader, writer in conns:
-        writer.write(warmup)
-        await _read_answer(reader, head_only[spec["warmup"]])
+    run = _Run(spec)
+    n = len(run.sequence)
+    concurrency = max(1, spec["concurrency"] if run.cycle else min(spec["concurrency"], n))
+    connections = [await run.open() for _ in range(concurrency)]
+    for connection in connections:
+        connection.warming = True
+        connection.send(spec["warmup"])
+        await connection.ready
+    run.reset_tallies()  # the warm-up answers are not counted
     print("ready", flush=True)
     sys.stdin.readline()  # "go": every load process starts together
 
-    position = 0
-    sent = 0
     started = time.monotonic()
-    deadline = started + spec["max_seconds"]
+    run.deadline = started + run.max_seconds
     cpu_before = time.process_time()
-
-    async def client(k: int) -> None:
-        nonlocal position, sent
-        reader, writer = conns[k]
-        n = len(sequence)
-        while (cycle or position < n) and time.monotonic() < deadline:
-            t = sequence[position % n]
-            position += 1
-            sent += 1
-            kind = kind_of[t]
-            t0 = time.perf_counter()
-            try:
-                writer.write(encoded[t])
-                status, cookie, close, body = await _read_answer(reader, head_only[t])
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
-                kind.statuses[-1] = kind.statuses.get(-1, 0) + 1
-                kind.latencies.append(time.perf_counter() - t0)
-                if len(errors) < 5:
-                    errors.append(f"{templates[t]['kind']}: {type(exc).__name__}: {exc}")
-                writer.close()
-                reader, writer = await connect()
-                continue
-            kind.latencies.append(time.perf_counter() - t0)
-            kind.statuses[status] = kind.statuses.get(status, 0) + 1
-            kind.bytes += len(body)
-            if cookie:
-                kind.set_cookie += 1
-            flag = flags[t]
-            if flag is not None and flag in body:
-                kind.flagged += 1
-            if status >= 400 and len(errors) < 5:
-                errors.append(f"{templates[t]['kind']}: {status} {body[:200]!r}")
-            if close:
-                writer.close()
-                reader, writer = await connect()
-        writer.close()
-
-    await asyncio.gather(*(client(k) for k in range(concurrency)))
+    run.active = concurrency
+    for connection in connections:
+        connection.send(None)
+    await run.finished
     finished = time.monotonic()
     cpu = time.process_time() - cpu_before
     return {
         "started": started,
         "finished": finished,
         "cpu": cpu,
-        "sent": sent,
-        "errors": errors,
+        "sent": run.sent,
+        "errors": run.errors,
         "kinds": {
             name: {
                 "statuses": {str(s): n for s, n in k.statuses.items()},
@@ -211,7 +339,7 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
                 "flagged": k.flagged,
                 "bytes": k.bytes,
             }
-            for name, k in kinds.items()
+            for name, k in run.kinds.items()
         },
     }
 

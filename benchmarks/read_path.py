@@ -99,6 +99,21 @@ class Pair:
         base = self.static.rate
         return self.groundswell.rate / base if base > 0 else 0.0
 
+    @property
+    def cpu_ratio(self) -> float | None:
+        """The static page's server CPU per answer over Groundswell's: the rate ratio each
+        would reach with a core to itself, far steadier than rates on a shared machine."""
+        gs, static = server_ms(self.groundswell), server_ms(self.static)
+        return None if gs is None or static is None or gs <= 0 else static / gs
+
+
+def server_ms(result: LoadResult) -> float | None:
+    """The server's CPU milliseconds per answer (its process tree, with its threads)."""
+    values = list(result.server_cpu.values())
+    if not values or any(v is None for v in values) or result.sent == 0:
+        return None
+    return sum(v or 0.0 for v in values) / result.sent * 1000
+
 
 @dataclass
 class DatabaseResult:
@@ -321,7 +336,7 @@ def report(results: list[DatabaseResult], args: argparse.Namespace) -> bool:
     print("CPU columns: share of ONE core over the measurement; 'other' is everything else.")
     header = (
         f"    {'':<26}{'bytes':>7}{'answers':>9}{'req/s':>9}{'p50 ms':>8}{'p99 ms':>8}"
-        f"{'loadgen':>8}{'server':>8}{'pg':>6}{'other':>7}"
+        f"{'loadgen':>8}{'server':>8}{'pg':>6}{'other':>7}{'server ms/req':>15}"
     )
     for res in results:
         print()
@@ -332,13 +347,16 @@ def report(results: list[DatabaseResult], args: argparse.Namespace) -> bool:
                 name = f"{who} {pair.read}" + (" 304" if pair.conditional else " 200")
                 k = r.kinds["read"]
                 server = sum(v or 0 for v in r.server_cpu.values())
+                per = server_ms(r)
                 print(
                     f"    {name:<26}{pair.size:>7}{k.count:>9}{r.rate:>9.0f}{k.p(50):>8.1f}"
                     f"{k.p(99):>8.1f}{r.share(r.loadgen_cpu):>8}{r.share(server):>8}"
                     f"{r.share(r.db_cpu):>6}{r.share(r.other_cpu):>7}"
+                    f"{'n/a' if per is None else f'{per:.2f}':>15}"
                 )
         print()
-        print("  Ratios (Groundswell / static page of the same size, same kind of answer):")
+        print("  Ratios (Groundswell / static page of the same size, same kind of answer), by")
+        print("  requests/s and by the server's CPU per answer (static ms / Groundswell ms):")
         for pair in res.pairs:
             goal = target(pair.read, pair.conditional)
             verdict = (
@@ -347,7 +365,11 @@ def report(results: list[DatabaseResult], args: argparse.Namespace) -> bool:
                 else f"{'meets' if pair.ratio >= goal else 'BELOW'} target >= {goal}x"
             )
             answer = "304 (If-None-Match)" if pair.conditional else "200"
-            print(f"    {pair.label + ' ' + answer:<36}{pair.ratio:>6.2f}x   {verdict}")
+            by_cpu = "n/a" if pair.cpu_ratio is None else f"{pair.cpu_ratio:.2f}x"
+            print(
+                f"    {pair.label + ' ' + answer:<36}{pair.ratio:>6.2f}x  by CPU {by_cpu:>6}   "
+                f"{verdict}"
+            )
         if res.pairs:
             fastest = max(p.static.rate for p in res.pairs)
             capacity = min(r.loadgen_capacity for p in res.pairs for r in (p.groundswell, p.static))
