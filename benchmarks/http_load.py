@@ -23,6 +23,7 @@ import select
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,6 +141,63 @@ class _Run:
         self.errors: list[str] = []
         self.active = 0
         self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Open loop (`rate` requests a second): requests go out on schedule, each on an idle
+        # connection or, when none is, queued here until one is; a request's latency counts
+        # from when it was due, so a slow server cannot slow the arrivals it is measured by.
+        self.rate: float | None = spec.get("rate")
+        self.idle: list[_Connection] = []
+        self.backlog: deque[tuple[int, float]] = deque()
+        self.producing = True
+        self.in_flight = 0
+        self.next_due = 0.0
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, connections: list[_Connection]) -> None:
+        """The clock starts: every connection sends, or (open loop) the schedule begins."""
+        if self.rate is None:
+            self.active = len(connections)
+            for connection in connections:
+                connection.send(None)
+            return
+        self.idle = list(connections)
+        self.next_due = time.monotonic()
+        self.tick()
+
+    def tick(self) -> None:
+        """Open loop: send every request that is due, then wait for the next one's time."""
+        now = time.monotonic()
+        assert self.rate is not None
+        while self.next_due <= now:
+            t = self.next_request()
+            if t is None:
+                self.producing = False
+                self.check_finished()
+                return
+            if self.idle:
+                self.idle.pop().send(t, self.next_due)
+            else:
+                self.backlog.append((t, self.next_due))
+            self.next_due += 1 / self.rate
+        loop = asyncio.get_running_loop()
+        loop.call_at(loop.time() + (self.next_due - now), self.tick)
+
+    def free(self, connection: _Connection) -> None:
+        """Open loop: a connection is free for the next queued request, or idle."""
+        if self.backlog:
+            t, due = self.backlog.popleft()
+            connection.send(t, due)
+        else:
+            self.idle.append(connection)
+            self.check_finished()
+
+    def check_finished(self) -> None:
+        if (
+            not self.producing
+            and not self.backlog
+            and self.in_flight == 0
+            and not self.finished.done()
+        ):
+            self.finished.set_result(None)
 
     def reset_tallies(self) -> None:
         self.kinds = {name: _Kind() for name in self.kinds}
@@ -173,6 +231,32 @@ class _Run:
         if self.active == 0 and not self.finished.done():
             self.finished.set_result(None)
 
+    def send_on_new(self, t: int, due: float | None) -> None:
+        """Open a connection and send t on it (it counts as in flight meanwhile)."""
+        self.in_flight += 1
+        t0 = time.monotonic() if due is None else due
+
+        async def reopen() -> None:
+            try:
+                connection = await self.open()
+            except OSError as exc:
+                self.in_flight -= 1
+                kind = self.kind_of[t]
+                kind.statuses[-1] = kind.statuses.get(-1, 0) + 1
+                kind.latencies.append(time.monotonic() - t0)
+                self.error(f"connect: {exc}")
+                if self.rate is None:
+                    self.stopped()
+                else:
+                    self.check_finished()
+                return
+            self.in_flight -= 1
+            connection.send(t, t0)
+
+        task = asyncio.get_running_loop().create_task(reopen())
+        self.tasks.add(task)  # held until done: the loop keeps only a weak reference
+        task.add_done_callback(self.tasks.discard)
+
     def replace(self, t: int | None) -> None:
         """A connection closed: open another (and send `t` on it, if given)."""
 
@@ -181,11 +265,17 @@ class _Run:
                 connection = await self.open()
             except OSError as exc:
                 self.error(f"reconnect: {exc}")
-                self.stopped()
+                if self.rate is None:
+                    self.stopped()
                 return
-            connection.send(t)
+            if self.rate is None:
+                connection.send(t)
+            else:
+                self.free(connection)
 
-        asyncio.get_running_loop().create_task(reopen())
+        task = asyncio.get_running_loop().create_task(reopen())
+        self.tasks.add(task)  # held until done: the loop keeps only a weak reference
+        task.add_done_callback(self.tasks.discard)
 
 
 class _Connection(asyncio.Protocol):
@@ -208,8 +298,9 @@ class _Connection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
 
-    def send(self, t: int | None) -> None:
-        """Send template t (None: the next one of the run, or stop)."""
+    def send(self, t: int | None, due: float | None = None) -> None:
+        """Send template t (None: the next one of the run, or stop); its latency counts from
+        `due` (time.monotonic()) if given, else from now."""
         if t is None:
             t = self.run.next_request()
         if t is None:
@@ -217,8 +308,14 @@ class _Connection(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.close()
             return
+        if self.transport is None or self.transport.is_closing():
+            # The server closed this connection while it was idle (uvicorn's keep-alive
+            # timeout is 5 s): send on a new one.
+            self.run.send_on_new(t, due)
+            return
         self.t = t
-        self.t0 = time.perf_counter()
+        self.t0 = time.monotonic() if due is None else due
+        self.run.in_flight += 1
         assert self.transport is not None
         self.transport.write(self.run.encoded[t])
 
@@ -262,7 +359,7 @@ class _Connection(asyncio.Protocol):
     def answered(self, body: bytes) -> None:
         run, t, head, status = self.run, self.t, self.head, self.status
         kind = run.kind_of[t]
-        kind.latencies.append(time.perf_counter() - self.t0)
+        kind.latencies.append(time.monotonic() - self.t0)
         kind.statuses[status] = kind.statuses.get(status, 0) + 1
         kind.bytes += len(body)
         if b"\r\nset-cookie:" in head:
@@ -273,6 +370,7 @@ class _Connection(asyncio.Protocol):
         if status >= 400:
             run.error(f"{run.templates[t]['kind']}: {status} {body[:200]!r}")
         self.t, self.need, self.head = -1, -1, b""
+        run.in_flight -= 1
         if self.warming:
             self.warming = False
             self.ready.set_result(None)
@@ -282,7 +380,10 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
             self.run.replace(None)
             return
-        self.send(None)
+        if run.rate is None:
+            self.send(None)
+        else:
+            run.free(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.t < 0:
@@ -293,9 +394,10 @@ class _Connection(asyncio.Protocol):
         run, t = self.run, self.t
         kind = run.kind_of[t]
         kind.statuses[-1] = kind.statuses.get(-1, 0) + 1
-        kind.latencies.append(time.perf_counter() - self.t0)
+        kind.latencies.append(time.monotonic() - self.t0)
         run.error(f"{run.templates[t]['kind']}: connection lost ({exc})")
         self.t = -1
+        run.in_flight -= 1
         if self.warming:
             self.warming = False
             self.ready.set_exception(ConnectionError(f"connection lost ({exc})"))
@@ -319,9 +421,8 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
     started = time.monotonic()
     run.deadline = started + run.max_seconds
     cpu_before = time.process_time()
-    run.active = concurrency
-    for connection in connections:
-        connection.send(None)
+    run.in_flight = 0
+    run.start(connections)
     await run.finished
     finished = time.monotonic()
     cpu = time.process_time() - cpu_before
@@ -437,11 +538,15 @@ def run_load(
     servers: Mapping[str, int] | None = None,
     postgres: bool = False,
     warmup: int = 0,
+    rate: float | None = None,
 ) -> LoadResult:
     """Send `sequence` (indices into `templates`; with `cycle`, over and over until
     `max_seconds`) from `concurrency` connections spread over `procs` load processes.
     `servers`: name -> pid whose CPU (with their threads and child processes) is measured.
-    `warmup`: the template each connection sends once before the clock starts."""
+    `warmup`: the template each connection sends once before the clock starts. `rate`:
+    open loop, that many requests a second in all (split over the processes), each on a
+    free connection or queued until one is free, its latency counted from when it was due;
+    None: closed loop, each connection sends its next request when answered."""
     servers = servers or {}
     procs = max(1, min(procs, concurrency, len(sequence) if not cycle else concurrency))
     children: list[tuple[subprocess.Popen[str], Path]] = []
@@ -461,6 +566,7 @@ def run_load(
                         "concurrency": concurrency // procs + (k < concurrency % procs),
                         "max_seconds": max_seconds,
                         "warmup": warmup,
+                        "rate": None if rate is None else rate / procs,
                         "result_path": str(result_path),
                     }
                 )

@@ -9,7 +9,9 @@ and one `groundswell worker`) after `groundswell serve`, each on its own fresh d
    its page, JSON and badge for their ETags.
 2. IDLE: the mix's reads alone (no pledges) from `--idle-clients` keep-alive clients for
    `--idle-seconds`.
-3. MIX: `--requests` requests from `--concurrency` (64) clients: 95 % reads of the campaign
+3. MIX: `--requests` requests from `--concurrency` (64) clients (or, with `--rate R`, open
+   loop: R requests a second on at most that many connections, each request's latency
+   counted from when it was due): 95 % reads of the campaign
    page, its JSON and its badge (some conditional, with the first fetch's ETag), 5 % paper
    pledges (POST /api/v1/campaigns/{slug}/pledges with the lead's key, confirmed at once),
    spread evenly.
@@ -218,6 +220,7 @@ async def run_layout(
             servers=gs.pids,
             postgres=postgres,
             warmup=0,
+            rate=args.rate,
         )
         async with Db(url) as db:
             result.drained, result.drain_seconds = await wait_for_worker(db, args.drain_seconds)
@@ -280,10 +283,15 @@ def ms(values: list[float], q: float) -> float:
 def report(results: list[LayoutResult], args: argparse.Namespace) -> bool:
     ok = True
     print()
+    how = (
+        f"at {args.concurrency} clients"
+        if args.rate is None
+        else f"offered at {args.rate:g} req/s (open loop, at most {args.concurrency} connections)"
+    )
     print(
-        f"Viral mix: {args.requests} requests at {args.concurrency} clients (1 in "
-        f"{len(READ_SLOTS) + 1} a paper pledge, the rest reads), against the same reads at "
-        f"{args.idle_clients} clients for {args.idle_seconds:g} s; {os.cpu_count()} cores"
+        f"Viral mix: {args.requests} requests {how} (1 in {len(READ_SLOTS) + 1} a paper "
+        f"pledge, the rest reads), against the same reads at {args.idle_clients} clients for "
+        f"{args.idle_seconds:g} s; {os.cpu_count()} cores"
     )
     print("CPU: share of ONE core over the phase; 'other' is everything else on the machine.")
     for res in results:
@@ -367,6 +375,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         metavar="N",
         help="on PostgreSQL also run uvicorn --workers N + one groundswell worker (0: do not)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        metavar="R",
+        help="open loop: send the mix at R requests a second (on at most --concurrency "
+        "connections; latency counts from when each was due) instead of 64 clients each "
+        "sending when answered",
     )
     parser.add_argument("--load-procs", type=int, default=1, help="load generator processes")
     parser.add_argument(
