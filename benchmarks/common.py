@@ -230,13 +230,13 @@ class Groundswell:
             if profile is not None:
                 argv = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "app.cli"]
                 argv += ["serve", *address]
-            self.web = HttpServer(f"groundswell-{kind}", argv, env, workdir, self.port, ROOT)
+            self.web = HttpServer(f"groundswell-{kind}", argv, env, workdir, self.port)
             self.processes.append(self.web)
         else:
             # The same uvicorn options as `groundswell serve` (access log on, proxy headers).
             argv = [sys.executable, "-m", "uvicorn", "--factory", "app.main:web_app", *address]
             argv += ["--workers", str(web_workers), "--proxy-headers", "--log-level", "info"]
-            self.web = HttpServer(f"groundswell-web-{kind}", argv, env, workdir, self.port, ROOT)
+            self.web = HttpServer(f"groundswell-web-{kind}", argv, env, workdir, self.port)
             worker = ServerProcess(f"groundswell-worker-{kind}", [*cli, "worker"], env, workdir)
             self.processes += [self.web, worker]
 
