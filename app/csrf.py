@@ -32,6 +32,7 @@ from app.errors import Problem, render_problem
 # The session cookie carries a signed-in lead's or resident's sign-in and the secret that
 # binds their forms; the privacy page states this lifetime.
 SESSION_MAX_AGE_SECONDS = 14 * 24 * 3600
+SESSION_COOKIE = "gs_session"
 # Session keys that mean someone is signed in (a lead, a resident, an organisation).
 SIGNED_IN_KEYS = ("lead", "resident", "org")
 SESSION_SECRET = "csrf"  # noqa: S105 (the session key's name, not a secret)
@@ -129,9 +130,9 @@ def csrf_token(request: Request) -> str:
     return public_token(key, _today())
 
 
-def _token_is_good(request: Request, submitted: str) -> bool:
+def _token_is_good(request: Request, submitted: str, before_sign_in: bool) -> bool:
     key = _secret_key(request)
-    if signed_in(request):
+    if signed_in(request) and not (before_sign_in and not submitted.startswith("s.")):
         secret = request.session.get(SESSION_SECRET)
         expected = "s." + _mac(key, f"session-form:{secret}") if secret else ""
         return bool(expected) and hmac.compare_digest(submitted.encode(), expected.encode())
@@ -146,10 +147,17 @@ def _token_is_good(request: Request, submitted: str) -> bool:
     return hmac.compare_digest(submitted.encode(), public_token(key, day).encode())
 
 
-def check_csrf(request: Request, submitted: object) -> None:
+def check_csrf(request: Request, submitted: object, *, before_sign_in: bool = False) -> None:
     """Every form handler calls this: a post the browser said came from this site passes;
-    otherwise the form's token must be good (see the module's docstring)."""
+    otherwise the form's token must be good (see the module's docstring). The sign-in
+    forms (`before_sign_in`) were read before their session began, and take the public
+    token of the day even from someone signed in (a second click on "Show my pledges"
+    then hears that its link is used, not that its form expired)."""
     if request.scope.get("state", {}).get(SAME_ORIGIN):
         return
-    if not (isinstance(submitted, str) and submitted and _token_is_good(request, submitted)):
+    if not (
+        isinstance(submitted, str)
+        and submitted
+        and _token_is_good(request, submitted, before_sign_in)
+    ):
         raise Problem(403, REFUSED)

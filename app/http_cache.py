@@ -27,6 +27,7 @@ from functools import wraps
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -90,6 +91,7 @@ class Rendered:
     made: float  # RenderCache.now() when the render began to read
     seen: int  # RenderCache.clock before the render read anything
     campaign_id: int | None
+    cache_control: str  # the read's CachePolicy header
 
     def response(self) -> Response:
         response = Response(self.body, status_code=self.status_code)
@@ -107,9 +109,9 @@ def _length(body: bytes) -> list[tuple[bytes, bytes]]:
 VARY = "Cookie, Authorization"
 
 
-def _not_modified(etag: str, cache_control: str) -> Response:
+def _not_modified(etag: str, cache_control: str, vary: str = VARY) -> Response:
     return Response(
-        status_code=304, headers={"ETag": etag, "Cache-Control": cache_control, "Vary": VARY}
+        status_code=304, headers={"ETag": etag, "Cache-Control": cache_control, "Vary": vary}
     )
 
 
@@ -128,6 +130,7 @@ class RenderCache:
         self._entries: OrderedDict[str, Rendered] = OrderedDict()
         self._rendering: dict[str, asyncio.Future[Rendered | None]] = {}
         self.renders = 0  # how many renders were stored (for tests and measurements)
+        self.served = 0  # answers ServeRenders gave before the app (the same)
 
     def campaigns_changed(self, campaign_ids: set[int]) -> None:
         """Store.on_campaigns_changed: what was rendered from these campaigns is stale."""
@@ -152,7 +155,13 @@ class RenderCache:
         )
         return entry if changed <= entry.seen else None
 
-    async def get(self, key: str, render: Callable[[], Awaitable[Response]]) -> Rendered | Response:
+    def fresh(self, key: str) -> Rendered | None:
+        """The render for `key` if it may still be served, without making one."""
+        return self._fresh(key)
+
+    async def get(
+        self, key: str, render: Callable[[], Awaitable[Response]], cache_control: str = ""
+    ) -> Rendered | Response:
         """The fresh render for `key`, or one made now (shared with whoever asks meanwhile).
         A response that cannot be shared (not a 200) comes back as it is."""
         entry = self._fresh(key)
@@ -170,13 +179,15 @@ class RenderCache:
         try:
             seen, started = self.clock, self.now()
             response = await render()
-            made = self._keep(key, response, seen, started)
+            made = self._keep(key, response, seen, started, cache_control)
             return made if made is not None else response
         finally:
             del self._rendering[key]
             future.set_result(made)
 
-    def _keep(self, key: str, response: Response, seen: int, started: float) -> Rendered | None:
+    def _keep(
+        self, key: str, response: Response, seen: int, started: float, cache_control: str
+    ) -> Rendered | None:
         body = getattr(response, "body", None)
         if response.status_code != 200 or not isinstance(body, bytes):
             return None
@@ -186,15 +197,62 @@ class RenderCache:
         etag = response.headers.get("etag") or etag_of(body)
         if "etag" not in response.headers:
             headers.append((b"etag", etag.encode()))
-        entry = Rendered(
-            200, headers, body, etag, started, seen, getattr(response, "campaign_id", None)
-        )
+        campaign_id = getattr(response, "campaign_id", None)
+        entry = Rendered(200, headers, body, etag, started, seen, campaign_id, cache_control)
         self._entries[key] = entry
         self._entries.move_to_end(key)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
         self.renders += 1
         return entry
+
+
+def render_key(scope: Scope) -> str:
+    return str(scope["path"]) + "?" + scope["query_string"].decode("latin-1")
+
+
+class ServeRenders:
+    """In front of the session, the cross-site check and the router: an anonymous GET of
+    a read that is rendered once for everyone (`cacheable(..., shared=True)`) and still
+    fresh is answered from the RenderCache, as a 304 when its tag matches. Anything else,
+    or a read not rendered yet, goes on to the app, which renders it once for the next."""
+
+    def __init__(self, app: ASGIApp, cache: RenderCache, session_cookie: str) -> None:
+        self.app = app
+        self.cache = cache
+        self.signed_in = session_cookie.encode() + b"="
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            entry = self.cache.fresh(render_key(scope))
+            if entry is not None:
+                wanted = None
+                for name, value in scope["headers"]:
+                    if name == b"authorization" or (name == b"cookie" and self.signed_in in value):
+                        entry = None  # their own copy: the app decides what it is
+                        break
+                    if name == b"if-none-match":
+                        wanted = value.decode("latin-1")
+                if entry is not None:
+                    self.cache.served += 1
+                    await self._answer(entry, wanted, send)
+                    return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _answer(entry: Rendered, wanted: str | None, send: Send) -> None:
+        policy = [
+            (b"cache-control", entry.cache_control.encode()),
+            (b"vary", VARY.encode()),
+        ]
+        if etag_matches(wanted, entry.etag):
+            headers = [(b"etag", entry.etag.encode()), *policy]
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        headers = [*entry.raw_headers, *_length(entry.body), *policy]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": entry.body})
 
 
 def render_cache_of(request: Request) -> RenderCache:
@@ -228,8 +286,9 @@ def cacheable(policy: CachePolicy, *, shared: bool = False) -> Callable[[Endpoin
             if not is_anonymous(request):
                 return _validated(await endpoint(request), PRIVATE, wanted)
             if shared:
-                key = request.url.path + "?" + request.url.query
-                found = await render_cache_of(request).get(key, lambda: endpoint(request))
+                found = await render_cache_of(request).get(
+                    render_key(request.scope), lambda: endpoint(request), policy.header
+                )
                 if isinstance(found, Rendered):
                     if etag_matches(wanted, found.etag):
                         return _not_modified(found.etag, policy.header)
@@ -244,8 +303,13 @@ def cacheable(policy: CachePolicy, *, shared: bool = False) -> Callable[[Endpoin
 
 def _with_policy(response: Response, cache_control: str) -> Response:
     response.headers["Cache-Control"] = cache_control
-    response.headers["Vary"] = VARY
+    response.headers["Vary"] = vary_with(response.headers.get("vary"))
     return response
+
+
+def vary_with(own: str | None) -> str:
+    """VARY beside what the read itself varies by (the demand's CSV or JSON by Accept)."""
+    return f"{own}, {VARY}" if own else VARY
 
 
 def _validated(response: Response, cache_control: str, wanted: str | None) -> Response:
@@ -257,6 +321,6 @@ def _validated(response: Response, cache_control: str, wanted: str | None) -> Re
         return response
     etag = response.headers.get("etag") or etag_of(body)
     if etag_matches(wanted, etag):
-        return _not_modified(etag, cache_control)
+        return _not_modified(etag, cache_control, vary_with(response.headers.get("vary")))
     response.headers["ETag"] = etag
     return _with_policy(response, cache_control)

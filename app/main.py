@@ -16,10 +16,10 @@ from starlette.templating import Jinja2Templates
 
 from app import api, pages
 from app.bootstrap import Services, bootstrap
-from app.csrf import SESSION_MAX_AGE_SECONDS, CrossOriginProtection
+from app.csrf import SESSION_COOKIE, SESSION_MAX_AGE_SECONDS, CrossOriginProtection
 from app.development import mailbox, webhook_inbox
 from app.errors import EXCEPTION_HANDLERS
-from app.http_cache import RenderCache
+from app.http_cache import RenderCache, ServeRenders
 from app.pages import campaign_demand, sharing
 from app.security_headers import SecurityHeadersMiddleware
 from app.settings import Settings
@@ -63,11 +63,12 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         ],
         middleware=[
             Middleware(SecurityHeadersMiddleware),
+            Middleware(ServeRenders, cache=render_cache, session_cookie=SESSION_COOKIE),
             Middleware(CrossOriginProtection, base_url=settings.base_url),
             Middleware(
                 SessionMiddleware,
                 secret_key=str(settings.secret_key),
-                session_cookie="gs_session",
+                session_cookie=SESSION_COOKIE,
                 max_age=SESSION_MAX_AGE_SECONDS,
                 same_site="lax",
                 https_only=settings.base_url.startswith("https://"),

@@ -56,7 +56,7 @@ async def sign_in(request: Request) -> Response:
     error = None
     if request.method == "POST":
         form = await request.form()
-        check_csrf(request, form.get("csrf_token"))
+        check_csrf(request, form.get("csrf_token"), before_sign_in=True)
         key = str(form.get("api_key", "")).strip()
         org = await organisation_for_key(services(request).store.database, key) if key else None
         if org is not None:

@@ -99,7 +99,7 @@ async def _ask(request: Request, purpose: str) -> Response:
     if request.method == "GET":
         return render(request, "sign_in/ask.html", {"purpose": purpose, "page": page, "form": {}})
     form = await request.form()
-    check_csrf(request, form.get("csrf_token"))
+    check_csrf(request, form.get("csrf_token"), before_sign_in=True)
     email = str(form.get("email", "")).strip()
     if not is_valid_email(email):
         return render(
@@ -137,7 +137,7 @@ async def _confirm(request: Request, purpose: str) -> Response:
             request, "sign_in/confirm.html", {"purpose": purpose, "page": page, "token": token}
         )
     form = await request.form()
-    check_csrf(request, form.get("csrf_token"))
+    check_csrf(request, form.get("csrf_token"), before_sign_in=True)
     try:
         email = await use_link(svc.store, svc.signer, purpose, str(form.get("token", "")))
     except InvalidToken as exc:

@@ -154,6 +154,50 @@ async def test_an_api_caller_with_a_key_gets_a_private_copy(
     assert answer.headers["cache-control"] == "private, no-cache"
 
 
+SHARED_READS = ["/c/{slug}", "/api/v1/campaigns/{slug}", "/c/{slug}/badge.svg"]
+
+
+@pytest.mark.parametrize("path", SHARED_READS)
+async def test_a_fresh_shared_render_is_served_before_the_app_with_the_same_answer(
+    app: Starlette, client: httpx.AsyncClient, store: Store, clock: FrozenClock, path: str
+) -> None:
+    campaign = await make_campaign(store)
+    url = path.format(slug=campaign.slug)
+    cache: RenderCache = app.state.render_cache
+
+    made = await client.get(url)  # rendered by the app, kept
+    assert cache.served == 0
+    again = await client.get(url)
+    conditional = await client.get(url, headers={"If-None-Match": made.headers["etag"]})
+    assert cache.served == 2
+
+    assert again.status_code == 200 and again.content == made.content
+    headers = {k: v for k, v in made.headers.items() if k != "date"}
+    assert {k: v for k, v in again.headers.items() if k != "date"} == headers
+    assert conditional.status_code == 304
+    for name in ("etag", "cache-control", "vary"):
+        assert conditional.headers[name] == made.headers[name]
+    for security in ("x-content-type-options", "referrer-policy"):
+        assert conditional.headers[security] == made.headers[security]
+
+    # A key holder, a cookie that may be a session, a HEAD and a stale render reach the app.
+    _, key = await make_lead(store)
+    private = await client.get(url, headers={"Authorization": f"Bearer {key}"})
+    assert private.headers["cache-control"] == "private, no-cache"
+    forged = await client.get(url, headers={"Cookie": "gs_session=not-a-session"})
+    assert forged.headers["cache-control"].startswith("public")  # no session: anonymous
+    head = await client.head(url)
+    assert head.status_code == 200 and head.content == b""
+    assert cache.served == 2
+    clock.now += 1.0
+    await client.get(url)
+    assert cache.served == 2 and renders(app) == 2
+    await make_confirmed_pledge(store, campaign.slug, 1)  # a commit drops it at once
+    changed = await client.get(url)
+    assert cache.served == 2 and renders(app) == 3
+    assert changed.headers["etag"] != made.headers["etag"]
+
+
 async def test_every_anonymous_reader_shares_one_render(
     app: Starlette, client: httpx.AsyncClient, store: Store, clock: FrozenClock
 ) -> None:

@@ -74,7 +74,7 @@ async def test_badge_shows_progress_and_escapes_the_title(
 
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/svg+xml"
-    assert response.headers["cache-control"] == "public, max-age=60"
+    assert response.headers["cache-control"] == "public, max-age=60, stale-while-revalidate=300"
     assert "set-cookie" not in response.headers
     assert AWKWARD_TITLE not in response.text  # escaped, never raw
     svg = parse_svg(response.text)  # well-formed XML, whatever the title
@@ -146,7 +146,7 @@ async def test_widget_may_be_framed_by_any_site(client: httpx.AsyncClient, store
     assert response.status_code == 200
     assert "frame-ancestors *" in response.headers["content-security-policy"]
     assert "x-frame-options" not in response.headers
-    assert response.headers["cache-control"] == "public, max-age=60"
+    assert response.headers["cache-control"] == "public, max-age=60, stale-while-revalidate=300"
     assert "set-cookie" not in response.headers  # cacheable, and nothing to track
     page = page_of(response)
     assert page.find("h1") is not None and page.find("h1").words == AWKWARD_TITLE
