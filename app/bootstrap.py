@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
@@ -12,6 +12,7 @@ from notifications.mail import mailer_for
 from notifications.messages import MessageRenderer
 from notifications.webhooks import DeliveryPolicy
 from notifications.worker import Worker
+from pledges.accounts import KeyCache
 from pledges.demand import configure_take_up
 from pledges.store import Store
 from pledges.tokens import Signer
@@ -26,6 +27,8 @@ class Services:
     worker: Worker
     # None without STRIPE_SECRET_KEY: money campaigns are unavailable.
     payments: StripeGateway | None = None
+    # Who owns each recently used API key (API_KEY_CACHE_SECONDS).
+    key_cache: KeyCache = field(default_factory=KeyCache)
 
 
 def bootstrap(settings: Settings) -> Services:
@@ -59,7 +62,8 @@ def bootstrap(settings: Settings) -> Services:
         pledge_retention_days=settings.pledge_retention_days,
         payments=payments,
     )
-    return Services(settings, store, signer, renderer, worker, payments)
+    key_cache = KeyCache(settings.api_key_cache_seconds)
+    return Services(settings, store, signer, renderer, worker, payments, key_cache)
 
 
 def services(request: Request) -> Services:

@@ -10,6 +10,7 @@ from starlette.config import Config
 from starlette.datastructures import Secret
 
 from notifications.webhooks import DEFAULT_SCHEDULE, parse_schedule
+from pledges.accounts import DEFAULT_KEY_CACHE_SECONDS
 from pledges.demand import DEFAULT_TAKE_UP, FIRMNESS
 from pledges.rate_limits import DEFAULT_PLEDGE_RATE_LIMIT, RateLimit, RateWindow
 
@@ -56,6 +57,10 @@ DOCUMENTED_SETTINGS: dict[str, str] = {
     "PLEDGE_RETENTION_DAYS": (
         "Days after a campaign closes before its pledgers' personal data is anonymised "
         "(default 183, about 6 months)."
+    ),
+    "API_KEY_CACHE_SECONDS": (
+        "How long a process remembers who owns an API key (default 5); a key revoked "
+        "elsewhere is refused within this delay. 0 asks the database every time."
     ),
     "TAKE_UP_RATES": (
         "Percent of interested, will-switch and deposit pledges expected to sign up "
@@ -145,6 +150,8 @@ class Settings:
     # The share of each firmness expected to sign up when offered (README: Price and
     # firmness), percents; a campaign's lead may set its own.
     take_up_rates: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_TAKE_UP))
+    # Who owns an API key is remembered this long (pledges.accounts.KeyCache).
+    api_key_cache_seconds: float = DEFAULT_KEY_CACHE_SECONDS
 
     @classmethod
     def from_environ(
@@ -181,6 +188,9 @@ class Settings:
             "stripe_webhook_secret": _secret(config("STRIPE_WEBHOOK_SECRET", default="")),
             "stripe_api_base": config("STRIPE_API_BASE", default=cls.stripe_api_base).rstrip("/"),
             "take_up_rates": config("TAKE_UP_RATES", default=""),
+            "api_key_cache_seconds": config(
+                "API_KEY_CACHE_SECONDS", cast=float, default=DEFAULT_KEY_CACHE_SECONDS
+            ),
         }
         values.update(overrides)
         if isinstance(values["admin_emails"], str):
@@ -221,6 +231,8 @@ class Settings:
             )
         if not self.stripe_api_base.startswith(("http://", "https://")):
             raise ConfigurationError("STRIPE_API_BASE must start with http:// or https://")
+        if self.api_key_cache_seconds < 0:
+            raise ConfigurationError("API_KEY_CACHE_SECONDS must be 0 or more.")
         if self.pledge_retention_days < 1:
             raise ConfigurationError("PLEDGE_RETENTION_DAYS must be at least 1.")
         if (

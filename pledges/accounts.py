@@ -1,12 +1,17 @@
 """Campaign leads, provider and council organisations, and their API keys.
 
-Keys are shown once and stored only as sha256 hashes.
+Keys are shown once and stored only as sha256 hashes. Who owns a key is remembered for a
+few seconds (KeyCache), so a revoked key is refused within that delay, and at once in the
+process that revoked it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import time
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +43,53 @@ def hash_key(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
+DEFAULT_KEY_CACHE_SECONDS = 5.0
+
+# Every KeyCache of this process: a revocation here drops the key from each at once.
+_key_caches: weakref.WeakSet[KeyCache] = weakref.WeakSet()
+
+
+class KeyCache:
+    """The owners of recently used API keys, by the key's hash, for `seconds` each: a
+    lead's or an organisation's request then costs no query for its key. A key revoked in
+    another process is refused within `seconds`; one revoked through revoke_api_key in this
+    process, at once. Keys that own nothing are not remembered (a new key works at once)."""
+
+    def __init__(
+        self,
+        seconds: float = DEFAULT_KEY_CACHE_SECONDS,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        size: int = 10_000,
+    ) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self.size = size
+        self._owners: dict[tuple[str, str], tuple[float, Any]] = {}
+        _key_caches.add(self)
+
+    def get(self, key_hash: str, kind: str) -> Any:
+        """The owner remembered for this key, or None (unknown, or older than `seconds`)."""
+        found = self._owners.get((key_hash, kind))
+        if found is None:
+            return None
+        if self.clock() >= found[0]:
+            self._owners.pop((key_hash, kind), None)
+            return None
+        return found[1]
+
+    def put(self, key_hash: str, kind: str, owner: Any) -> None:
+        if self.seconds <= 0:
+            return
+        if len(self._owners) >= self.size:
+            self._owners.clear()
+        self._owners[(key_hash, kind)] = (self.clock() + self.seconds, owner)
+
+    def drop(self, key_hash: str) -> None:
+        for kind in ("lead", "organisation"):
+            self._owners.pop((key_hash, kind), None)
+
+
 async def ensure_lead(db: Database, email: str, name: str = "") -> Lead:
     email = email.strip().lower()
     row = await db.fetch_one(sa.select(leads).where(leads.c.email == email))
@@ -63,13 +115,29 @@ async def _new_key(db: Database, **owner: int) -> str:
     return raw_key
 
 
-def _key_owner(table: sa.Table, owner_column: sa.Column[Any], raw_key: str) -> Any:
+def _key_owner(table: sa.Table, owner_column: sa.Column[Any], key_hash: str) -> Any:
     """The row of `table` that owns this unrevoked key."""
     return (
         sa.select(table)
         .join(api_keys, owner_column == table.c.id)
-        .where(api_keys.c.key_hash == hash_key(raw_key), api_keys.c.revoked_at.is_(None))
+        .where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
     )
+
+
+async def revoke_api_key(store: Store, raw_key: str) -> bool:
+    """Revoke a key for good; False when it was unknown or revoked already. This process
+    forgets it at once; others within their KeyCache's seconds."""
+    key_hash = hash_key(raw_key)
+    async with store.write() as db:
+        revoked = await db.fetch_one(
+            sa.update(api_keys)
+            .where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+            .returning(api_keys.c.id)
+        )
+    for cache in list(_key_caches):
+        cache.drop(key_hash)
+    return revoked is not None
 
 
 async def create_lead_api_key(store: Store, email: str) -> tuple[Lead, str]:
@@ -80,11 +148,17 @@ async def create_lead_api_key(store: Store, email: str) -> tuple[Lead, str]:
     return lead, raw_key
 
 
-async def lead_for_key(db: Database, raw_key: str) -> Lead | None:
-    row = await db.fetch_one(_key_owner(leads, api_keys.c.lead_id, raw_key))
+async def lead_for_key(db: Database, raw_key: str, cache: KeyCache | None = None) -> Lead | None:
+    key_hash = hash_key(raw_key)
+    if cache is not None and (known := cache.get(key_hash, "lead")) is not None:
+        return known  # type: ignore[no-any-return]
+    row = await db.fetch_one(_key_owner(leads, api_keys.c.lead_id, key_hash))
     if row is None:
         return None
-    return Lead(id=row["id"], email=row["email"], name=row["name"])
+    lead = Lead(id=row["id"], email=row["email"], name=row["name"])
+    if cache is not None:
+        cache.put(key_hash, "lead", lead)
+    return lead
 
 
 async def ensure_organisation(
@@ -129,9 +203,17 @@ async def create_organisation_api_key(
     return org, raw_key
 
 
-async def organisation_for_key(db: Database, raw_key: str) -> Organisation | None:
-    row = await db.fetch_one(_key_owner(organisations, api_keys.c.organisation_id, raw_key))
-    return _organisation(row)
+async def organisation_for_key(
+    db: Database, raw_key: str, cache: KeyCache | None = None
+) -> Organisation | None:
+    key_hash = hash_key(raw_key)
+    if cache is not None and (known := cache.get(key_hash, "organisation")) is not None:
+        return known  # type: ignore[no-any-return]
+    row = await db.fetch_one(_key_owner(organisations, api_keys.c.organisation_id, key_hash))
+    organisation = _organisation(row)
+    if cache is not None and organisation is not None:
+        cache.put(key_hash, "organisation", organisation)
+    return organisation
 
 
 async def organisation_member_emails(db: Database, organisation_id: int) -> list[str]:

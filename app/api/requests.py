@@ -86,7 +86,8 @@ async def require_lead(request: Request) -> Lead:
             "This needs a campaign lead's API key.",
             headers={"WWW-Authenticate": 'Bearer realm="groundswell"'},
         )
-    lead = await lead_for_key(services(request).store.database, key)
+    svc = services(request)
+    lead = await lead_for_key(svc.store.database, key, svc.key_cache)
     if lead is None:
         raise Problem(
             401,
@@ -100,7 +101,8 @@ async def require_organisation(request: Request) -> Organisation:
     key = bearer_key(request)
     if key is None:
         raise Problem(401, "This needs a provider or council API key.", headers=UNAUTHORISED)
-    org = await organisation_for_key(services(request).store.database, key)
+    svc = services(request)
+    org = await organisation_for_key(svc.store.database, key, svc.key_cache)
     if org is None:
         raise Problem(401, "That API key is not valid for an organisation.", headers=UNAUTHORISED)
     return org

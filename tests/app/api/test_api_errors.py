@@ -16,6 +16,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from starlette.applications import Starlette
 
 from app.api.requests import MAX_BODY
+from pledges.accounts import revoke_api_key
 from pledges.campaigns import MAX_TARGET, cancel_campaign
 from pledges.pledging import withdraw_pledge
 from pledges.store import Store, utcnow
@@ -230,6 +231,23 @@ async def test_create_campaign_with_an_unknown_key_is_401(
 ) -> None:
     async with nothing_changes(store):
         response = await client.post("/api/v1/campaigns", json=campaign_data(), headers=bearer(key))
+    assert_problem(response, 401, [])
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+
+
+async def test_a_key_revoked_in_this_process_is_401_at_once(
+    client: httpx.AsyncClient, store: Store, setup: Setup
+) -> None:
+    url = f"/api/v1/campaigns/{setup.slug}/pledges"
+    first = await client.post(
+        url, json=pledge_data(1, source="paper"), headers=bearer(setup.lead_key)
+    )
+    assert first.status_code == 201, first.text  # the key is now remembered by the app
+    assert await revoke_api_key(store, setup.lead_key)
+    async with nothing_changes(store):
+        response = await client.post(
+            url, json=pledge_data(2, source="paper"), headers=bearer(setup.lead_key)
+        )
     assert_problem(response, 401, [])
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
 
