@@ -151,6 +151,25 @@ async def move_count(
         .returning(*PROGRESS_COLUMNS)
     )
     assert row is not None
+    return await after_count(
+        db, campaign_id, row, delta, deltas=deltas, settings=settings, recheck=recheck
+    )
+
+
+async def after_count(
+    db: Database,
+    campaign_id: int,
+    row: Any,
+    delta: int,
+    *,
+    deltas: Deltas,
+    settings: DemandSettings | None = None,
+    recheck: bool = False,
+) -> Progress:
+    """What follows the count's UPDATE (its row of PROGRESS_COLUMNS, returned under the
+    campaign's row lock) in the same transaction: the demand buckets, the quote's cover,
+    and any milestone or tipping it causes, once. move_count and the fused statements of
+    pledges.fused both end here."""
     values = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
     if deltas.buckets:
         # After the UPDATE above: the campaign's row lock is held, whoever counts first.
@@ -181,7 +200,9 @@ async def move_count(
             progress.money_target,
         )
 
-    crossed = [m for m in json.loads(row["milestones"]) if row["milestone_reached"] < m and at(m)]
+    crossed = [
+        m for m in json.loads(values["milestones"]) if values["milestone_reached"] < m and at(m)
+    ]
     if crossed:
         claimed = await db.fetch_one(
             sa.update(campaigns)

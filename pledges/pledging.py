@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
+from pledges import fused as fused_writes
 from pledges.addresses import address_key, parse_address_line
 from pledges.campaigns import get_campaign_by_id
 from pledges.counting import (
@@ -574,6 +575,27 @@ async def record_paper_pledge(
     """A pledge signed on paper, entered by the campaign's lead: confirmed at once."""
     canonical = canonical_email(spec.email)
     async with store.write() as db:
+        if not store.is_sqlite and "\x00" not in slug:
+            fused = await fused_writes.record_paper_pledge(
+                db,
+                {
+                    "slug": slug,
+                    "lead_id": lead_id,
+                    "now": utcnow(),
+                    "name": spec.name,
+                    "email": spec.email,
+                    "email_canonical": canonical,
+                    "postcode": spec.postcode,
+                    "district": postcode_district(spec.postcode),
+                    "address_line": spec.address_line,
+                    "phone": spec.phone,
+                    "show_name": spec.show_name,
+                    "share_contact": spec.share_contact,
+                    "firmness": spec.firmness,
+                },
+            )
+            if fused is not None:
+                return PledgeOutcome(fused.pledge_id, "confirmed", False, fused.progress)
         campaign = await _open_campaign_for_pledging(db, slug)
         if campaign.lead_id != lead_id:
             raise NotCampaignLead(slug)
@@ -759,6 +781,10 @@ async def confirm_pledge(store: Store, pledge_id: int) -> ConfirmOutcome:
     A money pledge counts only once its card is saved too: until then its email is
     recorded as confirmed and the outcome says `awaiting_card`."""
     async with store.write() as db:
+        if not store.is_sqlite:
+            fused = await fused_writes.confirm_pledge(db, pledge_id, utcnow())
+            if fused is not None:
+                return ConfirmOutcome(fused.progress, newly_confirmed=True)
         await db.execute(
             sa.update(pledges)
             .where(

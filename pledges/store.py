@@ -124,6 +124,55 @@ class _SQLiteConnectionReuse:
 _NOT_CACHEABLE = object()
 
 
+class Prepared:
+    """A statement built once, with named `sa.bindparam`s for what changes per call, and
+    compiled once per database: the hot write path's statements, which building and
+    keying afresh each time cost more CPU than running them. Call it with the values to
+    get what Store's database runs (fetch_one, fetch_val, execute)."""
+
+    def __init__(self, statement: ClauseElement, name: str = "") -> None:
+        self.statement = statement
+        # What it does, for people reading counts of statements ("INSERT pledges, ...").
+        self.name = name or type(statement).__name__
+        self._compiled: dict[str, Any] = {}
+
+    def __call__(self, **values: Any) -> _Bound:
+        return _Bound(self, values)
+
+    def compiled(
+        self, dialect: Any, is_sqlite: bool
+    ) -> tuple[Any, str, tuple[str, ...], dict[str, Any]]:
+        found: Any = self._compiled.get(dialect.name)
+        if found is None:
+            compiled: Any = self.statement.compile(
+                dialect=dialect, compile_kwargs={"render_postcompile": True}
+            )
+            # The values written into the statement itself (literals), by bind name.
+            defaults = compiled.construct_params(_check=False)
+            if is_sqlite:
+                names, sql = tuple(compiled.positiontup or ()), compiled.string
+            else:
+                names = tuple(sorted(defaults))
+                sql = compiled.string % {k: f"${i}" for i, k in enumerate(names, start=1)}
+            found = (compiled, sql, names, defaults)
+            self._compiled[dialect.name] = found
+        return found
+
+
+class _Bound:
+    """A Prepared statement with one call's values (not a ClauseElement: encode/databases
+    passes it through to the Store's compiler untouched)."""
+
+    __slots__ = ("prepared", "values")
+
+    def __init__(self, prepared: Prepared, values: dict[str, Any]) -> None:
+        self.prepared = prepared
+        self.values = values
+
+    def __str__(self) -> str:
+        return self.prepared.name
+
+
 class _CompiledStatements:
     """Compiled SQL reused for statements of the same shape.
 
@@ -177,6 +226,8 @@ class _CompiledStatements:
         return compiled, compiled.construct_params(extracted_parameters=key[1])
 
     def compile(self, query: Any) -> Any:
+        if isinstance(query, _Bound):
+            return self._compile_bound(query)
         found = self._lookup(query)
         if found is None:
             return None
@@ -204,6 +255,29 @@ class _CompiledStatements:
         mapping = {k: "$" + str(i) for i, (k, _) in enumerate(ordered, start=1)}
         args = [processors[k](v) if k in processors else v for k, v in ordered]
         return compiled.string % mapping, args, result_map
+
+    def _compile_bound(self, bound: _Bound) -> Any:
+        compiled, sql, names, defaults = bound.prepared.compiled(self.dialect, self.is_sqlite)
+        values = bound.values
+        processors = compiled._bind_processors
+        args = []
+        for name in names:
+            value = values[name] if name in values else defaults[name]
+            args.append(processors[name](value) if name in processors else value)
+        if self.is_sqlite:
+            from databases.backends.sqlite import CompilationContext
+
+            context = self.dialect.execution_ctx_cls()
+            context.dialect = self.dialect
+            context.result_column_struct = (
+                compiled._result_columns,
+                compiled._ordered_columns,
+                compiled._textual_ordered_columns,
+                compiled._ad_hoc_textual,
+                compiled._loose_column_name_matching,
+            )
+            return sql, args, compiled._result_columns, CompilationContext(context)
+        return sql, args, compiled._result_columns
 
 
 class Store:

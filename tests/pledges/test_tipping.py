@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 import sqlalchemy as sa
 
 from pledges.campaigns import get_campaign
 from pledges.journal import events_for_campaign
-from pledges.pledging import confirm_pledge, withdraw_pledge
+from pledges.pledging import (
+    confirm_pledge,
+    parse_pledge,
+    record_paper_pledge,
+    record_pledge,
+    withdraw_pledge,
+)
 from pledges.store import Store
 from pledges.tables import pledges
-from tests.factories import make_campaign, make_pending_pledges
+from tests.factories import make_campaign, make_lead, make_pending_pledges, pledge_data
 
 
 async def test_300_concurrent_confirmations_tip_exactly_once(store: Store) -> None:
@@ -116,3 +123,65 @@ async def test_milestone_recorded_once_even_after_withdrawals(store: Store) -> N
     await confirm_pledge(store, ids[2])  # 50 % again
     events = await events_for_campaign(store.database, campaign.id)
     assert [e.type for e in events].count("campaign.milestone") == 1
+
+
+FIRMNESS_CYCLE = ("interested", "will_switch", "deposit")
+
+
+async def test_concurrent_paper_pledges_count_exactly_and_tip_once(store: Store) -> None:
+    """300 paper pledges at once, 50 of them repeating an email already sent: each new one
+    counts once, under its own count, and exactly the 100th tips the campaign."""
+    lead, _ = await make_lead(store)
+    campaign = await make_campaign(store, lead, target=100)
+    specs = [
+        parse_pledge(pledge_data(i % 250, firmness=FIRMNESS_CYCLE[i % 250 % 3])) for i in range(300)
+    ]
+
+    outcomes = await asyncio.gather(
+        *(record_paper_pledge(store, campaign.slug, lead.id, spec) for spec in specs)
+    )
+
+    new = [o for o in outcomes if not o.repeated]
+    assert len(new) == 250 and len({o.pledge_id for o in new}) == 250
+    assert sorted(o.progress.confirmed for o in new if o.progress is not None) == list(
+        range(1, 251)
+    )
+    after = await get_campaign(store.database, campaign.slug)
+    assert (after.status, after.confirmed) == ("tipped", 250)
+    expected = Counter(FIRMNESS_CYCLE[i % 3] for i in range(250))
+    assert after.firmness_counts == dict(expected)
+    events = await events_for_campaign(store.database, campaign.id)
+    types = [e.type for e in events]
+    assert types.count("pledge.confirmed") == 250
+    [tipped] = [e for e in events if e.type == "campaign.tipped"]
+    assert tipped.payload["confirmed"] == 100  # tipped by the 100th, under its lock
+    assert sorted(e.payload["percent"] for e in events if e.type == "campaign.milestone") == [
+        25,
+        50,
+        75,
+    ]
+    assert {e.payload["source"] for e in events if e.type == "pledge.confirmed"} == {"paper"}
+
+
+async def test_concurrent_confirmations_tip_at_the_target_and_move_firmness(store: Store) -> None:
+    campaign = await make_campaign(store, target=40)
+    ids = []
+    for i in range(120):
+        outcome = await record_pledge(
+            store, campaign.slug, parse_pledge(pledge_data(i, firmness=FIRMNESS_CYCLE[i % 3]))
+        )
+        ids.append(outcome.pledge_id)
+
+    outcomes = await asyncio.gather(*(confirm_pledge(store, i) for i in ids + ids[:30]))
+
+    assert sum(o.newly_confirmed for o in outcomes) == 120
+    counts = sorted(o.progress.confirmed for o in outcomes if o.newly_confirmed)
+    assert counts == list(range(1, 121))
+    after = await get_campaign(store.database, campaign.slug)
+    assert (after.status, after.confirmed) == ("tipped", 120)
+    assert after.firmness_counts == {"interested": 40, "will_switch": 40, "deposit": 40}
+    events = await events_for_campaign(store.database, campaign.id)
+    [tipped] = [e for e in events if e.type == "campaign.tipped"]
+    assert tipped.payload["confirmed"] == 40
+    confirmed = [e.payload for e in events if e.type == "pledge.confirmed"]
+    assert sorted(p["pledge_id"] for p in confirmed) == sorted(ids)
