@@ -151,7 +151,7 @@ async def create_lead_api_key(store: Store, email: str) -> tuple[Lead, str]:
 async def lead_for_key(db: Database, raw_key: str, cache: KeyCache | None = None) -> Lead | None:
     key_hash = hash_key(raw_key)
     if cache is not None and (known := cache.get(key_hash, "lead")) is not None:
-        return known  # type: ignore[no-any-return]
+        return known
     row = await db.fetch_one(_key_owner(leads, api_keys.c.lead_id, key_hash))
     if row is None:
         return None
@@ -208,7 +208,7 @@ async def organisation_for_key(
 ) -> Organisation | None:
     key_hash = hash_key(raw_key)
     if cache is not None and (known := cache.get(key_hash, "organisation")) is not None:
-        return known  # type: ignore[no-any-return]
+        return known
     row = await db.fetch_one(_key_owner(organisations, api_keys.c.organisation_id, key_hash))
     organisation = _organisation(row)
     if cache is not None and organisation is not None:

@@ -65,13 +65,24 @@ class Progress:
     # Money campaigns: the amount of the counted pledges, and the money target if any.
     pledged_amount: int = 0
     money_target: int | None = None
+    # A money campaign's currency (None: a campaign of names only).
+    currency: str | None = None
 
     @classmethod
     def of(cls, row: Any) -> Progress:
         """From a mapping of PROGRESS_COLUMNS' names."""
         return cls(
-            row["slug"], row["status"], Tally.of(row), row["pledged_amount"], row["money_target"]
+            row["slug"],
+            row["status"],
+            Tally.of(row),
+            row["pledged_amount"],
+            row["money_target"],
+            row["currency"],
         )
+
+    @property
+    def is_money(self) -> bool:
+        return self.currency is not None
 
     @property
     def confirmed(self) -> int:
@@ -118,6 +129,7 @@ PROGRESS_COLUMNS = (
     campaigns.c.milestone_reached,
     campaigns.c.pledged_amount,
     campaigns.c.money_target,
+    campaigns.c.currency,
     *(campaigns.c[name] for name in TALLY_COLUMNS),
 )
 
@@ -488,4 +500,5 @@ def progress_of(campaign: Campaign) -> Progress:
         campaign.tally,
         campaign.pledged_amount,
         campaign.money_target,
+        campaign.currency,
     )

@@ -214,13 +214,6 @@ def progress_model(progress: ProgressRecord, *, money: bool = False) -> Progress
     return found
 
 
-async def _is_money(svc: Services, slug: str) -> bool:
-    try:
-        return (await campaign_service.get_campaign(svc.store.database, slug)).is_money
-    except CampaignNotFound:  # pragma: no cover - a pledge's campaign is never deleted
-        return False
-
-
 def _needs_lead(data: dict[str, Any], key: str | None) -> bool:
     source = data.get("source", "api")
     return source in ("api", "paper") and (source == "paper" or key is not None)
@@ -382,7 +375,7 @@ async def confirm_pledge(request: Request) -> Response:
         raise Problem(410, str(exc)) from exc
     except CampaignHidden as exc:  # hidden by an administrator, for now
         raise Problem(409, str(exc)) from exc
-    money = await _is_money(svc, outcome.progress.slug)
+    money = outcome.progress.is_money
     confirmed = PledgeConfirmed(
         status="confirmed",
         already_confirmed=not outcome.newly_confirmed,
@@ -409,7 +402,7 @@ async def withdraw_pledge(request: Request) -> Response:
     svc = services(request)
     pledge_id = svc.signer.unsign(await _token(request), "pledge-withdraw")
     progress = await pledging.withdraw_pledge(svc.store, int(pledge_id))
-    money = await _is_money(svc, progress.slug)
+    money = progress.is_money
     withdrawn = PledgeWithdrawn(status="withdrawn", progress=progress_model(progress, money=money))
     return answer(withdrawn)
 
