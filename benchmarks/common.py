@@ -480,3 +480,15 @@ def print_profile(title: str, profile: str) -> None:
     if profile:
         print(f"  {title}:")
         print("\n".join("    " + line for line in profile.splitlines() if line.strip()))
+
+
+def print_stopped(exit_codes: dict[str, int | None], profile: Path | None) -> None:
+    """How each server process ended, then its cProfile report if one was taken."""
+    for name, code in exit_codes.items():
+        print(
+            f"    [{'ok  ' if code == 0 else 'warn'}] {name} stopped "
+            + ("cleanly" if code == 0 else f"with exit code {code}")
+        )
+    if profile:
+        print(f"\n  cProfile of the server ({profile}); numbers under cProfile are slower:")
+        print("\n".join("    " + line for line in pstats_report(profile).splitlines()))

@@ -46,8 +46,8 @@ from common import (
     groundswell_command,
     lead_key,
     load_average,
+    print_stopped,
     production_env,
-    pstats_report,
     run_benchmark,
     run_cli,
     scratch_postgres_databases,
@@ -395,14 +395,7 @@ def report(results: list[DatabaseResult], args: argparse.Namespace) -> bool:
         for check in res.checks:
             print(f"    [{'ok  ' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
             ok = ok and bool(check.ok)
-        for name, code in res.exit_codes.items():
-            print(
-                f"    [{'ok  ' if code == 0 else 'warn'}] {name} stopped "
-                + ("cleanly" if code == 0 else f"with exit code {code}")
-            )
-        if res.profile:
-            print(f"\n  cProfile of the server ({res.profile}); numbers under cProfile are slower:")
-            print("\n".join("    " + line for line in pstats_report(res.profile).splitlines()))
+        print_stopped(res.exit_codes, res.profile)
     print()
     print("CORRECTNESS: " + ("every answer conformed" if ok else "FAILED"))
     return ok

@@ -49,8 +49,8 @@ from common import (
     lead_key,
     load_average,
     percentile,
+    print_stopped,
     production_env,
-    pstats_report,
     run_benchmark,
     run_cli,
     scratch_postgres_databases,
@@ -350,14 +350,7 @@ def report(results: list[LayoutResult], args: argparse.Namespace) -> bool:
             mark = {True: "ok  ", False: "FAIL", None: "n/a "}[check.ok]
             print(f"    [{mark}] {check.name}: {check.detail}")
             ok = ok and check.ok is not False
-        for name, code in res.exit_codes.items():
-            print(
-                f"    [{'ok  ' if code == 0 else 'warn'}] {name} stopped "
-                + ("cleanly" if code == 0 else f"with exit code {code}")
-            )
-        if res.profile:
-            print(f"\n  cProfile of the server ({res.profile}); numbers under cProfile are slower:")
-            print("\n".join("    " + line for line in pstats_report(res.profile).splitlines()))
+        print_stopped(res.exit_codes, res.profile)
     print()
     print("EXACTNESS: " + ("all checks passed" if ok else "FAILED"))
     return ok

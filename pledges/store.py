@@ -235,26 +235,30 @@ class _CompiledStatements:
         processors = compiled._bind_processors
         result_map = compiled._result_columns
         if self.is_sqlite:
-            from databases.backends.sqlite import CompilationContext
-
             args = [
                 processors[k](params[k]) if k in processors else params[k]
                 for k in compiled.positiontup
             ]
-            context = self.dialect.execution_ctx_cls()
-            context.dialect = self.dialect
-            context.result_column_struct = (
-                compiled._result_columns,
-                compiled._ordered_columns,
-                compiled._textual_ordered_columns,
-                compiled._ad_hoc_textual,
-                compiled._loose_column_name_matching,
-            )
-            return compiled.string, args, result_map, CompilationContext(context)
+            return compiled.string, args, result_map, self._sqlite_context(compiled)
         ordered = sorted(params.items())
         mapping = {k: "$" + str(i) for i, (k, _) in enumerate(ordered, start=1)}
         args = [processors[k](v) if k in processors else v for k, v in ordered]
         return compiled.string % mapping, args, result_map
+
+    def _sqlite_context(self, compiled: Any) -> Any:
+        """What databases' SQLite backend reads a result's columns by."""
+        from databases.backends.sqlite import CompilationContext
+
+        context = self.dialect.execution_ctx_cls()
+        context.dialect = self.dialect
+        context.result_column_struct = (
+            compiled._result_columns,
+            compiled._ordered_columns,
+            compiled._textual_ordered_columns,
+            compiled._ad_hoc_textual,
+            compiled._loose_column_name_matching,
+        )
+        return CompilationContext(context)
 
     def _compile_bound(self, bound: _Bound) -> Any:
         compiled, sql, names, defaults = bound.prepared.compiled(self.dialect, self.is_sqlite)
@@ -265,18 +269,7 @@ class _CompiledStatements:
             value = values[name] if name in values else defaults[name]
             args.append(processors[name](value) if name in processors else value)
         if self.is_sqlite:
-            from databases.backends.sqlite import CompilationContext
-
-            context = self.dialect.execution_ctx_cls()
-            context.dialect = self.dialect
-            context.result_column_struct = (
-                compiled._result_columns,
-                compiled._ordered_columns,
-                compiled._textual_ordered_columns,
-                compiled._ad_hoc_textual,
-                compiled._loose_column_name_matching,
-            )
-            return sql, args, compiled._result_columns, CompilationContext(context)
+            return sql, args, compiled._result_columns, self._sqlite_context(compiled)
         return sql, args, compiled._result_columns
 
 
