@@ -21,6 +21,7 @@ The scripts import it as `from common import ...`: run as a script, a file's own
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import math
@@ -301,6 +302,18 @@ async def postgres_reachable(admin_url: str) -> str | None:
         return f"{type(exc).__name__}: {exc}"
     await conn.close()
     return None
+
+
+def add_database_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every server benchmark reads databases by (see database_kinds)."""
+    parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        help="an admin connection; the benchmark creates and drops its own databases there",
+    )
+    parser.add_argument("--keep-logs", action="store_true", help="keep logs and SQLite files")
 
 
 async def database_kinds(skip_sqlite: bool, skip_postgres: bool, postgres_url: str) -> list[str]:

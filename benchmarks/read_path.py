@@ -34,12 +34,12 @@ from pathlib import Path
 
 from common import (
     BENCHMARKS,
-    DEFAULT_POSTGRES_URL,
     ROOT,
     BenchmarkError,
     Check,
     Groundswell,
     HttpServer,
+    add_database_arguments,
     campaign_body,
     database_kinds,
     free_port,
@@ -411,17 +411,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--load-procs", type=int, default=1, help="load generator processes (2 cores here)"
     )
     parser.add_argument("--request-timeout", type=float, default=30)
-    parser.add_argument("--skip-postgres", action="store_true")
-    parser.add_argument("--skip-sqlite", action="store_true")
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL),
-        help="an admin connection; the benchmark creates and drops its own database there",
-    )
+    add_database_arguments(parser)
     parser.add_argument(
         "--profile", metavar="DIR", help="run Groundswell under cProfile, save and print it"
     )
-    parser.add_argument("--keep-logs", action="store_true", help="keep logs and SQLite files")
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.concurrency < 1:
         parser.error("--seconds and --concurrency must be positive")

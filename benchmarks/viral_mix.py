@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common import (
-    DEFAULT_POSTGRES_URL,
     BenchmarkError,
     Check,
     Groundswell,
+    add_database_arguments,
     campaign_body,
     database_kinds,
     groundswell_command,
@@ -383,19 +383,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max-seconds", type=float, default=120, help="no request starts after this long"
     )
     parser.add_argument("--drain-seconds", type=float, default=60)
-    parser.add_argument("--skip-postgres", action="store_true")
-    parser.add_argument("--skip-sqlite", action="store_true")
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL),
-        help="an admin connection; the benchmark creates and drops its own databases there",
-    )
+    add_database_arguments(parser)
     parser.add_argument(
         "--profile",
         metavar="DIR",
         help="run groundswell serve under cProfile (not the multi-process layout)",
     )
-    parser.add_argument("--keep-logs", action="store_true", help="keep logs and SQLite files")
     args = parser.parse_args(argv)
     if args.requests < len(READ_SLOTS) + 1 or args.concurrency < 1 or args.idle_clients < 1:
         parser.error(f"--requests must be at least {len(READ_SLOTS) + 1}; clients positive")
