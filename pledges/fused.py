@@ -1,9 +1,10 @@
-"""The commonest writes as one statement each, on PostgreSQL: a paper pledge, and a
-confirmation, on a campaign that counts people and asks nothing else (no price question,
-quote or equity floor, no money).
+"""The commonest writes as one statement each, on PostgreSQL: a paper pledge, a
+resident's pending pledge and a confirmation, on a campaign that counts people and asks
+nothing else (no price question, quote or equity floor, no money).
 
 Each is one statement of data-modifying CTEs, run inside the caller's write transaction:
-the pledge's INSERT (or its confirming UPDATE), its `pledge.confirmed` event, and the
+the pledge's INSERT (or its confirming UPDATE), its event, and (but for a pending pledge,
+which counts nothing) the
 campaign's count `UPDATE ... SET confirmed_count = confirmed_count + 1 ... RETURNING`,
 which takes the campaign's row lock until commit as move_count's does. What follows the
 count (milestones, tipping) is counting.after_count, as for every other count. When the
@@ -30,7 +31,7 @@ from pledges.tables import Timestamp, campaigns, events, pledges
 c = campaigns.c
 
 
-def _plain_open() -> tuple[Any, ...]:
+def plain_open() -> tuple[Any, ...]:
     """A campaign taking pledges whose count moves by nothing but people and firmness."""
     return (
         sa.or_(c.status == "open", c.status == "tipped"),
@@ -145,7 +146,7 @@ def _paper_pledge() -> Prepared:
             ).where(
                 c.slug == sa.bindparam("slug"),
                 c.lead_id == _param("lead_id", sa.BigInteger),
-                *_plain_open(),
+                *plain_open(),
             ),
         )
         .on_conflict_do_nothing()
@@ -162,7 +163,7 @@ def _confirmation() -> Prepared:
             pledges.c.id == _param("pledge_id", sa.BigInteger),
             pledges.c.status == "pending",
             pledges.c.amount.is_(None),
-            sa.exists().where(c.id == pledges.c.campaign_id, *_plain_open()),
+            sa.exists().where(c.id == pledges.c.campaign_id, *plain_open()),
         )
         .values(status="confirmed", confirmed_at=_now())
         .returning(pledges.c.id, pledges.c.campaign_id, pledges.c.firmness)
@@ -171,8 +172,67 @@ def _confirmation() -> Prepared:
     return _answer(confirmed, "}", "UPDATE pledges")
 
 
+def _pending_pledge() -> Prepared:
+    """A resident's pledge, pending their confirmation, and its `pledge.created` event."""
+    inserted = (
+        sa.dialects.postgresql.insert(pledges)
+        .from_select(
+            [
+                "campaign_id",
+                "name",
+                "email",
+                "email_canonical",
+                "postcode",
+                "district",
+                "address_line",
+                "show_name",
+                "share_contact",
+                "source",
+                "status",
+                "created_at",
+                "ip",
+                "firmness",
+            ],
+            sa.select(
+                c.id,
+                _param("name"),
+                _param("email"),
+                _param("email_canonical"),
+                _param("postcode"),
+                _param("district"),
+                _param("address_line"),
+                _param("show_name", sa.Boolean),
+                _param("share_contact", sa.Boolean),
+                _param("source"),
+                _const("pending"),
+                _now(),
+                _param("ip"),
+                _param("firmness"),
+            ).where(c.slug == sa.bindparam("slug"), *plain_open()),
+        )
+        .on_conflict_do_nothing()
+        .returning(pledges.c.id, pledges.c.campaign_id)
+        .cte("pledge")
+    )
+    payload = _const('{"pledge_id": ') + sa.cast(inserted.c.id, sa.Text) + _const("}")
+    event = (
+        sa.insert(events)
+        .from_select(
+            ["type", "campaign_id", "payload", "created_at"],
+            sa.select(_const("pledge.created"), inserted.c.campaign_id, payload, _now()),
+        )
+        .returning(events.c.id)
+        .cte("event")
+    )
+    return Prepared(
+        sa.select(inserted.c.id.label("pledge_id"), inserted.c.campaign_id).add_cte(event),
+        name="WITH INSERT pledges, INSERT events",
+    )
+
+
 PAPER_PLEDGE = _paper_pledge()
 CONFIRMATION = _confirmation()
+PENDING_PLEDGE = _pending_pledge()
 
 
 @dataclass(frozen=True)
@@ -205,3 +265,22 @@ async def confirm_pledge(db: Database, pledge_id: int, now: datetime) -> Fused |
     nothing written (take the general path)."""
     row = await db.fetch_one(CONFIRMATION(pledge_id=pledge_id, now=now))  # type: ignore[arg-type]
     return await _counted_by(db, row)
+
+
+def plain_campaign_id(slug: str) -> Any:
+    """The id of the campaign `slug` if it is one these statements write to, as a scalar
+    subquery (NULL otherwise): what the rate limit counts a pending pledge's earlier ones by
+    before the statement."""
+    return sa.select(c.id).where(c.slug == slug, *plain_open()).scalar_subquery()
+
+
+async def record_pending_pledge(db: Database, values: dict[str, Any]) -> int | None:
+    """A resident's pledge on such a campaign, pending, with its event, in one statement:
+    `values` are the pledge's columns (name, email, email_canonical, postcode, district,
+    address_line, show_name, share_contact, source, ip, firmness), the campaign's `slug`
+    and `now`. Its id, or None: nothing written (take the general path)."""
+    row = await db.fetch_one(PENDING_PLEDGE(**values))  # type: ignore[arg-type]
+    if row is None:
+        return None
+    mark_journal_written()  # a pending pledge changes nothing shown: no campaign marked
+    return int(row["pledge_id"])

@@ -46,6 +46,7 @@ from pledges.errors import (
     PledgeWithdrawn,
     ValidationFailed,
 )
+from pledges.group_commit import confirmation_queue
 from pledges.households import household_for
 from pledges.identity import canonical_email, is_valid_email, normalise_postcode, postcode_district
 from pledges.journal import record_event
@@ -447,6 +448,44 @@ async def _open_campaign_for_pledging(db: Database, slug: str) -> _PledgeTarget:
     )
 
 
+async def _record_pending_in_one_statement(
+    store: Store,
+    db: Database,
+    slug: str,
+    spec: PledgeInput,
+    canonical: str,
+    source: str,
+    ip: str | None,
+    rate_limit: RateLimit,
+) -> int | None:
+    """PostgreSQL, a campaign that counts people and asks nothing else (pledges.fused): the
+    pending pledge and its event in one statement, after the rate limit's count. None:
+    nothing written, the general path decides."""
+    now = utcnow()
+    if ip is not None:
+        await check_pledge_rate(
+            store, db, slug, ip, rate_limit, now, campaign_id=fused_writes.plain_campaign_id(slug)
+        )
+    return await fused_writes.record_pending_pledge(
+        db,
+        {
+            "slug": slug,
+            "name": spec.name,
+            "email": spec.email,
+            "email_canonical": canonical,
+            "postcode": spec.postcode,
+            "district": postcode_district(spec.postcode),
+            "address_line": spec.address_line,
+            "show_name": spec.show_name,
+            "share_contact": spec.share_contact,
+            "source": source,
+            "ip": ip,
+            "firmness": spec.firmness,
+            "now": now,
+        },
+    )
+
+
 async def record_pledge(
     store: Store,
     slug: str,
@@ -464,6 +503,12 @@ async def record_pledge(
     by `rate_limit` (RateLimited, nothing stored). Without an address nothing is limited."""
     canonical = canonical_email(spec.email)
     async with store.write() as db:
+        if not store.is_sqlite:
+            pledge_id = await _record_pending_in_one_statement(
+                store, db, slug, spec, canonical, source, ip, rate_limit
+            )
+            if pledge_id is not None:
+                return PledgeOutcome(pledge_id, "pending", False, None, None, None)
         campaign = await _open_campaign_for_pledging(db, slug)
         if campaign.currency is not None and not money_enabled:
             raise MoneyUnavailable()
@@ -472,7 +517,7 @@ async def record_pledge(
         payment_status = "awaiting_card" if amount is not None else None
         now = utcnow()
         if ip is not None:
-            await check_pledge_rate(store, db, campaign.id, ip, rate_limit, now)
+            await check_pledge_rate(store, db, slug, ip, rate_limit, now, campaign_id=campaign.id)
         household_id = await campaign.household_of(store, db, spec)
         pledge_id = await db.fetch_val(
             store.insert_or_ignore(pledges)
@@ -780,11 +825,10 @@ async def confirm_pledge(store: Store, pledge_id: int) -> ConfirmOutcome:
 
     A money pledge counts only once its card is saved too: until then its email is
     recorded as confirmed and the outcome says `awaiting_card`."""
+    batched = await confirmation_queue(store).confirm(pledge_id)
+    if batched is not None:
+        return ConfirmOutcome(batched.progress, newly_confirmed=True)
     async with store.write() as db:
-        if not store.is_sqlite:
-            fused = await fused_writes.confirm_pledge(db, pledge_id, utcnow())
-            if fused is not None:
-                return ConfirmOutcome(fused.progress, newly_confirmed=True)
         await db.execute(
             sa.update(pledges)
             .where(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from databases import Database
@@ -34,14 +35,24 @@ DEFAULT_PLEDGE_RATE_LIMIT: RateLimit = (RateWindow(1, 60), RateWindow(5, 300))
 
 
 async def check_pledge_rate(
-    store: Store, db: Database, campaign_id: int, ip: str, limit: RateLimit, now: datetime
+    store: Store,
+    db: Database,
+    slug: str,
+    ip: str,
+    limit: RateLimit,
+    now: datetime,
+    *,
+    campaign_id: Any,
 ) -> None:
-    """Raise RateLimited if one more pledge from `ip` on this campaign would pass `limit`.
+    """Raise RateLimited if one more pledge from `ip` on the campaign `slug` would pass
+    `limit`. `campaign_id`: its id, or a scalar subquery selecting it (one that selects
+    nothing finds no pledges).
 
-    Call inside the write transaction that records the pledge."""
+    Call inside the write transaction that records the pledge. The lock is taken by slug,
+    so a caller that has not read the campaign yet takes the same one."""
     if not limit:
         return
-    await store.lock_until_commit(db, f"pledge-rate:{campaign_id}:{ip}")
+    await store.lock_until_commit(db, f"pledge-rate:{slug}:{ip}")
     longest = max(w.seconds for w in limit)
     rows = await db.fetch_all(
         sa.select(pledges.c.created_at)

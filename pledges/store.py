@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from databases import Database
@@ -23,6 +23,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.ddl import DDLElement
 
 NOTIFY_CHANNEL = "groundswell_journal"
+T = TypeVar("T")
 log = logging.getLogger("groundswell.store")
 
 # Set when a unit of work appends to the journal, so only those commits wake the worker.
@@ -292,6 +293,7 @@ class Store:
         _stores[id(self)] = self
         self._notify_task: asyncio.Task[None] | None = None
         self._notify_again = False
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     async def connect(self) -> None:
         if self._reuse is not None:
@@ -299,11 +301,21 @@ class Store:
         await self.database.connect()
 
     async def disconnect(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._notify_task is not None:
             await self._notify_task
         await self.database.disconnect()
         if self._reuse is not None:
             await self._reuse.close_idle()
+
+    def spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Run `work` beside the caller (a unit of work it writes for others); disconnect()
+        waits for it."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` after each commit that appended events (the worker's wake-up)."""
