@@ -33,7 +33,7 @@ class Services:
 
 def bootstrap(settings: Settings) -> Services:
     configure_take_up(settings.take_up_rates)
-    store = Store(settings.database_url)
+    store = Store(settings.database_url, group_commit=settings.group_commit_on)
     signer = Signer(str(settings.secret_key))
     renderer = MessageRenderer(signer, settings.base_url, settings.mail_from)
     smtp_url = str(settings.smtp_url) if settings.smtp_url else None

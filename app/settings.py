@@ -62,6 +62,10 @@ DOCUMENTED_SETTINGS: dict[str, str] = {
         "How long a process remembers who owns an API key (default 5); a key revoked "
         "elsewhere is refused within this delay. 0 asks the database every time."
     ),
+    "GROUP_COMMIT": (
+        "auto (default: on with SQLite, off with PostgreSQL), on or off: write the "
+        "confirmations that arrive together in one transaction."
+    ),
     "TAKE_UP_RATES": (
         "Percent of interested, will-switch and deposit pledges expected to sign up "
         "(default interested=30,will_switch=60,deposit=90)."
@@ -152,6 +156,13 @@ class Settings:
     take_up_rates: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_TAKE_UP))
     # Who owns an API key is remembered this long (pledges.accounts.KeyCache).
     api_key_cache_seconds: float = DEFAULT_KEY_CACHE_SECONDS
+    # Confirmations written in batches (pledges.group_commit): auto, on or off.
+    group_commit: str = "auto"
+
+    @property
+    def group_commit_on(self) -> bool | None:
+        """GROUP_COMMIT for the Store: None leaves it to the database (auto)."""
+        return {"on": True, "off": False}.get(self.group_commit)
 
     @classmethod
     def from_environ(
@@ -191,6 +202,7 @@ class Settings:
             "api_key_cache_seconds": config(
                 "API_KEY_CACHE_SECONDS", cast=float, default=DEFAULT_KEY_CACHE_SECONDS
             ),
+            "group_commit": config("GROUP_COMMIT", default="auto").strip().lower(),
         }
         values.update(overrides)
         if isinstance(values["admin_emails"], str):
@@ -233,6 +245,8 @@ class Settings:
             raise ConfigurationError("STRIPE_API_BASE must start with http:// or https://")
         if self.api_key_cache_seconds < 0:
             raise ConfigurationError("API_KEY_CACHE_SECONDS must be 0 or more.")
+        if self.group_commit not in ("auto", "on", "off"):
+            raise ConfigurationError("GROUP_COMMIT must be auto, on or off.")
         if self.pledge_retention_days < 1:
             raise ConfigurationError("PLEDGE_RETENTION_DAYS must be at least 1.")
         if (

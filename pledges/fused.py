@@ -80,15 +80,17 @@ def _counted(moved: Any) -> Any:
     )
 
 
-def _event(moved: Any, payload_tail: str) -> Any:
-    """Its `pledge.confirmed` event, the payload as record_event writes it (sorted keys)."""
+def _event(moved: Any, counted: Any, payload_tail: str) -> Any:
+    """Its `pledge.confirmed` event, the payload as record_event writes it (sorted keys).
+    Read beside the count, so it is written after the campaign's row lock is taken: the
+    journal has it before any milestone or tipping that a later pledge causes."""
     payload = _const('{"pledge_id": ') + sa.cast(moved.c.id, sa.Text) + _const(payload_tail)
     return (
         sa.insert(events)
         .from_select(
             ["type", "campaign_id", "payload", "created_at"],
             sa.select(_const("pledge.confirmed"), moved.c.campaign_id, payload, _now()).select_from(
-                moved
+                moved.join(counted, sa.true())
             ),
         )
         .returning(events.c.id)
@@ -101,7 +103,7 @@ def _answer(moved: Any, payload_tail: str, name: str) -> Prepared:
     return Prepared(
         sa.select(moved.c.id.label("pledge_id"), moved.c.campaign_id, *counted.c)
         .select_from(moved.join(counted, sa.true()))
-        .add_cte(_event(moved, payload_tail)),
+        .add_cte(_event(moved, counted, payload_tail)),
         name=f"WITH {name}, INSERT events, UPDATE campaigns",
     )
 

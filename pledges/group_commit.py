@@ -55,6 +55,9 @@ log = logging.getLogger("groundswell.group_commit")
 # The most confirmations one transaction writes: enough to drain a spike's queue in a few
 # transactions, few enough that no transaction holds a campaign's lock for long.
 LIMIT = 64
+# How many batches one process writes at once on PostgreSQL: a lone confirmation never waits
+# for another's transaction, and a spike's queue drains in overlapping transactions.
+WRITERS = 4
 
 
 def _ids_of_batch(is_sqlite: bool) -> Any:
@@ -206,7 +209,10 @@ class ConfirmationQueue:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._waiting: list[tuple[int, asyncio.Future[Fused | None]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        # SQLite has one writer; PostgreSQL overlaps a few transactions (their round trips
+        # and commits) and locks only the campaign's row for each batch's count.
+        self._most_writers = 1 if store.is_sqlite else WRITERS
+        self._writers = 0
         # How many confirmations each batch took, for tests and benchmarks.
         self.batch_sizes: Counter[int] = Counter()
 
@@ -216,19 +222,22 @@ class ConfirmationQueue:
         loop = asyncio.get_running_loop()
         waiting: asyncio.Future[Fused | None] = loop.create_future()
         self._waiting.append((pledge_id, waiting))
-        if self._writer is None or self._writer.done():
-            self._writer = self._store.spawn(self._write_waiting())
+        if self._writers < self._most_writers:
+            self._writers += 1
+            self._store.spawn(self._write_waiting())
         return await waiting
 
     async def _write_waiting(self) -> None:
         try:
             while self._waiting:
                 await self._write_next()
-        finally:  # cancelled (the process stopping): the callers write their own
-            for _, waiting in self._waiting:
-                if not waiting.done():
-                    waiting.set_result(None)
-            self._waiting.clear()
+        finally:
+            self._writers -= 1
+            if self._writers == 0:  # cancelled (the process stopping): callers write their own
+                for _, waiting in self._waiting:
+                    if not waiting.done():
+                        waiting.set_result(None)
+                self._waiting.clear()
 
     async def _write_next(self) -> None:
         batch = self._waiting[:LIMIT]

@@ -825,10 +825,15 @@ async def confirm_pledge(store: Store, pledge_id: int) -> ConfirmOutcome:
 
     A money pledge counts only once its card is saved too: until then its email is
     recorded as confirmed and the outcome says `awaiting_card`."""
-    batched = await confirmation_queue(store).confirm(pledge_id)
-    if batched is not None:
-        return ConfirmOutcome(batched.progress, newly_confirmed=True)
+    if store.group_commit:
+        batched = await confirmation_queue(store).confirm(pledge_id)
+        if batched is not None:
+            return ConfirmOutcome(batched.progress, newly_confirmed=True)
     async with store.write() as db:
+        if not store.is_sqlite and not store.group_commit:
+            fused = await fused_writes.confirm_pledge(db, pledge_id, utcnow())
+            if fused is not None:
+                return ConfirmOutcome(fused.progress, newly_confirmed=True)
         await db.execute(
             sa.update(pledges)
             .where(

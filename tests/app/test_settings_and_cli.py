@@ -34,6 +34,28 @@ def test_development_secret_is_refused_outside_debug() -> None:
     assert Settings.from_environ({"SECRET_KEY": "x" * 40}).secret_key
 
 
+@pytest.mark.parametrize(
+    ("value", "sqlite", "postgres"),
+    [("", True, False), ("auto", True, False), ("on", True, True), ("OFF", False, False)],
+)
+def test_group_commit_is_on_by_default_with_sqlite_alone(
+    value: str, sqlite: bool, postgres: bool
+) -> None:
+    from app.bootstrap import bootstrap
+
+    environ = {"SECRET_KEY": "x" * 40} | ({"GROUP_COMMIT": value} if value else {})
+    stores = [
+        bootstrap(Settings.from_environ(environ, database_url=url)).store
+        for url in ("sqlite:///./unused.db", "postgresql://postgres@127.0.0.1:5432/unused")
+    ]
+    assert [s.group_commit for s in stores] == [sqlite, postgres]
+
+
+def test_group_commit_takes_only_auto_on_or_off() -> None:
+    with pytest.raises(ConfigurationError, match="GROUP_COMMIT"):
+        Settings.from_environ({"SECRET_KEY": "x" * 40, "GROUP_COMMIT": "sometimes"})
+
+
 def test_secret_is_not_shown_by_repr() -> None:
     settings = Settings.from_environ(
         {"SECRET_KEY": "very-secret-value-123", "SMTP_URL": "smtp://u:hunter2@mail:25"}

@@ -27,6 +27,13 @@ from tests.factories import make_campaign, make_pending_pledges, pledge_data
 FIRMNESS_CYCLE = ("interested", "will_switch", "deposit")
 
 
+@pytest.fixture
+def store(store: Store) -> Store:
+    """Batching on, whatever the database's default (GROUP_COMMIT=on)."""
+    store.group_commit = True
+    return store
+
+
 async def pending(store: Store, slug: str, count: int, start: int = 0, **extra: Any) -> list[int]:
     ids = []
     for i in range(start, start + count):
@@ -142,7 +149,7 @@ async def test_confirmations_batched_in_several_stores_tip_once_in_order(
     one campaign (and of one pledge, twice)."""
     campaign = await make_campaign(store, target=60)
     ids = await make_pending_pledges(store, campaign.slug, 150)
-    others = [Store(database_url) for _ in range(2)]
+    others = [Store(database_url, group_commit=True) for _ in range(2)]
     for other in others:
         await other.connect()
     try:
