@@ -3,10 +3,12 @@ writing wait, and are then written together in the next, one transaction for all
 
 A viral campaign's confirmations all move one counter. Written one transaction each,
 they queue on that campaign's row lock (PostgreSQL) or on the single writer (SQLite), and
-every one pays its own BEGIN, statements, COMMIT and wait for the lock. Here a process
-keeps one queue per Store: a confirmation joins it, and a task writes whatever has queued
-since the last transaction in one write transaction, at once when the queue was idle
-(no added wait for a lone confirmation), at most LIMIT at a time.
+every one pays its own BEGIN, statements, COMMIT and wait for the lock. Here, when the
+Store's `group_commit` is on (GROUP_COMMIT; by default with SQLite only, see the README's
+Measurements), a process keeps one queue per Store: a confirmation joins it, and a task
+writes whatever has queued since its last transaction in one write transaction, at once
+when no task was writing (no added wait for a lone confirmation), at most LIMIT at a
+time; SQLite has one such task, PostgreSQL up to WRITERS.
 
 In that transaction, on a campaign that counts people and asks nothing else (the kind
 pledges.fused writes in one statement):
