@@ -461,6 +461,8 @@ async def _record_pending_in_one_statement(
     """PostgreSQL, a campaign that counts people and asks nothing else (pledges.fused): the
     pending pledge and its event in one statement, after the rate limit's count. None:
     nothing written, the general path decides."""
+    if "\x00" in slug:  # PostgreSQL refuses it in text; the general path answers not found
+        return None
     now = utcnow()
     if ip is not None:
         await check_pledge_rate(

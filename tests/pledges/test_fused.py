@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from pledges import fused
+from pledges.errors import CampaignNotFound
 from pledges.journal import events_for_campaign
 from pledges.pledging import parse_pledge, record_pledge
 from pledges.rate_limits import RateWindow
@@ -111,3 +112,10 @@ async def test_a_pending_pledge_elsewhere_is_left_to_the_general_path(
         sa.select(pledges.c.max_price).where(pledges.c.campaign_id == priced.id)
     )
     assert [r["max_price"] for r in prices] == [2500]
+
+
+async def test_a_slug_with_a_nul_byte_is_not_found_by_either_path(store: Store) -> None:
+    """PostgreSQL refuses the byte in text: the one statement is not tried with it."""
+    await make_campaign(store, target=2)
+    with pytest.raises(CampaignNotFound):
+        await record_pledge(store, "nul\x00byte", parse_pledge(pledge_data(1)), ip="203.0.113.7")
