@@ -464,7 +464,7 @@ async def _record_pending_in_one_statement(
     if "\x00" in slug:  # PostgreSQL refuses it in text; the general path answers not found
         return None
     now = utcnow()
-    if ip is not None:
+    if ip is not None and rate_limit:  # the subquery is built only when a limit applies
         await check_pledge_rate(
             store, db, slug, ip, rate_limit, now, campaign_id=fused_writes.plain_campaign_id(slug)
         )
