@@ -958,6 +958,9 @@ async def create_campaign(
         raise _money_unavailable()
     now = utcnow()
     async with store.write() as db:
+        # As a draft's rename holds it (update_campaign), so neither meets the other's
+        # uncommitted row at the unique index.
+        await store.lock_until_commit(db, f"campaign-edit:{spec.slug}")
         campaign_id = await db.fetch_val(
             store.insert_or_ignore(campaigns)
             .values(
@@ -1337,7 +1340,12 @@ async def update_campaign(
     changes (CampaignNotOpen). Records "campaign.updated"."""
     now = now or utcnow()
     async with store.write() as db:
-        await store.lock_until_commit(db, f"campaign-edit:{slug}")
+        # The campaign's slug, and a draft's new one: two drafts renamed to one slug at once
+        # then meet here, and the second finds the name taken (409) instead of breaking the
+        # unique index. Taken in one order, so two edits never wait on each other in a ring.
+        wanted = {slug, edit.slug} if isinstance(edit, CampaignInput) else {slug}
+        for name in sorted(wanted):
+            await store.lock_until_commit(db, f"campaign-edit:{name}")
         current = await get_campaign(db, slug)
         if current.lead_id != lead_id:
             raise NotCampaignLead(slug)

@@ -3,6 +3,7 @@ fields at fault, and nothing stored. Never a 500."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -433,6 +434,36 @@ async def test_a_slug_in_use_by_a_draft_is_409(
             "/api/v1/campaigns", json=campaign_data(slug=draft.slug), headers=bearer(setup.lead_key)
         )
     assert_problem(response, 409, ["slug"])
+
+
+async def test_two_drafts_renamed_to_one_slug_at_once_give_one_409(
+    client: httpx.AsyncClient, store: Store, setup: Setup
+) -> None:
+    # Each edit holds its own draft's slug while it checks the new one: without also
+    # holding the new slug, both checks pass and the second UPDATE breaks the unique index.
+    lead, key = await make_lead(store, "renamer@example.org")
+    first = await make_campaign(store, lead, draft=True, slug="first-draft")
+    second = await make_campaign(store, lead, draft=True, slug="second-draft")
+    mine = bearer(key)
+
+    for attempt in range(5):
+        wanted = f"one-name-{attempt}"
+        answers = await asyncio.gather(
+            *(
+                client.patch(f"/api/v1/campaigns/{d}", json={"slug": wanted}, headers=mine)
+                for d in (first.slug, second.slug)
+            )
+        )
+        assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+        assert_problem(next(a for a in answers if a.status_code == 409), 409, ["slug"])
+        renamed = next(a for a in answers if a.status_code == 200).json()["slug"]
+        assert renamed == wanted
+        # Give the renamed draft its name back for the next round.
+        back = first.slug if answers[0].status_code == 200 else second.slug
+        restored = await client.patch(
+            f"/api/v1/campaigns/{wanted}", json={"slug": back}, headers=mine
+        )
+        assert restored.status_code == 200, restored.text
 
 
 @pytest.mark.parametrize("title", ["New", "  new "])
