@@ -21,7 +21,7 @@ from app.development import mailbox, webhook_inbox
 from app.errors import EXCEPTION_HANDLERS
 from app.http_cache import RenderCache, ServeRenders
 from app.pages import campaign_demand, sharing
-from app.security_headers import SecurityHeadersMiddleware
+from app.security_headers import SecurityHeadersMiddleware, checkout_origin
 from app.settings import Settings
 
 HERE = Path(__file__).parent
@@ -62,7 +62,15 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
         middleware=[
-            Middleware(SecurityHeadersMiddleware),
+            Middleware(
+                SecurityHeadersMiddleware,
+                https=settings.base_url.startswith("https://"),
+                form_targets=(
+                    (checkout_origin(settings.stripe_api_base),)
+                    if settings.money_enabled
+                    else ()
+                ),
+            ),
             Middleware(ServeRenders, cache=render_cache, session_cookie=SESSION_COOKIE),
             Middleware(CrossOriginProtection, base_url=settings.base_url),
             Middleware(

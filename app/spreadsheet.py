@@ -8,6 +8,11 @@ from typing import Any
 
 from pledges.store import aware
 
+# The byte-order mark that opens every CSV download made for people: without it Excel reads
+# the UTF-8 as its own code page and "Siân" arrives as "SiÃ¢n". The API's CSV has none (it
+# is for programs, and a mark would land in their first column's name).
+SPREADSHEET_BOM = "\ufeff"
+
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 

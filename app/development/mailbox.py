@@ -9,6 +9,7 @@ from starlette.routing import Route
 from app.bootstrap import services
 from app.errors import Problem
 from app.pages.rendering import render
+from app.security_headers import content_security_policy
 from notifications.outbox import get_email, recent_emails
 
 # Enough for every message the demo's seeding sends, with room for the visitor's own.
@@ -31,7 +32,10 @@ async def dev_mail_message(request: Request) -> Response:
     message = await get_email(services(request).store.database, request.path_params["id"])
     if message is None or message["html_body"] is None:
         raise Problem(404, "There is no such message.")
-    return render(request, "dev_mail_message.html", {"message": message})
+    response = render(request, "dev_mail_message.html", {"message": message})
+    # Emails carry inline styles, as mail clients expect; scripts stay refused.
+    response.headers["Content-Security-Policy"] = content_security_policy(inline_styles=True)
+    return response
 
 
 routes = [

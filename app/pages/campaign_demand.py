@@ -27,7 +27,7 @@ from app.bootstrap import services
 from app.errors import Problem
 from app.pages.price_answers import firmness_choices, price_choices, price_label
 from app.pages.sign_in import lead_campaign
-from app.spreadsheet import csv_cell
+from app.spreadsheet import SPREADSHEET_BOM, csv_cell
 from pledges.campaigns import Campaign
 from pledges.demand import FIRMNESS, PERIOD_WORDS, site_take_up
 from pledges.demand_curve import DemandCurve, demand_curve, equity_payload, take_up_summary
@@ -297,7 +297,7 @@ async def demand_csv(request: Request) -> Response:
     for row in curve_rows(curve):
         writer.writerow([csv_cell(v) for v in row])
     return Response(
-        buffer.getvalue(),
+        SPREADSHEET_BOM + buffer.getvalue(),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="{campaign.slug}-demand.csv"',

@@ -41,7 +41,7 @@ from app.pages.sign_in import (
     lead_or_redirect,
     own_campaign,
 )
-from app.spreadsheet import csv_cell
+from app.spreadsheet import SPREADSHEET_BOM, csv_cell
 from notifications.hand_notes import untold_count
 from pledges import campaigns as campaign_service
 from pledges.campaigns import CATEGORIES, Campaign
@@ -822,7 +822,7 @@ async def pledges_csv(request: Request) -> Response:
         return row[name]
 
     async def lines() -> AsyncIterator[str]:
-        yield _csv_line(list(names))
+        yield SPREADSHEET_BOM + _csv_line(list(names))
         last_id = 0
         while rows := await pledge_rows(db, campaign, after_id=last_id, limit=CSV_BATCH):
             yield "".join(_csv_line([cell(row, name) for name in names]) for row in rows)

@@ -21,6 +21,7 @@ from app.bootstrap import services
 from app.csrf import check_csrf
 from app.pages.organisations import csv_text, current_organisation
 from app.pages.rendering import render
+from app.spreadsheet import SPREADSHEET_BOM
 from notifications.answering import answerable_campaign
 from pledges.accounts import Organisation
 from pledges.campaigns import Campaign
@@ -410,7 +411,7 @@ async def choosers_csv(request: Request) -> Response:
         ]
     )
     return Response(
-        body,
+        SPREADSHEET_BOM + body,
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="{campaign.slug}-choosers.csv"',

@@ -20,7 +20,7 @@ from app.csrf import SESSION_SECRET, check_csrf, signed_in, start_signed_in_sess
 from app.errors import Problem
 from app.pages.rendering import render
 from app.pages.where_to_build import ranking_context
-from app.spreadsheet import csv_cell
+from app.spreadsheet import SPREADSHEET_BOM, csv_cell
 from notifications import demand as demand_service
 from notifications import endpoints as endpoint_service
 from notifications import webhooks
@@ -341,7 +341,7 @@ async def contacts_csv(request: Request) -> Response:
         ]
     )
     return Response(
-        body,
+        SPREADSHEET_BOM + body,
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="{campaign.slug}-contacts.csv"',

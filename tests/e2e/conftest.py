@@ -344,7 +344,8 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
-    """A fresh browser context (no cookies) at desktop size, aimed at the live server."""
+    """A fresh browser context (no cookies) at desktop size, aimed at the live server. A test
+    fails if Chromium refused anything under the site's Content-Security-Policy."""
     from playwright.sync_api import expect
 
     expect.set_options(timeout=10_000)
@@ -352,10 +353,19 @@ def page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
         base_url=live_server.url, viewport=DESKTOP, locale="en-GB", timezone_id="Europe/London"
     )
     context.set_default_timeout(10_000)
+    refused: list[str] = []
+    context.on(
+        "console",
+        lambda message: refused.append(f"{message.page.url}: {message.text}")
+        if "Content Security Policy" in message.text
+        else None,
+    )
     try:
         yield context.new_page()
     finally:
         context.close()
+    # Every flow runs under the site's Content-Security-Policy: nothing it refused was needed.
+    assert refused == []
 
 
 # Screenshots --------------------------------------------------------------------------------

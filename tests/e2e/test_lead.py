@@ -94,7 +94,9 @@ def test_lead_starts_campaign_adds_paper_pledge_and_downloads_csv(
     assert download.suggested_filename == f"{slug}-pledges.csv"
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
-    with saved.open(newline="", encoding="utf-8") as handle:
+    # The byte-order mark tells Excel the file is UTF-8 (accented names stay whole).
+    assert saved.read_bytes().startswith(b"\xef\xbb\xbf")
+    with saved.open(newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 1, rows
     row = rows[0]

@@ -38,6 +38,7 @@ from tests.app.pages.test_leads import (
 from tests.app.pages.test_residents import Page, page_of
 from tests.conftest import make_settings, table_snapshot
 from tests.payments.conftest import make_money_campaign, make_money_pledge, money_settings
+from tests.spreadsheets import spreadsheet_text
 
 ADMIN = "admin@example.org"
 
@@ -345,7 +346,7 @@ async def test_dashboard_shows_pledged_and_collected_after_charging(
     assert_accessible(answer)
 
     exported = await client.get(f"/lead/campaigns/{campaign.slug}/pledges.csv")
-    table = list(csv.DictReader(io.StringIO(exported.text)))
+    table = list(csv.DictReader(io.StringIO(spreadsheet_text(exported))))
     assert list(table[0])[-2:] == ["amount", "payment_status"]
     assert "email" in table[0] and "confirmed_at" in table[0]
     by_email = {r["email"]: (r["amount"], r["payment_status"]) for r in table}
@@ -363,7 +364,7 @@ async def test_the_csv_of_a_campaign_without_money_is_as_before(
 
     exported = await client.get(f"/lead/campaigns/{slug}/pledges.csv")
 
-    header = next(csv.reader(io.StringIO(exported.text)))
+    header = next(csv.reader(io.StringIO(spreadsheet_text(exported))))
     assert "amount" not in header and "payment_status" not in header
 
 

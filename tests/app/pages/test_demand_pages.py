@@ -31,6 +31,7 @@ from tests.app.pages.test_residents import Page, csrf_for, form, page_of, sign
 from tests.app.pages.test_sharing import _post_updates
 from tests.conftest import make_settings, table_snapshot
 from tests.factories import make_campaign, make_confirmed_pledge, make_lead
+from tests.spreadsheets import spreadsheet_text
 
 POINTS = [1500, 2000, 2500, 3000, 3500]
 QUESTION = {"currency": "gbp", "period": "month", "price_points": POINTS}
@@ -727,7 +728,7 @@ async def test_the_dashboard_shows_the_curve_and_offers_it_as_csv(
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/csv")
     assert answer.headers["cache-control"] == "no-store"
-    assert list(csv.reader(io.StringIO(answer.text))) == [
+    assert list(csv.reader(io.StringIO(spreadsheet_text(answer)))) == [
         [
             "price",
             "people",
@@ -850,12 +851,16 @@ async def test_the_pledge_csv_gains_the_price_and_firmness(
 
     rows = list(
         csv.DictReader(
-            io.StringIO((await client.get(f"/lead/campaigns/{priced.slug}/pledges.csv")).text)
+            io.StringIO(
+                spreadsheet_text(await client.get(f"/lead/campaigns/{priced.slug}/pledges.csv"))
+            )
         )
     )
     plain_rows = list(
         csv.DictReader(
-            io.StringIO((await client.get(f"/lead/campaigns/{plain.slug}/pledges.csv")).text)
+            io.StringIO(
+                spreadsheet_text(await client.get(f"/lead/campaigns/{plain.slug}/pledges.csv"))
+            )
         )
     )
 

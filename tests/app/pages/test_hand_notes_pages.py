@@ -18,12 +18,14 @@ from pledges.pledging import parse_vouched_pledge, record_vouched_pledge
 from pledges.store import Store
 from pledges.tables import pledges
 from pledges.updates import parse_update, post_update
+from tests.app.pages.stylesheets import linked_styles
 from tests.app.pages.test_leads import csrf_from, field_error, sign_in, store_of
 from tests.app.pages.test_organisations_demand import organisation
 from tests.app.pages.test_organisations_demand import sign_in as org_sign_in
 from tests.app.pages.test_residents import page_of
 from tests.conftest import table_snapshot
 from tests.factories import make_campaign, make_confirmed_pledge, make_lead
+from tests.spreadsheets import spreadsheet_text
 
 
 def doorstep(token: str, **overrides: str) -> dict[str, str]:
@@ -153,7 +155,7 @@ async def test_the_to_tell_list_prints_what_to_tell_and_marks_it_told(
     assert "To tell by hand: 4 messages for people without email" in dashboard.words
     listed = await client.get(f"/lead/campaigns/{campaign.slug}/to-tell")
     assert listed.status_code == 200
-    assert "@media print" in listed.text
+    assert "@media print" in await linked_styles(client, listed)
     page = page_of(listed)
     words = page.words
     assert "Edna Doorstep" in words and "12 Brudenell Road, LS6 1AB" in words
@@ -213,7 +215,7 @@ async def test_the_csv_export_has_an_empty_email_for_a_pledge_without_one(
     await make_confirmed_pledge(store, campaign.slug, 1)
     assert (await paper(client, campaign)).status_code == 303
     exported = await client.get(f"/lead/campaigns/{campaign.slug}/pledges.csv")
-    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    rows = list(csv.DictReader(io.StringIO(spreadsheet_text(exported))))
     assert [(r["name"], r["email"], r["source"]) for r in rows] == [
         ("Resident 1", "resident1@example.org", "web"),
         ("Edna Doorstep", "", "paper"),
@@ -253,7 +255,7 @@ async def test_the_contacts_download_has_an_empty_email_for_a_pledge_without_one
     await org_sign_in(client, key)
     answer = await client.get(f"/org/campaigns/{campaign.slug}/contacts.csv")
     assert answer.status_code == 200
-    rows = list(csv.reader(io.StringIO(answer.text)))
+    rows = list(csv.reader(io.StringIO(spreadsheet_text(answer))))
     assert [r[:3] for r in rows[1:]] == [
         ["Edna Doorstep", "", "LS6 1AB"],
         ["Resident 1", "resident1@example.org", "LS6 1AB"],

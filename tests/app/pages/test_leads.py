@@ -27,6 +27,7 @@ from pledges.journal import PUBLIC_EVENT_TYPES, events_for_campaign
 from pledges.pledging import parse_pledge, record_pledge, unsubscribe_pledge, withdraw_pledge
 from pledges.store import Store, utcnow
 from pledges.tables import campaign_updates, campaigns, leads, pledges
+from tests.app.pages.stylesheets import linked_styles
 from tests.app.pages.test_residents import Page, page_of
 from tests.conftest import table_snapshot
 from tests.factories import (
@@ -36,6 +37,7 @@ from tests.factories import (
     make_pending_pledges,
     pledge_data,
 )
+from tests.spreadsheets import spreadsheet_text
 
 LEAD_EMAIL = "lead@example.org"
 SIGN_IN_LINK = re.compile(r"http://testserver/lead/sign-in/confirm\?token=(\S+)")
@@ -844,7 +846,7 @@ async def test_csv_has_every_pledge_and_defuses_formulas(
     assert answer.headers["content-disposition"] == (
         f'attachment; filename="{campaign.slug}-pledges.csv"'
     )
-    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    rows = list(csv.DictReader(io.StringIO(spreadsheet_text(answer))))
     assert list(rows[0].keys()) == [
         "id",
         "status",
@@ -938,7 +940,7 @@ async def test_flyer_prints_on_a4_with_the_address_and_a_qr_code_of_it(
     answer = await client.get("/lead/campaigns/cardigan-flyer/flyer")
 
     assert answer.status_code == 200
-    assert "@page { size: A4; margin: 15mm }" in answer.text
+    assert "@page { size: A4; margin: 15mm }" in await linked_styles(client, answer)
     page = page_of(answer)
     assert page.find("h1") is not None and page.find("h1").words == campaign.title  # type: ignore[union-attr]
     assert url in page.words

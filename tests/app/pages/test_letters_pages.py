@@ -18,6 +18,7 @@ from pledges.pledging import confirm_pledge, parse_pledge, record_pledge
 from pledges.store import Store
 from pledges.tables import households, letter_attempts, pledges
 from pledges.tokens import Signer
+from tests.app.pages.stylesheets import linked_styles
 from tests.app.pages.test_leads import browser, csrf_of, sign_in, store_of
 from tests.app.pages.test_residents import csrf_for, form, nothing_changes, page_of
 from tests.conftest import TEST_SECRET
@@ -93,7 +94,7 @@ async def test_the_lead_prints_one_letter_a_home_with_its_code_shown_once(
         assert campaign.title in letter.words and campaign.summary in letter.words
         assert f"http://testserver/c/{campaign.slug}/verify" in letter.words
     assert printed.text.count('class="qr"') == 2
-    assert "@page { size: A4" in printed.text
+    assert "@page { size: A4" in await linked_styles(client, printed)
     assert "stops working" in page_of(printed).words
 
     again = page_of(await client.get(f"/lead/campaigns/{campaign.slug}/letters"))

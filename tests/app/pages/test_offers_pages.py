@@ -28,6 +28,7 @@ from tests.app.pages.test_organisations_demand import organisation, sign_in
 from tests.app.pages.test_residents import Page, page_of
 from tests.conftest import table_snapshot
 from tests.factories import make_campaign, make_confirmed_pledge
+from tests.spreadsheets import spreadsheet_text
 
 LEEDS = {"postcode_prefixes": ["LS6"]}
 MANCHESTER = {"postcode_prefixes": ["M1"]}
@@ -332,7 +333,7 @@ async def test_the_contacts_download_holds_only_its_own_consenting_choosers_afte
     assert answer.status_code == 200
     assert answer.headers["cache-control"] == "no-store"
     assert answer.headers["content-type"].startswith("text/csv")
-    rows = list(csv.reader(io.StringIO(answer.text)))
+    rows = list(csv.reader(io.StringIO(spreadsheet_text(answer))))
     assert rows[0] == ["offer", "offer_title", "name", "email", "phone", "address_line", "postcode"]
     assert [(r[0], r[1], r[2], r[3]) for r in rows[1:]] == [
         (ours.public_id, "Full fibre 900", '\'=HYPERLINK("x")', "resident0@example.org"),
@@ -343,5 +344,5 @@ async def test_the_contacts_download_holds_only_its_own_consenting_choosers_afte
     assert any(a.attrs.get("href") == url for a in results.find_all("a"))
 
     await sign_in(client, south_key)
-    theirs_csv = list(csv.reader(io.StringIO((await client.get(url)).text)))
+    theirs_csv = list(csv.reader(io.StringIO(spreadsheet_text(await client.get(url)))))
     assert [r[2] for r in theirs_csv[1:]] == ["Dot Chose Theirs"]

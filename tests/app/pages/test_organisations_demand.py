@@ -31,6 +31,7 @@ from tests.factories import (
     make_expired_campaign,
     pledge_data,
 )
+from tests.spreadsheets import spreadsheet_text
 
 PUBLIC_URL = "https://93.184.216.34/hooks/groundswell"  # a global address, never contacted
 
@@ -402,7 +403,7 @@ async def test_contacts_csv_lists_consenting_confirmed_pledgers_with_formulas_de
         f'attachment; filename="{campaign.slug}-contacts.csv"'
     )
     assert answer.headers["cache-control"] == "no-store"
-    rows = list(csv.reader(io.StringIO(answer.text)))
+    rows = list(csv.reader(io.StringIO(spreadsheet_text(answer))))
     assert rows[0] == ["name", "email", "postcode", "district", "confirmed_at", "address_line"]
     assert [r[:4] for r in rows[1:]] == [
         ['\'=HYPERLINK("http://x")', "resident0@example.org", "LS6 1AB", "LS6"],

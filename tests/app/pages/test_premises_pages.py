@@ -18,6 +18,7 @@ from pledges.premises import parse_premises_json
 from pledges.premises_list import replace_premises
 from pledges.store import Store
 from pledges.tables import households, premises
+from tests.app.pages.stylesheets import linked_styles
 from tests.app.pages.test_leads import csrf_from, sign_in, store_of
 from tests.app.pages.test_residents import page_of
 from tests.conftest import table_snapshot
@@ -203,7 +204,7 @@ async def test_a_walk_sheet_lists_the_doors_left_with_a_tick_box_and_the_qr_code
     sheet = await client.get(f"/lead/campaigns/{campaign.slug}/walk?street=Brudenell+Road")
 
     assert sheet.status_code == 200
-    assert "@page { size: A4; margin: 15mm }" in sheet.text
+    assert "@page { size: A4; margin: 15mm }" in await linked_styles(client, sheet)
     page = page_of(sheet)
     doors = [li.words for li in page.find_all("li") if li.inside("walk-doors")]
     assert doors == [
