@@ -95,7 +95,7 @@ def problem_from_domain(exc: domain.DomainError) -> Problem:
         )
     if isinstance(exc, domain.NotCampaignLead):
         return Problem(403, "Only this campaign's lead can do that.")
-    if isinstance(exc, AlreadyRecorded):
+    if isinstance(exc, AlreadyRecorded | domain.StruckOutEmail):
         return Problem(409, str(exc), exc.errors)
     if isinstance(exc, domain.FieldsFixed):
         fixed = "This cannot change once the campaign is published."

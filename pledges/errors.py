@@ -130,6 +130,19 @@ class PledgeWithdrawn(DomainError):
     """A withdrawn pledge cannot be confirmed by an old link."""
 
 
+class StruckOutEmail(DomainError):
+    """A lead records on paper an email whose pledge on this campaign the site's moderators
+    struck out: it is not revived, and the lead is told so (not "confirmed")."""
+
+    def __init__(self, pledge_id: int) -> None:
+        super().__init__(
+            "The pledge from this email on this campaign was struck out by the site's "
+            "moderators, so it was not recorded again and is not counted."
+        )
+        self.pledge_id = pledge_id
+        self.errors = [FieldError("email", "struck_out", str(self))]
+
+
 class PledgeInvalid(DomainError):
     """A pledge struck out by the site's moderators cannot be confirmed or revived."""
 

@@ -44,6 +44,7 @@ from pledges.errors import (
     PledgeInvalid,
     PledgeNotFound,
     PledgeWithdrawn,
+    StruckOutEmail,
     ValidationFailed,
 )
 from pledges.group_commit import confirmation_queue
@@ -694,13 +695,16 @@ async def record_paper_pledge(
                 .returning(pledges.c.id)
             )
             if row is None:
-                existing = await db.fetch_val(
-                    sa.select(pledges.c.id).where(
+                existing = await db.fetch_one(
+                    sa.select(pledges.c.id, pledges.c.status).where(
                         pledges.c.campaign_id == campaign.id,
                         pledges.c.email_canonical == canonical,
                     )
                 )
-                return PledgeOutcome(int(existing), "confirmed", repeated=True)
+                assert existing is not None  # the insert met it
+                if existing["status"] == "invalid":
+                    raise StruckOutEmail(int(existing["id"]))
+                return PledgeOutcome(int(existing["id"]), "confirmed", repeated=True)
             pledge_id = row["id"]
             counted_unit = None  # its answers as given online: read back by counting
         await record_event(

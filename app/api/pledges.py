@@ -271,7 +271,9 @@ async def _amount_not_a_number(svc: Services, slug: str) -> FieldError:
     errors=(403, 404, 409, 429),
     description="A 409 when the campaign is closed or hidden, or asks for money and this site "
     "takes no payments now (`errors` names `money`), or when a paper pledge without email "
-    "repeats one by the same name at the same address (`errors` names `name`); a 422 names "
+    "repeats one by the same name at the same address (`errors` names `name`), or when a "
+    "paper pledge's email has a pledge on the campaign that the site's moderators struck "
+    "out (`errors` names `email`: it is not revived); a 422 names "
     "`amount` when it is outside the campaign's range, or missing, and `max_price` when it "
     "is not one of the campaign's price points (or missing where a price is required); a "
     "429 with `Retry-After` when one address pledges too often on one campaign.",

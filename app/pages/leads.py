@@ -54,6 +54,7 @@ from pledges.errors import (
     PledgeNotFound,
     RefundRefused,
     SlugTaken,
+    StruckOutEmail,
     ValidationFailed,
 )
 from pledges.letters import letters_summary
@@ -683,8 +684,8 @@ async def paper_pledge(request: Request) -> Response:
             errors |= answer_errors(exc.errors, by_lead=True)
             for e in exc.errors:
                 errors.setdefault(e.field if e.field in PAPER_FIELDS else "form", _paper_message(e))
-        except AlreadyRecorded as exc:
-            errors["name"] = exc.errors[0].message
+        except (AlreadyRecorded, StruckOutEmail) as exc:
+            errors[exc.errors[0].field] = exc.errors[0].message
             status_code = 409
         except DomainError as exc:  # closed, hidden: said on the form, nothing stored
             errors["form"] = str(exc)

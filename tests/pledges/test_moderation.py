@@ -20,6 +20,7 @@ from pledges.errors import (
     CampaignNotFound,
     PledgeInvalid,
     PledgeWithdrawn,
+    StruckOutEmail,
     ValidationFailed,
 )
 from pledges.moderation import hide_campaign, invalidate_pledges, unhide_campaign
@@ -33,6 +34,8 @@ from pledges.pledging import (
 )
 from pledges.store import Store
 from pledges.tables import campaigns, events, pledges
+from tests.app.pages.test_hand_notes_pages import doorstep
+from tests.app.pages.test_leads import csrf_from, sign_in
 from tests.app.pages.test_residents import csrf_for, page_of
 from tests.conftest import table_snapshot
 from tests.factories import make_campaign, make_confirmed_pledge, make_lead, pledge_data
@@ -550,9 +553,45 @@ async def test_a_struck_out_pledge_cannot_be_confirmed_or_revived(
         json=pledge_data(2, email="more@bots.example"),
     )
     assert api_again.status_code == 202
-    paper = await record_paper_pledge(
-        store, campaign.slug, lead.id, parse_pledge(pledge_data(2, email="more@bots.example"))
+    # A lead recording it on paper is told it was struck out (not "confirmed"); see below.
+    with pytest.raises(StruckOutEmail):
+        await record_paper_pledge(
+            store, campaign.slug, lead.id, parse_pledge(pledge_data(2, email="more@bots.example"))
+        )
+    assert await table_snapshot(store) == before
+    assert await counted(store, campaign) == (0, 0)
+
+
+async def test_a_paper_pledge_of_a_struck_out_email_says_so_on_the_api_and_the_form(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    # It used to answer 201 "confirmed", repeated: the lead believed a struck-out pledge
+    # counted. Now a 409 naming `email`, the form says it beside the field, and nothing moves.
+    lead, key = await make_lead(store)
+    campaign = await make_campaign(store, lead)
+    await confirmed_from(store, campaign.slug, 2, email="more@bots.example")
+    await invalidate_pledges(store, email_domain="bots.example")
+    await sign_in(client, store, lead.email)
+    before = await table_snapshot(store)
+
+    api = await client.post(
+        f"/api/v1/campaigns/{campaign.slug}/pledges",
+        json=pledge_data(2, email="More@Bots.example", source="paper"),
+        headers={"Authorization": f"Bearer {key}"},
     )
-    assert paper.repeated
+    assert api.status_code == 409, api.text
+    assert [e["field"] for e in api.json()["errors"]] == ["email"]
+    assert "struck out by the site's moderators" in api.json()["detail"]
+
+    form = await client.post(
+        f"/lead/campaigns/{campaign.slug}/paper-pledges",
+        data=doorstep(
+            await csrf_from(client, f"/lead/campaigns/{campaign.slug}"),
+            email="more@bots.example",
+            consent="on",
+        ),
+    )
+    assert form.status_code == 409
+    assert "struck out by the site's moderators" in page_of(form).by_id("paper-email-error").words
     assert await table_snapshot(store) == before
     assert await counted(store, campaign) == (0, 0)
