@@ -66,6 +66,7 @@ ErrorCode = Literal[
     "above_price",  # a social tariff dearer than the offer's own price
     "before_available_from",  # an offer standing until before it is available
     "offer_withdrawn",  # choosing an offer its provider withdrew
+    "struck_out",  # a paper pledge of an email whose pledge the moderators struck out
     "not_valid",  # none of the above: the message says what is wrong
 ]
 
