@@ -1045,15 +1045,22 @@ async def cancel_campaign(store: Store, slug: str, lead_id: int) -> Campaign:
 
 
 async def expire_due_campaigns(store: Store, now: datetime | None = None) -> list[str]:
-    """Open campaigns past their deadline become expired, each with one event."""
+    """Open campaigns past their deadline become expired, each with one event. A campaign
+    the administrators have hidden waits: it is as good as absent, so it sends no "expired"
+    email or webhook; unhidden after its deadline, it expires at the next run."""
     now = now or utcnow()
-    due = sa.select(campaigns.c.id).where(campaigns.c.status == "open", campaigns.c.deadline <= now)
+    due_now = (
+        campaigns.c.status == "open",
+        campaigns.c.deadline <= now,
+        campaigns.c.hidden_at.is_(None),
+    )
+    due = sa.select(campaigns.c.id).where(*due_now)
     if await store.database.fetch_val(due.limit(1)) is None:
         return []  # the common case: no write transaction, no lock
     async with store.write() as db:
         rows = await db.fetch_all(
             sa.update(campaigns)
-            .where(campaigns.c.status == "open", campaigns.c.deadline <= now)
+            .where(*due_now)
             .values(status="expired", closed_at=now)
             .returning(campaigns.c.id)
         )

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from starlette.applications import Starlette
 
 from pledges import moderation
-from pledges.campaigns import Campaign, get_campaign, list_campaigns
+from pledges.campaigns import Campaign, expire_due_campaigns, get_campaign, list_campaigns
 from pledges.errors import (
     CampaignHidden,
     CampaignNotFound,
@@ -36,6 +36,7 @@ from pledges.store import Store
 from pledges.tables import campaigns, events, pledges
 from tests.app.pages.test_hand_notes_pages import doorstep
 from tests.app.pages.test_leads import csrf_from, sign_in
+from tests.app.pages.test_organisations import csrf_of
 from tests.app.pages.test_residents import csrf_for, page_of
 from tests.conftest import table_snapshot
 from tests.factories import make_campaign, make_confirmed_pledge, make_lead, pledge_data
@@ -595,3 +596,47 @@ async def test_a_paper_pledge_of_a_struck_out_email_says_so_on_the_api_and_the_f
     assert "struck out by the site's moderators" in page_of(form).by_id("paper-email-error").words
     assert await table_snapshot(store) == before
     assert await counted(store, campaign) == (0, 0)
+
+
+# A hidden campaign pauses: no expiry, and its pledgers can still leave
+
+
+async def test_a_hidden_campaign_does_not_expire_until_it_is_shown_again(store: Store) -> None:
+    campaign = await make_campaign(store, title="Fibre for Moderated Street")
+    await make_confirmed_pledge(store, campaign.slug, 1)
+    await hide_campaign(store, campaign.slug)
+    after_deadline = campaign.deadline + timedelta(days=1)
+
+    # Hidden, it is as good as absent: no "expired" event, so no email and no webhook.
+    assert await expire_due_campaigns(store, after_deadline) == []
+    assert (await get_campaign(store.database, campaign.slug)).status == "open"
+    assert await events_of(store, "campaign.expired") == []
+
+    await unhide_campaign(store, campaign.slug)
+    assert await expire_due_campaigns(store, after_deadline) == [campaign.slug]
+    assert [e["slug"] for e in await events_of(store, "campaign.expired")] == [campaign.slug]
+
+
+async def test_a_resident_withdraws_from_a_hidden_campaign_that_is_not_shown(
+    app: Starlette, client: httpx.AsyncClient, store: Store
+) -> None:
+    campaign = await make_campaign(store, title="Fibre for Moderated Street")
+    pledge_id = await make_confirmed_pledge(store, campaign.slug, 1)
+    await hide_campaign(store, campaign.slug)
+    token = app.state.services.signer.sign(pledge_id, "pledge-withdraw")
+
+    asked = await client.get(f"/pledges/withdraw?token={token}")
+    assert asked.status_code == 200
+    assert "Moderated Street" not in asked.text and f"/c/{campaign.slug}" not in asked.text
+    assert "moderators have taken this campaign down" in page_of(asked).words
+    done = await client.post(
+        "/pledges/withdraw", data={"csrf_token": csrf_of(asked.text), "token": token}
+    )
+    assert done.status_code == 200
+    assert "Moderated Street" not in done.text and f"/c/{campaign.slug}" not in done.text
+    assert (await statuses(store, campaign))[pledge_id] == "withdrawn"
+    assert await counted(store, campaign) == (0, 0)
+
+    again = await client.get(f"/pledges/withdraw?token={token}")
+    assert "already withdrawn" in page_of(again).words and "Moderated Street" not in again.text
+    assert "Withdraw my pledge" not in again.text
