@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -25,11 +26,14 @@ from pledges.accounts import (
     create_lead_api_key,
     create_organisation_api_key,
 )
+from pledges.rate_limits import RateWindow
 from pledges.store import Store
 
 T = TypeVar("T")
 
 log = logging.getLogger("groundswell")
+
+DEMO_PLEDGE_RATE_LIMIT = (RateWindow(5, 300),)
 
 
 def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
@@ -37,6 +41,10 @@ def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
         overrides.setdefault("demo", True)
         # The demo's providers are receivers on this machine.
         overrides.setdefault("webhook_allow_private_networks", True)
+        if "PLEDGE_RATE_LIMIT" not in os.environ:
+            # One person tries every part of the demo from one machine: the README's money
+            # demo pledges twice on one campaign within a minute. Still a limit, and shown.
+            overrides.setdefault("pledge_rate_limit", DEMO_PLEDGE_RATE_LIMIT)
     return Settings.from_environ(None, **overrides)
 
 

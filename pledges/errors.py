@@ -179,13 +179,16 @@ class NotCampaignLead(DomainError):
 
 
 class RateLimited(DomainError):
-    """Too many pledges from one address on one campaign; nothing was stored."""
+    """Too many pledges from one address on one campaign; nothing was stored. `pledges` in
+    `seconds`: the window of the limit that was reached (the one with the longest wait)."""
 
-    def __init__(self, retry_after_seconds: int) -> None:
+    def __init__(self, retry_after_seconds: int, pledges: int = 0, seconds: int = 0) -> None:
         super().__init__(
             f"Too many pledges from this address; try again in {retry_after_seconds} s."
         )
         self.retry_after_seconds = retry_after_seconds
+        self.pledges = pledges
+        self.seconds = seconds
 
 
 class PaymentsOff(DomainError):

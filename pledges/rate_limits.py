@@ -65,7 +65,7 @@ async def check_pledge_rate(
         .limit(max(w.pledges for w in limit))
     )
     recent = [aware(r["created_at"]) for r in rows]
-    waits = []
+    waits: list[tuple[float, RateWindow]] = []
     for window in limit:
         inside = [
             t for t in recent if t is not None and t > now - timedelta(seconds=window.seconds)
@@ -73,6 +73,7 @@ async def check_pledge_rate(
         if len(inside) >= window.pledges:
             # One more is allowed once the window's oldest counted pledge leaves it.
             leaves = inside[window.pledges - 1] + timedelta(seconds=window.seconds)
-            waits.append((leaves - now).total_seconds())
+            waits.append(((leaves - now).total_seconds(), window))
     if waits:
-        raise RateLimited(max(1, math.ceil(max(waits))))
+        wait, window = max(waits, key=lambda w: w[0])
+        raise RateLimited(max(1, math.ceil(wait)), window.pledges, window.seconds)

@@ -149,6 +149,36 @@ async def campaign_page(request: Request) -> Response:
     return await _campaign_page(request)
 
 
+def _span(seconds: int) -> str:
+    """60 -> "minute", 300 -> "5 minutes", 45 -> "45 seconds": a limit's window or a wait."""
+    if seconds % 60 == 0:
+        minutes = seconds // 60
+        return "minute" if minutes == 1 else f"{minutes} minutes"
+    return "second" if seconds == 1 else f"{seconds} seconds"
+
+
+def rate_limit_message(exc: RateLimited) -> str:
+    """What the pledge form says over the per-address limit: the limit, and when to try."""
+    wait = exc.retry_after_seconds
+    wait_text = (
+        f"{wait} second{'s' if wait != 1 else ''}" if wait < 120 else _span(-(-wait // 60) * 60)
+    )
+    limit = (
+        f"We take {exc.pledges} pledge{'s' if exc.pledges != 1 else ''} to a campaign from one "
+        f"internet connection every {_span(exc.seconds)}, and this campaign has had "
+        f"{'that many' if exc.pledges != 1 else 'one'} from yours, so this pledge is not "
+        "recorded yet. "
+        if exc.pledges
+        else "This campaign has had as many pledges from your internet connection as we take "
+        "for now, so this pledge is not recorded yet. "
+    )
+    return (
+        f"{limit}Your answers are kept below: press the button again in {wait_text}. "
+        "(Someone else in your home or workplace who pledges from the same connection "
+        "counts toward this limit.)"
+    )
+
+
 async def pledge_form(request: Request) -> Response:
     svc = services(request)
     form = dict(await request.form())
@@ -213,7 +243,10 @@ async def pledge_form(request: Request) -> Response:
         # The page shows no form then; this is a stale page or a hand-made request.
         return await _campaign_page(request, shown, status_code=409)
     except RateLimited as exc:
-        response = render(request, "rate_limited.html", {"slug": slug}, status_code=429)
+        # The campaign page again, with what they typed and the limit said exactly.
+        response = await _campaign_page(
+            request, shown, {"form": rate_limit_message(exc)}, status_code=429
+        )
         response.headers["Retry-After"] = str(exc.retry_after_seconds)
         return response
     if code is not None:  # the pledge stands whatever the code: the next page says

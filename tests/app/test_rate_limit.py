@@ -143,11 +143,40 @@ async def test_over_the_limit_the_form_answers_with_a_friendly_429(
 
     assert await table_snapshot(store) == before
     assert response.status_code == 429
-    assert 59 <= int(response.headers["Retry-After"]) <= 60
+    wait = int(response.headers["Retry-After"])
+    assert 59 <= wait <= 60
+    # The campaign page again: the limit said exactly, when to try, and the form as typed.
     page = page_of(response)
-    assert "wait a few minutes" in page.words
-    assert f"/c/{campaign.slug}" in {a.attrs["href"] for a in page.find_all("a")}
-    assert form(2)["email"] not in response.text
+    assert (
+        "We take 1 pledge to a campaign from one internet connection every minute"
+        in page.by_id("form").words
+    )
+    assert f"press the button again in {wait} seconds" in page.by_id("form").words
+    assert "several pledges" not in page.words
+    for field in ("name", "email", "postcode"):
+        assert [i.attrs.get("value") for i in page.find_all("input", name=field)] == [
+            form(2)[field]
+        ]
+    # Pressing the button again once the wait is over records it, as the page says.
+    await age_all(store, campaign, wait + 1)
+    again = await limited.post(
+        f"/c/{campaign.slug}/pledge", data={**form(2), "csrf_token": token}
+    )
+    assert again.status_code == 303
+
+
+async def test_a_longer_window_says_its_own_limit_and_wait(database_url: str, store: Store) -> None:
+    campaign = await make_campaign(store)
+    async with running(database_url, "5/300") as application, browser(application) as client:
+        for i in range(5):
+            assert (await pledge_on_form(client, campaign.slug, i)).status_code == 303
+        refused = await pledge_on_form(client, campaign.slug, 5)
+
+    assert refused.status_code == 429
+    words = page_of(refused).by_id("form").words
+    assert "We take 5 pledges to a campaign from one internet connection every 5 minutes" in words
+    assert "press the button again in 5 minutes" in words
+    assert int(refused.headers["Retry-After"]) in range(290, 301)
 
 
 async def test_the_form_window_is_counted_from_the_stored_time(

@@ -165,3 +165,22 @@ def test_commands_log_only_warnings_unless_verbose(tmp_path: Path) -> None:
         assert loud.returncode == 0, loud.stderr
         assert loud.stdout == "Database is at the newest schema.\n"
         assert "INFO alembic.runtime.migration Running upgrade" in loud.stderr
+
+
+def test_the_demo_limits_pledges_per_address_loosely_unless_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The README's money demo pledges twice on one campaign from one machine within a
+    # minute: the default 1/60 answered the second with a 429. The demo keeps a limit.
+    from app.cli import build_parser, serve_settings
+    from pledges.rate_limits import DEFAULT_PLEDGE_RATE_LIMIT, RateWindow
+
+    monkeypatch.delenv("PLEDGE_RATE_LIMIT", raising=False)
+    demo = build_parser().parse_args(["serve", "--demo"])
+    assert serve_settings(demo).pledge_rate_limit == (RateWindow(5, 300),)
+    plain = build_parser().parse_args(["serve"])
+    monkeypatch.setenv("DEBUG", "1")
+    assert serve_settings(plain).pledge_rate_limit == DEFAULT_PLEDGE_RATE_LIMIT
+
+    monkeypatch.setenv("PLEDGE_RATE_LIMIT", "1/60")
+    assert serve_settings(demo).pledge_rate_limit == (RateWindow(1, 60),)
