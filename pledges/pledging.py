@@ -12,7 +12,7 @@ from databases import Database
 
 from pledges import fused as fused_writes
 from pledges.addresses import address_key, parse_address_line
-from pledges.campaigns import get_campaign_by_id
+from pledges.campaigns import Campaign, get_campaign_by_id
 from pledges.counting import (
     Progress,
     count_if_complete,
@@ -892,6 +892,23 @@ async def confirm_pledge(store: Store, pledge_id: int) -> ConfirmOutcome:
             unit=person_unit(row),
         )
     return ConfirmOutcome(progress, newly_confirmed=True)
+
+
+async def confirmable(db: Database, pledge_id: int) -> tuple[Pledge, Campaign]:
+    """The pledge a confirmation link names and its campaign, read only: what the page
+    before the button shows. Raises as confirm_pledge would for a pledge that cannot be
+    confirmed (not found, withdrawn, struck out, campaign hidden, or closed while pending)."""
+    pledge = await get_pledge(db, pledge_id)
+    if pledge.status == "withdrawn":
+        raise PledgeWithdrawn(str(pledge_id))
+    if pledge.status == "invalid":
+        raise PledgeInvalid(str(pledge_id))
+    campaign = await get_campaign_by_id(db, pledge.campaign_id)
+    if campaign.hidden_at is not None:
+        raise CampaignHidden(campaign.slug)
+    if pledge.status == "pending" and campaign.status not in ("open", "tipped"):
+        raise CampaignNotOpen(campaign.status)
+    return pledge, campaign
 
 
 async def withdraw_pledge(store: Store, pledge_id: int) -> Progress:

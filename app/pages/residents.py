@@ -289,10 +289,27 @@ async def pledged(request: Request) -> Response:
 
 
 async def confirm_page(request: Request) -> Response:
+    """The emailed link opens a page with a button; only the button (a POST) confirms. Mail
+    systems that open every link in a message to check it (Safe Links and the like) would
+    otherwise confirm pledges nobody confirmed. Sign-in and withdrawal work the same way."""
     svc = services(request)
-    token = request.query_params.get("token", "")
+    if request.method == "POST":
+        form = await request.form()
+        check_csrf(request, form.get("csrf_token"))
+        token = str(form.get("token", ""))
+    else:
+        token = request.query_params.get("token", "")
     try:
         pledge_id = svc.signer.unsign(token, "pledge-confirm")
+        if request.method != "POST":
+            async with svc.store.read() as db:
+                pledge, campaign = await pledging.confirmable(db, int(pledge_id))
+            if pledge.status != "confirmed":  # confirmed already: say so (changes nothing)
+                return render(
+                    request,
+                    "confirm.html",
+                    {"campaign": campaign, "pledge": pledge, "token": token},
+                )
         outcome = await pledging.confirm_pledge(svc.store, int(pledge_id))
     except InvalidToken as exc:
         return render(request, "token_problem.html", {"message": exc.reason}, status_code=400)
@@ -388,7 +405,7 @@ routes = [
     Route("/c/{slug}/pledge", pledge_form, methods=["POST"]),
     Route("/c/{slug}/pledged", pledged, methods=["GET"]),
     Route("/c/{slug}/updates", updates_page, methods=["GET"]),
-    Route("/pledges/confirm", confirm_page, methods=["GET"]),
+    Route("/pledges/confirm", confirm_page, methods=["GET", "POST"]),
     Route("/pledges/withdraw", withdraw_page, methods=["GET", "POST"]),
     Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),
 ]

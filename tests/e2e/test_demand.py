@@ -100,6 +100,8 @@ def test_a_resident_chooses_a_price_and_sees_the_curve_move(
     row = mail_in_dev_mailbox(page, "ravi.shah@example.org", "Confirm your pledge")
     row.get_by_role("link", name="Confirm your pledge").click()
     page.get_by_role("link", name="Confirm my pledge").click()
+    # The link opens a page with a button: only a person presses it.
+    page.get_by_role("button", name="Confirm my pledge").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Your pledge is confirmed")
 
     # The curve moved: one more at every price up to £30, none at £35.

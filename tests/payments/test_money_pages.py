@@ -24,6 +24,7 @@ from pledges.payments import refund_pledge, remind_and_give_up, run_payments
 from pledges.pledging import parse_pledge, record_pledge
 from pledges.store import Store, utcnow
 from pledges.tables import pledges
+from tests.app.pages.confirming import press_confirm
 from tests.app.pages.test_accessibility import accessibility_problems
 from tests.app.pages.test_residents import (
     Page,
@@ -208,9 +209,7 @@ async def test_pledge_save_card_then_confirm_counts_once(
     assert row["stripe_payment_method_id"]
     assert (await reload(store, campaign)).confirmed == 0
 
-    confirmed = await client.get(
-        "/pledges/confirm", params={"token": sign(app, row["id"], "pledge-confirm")}
-    )
+    confirmed = await press_confirm(client, sign(app, row["id"], "pledge-confirm"))
 
     assert confirmed.status_code == 200
     page = accessible(confirmed)
@@ -236,7 +235,7 @@ async def test_confirm_first_then_save_the_card_counts_once(
     pledge_id = (await only_pledge(store, campaign))["id"]
     confirm_token = sign(app, pledge_id, "pledge-confirm")
 
-    confirmed = await client.get("/pledges/confirm", params={"token": confirm_token})
+    confirmed = await press_confirm(client, confirm_token)
 
     assert confirmed.status_code == 200
     page = accessible(confirmed)
@@ -262,7 +261,7 @@ async def test_confirm_first_then_save_the_card_counts_once(
     assert len(fake_stripe.of_kind("customer")) == 1
 
     # The confirm link again, and the card-saved page again: still one.
-    again = await client.get("/pledges/confirm", params={"token": confirm_token})
+    again = await press_confirm(client, confirm_token)
     assert "Your pledge was already confirmed" in page_of(again).words
     await client.get(f"/c/{campaign.slug}/card-saved", params={"session_id": session_id_of(fresh)})
     after = await reload(store, campaign)
@@ -370,10 +369,7 @@ async def test_stripe_unreachable_the_pledge_is_kept_and_the_card_saved_later(
             assert "you can save your card from there" in page.words
             row = await only_pledge(store, campaign)
             assert (row["status"], row["payment_status"]) == ("pending", "awaiting_card")
-            confirmed = await client.get(
-                "/pledges/confirm",
-                params={"token": sign(application, row["id"], "pledge-confirm")},
-            )
+            confirmed = await press_confirm(client, sign(application, row["id"], "pledge-confirm"))
             page = accessible(confirmed)
             assert "Save your card to make your pledge count" in page.words
             assert page.form_fields("/pledges/card")["token"]
@@ -641,9 +637,8 @@ async def test_without_stripe_money_pages_say_so_and_take_nothing(database_url: 
             assert webhook.status_code == 404
             assert pay.status_code == 404
             assert saved.status_code == 404
-            confirmed = await client.get(
-                "/pledges/confirm",
-                params={"token": sign(application, pending.pledge_id, "pledge-confirm")},
+            confirmed = await press_confirm(
+                client, sign(application, pending.pledge_id, "pledge-confirm")
             )
             confirm_page = accessible(confirmed)
             assert "Money pledges are not available on this site right now" in confirm_page.words

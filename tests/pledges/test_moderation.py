@@ -34,6 +34,7 @@ from pledges.pledging import (
 )
 from pledges.store import Store
 from pledges.tables import campaigns, events, pledges
+from tests.app.pages.confirming import press_confirm
 from tests.app.pages.test_hand_notes_pages import doorstep
 from tests.app.pages.test_leads import csrf_from, sign_in
 from tests.app.pages.test_organisations import csrf_of
@@ -172,7 +173,7 @@ async def test_a_hidden_campaign_leaves_every_public_surface_and_comes_back(
 
     # A pending pledge's link is refused, on the page and the API, and not counted.
     token = signer.sign(pending, "pledge-confirm")
-    page = await client.get(f"/pledges/confirm?token={token}")
+    page = await press_confirm(client, token)
     assert page.status_code == 409
     assert "moderators have taken this campaign down" in page_of(page).words
     assert "has not been counted" in page_of(page).words
@@ -180,7 +181,7 @@ async def test_a_hidden_campaign_leaves_every_public_surface_and_comes_back(
     assert api_confirm.status_code == 409
     assert "moderators" in api_confirm.json()["detail"]
     # An already-confirmed pledge's link does not show the hidden campaign either.
-    old = await client.get(f"/pledges/confirm?token={signer.sign(confirmed, 'pledge-confirm')}")
+    old = await press_confirm(client, signer.sign(confirmed, "pledge-confirm"))
     assert old.status_code == 409 and "Moderated Street" not in old.text
     assert await table_snapshot(store) == before
 
@@ -190,7 +191,7 @@ async def test_a_hidden_campaign_leaves_every_public_surface_and_comes_back(
     for path in PUBLIC_PATHS:
         assert (await client.get(path.format(slug=campaign.slug))).status_code == 200, path
     assert (await client.get(f"/api/v1/campaigns/{campaign.slug}")).status_code == 200
-    assert (await client.get(f"/pledges/confirm?token={token}")).status_code == 200
+    assert (await press_confirm(client, token)).status_code == 200
     assert (await get_campaign(store.database, campaign.slug)).confirmed == 2
     again = await client.post(f"/api/v1/campaigns/{campaign.slug}/pledges", json=pledge_data(7))
     assert again.status_code == 202
@@ -524,7 +525,7 @@ async def test_a_struck_out_pledge_cannot_be_confirmed_or_revived(
         with pytest.raises(PledgeInvalid):
             await confirm_pledge(store, pledge_id)
         token = signer.sign(pledge_id, "pledge-confirm")
-        page = await client.get(f"/pledges/confirm?token={token}")
+        page = await press_confirm(client, token)
         assert page.status_code == 410
         assert "struck out by the site's moderators" in page_of(page).words
         assert "pledge again" not in page_of(page).words

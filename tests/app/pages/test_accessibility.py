@@ -42,6 +42,7 @@ from pledges.pledging import (
     record_vouched_pledge,
 )
 from pledges.store import Store, utcnow
+from tests.app.pages.confirming import press_confirm
 from tests.app.pages.test_residents import Element, Page
 from tests.conftest import make_settings
 from tests.factories import make_campaign, pledge_data
@@ -200,11 +201,16 @@ async def pledged(v: Visit) -> httpx.Response:
     return await v.client.get(f"/c/{(await v.campaign()).slug}/pledged")
 
 
-async def confirmed(v: Visit) -> httpx.Response:
+async def confirm_button(v: Visit) -> httpx.Response:
     pledge_id = await v.pledge_id(await v.campaign())
     return await v.client.get(
         "/pledges/confirm", params={"token": v.signed(pledge_id, "pledge-confirm")}
     )
+
+
+async def confirmed(v: Visit) -> httpx.Response:
+    pledge_id = await v.pledge_id(await v.campaign())
+    return await press_confirm(v.client, v.signed(pledge_id, "pledge-confirm"))
 
 
 async def withdraw(v: Visit) -> httpx.Response:
@@ -544,6 +550,7 @@ PAGES: list[tuple[str, str | Recipe]] = [
     ("campaign with a demand curve", campaign_with_demand),
     ("campaign with price and firmness errors", campaign_demand_errors),
     ("pledged", pledged),
+    ("confirm button", confirm_button),
     ("confirmed", confirmed),
     ("confirm with a bad token", "/pledges/confirm?token=bad"),
     ("withdraw", withdraw),

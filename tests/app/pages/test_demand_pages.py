@@ -18,6 +18,7 @@ from app.main import create_app, services_of
 from pledges.campaigns import Campaign, get_campaign
 from pledges.store import Store
 from pledges.tables import pledges
+from tests.app.pages.confirming import press_confirm
 from tests.app.pages.test_accessibility import accessibility_problems
 from tests.app.pages.test_households_pages import households_campaign, pledge_from
 from tests.app.pages.test_leads import (
@@ -326,9 +327,7 @@ async def test_a_pledge_with_a_price_moves_the_curve_once_confirmed(
             sa.select(pledges.c.id).where(pledges.c.email == form(1)["email"])
         )
     ]
-    confirmed = await client.get(
-        "/pledges/confirm", params={"token": sign(app, pledge_id, "pledge-confirm")}
-    )
+    confirmed = await press_confirm(client, sign(app, pledge_id, "pledge-confirm"))
     assert confirmed.status_code == 200
     after = table_rows(page_of(await client.get(f"/c/{campaign.slug}")), "curve-caption")
 

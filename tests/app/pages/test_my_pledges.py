@@ -24,6 +24,7 @@ from pledges.campaigns import Campaign, get_campaign
 from pledges.pledging import parse_pledge, record_pledge
 from pledges.store import Store
 from pledges.tables import magic_links, pledges
+from tests.app.pages.confirming import press_confirm
 from tests.app.pages.test_residents import Page, count_text, page_of, sign
 from tests.conftest import table_snapshot
 from tests.factories import make_campaign, make_confirmed_pledge, make_pending_pledges, pledge_data
@@ -297,9 +298,7 @@ async def test_my_pledges_from_sign_in_to_erasure(
     counted = await pledge_as_jo(store, fibre, "Jo.Smith+fibre@gmail.com", show_name=True)
     pending = await pledge_as_jo(store, bins, "jo.smith@googlemail.com", share_contact=True)
     await send_mail(app)  # the confirmation emails go out
-    confirm = page_of(
-        await client.get("/pledges/confirm", params={"token": sign(app, counted, "pledge-confirm")})
-    )
+    confirm = page_of(await press_confirm(client, sign(app, counted, "pledge-confirm")))
     assert "Your pledge is confirmed" in confirm.words
     assert await count_of(store, fibre) == 2
 
@@ -431,11 +430,11 @@ async def test_pledge_pages_link_to_my_pledges(
 ) -> None:
     campaign = await make_campaign(store, target=5)
     [pledge_id] = await make_pending_pledges(store, campaign.slug, 1)
-    confirm_url = f"/pledges/confirm?token={sign(app, pledge_id, 'pledge-confirm')}"
+    confirm_token = sign(app, pledge_id, "pledge-confirm")
     withdraw_token = sign(app, pledge_id, "pledge-withdraw")
 
     pledged = page_of(await client.get(f"/c/{campaign.slug}/pledged"))
-    confirmed = page_of(await client.get(confirm_url))
+    confirmed = page_of(await press_confirm(client, confirm_token))
     asked = page_of(await client.get("/pledges/withdraw", params={"token": withdraw_token}))
     withdrawn = page_of(
         await client.post("/pledges/withdraw", data=asked.form_fields("/pledges/withdraw"))

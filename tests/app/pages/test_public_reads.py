@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from app.http_cache import RenderCache, Rendered
 from pledges.store import Store
+from tests.app.pages.confirming import press_confirm
 from tests.app.pages.test_leads import sign_in, store_of
 from tests.app.pages.test_residents import count_text, page_of
 from tests.factories import make_campaign, make_confirmed_pledge, make_lead, make_pending_pledges
@@ -229,7 +230,7 @@ async def test_a_pledge_confirmed_in_this_process_shows_at_once(
     await client.get(f"/c/{campaign.slug}")
     assert renders(app) == rendered
 
-    confirmed = await client.get(f"/pledges/confirm?token={sign_confirm(app, pending)}")
+    confirmed = await press_confirm(client, sign_confirm(app, pending))
     assert confirmed.status_code == 200
     # The resident's browser drops its copies, so the page it goes back to is current.
     assert confirmed.headers["clear-site-data"] == '"cache"'

@@ -19,10 +19,11 @@ from starlette.datastructures import Secret
 
 from app.main import create_app
 from app.settings import Settings
-from pledges.campaigns import Campaign, cancel_campaign, expire_due_campaigns
+from pledges.campaigns import Campaign, cancel_campaign, expire_due_campaigns, get_campaign
 from pledges.pledging import parse_pledge, record_pledge, withdraw_pledge
 from pledges.store import Store
 from pledges.tables import pledges
+from tests.app.pages.confirming import press_confirm
 from tests.conftest import make_settings, table_snapshot
 from tests.factories import (
     make_campaign,
@@ -524,6 +525,43 @@ async def test_pledging_on_a_draft_is_404(client: httpx.AsyncClient, store: Stor
 # Confirming
 
 
+async def test_the_confirm_link_asks_for_a_button_and_only_the_button_confirms(
+    client: httpx.AsyncClient, store: Store, app: Starlette
+) -> None:
+    # A mail system that opens every link to check it must not confirm a pledge: the link
+    # opens a page, and only pressing its button (a POST with the form's token) confirms.
+    campaign = await make_campaign(store, title="Full fibre for Otley Road")
+    [pledge_id] = await make_pending_pledges(store, campaign.slug, 1)
+    token = sign(app, pledge_id, "pledge-confirm")
+    before = await table_snapshot(store)
+
+    for _ in range(3):  # scanners open links more than once, and with HEAD too
+        opened = await client.get("/pledges/confirm", params={"token": token})
+        assert opened.status_code == 200
+        assert (await client.head("/pledges/confirm", params={"token": token})).status_code in (
+            200,
+            405,
+        )
+    assert await table_snapshot(store) == before
+    page = page_of(opened)
+    assert "Press the button to confirm your pledge to Full fibre for Otley Road" in page.words
+    assert opened.headers["cache-control"] == "no-store"
+    fields = page.form_fields("/pledges/confirm")
+    assert fields["token"] == token
+
+    # A post from another site is refused before anything happens.
+    refused = await client.post(
+        "/pledges/confirm", data=fields, headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert refused.status_code == 403
+    assert await table_snapshot(store) == before
+
+    pressed = await client.post("/pledges/confirm", data=fields)
+    assert pressed.status_code == 200
+    assert "Your pledge is confirmed" in page_of(pressed).words
+    assert (await get_campaign(store.database, campaign.slug)).confirmed == 1
+
+
 async def test_confirm_link_confirms_and_shows_the_count(
     client: httpx.AsyncClient, store: Store, app: Starlette
 ) -> None:
@@ -532,8 +570,8 @@ async def test_confirm_link_confirms_and_shows_the_count(
     [pledge_id] = await make_pending_pledges(store, campaign.slug, 1, start=2)
     token = sign(app, pledge_id, "pledge-confirm")
 
-    first = await client.get("/pledges/confirm", params={"token": token})
-    again = await client.get("/pledges/confirm", params={"token": token})
+    first = await press_confirm(client, token)
+    again = await press_confirm(client, token)
 
     assert first.status_code == 200
     page = page_of(first)
@@ -552,9 +590,7 @@ async def test_the_confirmation_that_tips_says_so(
     campaign = await make_campaign(store, target=1)
     [pledge_id] = await make_pending_pledges(store, campaign.slug, 1)
 
-    response = await client.get(
-        "/pledges/confirm", params={"token": sign(app, pledge_id, "pledge-confirm")}
-    )
+    response = await press_confirm(client, sign(app, pledge_id, "pledge-confirm"))
 
     assert "This campaign has reached its target." in page_of(response).words
 
@@ -590,7 +626,7 @@ async def test_a_bad_confirm_link_shows_a_400_page(
     token = token_of_kind(app, pledge_id, "pledge-confirm", kind)
 
     async with nothing_changes(store):
-        response = await client.get("/pledges/confirm", params={"token": token})
+        response = await press_confirm(client, token)
 
     assert response.status_code == 400
     page = page_of(response)
@@ -613,9 +649,7 @@ async def test_confirming_a_withdrawn_pledge_says_so(
     await withdraw_pledge(store, pledge_id)
 
     async with nothing_changes(store):
-        response = await client.get(
-            "/pledges/confirm", params={"token": sign(app, pledge_id, "pledge-confirm")}
-        )
+        response = await press_confirm(client, sign(app, pledge_id, "pledge-confirm"))
 
     assert response.status_code == 409
     assert "This pledge was withdrawn" in page_of(response).words
