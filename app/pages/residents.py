@@ -325,8 +325,15 @@ async def withdraw_page(request: Request) -> Response:
         return render(request, "token_problem.html", {"message": exc.reason}, status_code=400)
     if request.method == "POST":
         await pledging.withdraw_pledge(svc.store, pledge_id)
-        campaign = await campaign_service.get_campaign_by_id(svc.store.database, campaign.id)
-        return own_change_seen(render(request, "withdrawn.html", {"campaign": campaign}))
+        async with svc.store.read() as db:
+            campaign = await campaign_service.get_campaign_by_id(db, campaign.id)
+            # A money pledge's page says what happens to the money (a charge may be on its way).
+            payment = await payment_view(db, pledge_id) if campaign.is_money else None
+        context = {
+            "campaign": campaign,
+            "payment_status": payment.payment_status if payment else None,
+        }
+        return own_change_seen(render(request, "withdrawn.html", context))
     return render(
         request, "withdraw.html", {"campaign": campaign, "pledge": pledge, "token": token}
     )
