@@ -218,7 +218,7 @@ async def pledge_form(request: Request) -> Response:
         return response
     if code is not None:  # the pledge stands whatever the code: the next page says
         await check_pledge_code(request, slug, pledge, code)
-    if outcome.payment_status == "awaiting_card":
+    if outcome.to_checkout:  # a new money pledge; a repeat's link goes by email only
         return await _to_checkout(request, slug, outcome.pledge_id)
     return RedirectResponse(f"/c/{slug}/pledged", status_code=303)
 
