@@ -220,3 +220,42 @@ async def test_the_withdrawn_page_says_what_happens_to_the_money(
     words = await _withdraw_by_page(client, app, ids[1])
     assert "Nothing will be charged to your card for this pledge." in words
     assert "being taken" not in words
+
+
+async def test_paying_on_an_open_checkout_after_withdrawing_is_refunded_and_said(
+    client: httpx.AsyncClient,
+    app: Starlette,
+    store: Store,
+    fake_stripe: FakeStripe,
+    gateway: StripeGateway,
+) -> None:
+    campaign = await make_money_campaign(store)
+    ids = [
+        await make_money_pledge(store, fake_stripe, gateway, campaign.slug, i, card=card)
+        for i, card in enumerate(("visa", "declined", "visa"))
+    ]
+    await run_payments(store, gateway)
+    asking = ids[1]
+    assert (await get_pledge(store.database, asking)).payment_status == "action_required"
+    token = sign(app, asking, "pledge-pay")
+    pay = page_of(await client.get(f"/pay/{token}"))
+    to_stripe = await client.post(f"/pay/{token}", data=pay.form_fields(f"/pay/{token}"))
+    assert to_stripe.status_code == 303
+    # The resident withdraws in another tab, then pays on the Checkout still open.
+    await withdraw_pledge(store, asking)
+    async with httpx.AsyncClient(trust_env=False) as browser:
+        paid = await browser.post(to_stripe.headers["location"], data={"card": "visa"})
+    back = paid.headers["location"].removeprefix("http://testserver")
+
+    done = await client.get(back)
+
+    assert done.status_code == 200
+    assert "Your payment is being refunded" in page_of(done).words
+    assert (await get_pledge(store.database, asking)).payment_status == "refund_due"
+    await run_payments(store, gateway)
+    assert (await get_pledge(store.database, asking)).payment_status == "refunded"
+    [refund] = _refunds_for(fake_stripe, asking)
+    assert refund["amount"] == DEPOSIT
+    [told] = await _outbox(store, "refunded")
+    assert told["pledge_id"] == asking
+    assert "You withdrew your pledge" in await _text_of(store, told)
