@@ -472,6 +472,57 @@ async def _withdrawn_since_claimed(store: Store, pledge_id: int) -> bool:
     return True
 
 
+async def settle_abandoned_charges(
+    store: Store, gateway: StripeGateway, now: datetime | None = None
+) -> int:
+    """Pledges withdrawn (or struck out) while a worker that then stopped was charging them
+    (their lease ran out): charge_due never claims them again, so Stripe is asked whether
+    the charge was made. Made: it is recorded (a withdrawn pledge's payment is then
+    refunded, see refund_withdrawn). Not made: the pledge goes back to its saved card,
+    which release_due removes. Nothing is charged to find out."""
+    now = now or utcnow()
+    rows = await store.database.fetch_all(
+        sa.select(pledges.c.id, pledges.c.stripe_customer_id)
+        .where(
+            pledges.c.payment_status == "charging",
+            pledges.c.status != "confirmed",
+            _lease_over(now),
+        )
+        .order_by(pledges.c.id)
+        .limit(BATCH)
+    )
+    settled = 0
+    for row in rows:
+        try:
+            payment = (
+                await gateway.pledge_payment(
+                    customer=row["stripe_customer_id"], pledge_id=row["id"]
+                )
+                if row["stripe_customer_id"]
+                else None
+            )
+        except Exception as exc:
+            log.warning("looking up pledge %s's charge failed: %s", row["id"], type(exc).__name__)
+            continue  # the next pass asks again
+        if payment is not None:
+            settled += await record_paid(store, row["id"], *payment)
+            continue
+        async with store.write() as db:
+            back = await db.fetch_val(
+                sa.update(pledges)
+                .where(
+                    pledges.c.id == row["id"],
+                    pledges.c.payment_status == "charging",
+                    pledges.c.status != "confirmed",
+                    _lease_over(now),
+                )
+                .values(payment_status="card_saved", charge_lease_until=None)
+                .returning(pledges.c.id)
+            )
+        settled += back is not None
+    return settled
+
+
 async def refund_withdrawn(store: Store, gateway: StripeGateway) -> int:
     """Refund in full the pledges paid after their residents withdrew them (`refund_due`),
     and record it; the resident is emailed. Stripe is asked with the pledge's refund
@@ -685,6 +736,7 @@ async def run_payments(store: Store, gateway: StripeGateway, *, forget: bool = T
     now = utcnow()
     done = await release_due(store, gateway, now)
     done += await charge_due(store, gateway, now)
+    done += await settle_abandoned_charges(store, gateway, now)
     done += await refund_withdrawn(store, gateway)
     done += await remind_and_give_up(store, now)
     done += len(await fund_finished(store))

@@ -4,6 +4,7 @@ automatically, when it comes after; the resident is emailed about the refund."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, cast
 
 import httpx
@@ -20,9 +21,17 @@ from notifications.outbox import dispatch_events
 from notifications.tables import emails
 from pledges.campaigns import Campaign, get_campaign
 from pledges.journal import events_for_campaign
-from pledges.payments import payment_totals, run_payments
+from pledges.payments import (
+    CHARGE_LEASE,
+    charge_due,
+    payment_totals,
+    refund_withdrawn,
+    release_due,
+    run_payments,
+    settle_abandoned_charges,
+)
 from pledges.pledging import get_pledge, withdraw_pledge
-from pledges.store import Store
+from pledges.store import Store, utcnow
 from pledges.tables import pledges
 from pledges.tokens import Signer
 from tests.app.pages.test_residents import page_of, sign
@@ -259,3 +268,64 @@ async def test_paying_on_an_open_checkout_after_withdrawing_is_refunded_and_said
     [told] = await _outbox(store, "refunded")
     assert told["pledge_id"] == asking
     assert "You withdrew your pledge" in await _text_of(store, told)
+
+
+class _StopsAtTheCharge:
+    """The real gateway, except that the worker stops at one pledge's charge: before
+    asking Stripe, or after Stripe charged but before the answer is recorded."""
+
+    def __init__(self, gateway: StripeGateway, pledge_id: int, *, charged: bool) -> None:
+        self._gateway = gateway
+        self._pledge_id = pledge_id
+        self._charged = charged
+
+    async def charge(self, **kwargs: Any) -> ChargeResult:
+        if kwargs["pledge_id"] != self._pledge_id:
+            return await self._gateway.charge(**kwargs)
+        if self._charged:
+            await self._gateway.charge(**kwargs)
+        raise ConnectionError("the worker stopped here")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._gateway, name)
+
+
+@pytest.mark.parametrize("charged", [True, False], ids=["charged", "not charged"])
+async def test_a_pledge_withdrawn_while_a_stopped_worker_was_charging_it_is_settled(
+    store: Store, fake_stripe: FakeStripe, gateway: StripeGateway, charged: bool
+) -> None:
+    campaign, ids = await _tipped(store, fake_stripe, gateway)
+    stopped = ids[2]
+    await charge_due(
+        store, cast(StripeGateway, _StopsAtTheCharge(gateway, stopped, charged=charged))
+    )
+    assert (await get_pledge(store.database, stopped)).payment_status == "charging"
+    await withdraw_pledge(store, stopped)
+    # No other worker claims a withdrawn pledge again, lease or not: it would stay charging.
+    later = utcnow() + CHARGE_LEASE + timedelta(seconds=1)
+    assert await charge_due(store, gateway, now=later) == 0
+    # While its lease runs, nothing is decided.
+    assert await settle_abandoned_charges(store, gateway) == 0
+
+    assert await settle_abandoned_charges(store, gateway, now=later) == 1
+    await refund_withdrawn(store, gateway)
+    await release_due(store, gateway)
+
+    pledge = await get_pledge(store.database, stopped)
+    found = await get_campaign(store.database, campaign.slug)
+    if charged:
+        # Stripe had taken the money: it is recorded, and given back at once.
+        [intent] = _intents_for(fake_stripe, stopped)
+        [refund] = _refunds_for(fake_stripe, stopped)
+        assert refund["payment_intent"] == intent["id"]
+        assert pledge.payment_status == "refunded"
+        assert (found.collected_amount, found.refunded_amount) == (3 * DEPOSIT, DEPOSIT)
+        [told] = await _outbox(store, "refunded")
+        assert told["pledge_id"] == stopped
+    else:
+        # Nothing was charged, and nothing is charged to find out; the card is removed.
+        assert _intents_for(fake_stripe, stopped) == []
+        assert pledge.payment_status == "released"
+        assert (found.collected_amount, found.refunded_amount) == (2 * DEPOSIT, 0)
+        assert await _outbox(store, "refunded") == []
+    assert await settle_abandoned_charges(store, gateway, now=later) == 0
