@@ -198,6 +198,18 @@ class StripeGateway:
         # requires_action and the like: the resident has to finish it themselves.
         return ChargeResult(False, str(intent.id), amount, error_code=str(intent.status))
 
+    async def pledge_payment(self, *, customer: str, pledge_id: int) -> tuple[str, int] | None:
+        """(PaymentIntent id, amount received) of a payment that took this pledge's money,
+        among its customer's PaymentIntents; None when Stripe has none. For a charge whose
+        outcome was lost (the worker stopped between asking Stripe and recording)."""
+        page: Any = await self.client.v1.payment_intents.list_async(
+            params={"customer": customer, "limit": 100}
+        )
+        for intent in page.data:
+            if intent.status == "succeeded" and pledge_id_of(intent.metadata) == pledge_id:
+                return str(intent.id), int(intent.amount_received or intent.amount)
+        return None
+
     async def detach(self, payment_method: str) -> None:
         """Remove a saved card from its customer; one already detached is not an error."""
         try:

@@ -9,7 +9,8 @@ implemented, with Stripe's documented request shapes (form-encoded, nested `a[b]
 - POST /v1/customers, DELETE /v1/customers/{id}
 - POST /v1/checkout/sessions (modes `setup` and `payment`), GET /v1/checkout/sessions/{id}
 - GET /v1/setup_intents/{id}
-- POST /v1/payment_intents (`confirm=true`, `off_session=true`), GET /v1/payment_intents/{id}
+- POST /v1/payment_intents (`confirm=true`, `off_session=true`), GET /v1/payment_intents/{id},
+  GET /v1/payment_intents?customer= (a list, newest first)
 - POST /v1/payment_methods/{id}/detach
 - POST /v1/refunds
 
@@ -440,6 +441,21 @@ class FakeStripe:
         self.emit("payment_intent.payment_failed", intent)
         raise StripeError(402, error)
 
+    def list_payment_intents(self, params: dict[str, Any]) -> dict[str, Any]:
+        """As Stripe's list: newest first, filtered by `customer`, at most `limit` (10)."""
+        limit = int(params.get("limit") or 10)
+        found = [
+            self.public(p)
+            for p in reversed(self.of_kind("payment_intent"))
+            if not params.get("customer") or p["customer"] == params["customer"]
+        ]
+        return {
+            "object": "list",
+            "url": "/v1/payment_intents",
+            "has_more": len(found) > limit,
+            "data": found[:limit],
+        }
+
     def detach_payment_method(self, method_id: str) -> dict[str, Any]:
         method = self.get("payment_method", method_id)
         if method["customer"] is None:
@@ -509,7 +525,11 @@ class FakeStripe:
                 },
                 status_code=401,
             )
-        params = parse_form(await request.body()) if request.method == "POST" else {}
+        params = (
+            parse_form(await request.body())
+            if request.method == "POST"
+            else dict(request.query_params)
+        )
         path = request.url.path
         self.requests.append((request.method, path, params))
         key = request.headers.get("idempotency-key")
@@ -552,6 +572,8 @@ class FakeStripe:
             return self.get("setup_intent", parts[1])
         if method == "POST" and parts == ["payment_intents"]:
             return self.create_payment_intent(params)
+        if method == "GET" and parts == ["payment_intents"]:
+            return self.list_payment_intents(params)
         if method == "GET" and parts[0] == "payment_intents" and len(parts) == 2:
             return self.get("payment_intent", parts[1])
         if method == "GET" and parts[0] == "payment_methods" and len(parts) == 2:

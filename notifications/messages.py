@@ -321,6 +321,8 @@ class MessageRenderer:
         if isinstance(event.payload.get("amount"), int):  # what was collected or refunded
             context["amount"] = campaign.money(event.payload["amount"])
         context["date"] = _day(event.created_at)
+        # Who refunded: a lead, an administrator, Stripe, or the withdrawal that came first.
+        context["by"] = str(event.payload.get("by") or "")
         context["days"] = str(GIVE_UP_AFTER.days)
         if kind in ("pay", "pay_reminder"):
             failed_at = (await payment_view(db, pledge.id)).charge_failed_at or event.created_at

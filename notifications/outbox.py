@@ -240,6 +240,8 @@ async def queue_emails_for(store: Store, db: Database, event: Event) -> None:
     elif event.type in CHOOSER_EMAILS:
         await _queue_choosers(store, db, CHOOSER_EMAILS[event.type], event)
     elif event.type in PAYMENT_EMAILS:
+        if event.payload.get("refund_due"):
+            return  # paid after withdrawing: no receipt, the refund's email tells them
         kind = PAYMENT_EMAILS[event.type]
         pledge_id = int(event.payload["pledge_id"])
         await _queue_for_pledge(

@@ -11,6 +11,12 @@ writer): a pledge is claimed under a lease, Stripe is called, the result is reco
 worker that dies between charging and recording leaves the lease to run out; the next
 claim charges again with the same idempotency key, and Stripe answers with the first
 charge instead of making a second. A `payment_intent.succeeded` event records it as well.
+
+A resident may withdraw while their pledge is being charged. The charge step looks again
+just before asking Stripe and hands a withdrawn pledge back uncharged (its card is then
+released); a withdrawal that lands after the charge was sent makes the payment
+`refund_due` when it is recorded, and the worker refunds it in full at once and emails
+the resident.
 """
 
 from __future__ import annotations
@@ -49,6 +55,11 @@ BATCH = 50
 CONCURRENCY = 8
 # Payment states in which a counted pledge may still turn into money.
 OUTSTANDING = ("card_saved", "charging", "action_required")
+# Paid after its resident withdrew it (the withdrawal landed while the charge was on its
+# way): the worker refunds it in full, at once.
+REFUND_DUE = "refund_due"
+# Why a pledge was refunded, when nobody asked: it was paid after it was withdrawn.
+BY_WITHDRAWAL = "withdrawal"
 
 
 # ----- the card is saved ----------------------------------------------------------------
@@ -111,20 +122,24 @@ async def _card_saved_in(
 
 
 async def _paid_in(db: Database, pledge_id: int, payment_intent: str, amount: int) -> bool:
-    """Record the money as collected, once; False if it already was (or cannot be)."""
+    """Record the money as collected, once; False if it already was (or cannot be). A
+    pledge withdrawn before its payment is recorded was withdrawn while it was being
+    charged: it becomes `refund_due`, and the worker gives the money back."""
     row = await db.fetch_one(
         sa.update(pledges)
         # "failed" too: a resident who opened the pay page before the 7 days ran out and
         # paid after it has paid, and the money is recorded as collected.
         .where(pledges.c.id == pledge_id, pledges.c.payment_status.in_((*OUTSTANDING, "failed")))
         .values(
-            payment_status="paid",
+            # Decided on the row as it is when this UPDATE takes it: on PostgreSQL a
+            # withdrawal committed meanwhile is seen here, and one still running waits.
+            payment_status=sa.case((pledges.c.status == "withdrawn", REFUND_DUE), else_="paid"),
             paid_at=utcnow(),
             stripe_payment_intent_id=payment_intent,
             charge_lease_until=None,
             payment_error=None,
         )
-        .returning(pledges.c.campaign_id, pledges.c.amount)
+        .returning(pledges.c.campaign_id, pledges.c.amount, pledges.c.payment_status)
     )
     if row is None:
         return False
@@ -133,9 +148,10 @@ async def _paid_in(db: Database, pledge_id: int, payment_intent: str, amount: in
         .where(campaigns.c.id == row["campaign_id"])
         .values(collected_amount=campaigns.c.collected_amount + amount)
     )
-    await record_event(
-        db, "payment.succeeded", row["campaign_id"], {"pledge_id": pledge_id, "amount": amount}
-    )
+    payload: dict[str, Any] = {"pledge_id": pledge_id, "amount": amount}
+    if row["payment_status"] == REFUND_DUE:
+        payload["refund_due"] = True  # no receipt: the refund's email says what happened
+    await record_event(db, "payment.succeeded", row["campaign_id"], payload)
     return True
 
 
@@ -216,12 +232,21 @@ async def refund_in_full(
 
 
 async def _refunded_in(db: Database, pledge_id: int, refund_id: str, by: str) -> bool:
-    row = await db.fetch_one(
-        sa.update(pledges)
-        .where(pledges.c.id == pledge_id, pledges.c.payment_status == "paid")
-        .values(payment_status="refunded", refunded_at=utcnow())
-        .returning(pledges.c.campaign_id, pledges.c.amount)
-    )
+    async def refunded_from(state: str) -> Any:
+        return await db.fetch_one(
+            sa.update(pledges)
+            .where(pledges.c.id == pledge_id, pledges.c.payment_status == state)
+            .values(payment_status="refunded", refunded_at=utcnow())
+            .returning(pledges.c.campaign_id, pledges.c.amount)
+        )
+
+    # Stripe's refund.created may arrive before the worker records its own refund of a
+    # pledge paid after withdrawing: either way the resident is told why.
+    row = await refunded_from(REFUND_DUE)
+    if row is not None:
+        by = BY_WITHDRAWAL
+    else:
+        row = await refunded_from("paid")
     if row is None:
         return False
     amount = int(row["amount"] or 0)
@@ -395,6 +420,8 @@ async def charge_due(store: Store, gateway: StripeGateway, now: datetime | None 
 
     async def charge(job: _Job) -> None:
         async with gate:
+            if await _withdrawn_since_claimed(store, job.pledge_id):
+                return
             if not job.customer or not job.payment_method:
                 await record_charge_failed(store, job.pledge_id, "no_saved_card", None)
                 return
@@ -421,6 +448,103 @@ async def charge_due(store: Store, gateway: StripeGateway, now: datetime | None 
 
     await asyncio.gather(*(charge(j) for j in jobs))
     return len(jobs)
+
+
+async def _withdrawn_since_claimed(store: Store, pledge_id: int) -> bool:
+    """A pledge withdrawn (or struck out) after it was claimed for charging, before Stripe
+    is asked: it is not charged, and goes back to its saved card, which release_due then
+    removes. A withdrawal later than this look is caught when the payment is recorded."""
+    status = await store.database.fetch_val(
+        sa.select(pledges.c.status).where(pledges.c.id == pledge_id)
+    )
+    if status == "confirmed":
+        return False
+    async with store.write() as db:
+        await db.execute(
+            sa.update(pledges)
+            .where(
+                pledges.c.id == pledge_id,
+                pledges.c.payment_status == "charging",
+                pledges.c.status != "confirmed",
+            )
+            .values(payment_status="card_saved", charge_lease_until=None)
+        )
+    return True
+
+
+async def settle_abandoned_charges(
+    store: Store, gateway: StripeGateway, now: datetime | None = None
+) -> int:
+    """Pledges withdrawn (or struck out) while a worker that then stopped was charging them
+    (their lease ran out): charge_due never claims them again, so Stripe is asked whether
+    the charge was made. Made: it is recorded (a withdrawn pledge's payment is then
+    refunded, see refund_withdrawn). Not made: the pledge goes back to its saved card,
+    which release_due removes. Nothing is charged to find out."""
+    now = now or utcnow()
+    rows = await store.database.fetch_all(
+        sa.select(pledges.c.id, pledges.c.stripe_customer_id)
+        .where(
+            pledges.c.payment_status == "charging",
+            pledges.c.status != "confirmed",
+            _lease_over(now),
+        )
+        .order_by(pledges.c.id)
+        .limit(BATCH)
+    )
+    settled = 0
+    for row in rows:
+        try:
+            payment = (
+                await gateway.pledge_payment(
+                    customer=row["stripe_customer_id"], pledge_id=row["id"]
+                )
+                if row["stripe_customer_id"]
+                else None
+            )
+        except Exception as exc:
+            log.warning("looking up pledge %s's charge failed: %s", row["id"], type(exc).__name__)
+            continue  # the next pass asks again
+        if payment is not None:
+            settled += await record_paid(store, row["id"], *payment)
+            continue
+        async with store.write() as db:
+            back = await db.fetch_val(
+                sa.update(pledges)
+                .where(
+                    pledges.c.id == row["id"],
+                    pledges.c.payment_status == "charging",
+                    pledges.c.status != "confirmed",
+                    _lease_over(now),
+                )
+                .values(payment_status="card_saved", charge_lease_until=None)
+                .returning(pledges.c.id)
+            )
+        settled += back is not None
+    return settled
+
+
+async def refund_withdrawn(store: Store, gateway: StripeGateway) -> int:
+    """Refund in full the pledges paid after their residents withdrew them (`refund_due`),
+    and record it; the resident is emailed. Stripe is asked with the pledge's refund
+    idempotency key, so two workers, or a retry after Stripe failed, refund once."""
+    due = await store.database.fetch_all(
+        sa.select(pledges.c.id, pledges.c.stripe_payment_intent_id)
+        .where(pledges.c.payment_status == REFUND_DUE)
+        .order_by(pledges.c.id)
+        .limit(BATCH)
+    )
+    refunded = 0
+    for row in due:
+        try:
+            refund_id = await gateway.refund(
+                pledge_id=row["id"], payment_intent=row["stripe_payment_intent_id"]
+            )
+        except Exception as exc:
+            log.warning("refunding withdrawn pledge %s failed: %s", row["id"], type(exc).__name__)
+            continue  # the next pass tries again, with the same key
+        async with store.write() as db:
+            refunded += await _refunded_in(db, row["id"], refund_id, BY_WITHDRAWAL)
+    return refunded
 
 
 async def release_due(store: Store, gateway: StripeGateway, now: datetime | None = None) -> int:
@@ -612,6 +736,8 @@ async def run_payments(store: Store, gateway: StripeGateway, *, forget: bool = T
     now = utcnow()
     done = await release_due(store, gateway, now)
     done += await charge_due(store, gateway, now)
+    done += await settle_abandoned_charges(store, gateway, now)
+    done += await refund_withdrawn(store, gateway)
     done += await remind_and_give_up(store, now)
     done += len(await fund_finished(store))
     if forget:

@@ -93,9 +93,20 @@ class PledgeOutcome:
     repeated: bool
     # The count as of this pledge's commit, when it changed it (paper pledges).
     progress: Progress | None = None
-    # Money pledges: "awaiting_card" means send the resident to Checkout to save a card.
+    # Money pledges: "awaiting_card" means the pledge waits for its card.
     payment_status: str | None = None
     amount: int | None = None
+    # This email had a pledge on the campaign already, in any state (pending, counted,
+    # withdrawn, struck out): `repeated` is False for a withdrawn one pledged afresh.
+    had_pledged: bool = False
+
+    @property
+    def to_checkout(self) -> bool:
+        """Send the sender to Checkout now: only a new money pledge waiting for its card.
+        A repeat is answered alike whatever the earlier pledge's state, and its link to
+        save a card goes by email, to that address only (the confirmation or "already
+        pledged" email): the answer tells the sender nothing about someone's pledge."""
+        return self.payment_status == "awaiting_card" and not self.had_pledged
 
 
 @dataclass(frozen=True)
@@ -595,17 +606,31 @@ async def record_pledge(
             )
             await record_event(db, "pledge.created", campaign.id, {"pledge_id": existing["id"]})
             status = ("card_saved" if kept_card else "awaiting_card") if amount else None
-            return PledgeOutcome(existing["id"], "pending", False, None, status, amount)
+            return PledgeOutcome(
+                existing["id"], "pending", False, None, status, amount, had_pledged=True
+            )
         if existing["status"] == "invalid":
             # Struck out by the moderators: it stays so, and the answer is a repeat's.
             # No "already pledged" email, which would call it counted.
             # On a money campaign it answers with the amount asked, as a new pledge would.
             return PledgeOutcome(
-                existing["id"], "invalid", True, None, existing["payment_status"], amount
+                existing["id"],
+                "invalid",
+                True,
+                None,
+                existing["payment_status"],
+                amount,
+                had_pledged=True,
             )
         await record_event(db, "pledge.repeated", campaign.id, {"pledge_id": existing["id"]})
         return PledgeOutcome(
-            existing["id"], "pending", True, None, existing["payment_status"], amount
+            existing["id"],
+            "pending",
+            True,
+            None,
+            existing["payment_status"],
+            amount,
+            had_pledged=True,
         )
 
 

@@ -198,7 +198,8 @@ pledges = sa.Table(
     # both the email is confirmed and the card is saved, in either order.
     sa.Column("amount", sa.BigInteger, nullable=True),
     # awaiting_card -> card_saved -> charging -> paid | action_required -> paid | failed;
-    # card_saved -> released (detached: withdrawn, expired, cancelled); paid -> refunded.
+    # card_saved -> released (detached: withdrawn, expired, cancelled); paid -> refunded;
+    # paid after the pledge was withdrawn mid-charge: refund_due -> refunded (at once).
     sa.Column("payment_status", sa.String(16), nullable=True),
     sa.Column("email_confirmed_at", Timestamp, nullable=True),
     sa.Column("card_saved_at", Timestamp, nullable=True),

@@ -147,22 +147,25 @@ class Token(Input):
 
 
 class PledgeAccepted(Shape):
-    """The same answer whether or not this email had pledged before. Money campaigns add
-    `amount`, `payment_status` and `checkout_url`."""
+    """A pledge taken, pending. Money campaigns add `amount`, `payment_status` and
+    `checkout_url` for a new pledge; a repeat from an email that has a pledge on the campaign
+    already gets one answer whatever that pledge's state (waiting for a card, card saved,
+    counted, withdrawn), with both null: the email sent to that address says what is next
+    and carries the link to save a card when one is needed."""
 
     status: Literal["pending"]
     amount: int = Field(default=0, description="The pledge's amount, minor units.")
     payment_status: str | None = Field(
         default=None,
         description="`awaiting_card`: send the resident to `checkout_url` to save a card "
-        "(nothing is charged until the campaign tips). `card_saved`: a card is saved already.",
+        "(nothing is charged until the campaign tips). Null on a repeated pledge.",
     )
     checkout_url: str | None = Field(
         default=None,
         json_schema_extra={"format": "uri"},
-        description="Stripe Checkout, where the resident saves a card; null when no card is "
-        "needed now, or Stripe could not be reached (the link in the confirmation email leads "
-        "there later).",
+        description="Stripe Checkout, where the resident saves a card; null on a repeated "
+        "pledge (the link goes to its email address only), or when Stripe could not be "
+        "reached (the link in the confirmation email leads there later).",
     )
 
 
@@ -262,8 +265,11 @@ async def _amount_not_a_number(svc: Services, slug: str) -> FieldError:
     body=PledgeInput,
     answers={
         202: Answer(
-            "Pending: a confirmation email is on its way. The same answer whether or not this "
-            "email had pledged before.",
+            "Pending: a confirmation email is on its way (to an address that has pledged "
+            "already, a note about that pledge). The answer never depends on the state of an "
+            "earlier pledge. On a money campaign only a new pledge's answer carries "
+            "`payment_status` and `checkout_url`: a repeat's link to save a card goes by "
+            "email only.",
             PledgeAccepted,
         ),
         201: Answer("A paper pledge, confirmed", PaperPledgeRecorded),
@@ -316,15 +322,16 @@ async def create_pledge(request: Request) -> Response:
         rate_limit=svc.settings.pledge_rate_limit,
         money_enabled=svc.settings.money_enabled,
     )
-    # The same answer for a new and a repeated pledge: nobody learns who has pledged.
+    # The same answer for a new and a repeated pledge, but a new money pledge's Checkout:
+    # nobody learns from it what someone's pledge is waiting for.
     accepted = PledgeAccepted(status="pending")
     if outcome.amount is not None:  # a money campaign
         accepted.amount = outcome.amount
-        accepted.payment_status = outcome.payment_status
+        # A repeat's answer says nothing of the earlier pledge's state (both keys null), and
+        # its link to save a card goes by email only.
+        accepted.payment_status = None if outcome.had_pledged else outcome.payment_status
         accepted.checkout_url = (
-            await _checkout_url(svc, outcome.pledge_id)
-            if outcome.payment_status == "awaiting_card"
-            else None
+            await _checkout_url(svc, outcome.pledge_id) if outcome.to_checkout else None
         )
     return answer(accepted, 202)
 

@@ -145,6 +145,7 @@ PAYMENT_LABELS = {
     "releasing": "Card being released",
     "released": "Card released, not charged",
     "refunded": "Refunded",
+    "refund_due": "Paid as it was withdrawn: being refunded",
 }
 
 

@@ -256,7 +256,7 @@ async def pay_done_page(request: Request) -> Response:
         return _problem_page(request, "Your payment is not recorded", not_paid, 400)
     await record_paid(svc.store, pledge_id, session.payment_intent, session.amount_total)
     pledge, campaign = await _pledge_and_campaign(svc, pledge_id)
-    if pledge.payment_status not in ("paid", "refunded"):
+    if pledge.payment_status not in ("paid", "refunded", "refund_due"):
         # Paid after the 7 days ran out: Stripe has the money, the pledge was given up.
         log.warning("pledge %s paid in state %s", pledge_id, pledge.payment_status)
     return render(request, "pay/paid.html", {"campaign": campaign, "pledge": pledge})

@@ -251,7 +251,7 @@ async def pledge_form(request: Request) -> Response:
         return response
     if code is not None:  # the pledge stands whatever the code: the next page says
         await check_pledge_code(request, slug, pledge, code)
-    if outcome.payment_status == "awaiting_card":
+    if outcome.to_checkout:  # a new money pledge; a repeat's link goes by email only
         return await _to_checkout(request, slug, outcome.pledge_id)
     return RedirectResponse(f"/c/{slug}/pledged", status_code=303)
 
@@ -375,8 +375,15 @@ async def withdraw_page(request: Request) -> Response:
         return render(request, "token_problem.html", {"message": exc.reason}, status_code=400)
     if request.method == "POST":
         await pledging.withdraw_pledge(svc.store, pledge_id)
-        campaign = await campaign_service.get_campaign_by_id(svc.store.database, campaign.id)
-        return own_change_seen(render(request, "withdrawn.html", {"campaign": campaign}))
+        async with svc.store.read() as db:
+            campaign = await campaign_service.get_campaign_by_id(db, campaign.id)
+            # A money pledge's page says what happens to the money (a charge may be on its way).
+            payment = await payment_view(db, pledge_id) if campaign.is_money else None
+        context = {
+            "campaign": campaign,
+            "payment_status": payment.payment_status if payment else None,
+        }
+        return own_change_seen(render(request, "withdrawn.html", context))
     return render(
         request, "withdraw.html", {"campaign": campaign, "pledge": pledge, "token": token}
     )
