@@ -140,6 +140,8 @@ def server_environ(database_url: str, base_url: str = "http://127.0.0.1:8000") -
             "SECRET_KEY": SERVER_SECRET_KEY,
             "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "1",
             "PLEDGE_RATE_LIMIT": "off",
+            # Campaigns publish at once; tests/e2e/test_moderation.py sets pre itself.
+            "MODERATION": "off",
             "WORKER_POLL_SECONDS": "0.2",
             "PYTHONUNBUFFERED": "1",
         }
