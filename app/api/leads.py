@@ -5,6 +5,7 @@ post an update to its pledgers. Another lead's key gets 403 and changes nothing.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, create_model
@@ -12,7 +13,7 @@ from pydantic.fields import FieldInfo
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.api.campaigns import CAMPAIGN_LINKS, CampaignInput, campaign_json
+from app.api.campaigns import CAMPAIGN_LINKS, CampaignInput, lead_campaign_json
 from app.api.contract import (
     Answer,
     Operation,
@@ -206,7 +207,7 @@ async def update_campaign(request: Request) -> Response:
     changed = await campaign_service.update_campaign(
         svc.store, campaign.slug, lead.id, edit, money_enabled=svc.settings.money_enabled
     )
-    return answer(await campaign_json(svc.store.database, changed, svc.settings.base_url))
+    return answer(await lead_campaign_json(svc.store.database, changed, svc.settings.base_url))
 
 
 @operation(
@@ -216,12 +217,26 @@ async def update_campaign(request: Request) -> Response:
     summary="Publish a draft (the lead's own)",
     tag="campaigns",
     caller="lead",
-    answers={200: Answer("Published: open for pledges", Campaign, links=SLUG_LINKS)},
+    answers={
+        200: Answer(
+            "Published: open for pledges, or (MODERATION=pre) `pending_review`, with `review`",
+            Campaign,
+            links=SLUG_LINKS,
+        )
+    },
     errors=(403, 404, 409, 422),
-    description="A 409 when it is not a draft; a 422 naming `deadline` when that has passed.",
+    description="A 409 when it is not a draft; a 422 naming `deadline` when that has passed. "
+    "Where the site reviews campaigns before publishing (MODERATION=pre), the campaign "
+    "answers with `status` `pending_review` and a `review` object: it is on no public page, "
+    "list, API answer or webhook until an administrator approves it.",
 )
 async def publish_campaign(request: Request) -> Response:
-    return await _step(request, campaign_service.open_campaign, "only a draft can be published")
+    moderation = services(request).settings.moderation
+    return await _step(
+        request,
+        partial(campaign_service.open_campaign, moderation=moderation),
+        "only a draft can be published",
+    )
 
 
 async def _step(request: Request, step: CampaignStep, refusal: str) -> Response:
@@ -233,7 +248,7 @@ async def _step(request: Request, step: CampaignStep, refusal: str) -> Response:
         changed = await step(svc.store, campaign.slug, lead.id)
     except CampaignNotOpen as exc:
         raise Problem(409, f"This campaign is {exc.status}: {refusal}.") from exc
-    return answer(await campaign_json(svc.store.database, changed, svc.settings.base_url))
+    return answer(await lead_campaign_json(svc.store.database, changed, svc.settings.base_url))
 
 
 @operation(
