@@ -11,7 +11,6 @@ import pytest
 from starlette.datastructures import Secret
 
 from pledges.review import REASONS_BY_CODE, approve_campaign, reject_campaign
-from pledges.store import Store
 from tests.conftest import make_settings
 from tests.factories import make_campaign, make_lead
 from tests.notifications.conftest import SmtpServer
