@@ -97,6 +97,14 @@ REJECTION_REASONS = (
 REASONS_BY_CODE = {r.code: r for r in REJECTION_REASONS}
 
 
+DEADLINE_PASSED = FieldError(
+    "deadline",
+    "not_in_future",
+    "Its deadline passed while it waited: reject it (another reason), so that its lead can "
+    "set a later one.",
+)
+
+
 class NotAwaitingReview(DomainError):
     """Approve or reject a campaign that is not in the review queue."""
 
@@ -230,6 +238,8 @@ async def approve_campaign(store: Store, slug: str, administrator: str) -> Campa
         now = utcnow()
         values: dict[str, Any] = {"moderation": "approved"}
         waiting = campaign.status == "pending_review"
+        if waiting and campaign.deadline <= now:  # opened, it would close at once
+            raise ValidationFailed([DEADLINE_PASSED])
         if waiting:
             values |= {"status": "open", "opened_at": now}
         row = await db.fetch_one(

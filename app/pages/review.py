@@ -89,8 +89,12 @@ async def decide(request: Request) -> Response:
     store = services(request).store
     try:
         if action == "approve":
-            campaign = await approve_campaign(store, slug, admin.email)
-            notice = f"“{campaign.title}” is approved. Its lead is being emailed."
+            try:
+                campaign = await approve_campaign(store, slug, admin.email)
+            except ValidationFailed as exc:
+                notice = " ".join(e.message for e in exc.errors)
+            else:
+                notice = f"“{campaign.title}” is approved. Its lead is being emailed."
         else:
             form = {"reason": str(raw.get("reason", "")), "note": str(raw.get("note", ""))}
             try:

@@ -5,6 +5,7 @@ is live at once and rejecting it hides it. Every decision is recorded once."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -31,8 +32,8 @@ from pledges.review import (
     reject_campaign,
     review_queue,
 )
-from pledges.store import Store
-from pledges.tables import moderation_decisions
+from pledges.store import Store, utcnow
+from pledges.tables import campaigns, moderation_decisions
 from tests.conftest import table_snapshot
 from tests.factories import campaign_data, make_campaign, make_lead, pledge_data
 
@@ -237,3 +238,22 @@ async def test_the_public_list_of_rejections_names_no_one_and_hides_what_must_no
         ("Buses for Meanwood", "unclear"),
     ]
     assert all(not hasattr(r, "note") and not hasattr(r, "administrator") for r in found)
+
+
+async def test_a_campaign_whose_deadline_passed_in_the_queue_is_not_opened(
+    store: Store,
+) -> None:
+    _, slug = await submitted(store)
+    await store.database.execute(
+        sa.update(campaigns)
+        .where(campaigns.c.slug == slug)
+        .values(deadline=utcnow() - timedelta(minutes=1))
+    )
+    before = await table_snapshot(store)
+    with pytest.raises(ValidationFailed) as refused:
+        await approve_campaign(store, slug, ADMIN)
+    assert [e.field for e in refused.value.errors] == ["deadline"]
+    assert await table_snapshot(store) == before
+    # Rejected instead, it is a draft whose lead can set a later deadline.
+    rejected = await reject_campaign(store, slug, ADMIN, "other", "The deadline has passed.")
+    assert rejected.status == "draft"

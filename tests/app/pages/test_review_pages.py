@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from starlette.applications import Starlette
 
-from app.settings import Settings
+from app.settings import ConfigurationError, Settings
 from pledges.campaigns import get_campaign
 from pledges.review import REJECTION_REASONS
 from pledges.store import Store
@@ -277,3 +277,22 @@ async def test_under_post_a_campaign_is_public_at_once_and_a_rejection_hides_it(
             dashboard = page_of(await lead.get(f"/lead/campaigns/{slug}"))
             assert "Hidden by an administrator" in dashboard.words
             assert "It is advertising" in dashboard.words
+
+
+async def test_the_privacy_page_says_what_a_decision_keeps(client: httpx.AsyncClient) -> None:
+    section = page_of(await client.get("/privacy")).find("h2", id="review")
+    assert section is not None
+    words = page_of(await client.get("/privacy")).words
+    assert "the email address of the administrator who took it" in words
+    assert "not who took it" in words
+
+
+def test_moderation_is_pre_unless_set_and_off_in_the_demo() -> None:
+    secret = {"SECRET_KEY": "x" * 40}
+    assert Settings.from_environ(secret).moderation == "pre"
+    assert Settings.from_environ({**secret, "MODERATION": "Post "}).moderation == "post"
+    assert Settings.from_environ(secret, demo=True).moderation == "off"
+    assert Settings.from_environ({**secret, "DEMO": "1"}).moderation == "off"
+    assert Settings.from_environ({**secret, "MODERATION": "pre"}, demo=True).moderation == "pre"
+    with pytest.raises(ConfigurationError, match="MODERATION"):
+        Settings.from_environ({**secret, "MODERATION": "sometimes"})
