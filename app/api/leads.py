@@ -191,11 +191,15 @@ async def _own_campaign(request: Request, lead: Lead) -> CampaignRecord:
     description="The same rules as the lead's edit page: every field while a draft; once "
     "published, only the words, a later deadline, the take-up rates and the quote's total "
     "and voucher (a 409 names any other field sent; a lower quote may tip a campaign that "
-    "shares it); nothing once closed (409).",
+    "shares it); nothing once closed, or while it waits for review (409).",
 )
 async def update_campaign(request: Request) -> Response:
     lead = await require_lead(request)
     campaign = await _own_campaign(request, lead)
+    if campaign.status == "pending_review":  # to its lead, not "no campaign" as elsewhere
+        raise Problem(
+            409, "This campaign is waiting for review: it cannot change until it is decided."
+        )
     body = await validated(
         CampaignChange,
         await json_body(request),

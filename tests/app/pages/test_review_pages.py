@@ -230,6 +230,19 @@ async def test_the_lead_s_api_publishes_into_review_and_says_so(
     assert (await client.get(f"/api/v1/campaigns/{draft.slug}")).status_code == 404
     again = await client.post(f"/api/v1/campaigns/{draft.slug}/publish", headers=auth)
     assert again.status_code == 409  # not a draft any more
+    before = await table_snapshot(store)
+    edit = await client.patch(
+        f"/api/v1/campaigns/{draft.slug}", headers=auth, json={"title": "A new title"}
+    )
+    assert edit.status_code == 409 and "waiting for review" in edit.json()["detail"]
+    update = await client.post(
+        f"/api/v1/campaigns/{draft.slug}/updates",
+        headers=auth,
+        json={"title": "News", "body": "Nobody has pledged yet."},
+    )
+    assert update.status_code == 409  # as for a draft: nobody to tell yet
+    assert "pending_review" in update.json()["detail"]
+    assert await table_snapshot(store) == before
 
     created = await client.post(
         "/api/v1/campaigns",
