@@ -22,7 +22,13 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
-from pledges.campaigns import Campaign, get_campaign, get_campaign_by_id, load_campaigns
+from pledges.campaigns import (
+    UNPUBLISHED,
+    Campaign,
+    get_campaign,
+    get_campaign_by_id,
+    load_campaigns,
+)
 from pledges.errors import DomainError, FieldError, ValidationFailed
 from pledges.journal import record_event
 from pledges.store import Store, aware, utcnow
@@ -341,7 +347,12 @@ async def public_rejections(db: Database, limit: int = 200) -> list[PublicReject
                 campaigns, campaigns.c.id == latest.c.campaign_id
             )
         )
-        .where(moderation_decisions.c.decision == "reject", campaigns.c.moderation == "rejected")
+        .where(
+            moderation_decisions.c.decision == "reject",
+            campaigns.c.moderation == "rejected",
+            # Not one an administrator has shown again since: the page would contradict it.
+            sa.or_(campaigns.c.status.in_(UNPUBLISHED), campaigns.c.hidden_at.is_not(None)),
+        )
         .order_by(moderation_decisions.c.decided_at.desc(), moderation_decisions.c.id.desc())
         .limit(limit)
     )

@@ -494,7 +494,10 @@ async def get_campaign(request: Request) -> Response:
     },
     errors=(409,),
     description="Errors name each field at fault (`money.deposit` and the like, or `money` "
-    "when this site takes no payments); a slug already taken is a 409.",
+    "when this site takes no payments); a slug already taken is a 409. Where the site "
+    "reviews campaigns before publishing (MODERATION=pre), one created open answers with "
+    "`status` `pending_review` and a `review` object, and is read at its Location only "
+    "once an administrator approves it.",
 )
 async def create_campaign(request: Request) -> Response:
     lead = await require_lead(request)

@@ -22,6 +22,7 @@ from pledges.campaigns import (
 from pledges.discovery import find_campaigns
 from pledges.errors import CampaignNotOpen, ValidationFailed
 from pledges.journal import events_for_campaign
+from pledges.moderation import unhide_campaign
 from pledges.pledging import parse_pledge, record_pledge
 from pledges.review import (
     REASONS_BY_CODE,
@@ -238,6 +239,13 @@ async def test_the_public_list_of_rejections_names_no_one_and_hides_what_must_no
         ("Buses for Meanwood", "unclear"),
     ]
     assert all(not hasattr(r, "note") and not hasattr(r, "administrator") for r in found)
+
+    # Rejected while live (post), it is listed while hidden, and not once shown again.
+    _, live = await submitted(store, "post", title="Advert for a shop")
+    await reject_campaign(store, live, ADMIN, "advertising", "")
+    assert "Advert for a shop" in [r.title for r in await public_rejections(store.database)]
+    await unhide_campaign(store, live)
+    assert "Advert for a shop" not in [r.title for r in await public_rejections(store.database)]
 
 
 async def test_a_campaign_whose_deadline_passed_in_the_queue_is_not_opened(
