@@ -85,6 +85,8 @@ async def test_a_campaign_waiting_for_review_is_nowhere_public_until_approved(
     assert "Sent for review" in dashboard.words
     assert "Waiting for review" in dashboard.words
     assert dashboard.find("form", action=f"/lead/campaigns/{slug}/publish") is None
+    edit = page_of(await client.get(f"/lead/campaigns/{slug}/edit"))
+    assert [h.words for h in edit.find_all("h1")] == ["This campaign is waiting for review"]
 
     async with another_browser(app) as anonymous:
         assert set((await public_answers(anonymous, slug)).values()) == {404}
