@@ -13,10 +13,12 @@ from starlette.responses import JSONResponse, Response
 from notifications.endpoints import EndpointNotFound
 from notifications.webhooks import DeliveryInFlight, DeliveryNotFound
 from pledges import errors as domain
+from pledges.campaigns import UNPUBLISHED
 from pledges.errors import FieldError
 from pledges.letters import LetterGuessesLimited, LettersRefused
 from pledges.pledging import AlreadyRecorded
 from pledges.responses import ResponseRateLimited
+from pledges.review import NotAwaitingReview
 from pledges.store import utcnow
 from pledges.updates import UpdateRateLimited
 
@@ -60,7 +62,7 @@ def problem_from_domain(exc: domain.DomainError) -> Problem:
     if isinstance(exc, domain.CampaignNotFound):
         return Problem(404, "There is no campaign at this address.")
     if isinstance(exc, domain.CampaignNotOpen):
-        if exc.status == "draft":  # a draft is not public: answer as for no campaign at all
+        if exc.status in UNPUBLISHED:  # not public: answer as for no campaign at all
             return Problem(404, "There is no campaign at this address.")
         return Problem(409, str(exc))
     if isinstance(exc, domain.SlugTaken):
@@ -93,6 +95,8 @@ def problem_from_domain(exc: domain.DomainError) -> Problem:
                 )
             ],
         )
+    if isinstance(exc, NotAwaitingReview):
+        return Problem(409, "This campaign is not waiting for review: it was decided already.")
     if isinstance(exc, domain.NotCampaignLead):
         return Problem(403, "Only this campaign's lead can do that.")
     if isinstance(exc, AlreadyRecorded | domain.StruckOutEmail):

@@ -11,6 +11,7 @@ from starlette.datastructures import Secret
 
 from notifications.webhooks import DEFAULT_SCHEDULE, parse_schedule
 from pledges.accounts import DEFAULT_KEY_CACHE_SECONDS
+from pledges.campaigns import MODERATION_MODES
 from pledges.demand import DEFAULT_TAKE_UP, FIRMNESS
 from pledges.rate_limits import DEFAULT_PLEDGE_RATE_LIMIT, RateLimit, RateWindow
 
@@ -65,6 +66,11 @@ DOCUMENTED_SETTINGS: dict[str, str] = {
     "GROUP_COMMIT": (
         "auto (default: on with SQLite, off with PostgreSQL), on or off: write the "
         "confirmations that arrive together in one transaction."
+    ),
+    "MODERATION": (
+        "pre (default), post or off: pre keeps a published campaign off every public page, "
+        "the API and webhooks until an administrator approves it; post reviews it after it "
+        "goes live; off publishes at once (the demo's default)."
     ),
     "TAKE_UP_RATES": (
         "Percent of interested, will-switch and deposit pledges expected to sign up "
@@ -158,6 +164,8 @@ class Settings:
     api_key_cache_seconds: float = DEFAULT_KEY_CACHE_SECONDS
     # Confirmations written in batches (pledges.group_commit): auto, on or off.
     group_commit: str = "auto"
+    # Review of campaigns by administrators (pledges.review): pre, post or off.
+    moderation: str = "pre"
 
     @property
     def group_commit_on(self) -> bool | None:
@@ -203,8 +211,11 @@ class Settings:
                 "API_KEY_CACHE_SECONDS", cast=float, default=DEFAULT_KEY_CACHE_SECONDS
             ),
             "group_commit": config("GROUP_COMMIT", default="auto").strip().lower(),
+            "moderation": config("MODERATION", default="").strip().lower(),
         }
         values.update(overrides)
+        if not values["moderation"]:  # unset: reviewed before publishing, but not in the demo
+            values["moderation"] = "off" if _flag(str(values["demo"])) else "pre"
         if isinstance(values["admin_emails"], str):
             values["admin_emails"] = parse_emails(values["admin_emails"])
         if isinstance(values["take_up_rates"], str):
@@ -247,6 +258,8 @@ class Settings:
             raise ConfigurationError("API_KEY_CACHE_SECONDS must be 0 or more.")
         if self.group_commit not in ("auto", "on", "off"):
             raise ConfigurationError("GROUP_COMMIT must be auto, on or off.")
+        if self.moderation not in MODERATION_MODES:
+            raise ConfigurationError("MODERATION must be pre, post or off.")
         if self.pledge_retention_days < 1:
             raise ConfigurationError("PLEDGE_RETENTION_DAYS must be at least 1.")
         if (

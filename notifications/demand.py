@@ -26,7 +26,13 @@ import sqlalchemy as sa
 from databases import Database
 
 from notifications.endpoints import Endpoint, list_endpoints, prefix_covers
-from pledges.campaigns import CATEGORIES, Campaign, get_campaign, load_campaigns
+from pledges.campaigns import (
+    CATEGORIES,
+    UNPUBLISHED,
+    Campaign,
+    get_campaign,
+    load_campaigns,
+)
 from pledges.counting import household_breakdown
 from pledges.errors import CampaignNotFound, DomainError, FieldError, ValidationFailed
 from pledges.identity import district_of
@@ -244,7 +250,7 @@ async def public_campaign(db: Database, slug: str) -> Campaign:
     hidden_at = await db.fetch_val(
         sa.select(campaigns.c.hidden_at).where(campaigns.c.id == campaign.id)
     )
-    if campaign.status == "draft" or hidden_at is not None:
+    if campaign.status in UNPUBLISHED or hidden_at is not None:
         raise CampaignNotFound(slug)
     return campaign
 

@@ -22,6 +22,7 @@ from pledges.offers import Offer, list_offers
 from pledges.payments import GIVE_UP_AFTER, REMIND_AFTER, payment_view
 from pledges.pledging import Pledge, get_pledge
 from pledges.responses import CampaignResponse, response_for_event
+from pledges.review import REASONS_BY_CODE, get_decision
 from pledges.tables import events
 from pledges.tokens import Signer
 from pledges.updates import CampaignUpdate, update_for_event
@@ -67,6 +68,12 @@ SIGN_IN_SUBJECTS = {
 UNSUBSCRIBABLE = {"tipped", "expired", "cancelled", "update", "response", "choice_result"}
 # The choice round's messages: each renders the round and its offers (choice_context).
 CHOICE_KINDS = {"offers", "choice_result", "offer_withdrawn"}
+# To a campaign's lead about the administrators' review (pledges.review); each renders
+# from the decision its event names.
+LEAD_REVIEW_SUBJECTS = {
+    "campaign_approved": "Approved: {title}",
+    "campaign_rejected": "Not published: {title}",
+}
 # A campaign title and an update's title can each be 200 characters long.
 MAX_SUBJECT = 250
 
@@ -332,6 +339,36 @@ class MessageRenderer:
             error = str(event.payload.get("error") or "")
             context["reason"] = "confirm" if error in BANK_WANTS_CONFIRMATION else "declined"
         return context
+
+    async def render_for_lead(
+        self, db: Database, kind: str, campaign_id: int, *, event_id: int | None
+    ) -> Rendered:
+        """A message to a campaign's lead about a decision of the administrators' review:
+        approved (open now, or stays open), or rejected with the reason and the note."""
+        event = await _event(db, event_id) if event_id is not None else None
+        decision_id = event.payload.get("decision_id") if event is not None else None
+        decision = await get_decision(db, decision_id) if isinstance(decision_id, int) else None
+        if decision is None:
+            raise LookupError(f"no review decision for event {event_id}")
+        campaign = await get_campaign_by_id(db, campaign_id)
+        context = {
+            "campaign": campaign,
+            "decision": decision,
+            "reason": REASONS_BY_CODE.get(decision.reason or ""),
+            "campaign_url": f"{self.base_url}/c/{campaign.slug}",
+            "dashboard_url": f"{self.base_url}/lead/campaigns/{campaign.slug}",
+            "reasons_url": f"{self.base_url}/moderation",
+            "base_url": self.base_url,
+        }
+        subject = LEAD_REVIEW_SUBJECTS[kind].format(title=campaign.title)
+        if len(subject) > MAX_SUBJECT:
+            subject = subject[: MAX_SUBJECT - 1].rstrip() + "…"
+        return Rendered(
+            subject=subject,
+            text=_env.get_template(f"email/{kind}.txt").render(context),
+            html=_env.get_template(f"email/{kind}.html").render(context),
+            headers={},
+        )
 
     def render_sign_in(self, purpose: str, link: str) -> Rendered:
         """A sign-in link: for a campaign lead, or for a resident's "my pledges"."""

@@ -32,7 +32,7 @@ from pledges.delivery import milestone_for_event, waiting_pledges
 from pledges.identity import address_domains, canonical_email
 from pledges.journal import Event, event_from_row
 from pledges.store import Store, mark_journal_written, utcnow
-from pledges.tables import choice_rounds, events, pledges
+from pledges.tables import campaigns, choice_rounds, events, leads, pledges
 
 log = logging.getLogger("groundswell.mail")
 
@@ -73,6 +73,12 @@ WAITING_EMAILS = {"delivery.milestone_missed": "delivery_missed"}
 CHOOSER_EMAILS = {"offer.withdrawn": "offer_withdrawn"}
 # Asking to pay, and saying we stopped asking: not to a pledge withdrawn or struck out.
 COUNTED_ONLY = {"pay", "pay_reminder", "payment_failed"}
+# To a campaign's lead, about the administrators' review of it (pledges.review).
+LEAD_REVIEW_EMAILS = {
+    "campaign.approved": "campaign_approved",
+    "campaign.rejected": "campaign_rejected",
+}
+LEAD_REVIEW_KINDS = frozenset(LEAD_REVIEW_EMAILS.values())
 # A sign-in link, by whom it is for: a campaign's lead, or a resident's "my pledges".
 SIGN_IN_KINDS = {"lead": "sign_in_lead", "resident": "sign_in_resident"}
 # What a message to an anonymised pledge keeps as its address.
@@ -197,6 +203,33 @@ async def _offers_to_latecomer(store: Store, db: Database, event: Event) -> None
     )
 
 
+async def _queue_for_lead(store: Store, db: Database, kind: str, event: Event) -> None:
+    """One message to the lead of the campaign an event is about, rendered when sent."""
+    if event.campaign_id is None:
+        return
+    address = await db.fetch_val(
+        sa.select(leads.c.email)
+        .select_from(campaigns.join(leads, leads.c.id == campaigns.c.lead_id))
+        .where(campaigns.c.id == event.campaign_id)
+    )
+    if not address:
+        return
+    now = utcnow()
+    await db.execute(
+        store.insert_or_ignore(emails).values(
+            dedupe_key=f"{kind}:{event.id}",
+            kind=kind,
+            campaign_id=event.campaign_id,
+            event_id=event.id,
+            to_address=address,
+            status="queued",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+
+
 async def queue_prepared(
     store: Store, db: Database, kind: str, dedupe_key: str, to_address: str, rendered: Rendered
 ) -> None:
@@ -239,6 +272,8 @@ async def queue_emails_for(store: Store, db: Database, event: Event) -> None:
         await _queue_waiting(store, db, WAITING_EMAILS[event.type], event)
     elif event.type in CHOOSER_EMAILS:
         await _queue_choosers(store, db, CHOOSER_EMAILS[event.type], event)
+    elif event.type in LEAD_REVIEW_EMAILS:
+        await _queue_for_lead(store, db, LEAD_REVIEW_EMAILS[event.type], event)
     elif event.type in PAYMENT_EMAILS:
         if event.payload.get("refund_due"):
             return  # paid after withdrawing: no receipt, the refund's email tells them
@@ -308,6 +343,10 @@ async def _render(store: Store, renderer: MessageRenderer, row: Any) -> Rendered
         # Written whole when queued (to an organisation's members): nothing to render.
         return Rendered(row["subject"], row["text_body"], row["html_body"] or "", {})
     async with store.read() as db:
+        if row["kind"] in LEAD_REVIEW_KINDS:
+            return await renderer.render_for_lead(
+                db, row["kind"], row["campaign_id"], event_id=row["event_id"]
+            )
         return await renderer.render(db, row["kind"], row["pledge_id"], event_id=row["event_id"])
 
 

@@ -42,7 +42,13 @@ from pledges.store import Store, aware, mark_campaign_changed, utcnow
 from pledges.tables import campaign_districts, campaigns
 
 CATEGORIES = ("broadband", "waste", "supplier", "transport", "other")
-STATUSES = ("draft", "open", "tipped", "expired", "cancelled")
+STATUSES = ("draft", "pending_review", "open", "tipped", "expired", "cancelled")
+# Not published (yet): a draft, or one waiting for an administrator (MODERATION=pre). Neither
+# is on any public page, list, API answer or webhook.
+UNPUBLISHED = ("draft", "pending_review")
+# MODERATION: off (publish at once), pre (an administrator approves before it goes live),
+# post (live at once, reviewed after).
+MODERATION_MODES = ("off", "pre", "post")
 DEFAULT_MILESTONES = (25, 50, 75)
 MAX_TARGET = 10_000_000
 MAX_CAMPAIGN_LENGTH = timedelta(days=730)
@@ -118,6 +124,9 @@ class Campaign:
     priced_covered: int = 0
     priority_count: int = 0
     cost_covered: int = 0
+    # Review by the administrators (pledges.review): None, pending, approved or rejected.
+    moderation: str | None = None
+    submitted_at: datetime | None = None
 
     @property
     def tally(self) -> Tally:
@@ -146,8 +155,9 @@ class Campaign:
 
     @property
     def is_public(self) -> bool:
-        """Shown on public pages and the API: published (not a draft) and not hidden."""
-        return self.status != "draft" and self.hidden_at is None
+        """Shown on public pages and the API: published (not a draft, not waiting for review)
+        and not hidden."""
+        return self.status not in UNPUBLISHED and self.hidden_at is None
 
     @property
     def is_money(self) -> bool:
@@ -401,6 +411,8 @@ def campaign_from_row(row: Any, districts: tuple[str, ...]) -> Campaign:
         priced_covered=row["priced_covered"],
         priority_count=row["priority_count"],
         cost_covered=row["cost_covered"],
+        moderation=row["moderation"],
+        submitted_at=aware(row["submitted_at"]),
     )
 
 
@@ -462,7 +474,7 @@ async def list_campaigns(
     if status:
         query = query.where(campaigns.c.status == status)
     if not include_drafts:  # even when asked for status=draft: drafts are never public
-        query = query.where(campaigns.c.status != "draft")
+        query = query.where(campaigns.c.status.not_in(UNPUBLISHED))
     if category:
         query = query.where(campaigns.c.category == category)
     if district:
@@ -950,13 +962,42 @@ def _parse_households(
     return str(counts), premises_count, coverage_target, require_letter
 
 
+def _publishing(moderation: str, now: datetime) -> dict[str, Any]:
+    """The columns a campaign being published takes under the MODERATION setting: live at
+    once (off, post), or waiting in the administrators' queue (pre); pre and post queue it."""
+    if moderation not in MODERATION_MODES:
+        raise ValueError(f"MODERATION must be one of {MODERATION_MODES}, not {moderation!r}")
+    if moderation == "pre":
+        return {"status": "pending_review", "moderation": "pending", "submitted_at": now}
+    queued = {"moderation": "pending", "submitted_at": now} if moderation == "post" else {}
+    return {"status": "open", "opened_at": now, **queued}
+
+
+async def _record_published(db: Database, campaign: Campaign) -> None:
+    """The event of publishing: "campaign.opened" (to webhooks) when it went live; when it
+    waits for review, an inside event only, so nothing reaches the outside before approval."""
+    if campaign.status == "pending_review":
+        await record_event(db, "campaign.submitted", campaign.id, {"slug": campaign.slug})
+    else:
+        await record_event(db, "campaign.opened", campaign.id, campaign.public_payload())
+
+
 async def create_campaign(
-    store: Store, lead_id: int, spec: CampaignInput, *, money_enabled: bool = True
+    store: Store,
+    lead_id: int,
+    spec: CampaignInput,
+    *,
+    money_enabled: bool = True,
+    moderation: str = "off",
 ) -> Campaign:
-    """`money_enabled` False (no Stripe keys configured): a money campaign is refused."""
+    """`money_enabled` False (no Stripe keys configured): a money campaign is refused.
+    `moderation` (the MODERATION setting) says what publishing at once does."""
     if spec.money is not None and not money_enabled:
         raise _money_unavailable()
     now = utcnow()
+    published = (
+        {"status": "draft", "opened_at": None} if spec.draft else _publishing(moderation, now)
+    )
     async with store.write() as db:
         # As a draft's rename holds it (update_campaign), so neither meets the other's
         # uncommitted row at the unique index.
@@ -974,11 +1015,10 @@ async def create_campaign(
                 deadline=spec.deadline,
                 milestones=json.dumps(list(spec.milestones)),
                 lead_id=lead_id,
-                status="draft" if spec.draft else "open",
                 confirmed_count=0,
                 milestone_reached=0,
                 created_at=now,
-                opened_at=None if spec.draft else now,
+                **published,
                 **(spec.money.columns() if spec.money else NO_MONEY),
                 **spec.household_columns(),
             )
@@ -992,7 +1032,7 @@ async def create_campaign(
         )
         campaign = await get_campaign_by_id(db, campaign_id)
         if not spec.draft:
-            await record_event(db, "campaign.opened", campaign.id, campaign.public_payload())
+            await _record_published(db, campaign)
     return campaign
 
 
@@ -1003,8 +1043,11 @@ DEADLINE_PASSED = FieldError(
 )
 
 
-async def open_campaign(store: Store, slug: str, lead_id: int) -> Campaign:
-    """Publish a draft whose deadline is still ahead; nothing changes otherwise."""
+async def open_campaign(
+    store: Store, slug: str, lead_id: int, *, moderation: str = "off"
+) -> Campaign:
+    """Publish a draft whose deadline is still ahead; nothing changes otherwise. Under
+    MODERATION=pre (`moderation`) it waits for an administrator, as "pending_review"."""
     async with store.write() as db:
         campaign = await get_campaign(db, slug)
         if campaign.lead_id != lead_id:
@@ -1016,13 +1059,13 @@ async def open_campaign(store: Store, slug: str, lead_id: int) -> Campaign:
         row = await db.fetch_one(
             sa.update(campaigns)
             .where(campaigns.c.id == campaign.id, campaigns.c.status == "draft")
-            .values(status="open", opened_at=utcnow())
+            .values(**_publishing(moderation, utcnow()))
             .returning(campaigns.c.id)
         )
         if row is None:
             raise CampaignNotOpen(campaign.status)
         campaign = await get_campaign_by_id(db, campaign.id)
-        await record_event(db, "campaign.opened", campaign.id, campaign.public_payload())
+        await _record_published(db, campaign)
     return campaign
 
 

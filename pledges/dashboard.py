@@ -144,6 +144,10 @@ def forecast_tipping(
     changes in money, with `amount_text` to write amounts ("£20")."""
     if tipped_at is not None:
         return Forecast("tipped", f"It reached its target on {long_date(tipped_at)}.")
+    if status == "pending_review":
+        return Forecast(
+            "review", "It is waiting for an administrator's review; pledges count once it opens."
+        )
     if status == "draft" or opened_at is None:
         return Forecast("draft", "It is a draft. Publish it to start counting pledges.")
     if status != "open":

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
-from pledges.campaigns import Campaign, load_campaigns
+from pledges.campaigns import UNPUBLISHED, Campaign, load_campaigns
 from pledges.tables import campaign_districts, campaigns
 
 TAKING_PLEDGES = ("open", "tipped")
@@ -24,7 +24,7 @@ def _public_campaigns(category: str | None) -> sa.Select[Any]:
     taking = sa.or_(*(campaigns.c.status == s for s in TAKING_PLEDGES))
     query = (
         sa.select(campaigns)
-        .where(campaigns.c.status != "draft", campaigns.c.hidden_at.is_(None))
+        .where(campaigns.c.status.not_in(UNPUBLISHED), campaigns.c.hidden_at.is_(None))
         .order_by(
             # Literal ranks: PostgreSQL cannot type a bound parameter in an ORDER BY CASE.
             sa.case((taking, sa.literal_column("0")), else_=sa.literal_column("1")),

@@ -72,7 +72,9 @@ campaigns = sa.Table(
     sa.Column("deadline", Timestamp, nullable=False),
     sa.Column("milestones", sa.String(200), nullable=False),  # JSON list of percents
     sa.Column("lead_id", BigId, sa.ForeignKey("leads.id"), nullable=False),
-    sa.Column("status", sa.String(12), nullable=False),
+    # draft | pending_review (published, waiting for an administrator: MODERATION=pre) |
+    # open | tipped | expired | cancelled
+    sa.Column("status", sa.String(16), nullable=False),
     sa.Column("confirmed_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("milestone_reached", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", Timestamp, nullable=False),
@@ -143,7 +145,29 @@ campaigns = sa.Table(
     sa.Column("priced_covered", sa.Integer, nullable=False, server_default="0"),
     sa.Column("priority_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("cost_covered", sa.BigInteger, nullable=False, server_default="0"),
+    # Review by the administrators (pledges.review): null (never queued, MODERATION=off),
+    # pending (in the queue), approved or rejected; submitted_at: when it entered the queue.
+    sa.Column("moderation", sa.String(10), nullable=True),
+    sa.Column("submitted_at", Timestamp, nullable=True),
     sa.Index("ix_campaigns_status_deadline", "status", "deadline"),
+    sa.Index("ix_campaigns_moderation", "moderation", "submitted_at"),
+)
+
+# Every approval and rejection (pledges.review): who decided (the administrator's email),
+# when, and why (a reason from pledges.review.REJECTION_REASONS, and free text).
+moderation_decisions = sa.Table(
+    "moderation_decisions",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("campaign_id", BigId, sa.ForeignKey("campaigns.id"), nullable=False),
+    sa.Column("administrator", sa.String(320), nullable=False),
+    sa.Column("decision", sa.String(10), nullable=False),  # approve | reject
+    sa.Column("reason", sa.String(30), nullable=True),  # a rejection's reason code
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    # pre (decided before it went live) | post (decided while it was live)
+    sa.Column("mode", sa.String(4), nullable=False),
+    sa.Column("decided_at", Timestamp, nullable=False),
+    sa.Index("ix_moderation_decisions_campaign", "campaign_id", "decided_at"),
 )
 
 campaign_districts = sa.Table(

@@ -138,8 +138,8 @@ async def post_update(
             raise CampaignNotFound(slug)
         if row["lead_id"] != lead_id:
             raise NotCampaignLead(slug)
-        if row["status"] == "draft":  # nobody has pledged to a draft; nothing to tell
-            raise CampaignNotOpen("draft")
+        if row["status"] in ("draft", "pending_review"):  # not published: nobody to tell
+            raise CampaignNotOpen(row["status"])
         if row["hidden_at"] is not None:  # an administrator stopped it: no mail to pledgers
             raise CampaignNotOpen("hidden")
         campaign_id = row["id"]

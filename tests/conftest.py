@@ -109,6 +109,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "worker_poll_seconds": 0.05,
         # Tests pledge many times from one client address; tests/*/test_rate_limit.py turn it on.
         "pledge_rate_limit": "off",
+        # Campaigns publish at once, as before review existed; tests of review set pre or post.
+        "moderation": "off",
     }
     values.update(overrides)
     return Settings.from_environ({"SECRET_KEY": TEST_SECRET}, **values)

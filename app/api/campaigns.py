@@ -31,6 +31,7 @@ from app.api.models import (
     Input,
     Money,
     Premises,
+    Review,
     Shape,
     Threshold,
     stated,
@@ -55,6 +56,7 @@ from pledges.demand_curves import demand_curves
 from pledges.errors import FieldError, ValidationFailed
 from pledges.identity import district_of
 from pledges.money import MAX_MONEY_TARGET, MAX_PLEDGE, MIN_PLEDGE
+from pledges.review import decisions_for_campaign
 from pledges.store import utcnow
 
 # ----- models ----------------------------------------------------------------------------
@@ -358,6 +360,29 @@ async def campaign_json(db: Database, campaign: CampaignRecord, base_url: str) -
     return campaign_model(campaign, base_url, await demand_curve(db, campaign))
 
 
+async def lead_campaign_json(db: Database, campaign: CampaignRecord, base_url: str) -> Campaign:
+    """The campaign as its own lead reads it: with `review` once it was queued for review."""
+    model = await campaign_json(db, campaign, base_url)
+    if campaign.moderation is None:
+        return model
+    decisions = await decisions_for_campaign(db, campaign.id)
+    last = decisions[0] if decisions else None
+    rejected = last is not None and last.decision == "reject" and campaign.moderation != "pending"
+    model.review = Review(
+        state=campaign.moderation,  # type: ignore[arg-type]  # pending|approved|rejected
+        submitted_at=campaign.submitted_at.isoformat() if campaign.submitted_at else None,
+        decided_at=(
+            last.decided_at.isoformat()
+            if last is not None and campaign.moderation != "pending"
+            else None
+        ),
+        reason=last.reason if rejected and last else None,
+        reason_title=last.reason_title if rejected and last else None,
+        note=(last.note or None) if rejected and last else None,
+    )
+    return model
+
+
 POSTCODE_MESSAGE = "Not a UK postcode or postcode district."
 
 
@@ -469,7 +494,10 @@ async def get_campaign(request: Request) -> Response:
     },
     errors=(409,),
     description="Errors name each field at fault (`money.deposit` and the like, or `money` "
-    "when this site takes no payments); a slug already taken is a 409.",
+    "when this site takes no payments); a slug already taken is a 409. Where the site "
+    "reviews campaigns before publishing (MODERATION=pre), one created open answers with "
+    "`status` `pending_review` and a `review` object, and is read at its Location only "
+    "once an administrator approves it.",
 )
 async def create_campaign(request: Request) -> Response:
     lead = await require_lead(request)
@@ -477,10 +505,14 @@ async def create_campaign(request: Request) -> Response:
     svc = services(request)
     spec = campaign_service.parse_campaign(body.model_dump(exclude_unset=True))
     campaign = await campaign_service.create_campaign(
-        svc.store, lead.id, spec, money_enabled=svc.settings.money_enabled
+        svc.store,
+        lead.id,
+        spec,
+        money_enabled=svc.settings.money_enabled,
+        moderation=svc.settings.moderation,
     )
     return answer(
-        await campaign_json(svc.store.database, campaign, svc.settings.base_url),
+        await lead_campaign_json(svc.store.database, campaign, svc.settings.base_url),
         201,
         {"Location": f"/api/v1/campaigns/{campaign.slug}"},
     )

@@ -5,6 +5,7 @@ post an update to its pledgers. Another lead's key gets 403 and changes nothing.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, create_model
@@ -12,7 +13,7 @@ from pydantic.fields import FieldInfo
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.api.campaigns import CAMPAIGN_LINKS, CampaignInput, campaign_json
+from app.api.campaigns import CAMPAIGN_LINKS, CampaignInput, lead_campaign_json
 from app.api.contract import (
     Answer,
     Operation,
@@ -190,11 +191,15 @@ async def _own_campaign(request: Request, lead: Lead) -> CampaignRecord:
     description="The same rules as the lead's edit page: every field while a draft; once "
     "published, only the words, a later deadline, the take-up rates and the quote's total "
     "and voucher (a 409 names any other field sent; a lower quote may tip a campaign that "
-    "shares it); nothing once closed (409).",
+    "shares it); nothing once closed, or while it waits for review (409).",
 )
 async def update_campaign(request: Request) -> Response:
     lead = await require_lead(request)
     campaign = await _own_campaign(request, lead)
+    if campaign.status == "pending_review":  # to its lead, not "no campaign" as elsewhere
+        raise Problem(
+            409, "This campaign is waiting for review: it cannot change until it is decided."
+        )
     body = await validated(
         CampaignChange,
         await json_body(request),
@@ -206,7 +211,7 @@ async def update_campaign(request: Request) -> Response:
     changed = await campaign_service.update_campaign(
         svc.store, campaign.slug, lead.id, edit, money_enabled=svc.settings.money_enabled
     )
-    return answer(await campaign_json(svc.store.database, changed, svc.settings.base_url))
+    return answer(await lead_campaign_json(svc.store.database, changed, svc.settings.base_url))
 
 
 @operation(
@@ -216,12 +221,26 @@ async def update_campaign(request: Request) -> Response:
     summary="Publish a draft (the lead's own)",
     tag="campaigns",
     caller="lead",
-    answers={200: Answer("Published: open for pledges", Campaign, links=SLUG_LINKS)},
+    answers={
+        200: Answer(
+            "Published: open for pledges, or (MODERATION=pre) `pending_review`, with `review`",
+            Campaign,
+            links=SLUG_LINKS,
+        )
+    },
     errors=(403, 404, 409, 422),
-    description="A 409 when it is not a draft; a 422 naming `deadline` when that has passed.",
+    description="A 409 when it is not a draft; a 422 naming `deadline` when that has passed. "
+    "Where the site reviews campaigns before publishing (MODERATION=pre), the campaign "
+    "answers with `status` `pending_review` and a `review` object: it is on no public page, "
+    "list, API answer or webhook until an administrator approves it.",
 )
 async def publish_campaign(request: Request) -> Response:
-    return await _step(request, campaign_service.open_campaign, "only a draft can be published")
+    moderation = services(request).settings.moderation
+    return await _step(
+        request,
+        partial(campaign_service.open_campaign, moderation=moderation),
+        "only a draft can be published",
+    )
 
 
 async def _step(request: Request, step: CampaignStep, refusal: str) -> Response:
@@ -233,7 +252,7 @@ async def _step(request: Request, step: CampaignStep, refusal: str) -> Response:
         changed = await step(svc.store, campaign.slug, lead.id)
     except CampaignNotOpen as exc:
         raise Problem(409, f"This campaign is {exc.status}: {refusal}.") from exc
-    return answer(await campaign_json(svc.store.database, changed, svc.settings.base_url))
+    return answer(await lead_campaign_json(svc.store.database, changed, svc.settings.base_url))
 
 
 @operation(

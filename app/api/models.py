@@ -239,6 +239,26 @@ class Money(Shape):
     funded_at: str | None = timestamp("When charging after tipping was over.")
 
 
+class Review(Shape):
+    """Where a campaign stands with the site's administrators (MODERATION pre or post): only
+    in its lead's own answers."""
+
+    state: Literal["pending", "approved", "rejected"] = Field(
+        description="pending: in the administrators' queue (with MODERATION=pre it is on no "
+        "public page, list or webhook until approved); approved; rejected (a draft again, "
+        "to edit and publish anew; or, reviewed after going live, hidden)."
+    )
+    submitted_at: str | None = timestamp("When it entered the queue.", default=None)
+    decided_at: str | None = timestamp(
+        "When the last decision was taken; null before one.", default=None
+    )
+    reason: str | None = Field(
+        default=None, description="A rejection's reason, one of those listed at /moderation."
+    )
+    reason_title: str | None = Field(default=None, description="That reason, in words.")
+    note: str | None = Field(default=None, description="The administrator's note to the lead.")
+
+
 class Campaign(Shape):
     model_config = ConfigDict(
         json_schema_extra={
@@ -361,6 +381,11 @@ class Campaign(Shape):
     tipped_at: str | None = timestamp()
     created_at: str = timestamp(default="")
     url: str = Field(default="", json_schema_extra={"format": "uri"})
+    review: Review | None = Field(
+        default=None,
+        description="Only in answers to the campaign's lead, once it has been queued for "
+        "review: see Review.",
+    )
 
 
 class Progress(Shape):

@@ -19,6 +19,7 @@ from app.pages import (
     premises,
     privacy,
     residents,
+    review,
     sharing,
     sign_in,
 )
@@ -32,6 +33,7 @@ routes = [
     *offers.routes,
     *sign_in.routes,
     *administrators.routes,
+    *review.routes,
     *my_pledges.routes,
     *premises.routes,
     *leads.routes,

@@ -70,6 +70,7 @@ from pledges.pledging import (
     record_lead_pledge,
 )
 from pledges.premises_list import premises_panel
+from pledges.review import decisions_for_campaign
 from pledges.updates import UpdateRateLimited, list_updates, parse_update, post_update
 
 CATEGORY_LABELS = {
@@ -81,6 +82,7 @@ CATEGORY_LABELS = {
 }
 STATUS_LABELS = {
     "draft": "Draft: only you can see it",
+    "pending_review": "Waiting for review: only you can see it",
     "open": "Open for pledges",
     "tipped": "Reached its target",
     "expired": "Closed: the deadline passed",
@@ -441,7 +443,11 @@ async def new_campaign(request: Request) -> Response:
     try:
         spec = campaign_service.parse_campaign(data)
         campaign = await campaign_service.create_campaign(
-            svc.store, lead.id, spec, money_enabled=svc.settings.money_enabled
+            svc.store,
+            lead.id,
+            spec,
+            money_enabled=svc.settings.money_enabled,
+            moderation=svc.settings.moderation,
         )
     except ValidationFailed as exc:
         errors = _campaign_form_errors(exc.errors, data, form)
@@ -451,11 +457,20 @@ async def new_campaign(request: Request) -> Response:
         return _campaign_form_page(request, mode="new", form=form, errors=errors, status_code=409)
     _flash(
         request,
-        "Published. Share the campaign page to start gathering pledges."
+        _published_words(campaign)
         if publish
         else "Saved as a draft. Only you can see it until you publish it.",
     )
     return _dashboard_redirect(campaign.slug)
+
+
+def _published_words(campaign: Campaign) -> str:
+    if campaign.status == "pending_review":
+        return (
+            "Sent for review. An administrator checks every campaign before it is published: "
+            "you will get an email when it opens, or saying why not."
+        )
+    return "Published. Share the campaign page to start gathering pledges."
 
 
 async def _dashboard_page(
@@ -477,6 +492,7 @@ async def _dashboard_page(
         letters = await letters_summary(db, campaign) if campaign.premises_listed else None
         to_tell = await untold_count(db, campaign.id)
         demand = await demand_view(db, campaign)
+        decisions = await decisions_for_campaign(db, campaign.id) if campaign.moderation else []
     paper_errors = paper_errors or {}
     update_errors = update_errors or {}
     summary = [(f"paper-{k}", v) for k, v in paper_errors.items()] + [
@@ -491,6 +507,7 @@ async def _dashboard_page(
             "households": homes,
             "letters": letters,
             "demand": demand,
+            "last_decision": decisions[0] if decisions else None,
             # Built by pledges.dashboard from XML-escaped text only.
             "chart": Markup(dashboard.chart_svg),  # noqa: S704
             "updates": updates,
@@ -522,15 +539,18 @@ async def publish(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, form.get("csrf_token"))
     campaign = await own_campaign(request, lead)
+    svc = services(request)
     try:
-        await campaign_service.open_campaign(services(request).store, campaign.slug, lead.id)
+        published = await campaign_service.open_campaign(
+            svc.store, campaign.slug, lead.id, moderation=svc.settings.moderation
+        )
     except ValidationFailed:  # the deadline has passed: published, it would close at once
         _flash(request, "Its deadline has passed. Edit it to set a later one, then publish.")
     except CampaignNotOpen as exc:
         label = STATUS_LABELS.get(exc.status, exc.status)
         _flash(request, f"It was not a draft any more ({label.lower()}).")
     else:
-        _flash(request, "Published. Share the campaign page to start gathering pledges.")
+        _flash(request, _published_words(published))
     return _dashboard_redirect(campaign.slug)
 
 

@@ -74,6 +74,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "serve_args(*args): more arguments for the live server's `groundswell serve`"
     )
+    config.addinivalue_line(
+        "markers", "serve_env(**settings): settings in the live server's environment"
+    )
 
 
 @pytest.hookimpl(wrapper=True)
@@ -140,6 +143,8 @@ def server_environ(database_url: str, base_url: str = "http://127.0.0.1:8000") -
             "SECRET_KEY": SERVER_SECRET_KEY,
             "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "1",
             "PLEDGE_RATE_LIMIT": "off",
+            # Campaigns publish at once; tests/e2e/test_moderation.py sets pre itself.
+            "MODERATION": "off",
             "WORKER_POLL_SECONDS": "0.2",
             "PYTHONUNBUFFERED": "1",
         }
@@ -277,12 +282,16 @@ def live_server(
 ) -> Iterator[LiveServer]:
     """The real app with its worker, on a free port, on a fresh database. Its log is
     attached to the report of a test that fails. `@pytest.mark.serve_args("--demo")`
-    adds arguments to `groundswell serve`."""
+    adds arguments to `groundswell serve`, `@pytest.mark.serve_env(MODERATION="pre")`
+    settings to its environment."""
     marker = request.node.get_closest_marker("serve_args")
     extra = [str(a) for a in marker.args] if marker else []
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = server_environ(e2e_database_url, url)
+    settings = request.node.get_closest_marker("serve_env")
+    if settings:
+        env.update({name: str(value) for name, value in settings.kwargs.items()})
     database = "sqlite" if e2e_database_url.startswith("sqlite") else "postgres"
     log_path = tmp_path / "groundswell-serve.log"
     command = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]

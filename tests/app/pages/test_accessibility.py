@@ -31,7 +31,7 @@ from app.settings import Settings
 from notifications.endpoints import create_endpoint, parse_endpoint
 from notifications.tables import emails
 from pledges.accounts import Lead, create_organisation_api_key, ensure_lead
-from pledges.campaigns import Campaign
+from pledges.campaigns import Campaign, open_campaign
 from pledges.choices import close_round, open_round
 from pledges.offers import list_offers
 from pledges.pledging import (
@@ -41,11 +41,12 @@ from pledges.pledging import (
     record_pledge,
     record_vouched_pledge,
 )
+from pledges.review import reject_campaign
 from pledges.store import Store, utcnow
 from tests.app.pages.confirming import press_confirm
 from tests.app.pages.test_residents import Element, Page
 from tests.conftest import make_settings
-from tests.factories import make_campaign, pledge_data
+from tests.factories import make_campaign, make_lead, pledge_data
 
 ADMIN = "admin@example.org"
 
@@ -439,6 +440,36 @@ async def admin_invalidate(v: Visit) -> httpx.Response:
     return await v.client.get("/admin/invalidate")
 
 
+async def queued_for_review(v: Visit, title: str) -> str:
+    """A campaign its lead published under MODERATION=pre: waiting in the queue."""
+    lead, _ = await make_lead(v.store, "queued.lead@example.org")
+    draft = await make_campaign(v.store, lead, draft=True, title=title)
+    await open_campaign(v.store, draft.slug, lead.id, moderation="pre")
+    return draft.slug
+
+
+async def admin_moderation(v: Visit) -> httpx.Response:
+    await queued_for_review(v, "Fibre for Otley Road")
+    await queued_for_review(v, "Bins for Burley")
+    await sign_in_by_email(v, "lead", ADMIN)
+    return await v.client.get("/admin/moderation")
+
+
+async def admin_moderation_errors(v: Visit) -> httpx.Response:
+    slug = await queued_for_review(v, "Fibre for Otley Road")
+    await queued_for_review(v, "Bins for Burley")
+    await sign_in_by_email(v, "lead", ADMIN)
+    return await v.post_form(
+        "/admin/moderation", f"/admin/moderation/{slug}/reject", {"reason": "", "note": ""}
+    )
+
+
+async def public_rejections(v: Visit) -> httpx.Response:
+    slug = await queued_for_review(v, "Fibre for Otley Road")
+    await reject_campaign(v.store, slug, ADMIN, "unclear", "Which streets?")
+    return await v.client.get("/moderation")
+
+
 async def my_pledges(v: Visit) -> httpx.Response:
     await v.pledge_id(await v.campaign(), 3)
     await sign_in_by_email(v, "resident", "resident3@example.org")
@@ -596,6 +627,9 @@ PAGES: list[tuple[str, str | Recipe]] = [
     ("admin", admin_home),
     ("admin invalidate with errors", admin_invalidate_errors),
     ("admin invalidate", admin_invalidate),
+    ("admin moderation queue", admin_moderation),
+    ("admin moderation rejection with errors", admin_moderation_errors),
+    ("why campaigns are rejected", public_rejections),
     ("my pledges", my_pledges),
     ("erase my data", my_erase),
 ]
