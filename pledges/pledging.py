@@ -55,6 +55,7 @@ from pledges.phones import parse_phone
 from pledges.rate_limits import DEFAULT_PLEDGE_RATE_LIMIT, RateLimit, check_pledge_rate
 from pledges.store import Store, aware, utcnow
 from pledges.tables import campaigns, pledges
+from pledges.text import text_error
 
 SOURCES = ("web", "api", "paper")
 
@@ -134,8 +135,8 @@ def _read_name(data: dict[str, Any], errors: list[FieldError]) -> str:
                 {"max": MAX_NAME},
             )
         )
-    elif "\x00" in name:  # PostgreSQL cannot store it; SQLite would, silently
-        errors.append(FieldError("name", "contains_nul", "Name must not contain a NUL character."))
+    elif error := text_error("name", name.strip(), one_line=True, what="Your name"):
+        errors.append(error)
     return name.strip()
 
 

@@ -69,6 +69,7 @@ from pledges.pledging import (
     record_lead_pledge,
 )
 from pledges.premises_list import premises_panel
+from pledges.text import MESSAGES as TEXT_MESSAGES
 from pledges.updates import UpdateRateLimited, list_updates, parse_update, post_update
 
 CATEGORY_LABELS = {
@@ -256,8 +257,8 @@ def _specific(field: str, error: FieldError) -> str:
         return f"{named} must be between {low} and {high} characters."
     if error.code == "not_text":
         return f"{named} must be text."
-    if error.code == "contains_nul":
-        return f"{named} must not contain a NUL character."
+    if error.code in TEXT_MESSAGES:  # a character its field may not hold
+        return f"{named} {TEXT_MESSAGES[error.code]}"
     return error.message
 
 
