@@ -145,7 +145,7 @@ def _read_email(data: dict[str, Any], errors: list[FieldError]) -> str:
     if not isinstance(email, str) or not email.strip():
         errors.append(FieldError("email", "required", "Enter your email address."))
         return ""
-    if "\x00" in email or not is_valid_email(email.strip()):
+    if not is_valid_email(email.strip()):
         errors.append(
             FieldError(
                 "email",

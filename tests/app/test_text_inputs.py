@@ -1331,6 +1331,9 @@ async def test_a_name_with_a_line_break_is_refused_beside_the_field(
         ("/org/endpoints", "description", "Ours\x00"),
         ("/org/endpoints", "url", "http://127.0.0.1:9/ho\x1boks"),
         ("/org/campaigns/{slug}/offers", "title", "Fibre\r\n900"),
+        ("/lead/sign-in", "email", "\x00lead@example.org"),
+        ("/me/sign-in", "email", "resident\x1b@example.org"),
+        ("/c/{slug}/pledge", "email", "jo\x00@example.org"),
     ],
 )
 async def test_a_form_refuses_control_characters_beside_the_field(
