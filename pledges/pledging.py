@@ -55,7 +55,7 @@ from pledges.phones import parse_phone
 from pledges.rate_limits import DEFAULT_PLEDGE_RATE_LIMIT, RateLimit, check_pledge_rate
 from pledges.store import Store, aware, utcnow
 from pledges.tables import campaigns, pledges
-from pledges.text import text_error
+from pledges.text import text_error, whole_number
 
 SOURCES = ("web", "api", "paper")
 
@@ -178,8 +178,8 @@ def _read_answers(data: dict[str, Any], errors: list[FieldError]) -> tuple[int |
     raw = data.get("max_price")
     price: int | None = None
     answered = False
-    if isinstance(raw, str) and raw.strip().isdigit():
-        raw = int(raw.strip())  # a form's radio button
+    if isinstance(raw, str) and (number := whole_number(raw, max_digits=12)) is not None:
+        raw = number  # a form's radio button
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         pass
     elif isinstance(raw, str) and raw.strip().lower() in NOT_SURE_ANSWERS:

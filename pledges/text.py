@@ -58,3 +58,12 @@ def text_error(field: str, value: str, *, one_line: bool, what: str = "") -> Fie
 def several_lines(value: str) -> str:
     """Line breaks as line feeds (a browser's textarea sends CR LF)."""
     return value.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def whole_number(text: str, *, max_digits: int) -> int | None:
+    """`text` (trimmed) as a whole number when it is 1 to `max_digits` ASCII digits, else
+    None. str.isdigit() is true of "²" and of 5,000 nines, which int() refuses."""
+    text = text.strip()
+    if 0 < len(text) <= max_digits and text.isascii() and text.isdigit():
+        return int(text)
+    return None

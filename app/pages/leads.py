@@ -70,6 +70,7 @@ from pledges.pledging import (
 )
 from pledges.premises_list import premises_panel
 from pledges.text import MESSAGES as TEXT_MESSAGES
+from pledges.text import whole_number
 from pledges.updates import UpdateRateLimited, list_updates, parse_update, post_update
 
 CATEGORY_LABELS = {
@@ -751,11 +752,11 @@ async def campaign_update(request: Request) -> Response:
 
 async def _campaign_pledge(request: Request, campaign: Campaign, value: Any) -> PaymentView:
     """A pledge of this campaign by the number the form sent; any other is not there."""
-    text = str(value or "").strip()
-    if not text.isdigit() or len(text) > 18:
+    pledge_id = whole_number(str(value or ""), max_digits=18)
+    if pledge_id is None:
         raise Problem(404, "There is no such pledge on this campaign.")
     try:
-        pledge = await payment_view(services(request).store.database, int(text))
+        pledge = await payment_view(services(request).store.database, pledge_id)
     except PledgeNotFound as exc:
         raise Problem(404, "There is no such pledge on this campaign.") from exc
     if pledge.campaign_id != campaign.id:

@@ -1386,3 +1386,30 @@ async def test_the_api_refuses_control_characters_naming_the_field(
     assert answer.status_code == 422, answer.text
     assert [e["field"] for e in answer.json()["errors"]] == list(change)
     assert await stored(world.store) == before
+
+
+@pytest.mark.parametrize("number", ["²", "9" * 5000, "١٢"], ids=["superscript", "huge", "arabic"])
+@pytest.mark.parametrize(
+    ("route", "name"),
+    [
+        ("/lead/campaigns/{slug}/refunds", "pledge_id"),
+        ("/admin/refund", "pledge_id"),
+        ("/lead/campaigns/{slug}/premises/review", "household_id"),
+        ("/org/campaigns/{slug}/offers", "minimum_term_months"),
+    ],
+)
+async def test_a_number_that_is_digits_only_to_isdigit_is_a_4xx(
+    world: World, route: str, name: str, number: str
+) -> None:
+    form = await FORMS[route](world)
+    if form.page is None:
+        fields = {**form.fill, "csrf_token": await csrf_of_session(form.client)}
+    else:
+        shown = Page((await form.client.get(form.page)).text)
+        fields = {**read_form(shown, form.action, urlsplit(form.page).path).fields, **form.fill}
+    before = await stored(world.store)
+
+    answer = await post_form(form, {**fields, name: number}, multipart=False)
+
+    assert 400 <= answer.status_code < 500, answer.text[:2000]
+    assert await stored(world.store) == before

@@ -13,7 +13,7 @@ from pledges.campaigns import parse_campaign
 from pledges.errors import ValidationFailed
 from pledges.offers import parse_offer
 from pledges.pledging import parse_pledge
-from pledges.text import text_error, text_fault
+from pledges.text import text_error, text_fault, whole_number
 from pledges.updates import parse_update
 from tests.factories import campaign_data, offer_data, pledge_data
 
@@ -123,3 +123,11 @@ def test_an_offer_refuses_controls_by_field() -> None:
         ("title", "not_one_line"),
         ("description", "contains_control"),
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [("42", 42), (" 7 ", 7), ("0", 0), ("²", None), ("١٢", None), ("9" * 19, None), ("", None)],
+)
+def test_a_whole_number_is_ascii_digits_within_its_length(text: str, number: int | None) -> None:
+    assert whole_number(text, max_digits=18) == number
