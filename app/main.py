@@ -23,6 +23,7 @@ from app.http_cache import RenderCache, ServeRenders
 from app.pages import campaign_demand, sharing
 from app.security_headers import SecurityHeadersMiddleware, checkout_origin
 from app.settings import Settings
+from app.unreadable_paths import RefuseUnreadablePaths
 
 HERE = Path(__file__).parent
 
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
                     else ()
                 ),
             ),
+            Middleware(RefuseUnreadablePaths),
             Middleware(ServeRenders, cache=render_cache, session_cookie=SESSION_COOKIE),
             Middleware(CrossOriginProtection, base_url=settings.base_url),
             Middleware(

@@ -20,6 +20,7 @@ from pledges.errors import DomainError, ErrorCode, FieldError, ValidationFailed
 from pledges.identity import normalise_district
 from pledges.journal import PUBLIC_EVENT_TYPES
 from pledges.store import Store, aware, utcnow
+from pledges.text import text_error
 
 EVENT_TYPES = (*PUBLIC_EVENT_TYPES, "webhook.test")
 ROTATION_OVERLAP = timedelta(hours=24)
@@ -252,6 +253,8 @@ async def parse_endpoint(data: Any, *, partial: bool, allow_private: bool) -> En
                     {"max": MAX_DESCRIPTION},
                 )
             )
+        elif error := text_error("description", given.strip(), one_line=False):
+            errors.append(error)
         else:
             description = given.strip()
     if "event_types" in data or not partial:

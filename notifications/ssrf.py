@@ -10,6 +10,8 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
+from pledges.text import text_fault
+
 MAX_URL_LENGTH = 2000
 
 
@@ -49,7 +51,7 @@ async def _resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddre
         pass  # a host name, not an address
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:  # UnicodeError: not a name IDNA can encode
         raise UnsafeURL(f"The host name {host} does not resolve.") from exc
     addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
     if not addresses:
@@ -61,6 +63,8 @@ def parse_webhook_url(url: str, allow_private: bool) -> SplitResult:
     """Check the URL's form: https (http only where private networks are allowed)."""
     if len(url) > MAX_URL_LENGTH:
         raise UnsafeURL(f"The URL must be at most {MAX_URL_LENGTH} characters.")
+    if text_fault(url, one_line=True) or any(c.isspace() for c in url):
+        raise UnsafeURL("The URL must not contain spaces, line breaks or control characters.")
     try:
         parts = urlsplit(url)
         port = parts.port

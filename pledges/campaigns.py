@@ -40,6 +40,7 @@ from pledges.money import (
 from pledges.pagination import BAD_CURSOR, DEFAULT_LIMIT, Page, decode_cursor, page_of
 from pledges.store import Store, aware, mark_campaign_changed, utcnow
 from pledges.tables import campaign_districts, campaigns
+from pledges.text import text_error
 
 CATEGORIES = ("broadband", "waste", "supplier", "transport", "other")
 STATUSES = ("draft", "pending_review", "open", "tipped", "expired", "cancelled")
@@ -524,6 +525,7 @@ def _text(
     low: int,
     high: int,
     required: bool = True,
+    one_line: bool = True,
 ) -> str:
     value = data.get(name, "" if not required else None)
     if value is None:
@@ -533,8 +535,8 @@ def _text(
         errors.append(FieldError(name, "not_text", "Must be text."))
         return ""
     value = value.strip()
-    if "\x00" in value:  # PostgreSQL cannot store it; SQLite would, silently
-        errors.append(FieldError(name, "contains_nul", "Must not contain a NUL character."))
+    if error := text_error(name, value, one_line=one_line):
+        errors.append(error)
     elif required and not value:
         errors.append(FieldError(name, "required", "Enter a value."))
     elif value and not low <= len(value) <= high:
@@ -723,7 +725,9 @@ def parse_campaign(data: Any, now: datetime | None = None) -> CampaignInput:
     errors: list[FieldError] = []
     title = _text(data, "title", errors, low=3, high=200)
     summary = _text(data, "summary", errors, low=3, high=500)
-    description = _text(data, "description", errors, low=0, high=20_000, required=False)
+    description = _text(
+        data, "description", errors, low=0, high=20_000, required=False, one_line=False
+    )
 
     given_slug = data.get("slug")
     slug = given_slug or slugify(title)
@@ -1271,7 +1275,9 @@ def parse_live_edit(data: Any, current: Campaign, now: datetime | None = None) -
     edit = LiveEdit(
         title=_text(data, "title", errors, low=3, high=200),
         summary=_text(data, "summary", errors, low=3, high=500),
-        description=_text(data, "description", errors, low=0, high=20_000, required=False),
+        description=_text(
+            data, "description", errors, low=0, high=20_000, required=False, one_line=False
+        ),
         deadline=_later_deadline(data.get("deadline"), current, now, errors),
         demand=_live_demand(data, current, errors),
     )

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from pledges.errors import FieldError
+from pledges.text import text_fault
 
 # Domains where dots in the local part are ignored and "+tag" is an alias.
 DOT_BLIND_DOMAINS = {"gmail.com", "googlemail.com"}
@@ -37,7 +38,11 @@ _DISTRICT = re.compile(
 
 
 def is_valid_email(value: str) -> bool:
-    return len(value) <= 320 and bool(_EMAIL.match(value))
+    """An address of the usual form, without a character typed text may not hold (a NUL,
+    a control, a lone surrogate: the pattern's local part would let them through)."""
+    return (
+        len(value) <= 320 and bool(_EMAIL.match(value)) and text_fault(value, one_line=True) is None
+    )
 
 
 def canonical_email(value: str) -> str:

@@ -31,6 +31,7 @@ from pledges.journal import record_event
 from pledges.money import MAX_MONEY_TARGET, format_money
 from pledges.store import Store, aware, utcnow
 from pledges.tables import choice_rounds, offers, organisations
+from pledges.text import several_lines, text_error
 
 OFFER_PERIODS = ("month", "year", "once")
 OFFER_STATUSES = ("published", "withdrawn")
@@ -204,15 +205,13 @@ def _one_line(
     if not isinstance(value, str):
         errors.append(FieldError(name, "not_text", "Must be text."))
         return ""
-    value = value.replace("\r\n", "\n").replace("\r", "\n").strip()
-    if "\x00" in value:  # PostgreSQL cannot store it
-        errors.append(FieldError(name, "contains_nul", "Must not contain a NUL character."))
+    value = several_lines(value).strip()
+    if error := text_error(name, value, one_line=not multiline):
+        errors.append(error)
     elif len(value) > high:
         errors.append(
             FieldError(name, "too_long", f"Must be {high} characters or fewer.", {"max": high})
         )
-    elif not multiline and any(ord(c) < 32 or ord(c) == 127 for c in value):
-        errors.append(FieldError(name, "not_one_line", "Must be one line of text."))
     return value
 
 

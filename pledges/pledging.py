@@ -56,6 +56,7 @@ from pledges.phones import parse_phone
 from pledges.rate_limits import DEFAULT_PLEDGE_RATE_LIMIT, RateLimit, check_pledge_rate
 from pledges.store import Store, aware, utcnow
 from pledges.tables import campaigns, pledges
+from pledges.text import text_error, whole_number
 
 SOURCES = ("web", "api", "paper")
 
@@ -146,8 +147,8 @@ def _read_name(data: dict[str, Any], errors: list[FieldError]) -> str:
                 {"max": MAX_NAME},
             )
         )
-    elif "\x00" in name:  # PostgreSQL cannot store it; SQLite would, silently
-        errors.append(FieldError("name", "contains_nul", "Name must not contain a NUL character."))
+    elif error := text_error("name", name.strip(), one_line=True, what="Your name"):
+        errors.append(error)
     return name.strip()
 
 
@@ -156,7 +157,7 @@ def _read_email(data: dict[str, Any], errors: list[FieldError]) -> str:
     if not isinstance(email, str) or not email.strip():
         errors.append(FieldError("email", "required", "Enter your email address."))
         return ""
-    if "\x00" in email or not is_valid_email(email.strip()):
+    if not is_valid_email(email.strip()):
         errors.append(
             FieldError(
                 "email",
@@ -189,8 +190,8 @@ def _read_answers(data: dict[str, Any], errors: list[FieldError]) -> tuple[int |
     raw = data.get("max_price")
     price: int | None = None
     answered = False
-    if isinstance(raw, str) and raw.strip().isdigit():
-        raw = int(raw.strip())  # a form's radio button
+    if isinstance(raw, str) and (number := whole_number(raw, max_digits=12)) is not None:
+        raw = number  # a form's radio button
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         pass
     elif isinstance(raw, str) and raw.strip().lower() in NOT_SURE_ANSWERS:

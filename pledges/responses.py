@@ -27,6 +27,7 @@ from pledges.errors import DomainError, FieldError, ValidationFailed, WrongState
 from pledges.journal import record_event
 from pledges.store import Store, aware, utcnow
 from pledges.tables import events, organisations, responses
+from pledges.text import text_error
 
 # At most one response per organisation per campaign in this long.
 RESPONSE_EVERY = timedelta(hours=24)
@@ -98,10 +99,8 @@ def parse_response(data: Any) -> ResponseInput:
                 )
             ]
         )
-    if "\x00" in body:  # PostgreSQL cannot store it
-        raise ValidationFailed(
-            [FieldError("body", "contains_nul", "The response must not contain a NUL character.")]
-        )
+    if error := text_error("body", body, one_line=False, what="The response"):
+        raise ValidationFailed([error])
     return ResponseInput(body)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pledges.errors import FieldError
+from pledges.text import text_error
 
 
 def read_title(
@@ -25,6 +26,6 @@ def read_title(
                 {"max": longest},
             )
         )
-    elif any(ord(c) < 32 or ord(c) == 127 for c in title):
-        errors.append(FieldError("title", "not_one_line", "The title must be one line of text."))
+    elif error := text_error("title", title, one_line=True, what="The title"):
+        errors.append(error)
     return title

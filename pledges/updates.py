@@ -29,6 +29,7 @@ from pledges.errors import (
 from pledges.journal import record_event
 from pledges.store import Store, aware, utcnow
 from pledges.tables import campaign_updates, campaigns, events
+from pledges.text import text_error
 from pledges.titles import read_title
 
 # (how many updates, in how long): at most one a day and three a week.
@@ -96,10 +97,8 @@ def parse_update(data: Any) -> UpdateInput:
                 {"max": MAX_BODY},
             )
         )
-    elif "\x00" in body:  # PostgreSQL cannot store it
-        errors.append(
-            FieldError("body", "contains_nul", "The update must not contain a NUL character.")
-        )
+    elif error := text_error("body", body, one_line=False, what="The update"):
+        errors.append(error)
     if errors:
         raise ValidationFailed(errors)
     return UpdateInput(title, body)

@@ -25,6 +25,7 @@ from pledges.accounts import Lead
 from pledges.campaigns import get_campaign_by_id, list_campaigns
 from pledges.errors import PledgeNotFound, RefundRefused, ValidationFailed
 from pledges.payments import payment_view, refund_in_full
+from pledges.text import whole_number
 
 # The filters of the invalidation form, in the order they appear.
 FILTER_FIELDS = ("campaign", "ip", "email_domain", "since", "until")
@@ -141,11 +142,12 @@ async def refund_page(request: Request) -> Response:
         raise Problem(400, "Choose Find the pledge or Refund.")
     text = str(raw.get("pledge_id", "")).strip().lstrip("#")
     context["pledge_id"] = text
-    if not text.isdigit() or len(text) > 18:
+    pledge_id = whole_number(text, max_digits=18)
+    if pledge_id is None:
         context["errors"] = {"pledge_id": "Enter the pledge's number, like 1234."}
         return render(request, "admin/refund.html", context, status_code=422)
     try:
-        pledge = await payment_view(svc.store.database, int(text))
+        pledge = await payment_view(svc.store.database, pledge_id)
     except PledgeNotFound:
         context["errors"] = {"pledge_id": f"There is no pledge number {text}."}
         return render(request, "admin/refund.html", context, status_code=404)

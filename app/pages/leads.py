@@ -71,6 +71,8 @@ from pledges.pledging import (
 )
 from pledges.premises_list import premises_panel
 from pledges.review import decisions_for_campaign
+from pledges.text import MESSAGES as TEXT_MESSAGES
+from pledges.text import whole_number
 from pledges.updates import UpdateRateLimited, list_updates, parse_update, post_update
 
 CATEGORY_LABELS = {
@@ -260,8 +262,8 @@ def _specific(field: str, error: FieldError) -> str:
         return f"{named} must be between {low} and {high} characters."
     if error.code == "not_text":
         return f"{named} must be text."
-    if error.code == "contains_nul":
-        return f"{named} must not contain a NUL character."
+    if error.code in TEXT_MESSAGES:  # a character its field may not hold
+        return f"{named} {TEXT_MESSAGES[error.code]}"
     return error.message
 
 
@@ -772,11 +774,11 @@ async def campaign_update(request: Request) -> Response:
 
 async def _campaign_pledge(request: Request, campaign: Campaign, value: Any) -> PaymentView:
     """A pledge of this campaign by the number the form sent; any other is not there."""
-    text = str(value or "").strip()
-    if not text.isdigit() or len(text) > 18:
+    pledge_id = whole_number(str(value or ""), max_digits=18)
+    if pledge_id is None:
         raise Problem(404, "There is no such pledge on this campaign.")
     try:
-        pledge = await payment_view(services(request).store.database, int(text))
+        pledge = await payment_view(services(request).store.database, pledge_id)
     except PledgeNotFound as exc:
         raise Problem(404, "There is no such pledge on this campaign.") from exc
     if pledge.campaign_id != campaign.id:

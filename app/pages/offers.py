@@ -43,6 +43,7 @@ from pledges.offers import (
     post_offer,
     withdraw_offer,
 )
+from pledges.text import whole_number
 
 FLASH = "org_flash"
 # The offer form's fields, in the order the page shows them (and lists its errors).
@@ -118,7 +119,8 @@ def _months(text: str) -> int | str | None:
     cleaned = text.strip()
     if not cleaned:
         return None
-    return int(cleaned) if cleaned.isdigit() and len(cleaned) <= 6 else cleaned
+    number = whole_number(cleaned, max_digits=6)
+    return cleaned if number is None else number
 
 
 def offer_data(form: dict[str, str]) -> dict[str, Any]:

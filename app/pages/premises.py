@@ -31,6 +31,7 @@ from pledges.campaigns import Campaign
 from pledges.errors import FieldError, ValidationFailed
 from pledges.premises import MAX_PREMISES, parse_premises_csv
 from pledges.premises_list import MAX_LIST_BYTES, NotAwaitingReview, PremisesRefused
+from pledges.text import whole_number
 
 # Row errors shown beside the field; the rest are counted.
 SHOWN_ERRORS = 20
@@ -157,16 +158,16 @@ async def review(request: Request) -> Response:
     if request.method == "POST":
         form = await request.form()
         check_csrf(request, form.get("csrf_token"))
-        household = str(form.get("household_id") or "")
+        household = whole_number(str(form.get("household_id") or ""), max_digits=18)
         action = form.get("action")
-        if not household.isdigit() or len(household) > 18 or action not in ("add", "leave_out"):
+        if household is None or action not in ("add", "leave_out"):
             raise Problem(404, "There is no such address awaiting review on this campaign.")
         try:
             if action == "add":
-                await premises_list.add_to_list(svc.store, campaign.slug, lead.id, int(household))
+                await premises_list.add_to_list(svc.store, campaign.slug, lead.id, household)
                 _flash(request, "Added to the premises list. Its pledges count towards coverage.")
             else:
-                await premises_list.leave_out(svc.store, campaign.slug, lead.id, int(household))
+                await premises_list.leave_out(svc.store, campaign.slug, lead.id, household)
                 _flash(request, "Left out of the list. Its pledges still count as households.")
         except NotAwaitingReview:
             _flash(request, "That address was reviewed already.")
