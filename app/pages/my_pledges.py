@@ -22,6 +22,7 @@ from app.csrf import check_csrf
 from app.errors import Problem
 from app.pages.rendering import render
 from app.pages.sign_in import resident_email, sign_in_redirect
+from app.sessions import end_signed_in_session
 from notifications.outbox import scrub_pledge_mail
 from notifications.resident_data import emails_for_pledges
 from pledges.demand import PERIOD_WORDS
@@ -138,7 +139,7 @@ async def erase(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, form.get("csrf_token"))
     erased = await erase_resident(svc.store, email, scrub_mail=scrub_pledge_mail)
-    request.session.pop("resident", None)
+    await end_signed_in_session(request, "resident")
     return _private(render(request, "me/erased.html", {"erased": erased}))
 
 

@@ -16,9 +16,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from app.bootstrap import services
-from app.csrf import SESSION_SECRET, check_csrf, signed_in, start_signed_in_session
+from app.csrf import check_csrf
 from app.errors import Problem
 from app.pages.rendering import render
+from app.sessions import begin_signed_in_session, end_signed_in_session
 from notifications.sign_in import email_sign_in_link
 from pledges import campaigns as campaign_service
 from pledges.accounts import Lead, ensure_lead, lead_by_id
@@ -142,7 +143,7 @@ async def _confirm(request: Request, purpose: str) -> Response:
         email = await use_link(svc.store, svc.signer, purpose, str(form.get("token", "")))
     except InvalidToken as exc:
         return _link_problem(request, purpose, exc.reason)
-    start_signed_in_session(request)
+    await begin_signed_in_session(request)
     if purpose == "lead":
         async with svc.store.write() as db:
             lead = await ensure_lead(db, email)
@@ -167,10 +168,8 @@ def _link_problem(request: Request, purpose: str, reason: str) -> Response:
 async def sign_out(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, form.get("csrf_token"))
-    for key in ("lead", "resident"):
-        request.session.pop(key, None)
-    if not signed_in(request):  # an organisation may still be signed in
-        request.session.pop(SESSION_SECRET, None)
+    # An organisation may still be signed in: it keeps a new session id.
+    await end_signed_in_session(request, "lead", "resident")
     return RedirectResponse("/", status_code=303)
 
 
