@@ -10,8 +10,8 @@ district, and the choices to show a name or share contact details are cleared, a
 private answers given with a choice between providers' offers (the offer chosen stays, one
 of the round's results). The copies of emails sent to those pledgers lose their address,
 subject and text. Sign-in links (and the address each was sent to) are deleted a day after
-they were made, and the records of signed-in sessions once they expire. The work runs in batches, each its own transaction, so the worker never
-holds the write lock for long.
+they were made, and the records of signed-in sessions once they expire. The work runs in
+batches, each its own transaction, so the worker never holds the write lock for long.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from pledges.anonymity import ScrubMail, blank_pledges, forget_households
-from pledges.store import Store, utcnow
 from pledges.signed_in_sessions import forget_expired_sessions
+from pledges.store import Store, utcnow
 from pledges.tables import campaigns, letter_attempts, magic_links, pledges
 
 BATCH_SIZE = 500

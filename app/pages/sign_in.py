@@ -8,7 +8,9 @@ in at once: mail scanners that fetch every link must not spend a single-use link
 
 from __future__ import annotations
 
+import math
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -24,9 +26,14 @@ from notifications.sign_in import email_sign_in_link
 from pledges import campaigns as campaign_service
 from pledges.accounts import Lead, ensure_lead, lead_by_id
 from pledges.campaigns import Campaign
-from pledges.errors import InvalidToken
+from pledges.errors import InvalidToken, SignInLinksLimited
 from pledges.identity import canonical_email, is_valid_email
-from pledges.magic_links import check_link, use_link
+from pledges.magic_links import (
+    MAX_LINKS_PER_CLIENT_PER_HOUR,
+    MAX_LINKS_PER_HOUR,
+    check_link,
+    use_link,
+)
 
 # How long "my pledges" stays open after a resident's link is used.
 RESIDENT_SESSION_SECONDS = 60 * 60
@@ -114,14 +121,18 @@ async def _ask(request: Request, purpose: str) -> Response:
             },
             status_code=422,
         )
-    await email_sign_in_link(
-        svc.store,
-        svc.signer,
-        svc.renderer,
-        purpose,
-        email,
-        f"{svc.settings.base_url}{page['confirm']}",
-    )
+    try:
+        await email_sign_in_link(
+            svc.store,
+            svc.signer,
+            svc.renderer,
+            purpose,
+            email,
+            f"{svc.settings.base_url}{page['confirm']}",
+            ip=request.client.host if request.client else None,
+        )
+    except SignInLinksLimited as exc:
+        return _limited(request, purpose, email, exc)
     return render(request, "sign_in/check_email.html", {"purpose": purpose, "email": email})
 
 
@@ -154,6 +165,35 @@ async def _confirm(request: Request, purpose: str) -> Response:
             "until": time.time() + RESIDENT_SESSION_SECONDS,
         }
     return RedirectResponse(page["after"], status_code=303)
+
+
+def _limited(request: Request, purpose: str, email: str, exc: SignInLinksLimited) -> Response:
+    """The form again, with what the limit is and when to try again."""
+    minutes = max(1, math.ceil(exc.retry_after_seconds / 60))
+    at = datetime.now(UTC) + timedelta(seconds=exc.retry_after_seconds)
+    if exc.by_client:
+        what = (
+            f"We have sent {MAX_LINKS_PER_CLIENT_PER_HOUR} sign-in links to people on this "
+            "internet connection in the last hour, the most we send in an hour"
+        )
+    else:
+        what = (
+            f"We have had {MAX_LINKS_PER_HOUR} requests for a sign-in link to this email "
+            "address in the last hour, the most we send to one address in an hour"
+        )
+    when = "1 minute" if minutes == 1 else f"{minutes} minutes"
+    message = (
+        f"{what}. Please try again in {when} (after {at:%H:%M} UTC). "
+        "If a link has already arrived, you can use it."
+    )
+    response = render(
+        request,
+        "sign_in/ask.html",
+        {"purpose": purpose, "page": PAGES[purpose], "form": {"email": email}, "error": message},
+        status_code=429,
+    )
+    response.headers["Retry-After"] = str(exc.retry_after_seconds)
+    return response
 
 
 def _link_problem(request: Request, purpose: str, reason: str) -> Response:

@@ -11,8 +11,8 @@ from notifications.mail import DevMailbox
 from notifications.messages import MessageRenderer
 from notifications.worker import Worker
 from pledges.magic_links import issue_link
-from pledges.store import Store, utcnow
 from pledges.signed_in_sessions import begin_session, session_is_live
+from pledges.store import Store, utcnow
 from pledges.tables import magic_links, signed_in_sessions
 from pledges.tokens import Signer
 
@@ -32,7 +32,7 @@ async def test_the_retention_job_deletes_sign_in_links_a_day_old(store: Store) -
     signer = Signer("retention-test-secret")
     async with store.write() as db:
         for email in ("old@example.org", "yesterday@example.org", "new@example.org"):
-            assert await issue_link(db, signer, "resident", email) is not None
+            assert await issue_link(store, db, signer, "resident", email)
     await store.database.execute(
         sa.update(magic_links)
         .where(magic_links.c.email == "old@example.org")
