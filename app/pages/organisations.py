@@ -318,10 +318,10 @@ async def contacts_csv(request: Request) -> Response:
     slug = request.path_params["slug"]
     try:
         campaign, contacts = await demand_service.campaign_contacts(
-            services(request).store.database, org.id, slug
+            services(request).store, org.id, slug, via="csv"
         )
     except demand_service.ContactsRefused as exc:
-        # Not tipped yet, or no endpoint of theirs receives it: either way, not theirs.
+        # Not approved, not tipped yet, or no endpoint of theirs names it: not theirs.
         raise Problem(403, str(exc)) from exc
     body = csv_text(
         [
