@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from app.settings import Settings
 from notifications.outbox import scrub_pledge_mail
 from pledges.accounts import ensure_lead
-from pledges.contact_downloads import approve_organisation
+from pledges.contact_downloads import set_approval
 from pledges.erasure import erase_resident
 from pledges.store import Store
 from pledges.tables import contact_download_pledges, contact_downloads, organisations
@@ -37,7 +37,7 @@ from tests.app.pages.test_organisations_demand import (
 )
 from tests.app.pages.test_residents import page_of
 from tests.conftest import make_settings, table_snapshot
-from tests.factories import make_campaign
+from tests.factories import approve, make_campaign
 
 LEAD = "lead@example.org"
 NAMING = {"categories": ["broadband"], "postcode_prefixes": ["LS6"]}
@@ -53,9 +53,11 @@ def store_of(app: Starlette) -> Store:
     return store
 
 
-async def approve(store: Store, organisation_id: int) -> None:
-    async with store.write() as db:
-        await approve_organisation(db, organisation_id, None)
+async def unapproved(store: Store, name: str, *filters: dict[str, list[str]]) -> Any:
+    """An organisation with its endpoints, not (or no longer) approved."""
+    org, key = await organisation(store, name, *filters)
+    await set_approval(store, org.id, None)
+    return org, key
 
 
 async def tipped(store: Store, title: str = "Tipped fibre", **overrides: Any) -> Any:
@@ -89,7 +91,7 @@ async def test_an_unapproved_organisation_gets_403_on_contacts_and_nothing_is_re
     client: httpx.AsyncClient, app: Starlette
 ) -> None:
     store = store_of(app)
-    org, key = await organisation(store, "FibreCo", NAMING)
+    org, key = await unapproved(store, "FibreCo", NAMING)
     campaign, _ = await tipped(store)
     await sign_in(client, key)
     before = await table_snapshot(store)
@@ -240,7 +242,7 @@ async def test_an_administrator_approves_and_withdraws_with_who_and_when(
     client: httpx.AsyncClient, app: Starlette
 ) -> None:
     store = store_of(app)
-    org, key = await organisation(store, "FibreCo", NAMING)
+    org, key = await unapproved(store, "FibreCo", NAMING)
     campaign, _ = await tipped(store)
 
     # A lead who is not an administrator cannot.
@@ -277,7 +279,7 @@ async def test_an_administrator_approves_and_withdraws_with_who_and_when(
 
 async def test_a_cross_site_approval_is_refused(client: httpx.AsyncClient, app: Starlette) -> None:
     store = store_of(app)
-    org, _ = await organisation(store, "FibreCo", NAMING)
+    org, _ = await unapproved(store, "FibreCo", NAMING)
     await admins.sign_in(client, store, admins.ADMIN)
     forged = await client.post(
         f"/admin/organisations/{org.id}/approve", headers={"Origin": "https://evil.example"}
