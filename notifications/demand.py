@@ -31,7 +31,11 @@ from databases import Database
 
 from notifications.endpoints import Endpoint, list_endpoints, prefix_covers
 from pledges.campaigns import CATEGORIES, Campaign, get_campaign, load_campaigns
-from pledges.contact_downloads import organisation_is_approved, record_contact_download
+from pledges.contact_downloads import (
+    NOT_APPROVED,
+    organisation_is_approved,
+    record_contact_download,
+)
 from pledges.counting import household_breakdown
 from pledges.errors import CampaignNotFound, DomainError, FieldError, ValidationFailed
 from pledges.identity import district_of
@@ -68,11 +72,7 @@ class OrganisationNotApproved(ContactsRefused):
     code = "not_approved"
 
     def __init__(self) -> None:
-        super().__init__(
-            "Your organisation is not yet approved to receive residents' contact details. "
-            "The site's administrators approve each organisation before it can download "
-            "contacts; ask them to approve yours."
-        )
+        super().__init__(NOT_APPROVED)
 
 
 class FiltersDoNotNameCampaign(ContactsRefused):

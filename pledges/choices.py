@@ -30,6 +30,11 @@ import sqlalchemy as sa
 from databases import Database
 
 from pledges.campaigns import Campaign, get_campaign_by_id
+from pledges.contact_downloads import (
+    NotApprovedForContacts,
+    organisation_is_approved,
+    record_contact_download,
+)
 from pledges.demand_curve import open_figure
 from pledges.errors import (
     FieldError,
@@ -653,6 +658,7 @@ class Chooser:
     phone: str | None
     address_line: str | None
     postcode: str
+    pledge_id: int = 0  # for the record of the download (pledges.contact_downloads)
 
 
 async def choosers_for_provider(
@@ -671,6 +677,7 @@ async def choosers_for_provider(
             pledges.c.phone,
             pledges.c.address_line,
             pledges.c.postcode,
+            pledges.c.id.label("pledge_id"),
         )
         .select_from(
             choices.join(offers, offers.c.id == choices.c.offer_id).join(
@@ -694,9 +701,26 @@ async def choosers_for_provider(
             phone=r["phone"],
             address_line=r["address_line"],
             postcode=r["postcode"],
+            pledge_id=r["pledge_id"],
         )
         for r in rows
     ]
+
+
+async def download_choosers(
+    store: Store, campaign_id: int, organisation_id: int, *, via: str
+) -> list[Chooser]:
+    """choosers_for_provider for an organisation an administrator approved (else
+    NotApprovedForContacts), recorded as one contacts download (`via` choice_api or
+    choice_csv) in the transaction that reads them."""
+    async with store.write() as db:
+        if not await organisation_is_approved(db, organisation_id):
+            raise NotApprovedForContacts()
+        found = await choosers_for_provider(db, campaign_id, organisation_id)
+        await record_contact_download(
+            db, organisation_id, campaign_id, [c.pledge_id for c in found], via
+        )
+    return found
 
 
 def pledges_choosing(campaign_id: int) -> sa.Select[Any]:

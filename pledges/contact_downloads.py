@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
-from pledges.errors import DomainError
+from pledges.errors import DomainError, NotPermitted
 from pledges.store import Store, aware, utcnow
 from pledges.tables import (
     contact_download_pledges,
@@ -27,6 +27,17 @@ from pledges.tables import (
     leads,
     organisations,
 )
+
+NOT_APPROVED = (
+    "Your organisation is not yet approved to receive residents' contact details. The "
+    "site's administrators approve each organisation before it can download contacts; ask "
+    "them to approve yours."
+)
+
+
+class NotApprovedForContacts(NotPermitted):
+    def __init__(self) -> None:
+        super().__init__(NOT_APPROVED)
 
 
 class OrganisationNotFound(DomainError):
