@@ -658,14 +658,11 @@ class Chooser:
     phone: str | None
     address_line: str | None
     postcode: str
-    pledge_id: int = 0  # for the record of the download (pledges.contact_downloads)
 
 
-async def choosers_for_provider(
+async def _choosers(
     db: Database, campaign_id: int, organisation_id: int
-) -> list[Chooser]:
-    """Once the round closed: the residents whose choice is one of this provider's offers
-    and who agreed to be contacted (no one else's, and no one before the close)."""
+) -> list[tuple[int, Chooser]]:
     current = await get_round(db, campaign_id)
     if current is None or current.closed_at is None:
         raise WrongState("Contacts of those who chose an offer are shared once the round closes.")
@@ -694,17 +691,27 @@ async def choosers_for_provider(
         .order_by(choices.c.id)
     )
     return [
-        Chooser(
-            offer_public_id=r["public_id"],
-            name=r["name"],
-            email=r["email"],
-            phone=r["phone"],
-            address_line=r["address_line"],
-            postcode=r["postcode"],
-            pledge_id=r["pledge_id"],
+        (
+            r["pledge_id"],
+            Chooser(
+                offer_public_id=r["public_id"],
+                name=r["name"],
+                email=r["email"],
+                phone=r["phone"],
+                address_line=r["address_line"],
+                postcode=r["postcode"],
+            ),
         )
         for r in rows
     ]
+
+
+async def choosers_for_provider(
+    db: Database, campaign_id: int, organisation_id: int
+) -> list[Chooser]:
+    """Once the round closed: the residents whose choice is one of this provider's offers
+    and who agreed to be contacted (no one else's, and no one before the close)."""
+    return [c for _, c in await _choosers(db, campaign_id, organisation_id)]
 
 
 async def download_choosers(
@@ -712,15 +719,15 @@ async def download_choosers(
 ) -> list[Chooser]:
     """choosers_for_provider for an organisation an administrator approved (else
     NotApprovedForContacts), recorded as one contacts download (`via` choice_api or
-    choice_csv) in the transaction that reads them."""
+    choice_csv), with the pledges it carried, in the transaction that reads them."""
     async with store.write() as db:
         if not await organisation_is_approved(db, organisation_id):
             raise NotApprovedForContacts()
-        found = await choosers_for_provider(db, campaign_id, organisation_id)
+        found = await _choosers(db, campaign_id, organisation_id)
         await record_contact_download(
-            db, organisation_id, campaign_id, [c.pledge_id for c in found], via
+            db, organisation_id, campaign_id, [pledge_id for pledge_id, _ in found], via
         )
-    return found
+    return [c for _, c in found]
 
 
 def pledges_choosing(campaign_id: int) -> sa.Select[Any]:

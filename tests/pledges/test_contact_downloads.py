@@ -35,7 +35,9 @@ async def test_choosers_go_only_to_an_approved_provider_and_each_download_is_rec
 
     await approve(store, provider_id)
     found = await download_choosers(store, campaign_id, provider_id, via="choice_csv")
-    assert sorted(c.pledge_id for c in found) == sorted(consenting)
+    assert sorted(c.email or "" for c in found) == sorted(
+        f"resident{i}@example.org" for i in (0, 1)
+    )
 
     [download] = await campaign_contact_downloads(store.database, campaign_id)
     assert (download.organisation, download.contact_count, download.via) == (
