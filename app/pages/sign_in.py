@@ -1,9 +1,12 @@
 """Sign-in by emailed link, for campaign leads (and administrators, who are leads named
 in ADMIN_EMAILS) and for residents opening "my pledges".
 
-Asking for a link always answers the same "check your email" page, so the form does not
-tell anyone which addresses are known. Opening a link shows a button rather than signing
-in at once: mail scanners that fetch every link must not spend a single-use link.
+Asking for a link answers the same "check your email" page whether or not the address is
+known, so the form tells no one which addresses are; past the limits on asking (per mailbox
+and per client, pledges.magic_links), which count known and unknown addresses alike, the
+form comes back with a 429 saying when to try again. Opening a link shows a button rather
+than signing in at once: mail scanners that fetch every link must not spend a single-use
+link. Signing in and out begins and ends a server-side session (app.sessions).
 """
 
 from __future__ import annotations
@@ -173,8 +176,8 @@ def _limited(request: Request, purpose: str, email: str, exc: SignInLinksLimited
     at = datetime.now(UTC) + timedelta(seconds=exc.retry_after_seconds)
     if exc.by_client:
         what = (
-            f"We have sent {MAX_LINKS_PER_CLIENT_PER_HOUR} sign-in links to people on this "
-            "internet connection in the last hour, the most we send in an hour"
+            f"We have had {MAX_LINKS_PER_CLIENT_PER_HOUR} requests for sign-in links from this "
+            "internet connection in the last hour, the most we take from one in an hour"
         )
     else:
         what = (
