@@ -11,11 +11,22 @@ from starlette.routing import Route
 from app.bootstrap import services
 from app.csrf import check_csrf
 from app.errors import Problem
-from app.pages.administrators import _admin
 from app.pages.rendering import render
+from app.pages.sign_in import current_lead, is_admin, sign_in_redirect
+from pledges.accounts import Lead
 from pledges.contact_downloads import OrganisationNotFound, list_organisations, set_approval
 
 NOTICE = "admin_organisations_notice"
+
+
+async def _admin(request: Request) -> Lead | Response:
+    """The signed-in administrator, the redirect to sign in, or 403 for another lead."""
+    lead = await current_lead(request)
+    if lead is None:
+        return sign_in_redirect("lead")
+    if not is_admin(request, lead):
+        raise Problem(403, "Only the site's administrators can open this page.")
+    return lead
 
 
 async def organisations_page(request: Request) -> Response:
