@@ -289,3 +289,31 @@ async def test_a_cross_site_approval_is_refused(client: httpx.AsyncClient, app: 
         sa.select(organisations.c.approved_at).where(organisations.c.id == org.id)
     )
     assert stored is None
+
+
+async def test_approving_no_such_organisation_is_a_404_and_changes_nothing(
+    client: httpx.AsyncClient, app: Starlette
+) -> None:
+    store = store_of(app)
+    org, _ = await unapproved(store, "FibreCo", NAMING)
+    await admins.sign_in(client, store, admins.ADMIN)
+    page = page_of(await client.get("/admin/organisations"))
+    fields = page.form_fields(f"/admin/organisations/{org.id}/approve")
+    before = await table_snapshot(store)
+    for path in (
+        f"/admin/organisations/{org.id + 1000}/approve",
+        f"/admin/organisations/{org.id}/promote",
+        "/admin/organisations/not-a-number/approve",
+    ):
+        assert (await client.post(path, data=fields)).status_code == 404, path
+    assert await table_snapshot(store) == before
+
+
+async def test_the_privacy_page_says_who_receives_details_and_how_long_links_are_kept(
+    client: httpx.AsyncClient,
+) -> None:
+    words = page_of(await client.get("/privacy")).words
+    assert "Every download of contact details is recorded" in words
+    assert "site's administrators have approved" in words
+    assert "for 1 day, to limit how many links" in words
+    assert "a copy of the cookie stops working once you sign out" in words
