@@ -22,6 +22,7 @@ from app.errors import EXCEPTION_HANDLERS
 from app.http_cache import RenderCache, ServeRenders
 from app.pages import campaign_demand, sharing
 from app.security_headers import SecurityHeadersMiddleware, checkout_origin
+from app.sessions import RefuseEndedSessions
 from app.settings import Settings
 from app.unreadable_paths import RefuseUnreadablePaths
 
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
                 same_site="lax",
                 https_only=settings.base_url.startswith("https://"),
             ),
+            Middleware(RefuseEndedSessions),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

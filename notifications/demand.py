@@ -7,6 +7,10 @@ that counts households adds its households, premises and coverage, by verificati
 and by district (counts only: an address reaches a provider only in the contacts). The contacts
 rule is the one place that decides whether an organisation may have the names and emails
 of a tipped campaign's consenting pledgers; the JSON API and the CSV download both call it.
+It asks three things: an administrator approved the organisation; the campaign tipped; and
+one of its active endpoints receives the campaign's tipping with filters that name the
+campaign's category and one of its areas (empty filters receive events, never contacts).
+Every download is recorded (pledges.contact_downloads).
 
 This lives in notifications, not pledges: an organisation's scope is defined by its
 webhook endpoints' filters, and pledges never imports notifications.
@@ -33,10 +37,15 @@ from pledges.campaigns import (
     get_campaign,
     load_campaigns,
 )
+from pledges.contact_downloads import (
+    NOT_APPROVED,
+    organisation_is_approved,
+    record_contact_download,
+)
 from pledges.counting import household_breakdown
 from pledges.errors import CampaignNotFound, DomainError, FieldError, ValidationFailed
 from pledges.identity import district_of
-from pledges.store import aware
+from pledges.store import Store, aware
 from pledges.tables import campaign_districts, campaigns, pledges
 
 DEMAND_STATUSES = ("open", "tipped")
@@ -48,15 +57,41 @@ _AREA = re.compile(r"^[A-Z]{1,2}$")
 class ContactsRefused(DomainError):
     """The organisation may not download this campaign's contacts; says why, in words."""
 
+    code = "refused"
+
 
 class CampaignNotTipped(ContactsRefused):
+    code = "not_tipped"
+
     def __init__(self) -> None:
         super().__init__("Contacts are shared only once a campaign has tipped.")
 
 
 class NotReceivingCampaign(ContactsRefused):
+    code = "not_receiving"
+
     def __init__(self) -> None:
         super().__init__("None of your webhook endpoints receives this campaign's events.")
+
+
+class OrganisationNotApproved(ContactsRefused):
+    code = "not_approved"
+
+    def __init__(self) -> None:
+        super().__init__(NOT_APPROVED)
+
+
+class FiltersDoNotNameCampaign(ContactsRefused):
+    code = "filters_do_not_name_campaign"
+
+    def __init__(self, campaign: Campaign) -> None:
+        areas = ", ".join(campaign.postcode_districts) or "its area"
+        super().__init__(
+            "Contacts go only to an organisation with an active endpoint whose filters name "
+            f"this campaign's category ({campaign.category}) and its area (a postcode prefix "
+            f"covering one of {areas}). An endpoint with empty filters receives events, "
+            "never contacts."
+        )
 
 
 @dataclass(frozen=True)
@@ -120,6 +155,8 @@ class CampaignDemand:
     contacts_refused: str | None
     # A households campaign's counted homes (pledges.counting.household_breakdown), else None.
     households: dict[str, Any] | None = None
+    # Which rule refused the contacts (ContactsRefused.code), when one did.
+    contacts_refusal_code: str | None = None
 
     @property
     def percent(self) -> int:
@@ -159,22 +196,59 @@ def endpoint_covers(endpoint: Endpoint, campaign: Campaign) -> bool:
     )
 
 
-def check_contacts_allowed(campaign: Campaign, endpoints: Sequence[Endpoint]) -> None:
-    """The contacts rule: only after tipping, and only for an organisation with an active
-    endpoint that receives this campaign's tipping."""
+def names_campaign(endpoint: Endpoint, campaign: Campaign) -> bool:
+    """Whether the endpoint's filters name the campaign's category and one of its areas:
+    an empty filter takes in everything, which is not naming it."""
+    categories = endpoint.filters.get("categories") or []
+    prefixes = endpoint.filters.get("postcode_prefixes") or []
+    return campaign.category in categories and any(
+        prefix_covers(p, d) for p in prefixes for d in campaign.postcode_districts
+    )
+
+
+def check_contacts_allowed(
+    campaign: Campaign, endpoints: Sequence[Endpoint], *, approved: bool
+) -> None:
+    """The contacts rule: only for an organisation an administrator approved, only after
+    tipping, and only through an active endpoint that receives this campaign's tipping
+    with filters that name its category and area."""
+    if not approved:
+        raise OrganisationNotApproved()
     if campaign.status != "tipped":
         raise CampaignNotTipped()
     payload = campaign.public_payload()
-    if not any(e.status == "active" and e.wants("campaign.tipped", payload) for e in endpoints):
+    receiving = [
+        e for e in endpoints if e.status == "active" and e.wants("campaign.tipped", payload)
+    ]
+    if not receiving:
         raise NotReceivingCampaign()
+    if not any(names_campaign(e, campaign) for e in receiving):
+        raise FiltersDoNotNameCampaign(campaign)
 
 
-def _contacts_refusal(campaign: Campaign, endpoints: Sequence[Endpoint]) -> str | None:
+def _contacts_refusal(
+    campaign: Campaign, endpoints: Sequence[Endpoint], approved: bool
+) -> ContactsRefused | None:
     try:
-        check_contacts_allowed(campaign, endpoints)
+        check_contacts_allowed(campaign, endpoints, approved=approved)
     except ContactsRefused as exc:
-        return str(exc)
+        return exc
     return None
+
+
+def _campaign_demand(
+    campaign: Campaign,
+    by_district: tuple[tuple[str, int], ...],
+    refused: ContactsRefused | None,
+    households: dict[str, Any] | None,
+) -> CampaignDemand:
+    return CampaignDemand(
+        campaign,
+        by_district,
+        None if refused is None else str(refused),
+        households,
+        None if refused is None else refused.code,
+    )
 
 
 def _matches_prefix(campaign: Campaign, prefix: str) -> bool:
@@ -232,9 +306,12 @@ async def organisation_demand(
 
     breakdown = await confirmed_by_district(db, [c.id for c in found])
     homes = {c.id: await household_breakdown(db, c) for c in found if c.counts_households}
+    approved = await organisation_is_approved(db, organisation_id)
     return Demand(
         campaigns=[
-            CampaignDemand(c, breakdown[c.id], _contacts_refusal(c, active), homes.get(c.id))
+            _campaign_demand(
+                c, breakdown[c.id], _contacts_refusal(c, active, approved), homes.get(c.id)
+            )
             for c in found
         ],
         active_endpoints=active,
@@ -256,30 +333,40 @@ async def public_campaign(db: Database, slug: str) -> Campaign:
 
 
 async def campaign_contacts(
-    db: Database, organisation_id: int, slug: str
+    store: Store, organisation_id: int, slug: str, *, via: str
 ) -> tuple[Campaign, list[Contact]]:
     """The confirmed pledgers of a tipped campaign who agreed to be contacted, for an
-    organisation the contacts rule allows; raises CampaignNotFound or ContactsRefused."""
-    campaign = await public_campaign(db, slug)
-    check_contacts_allowed(campaign, await list_endpoints(db, organisation_id))
-    rows = await db.fetch_all(
-        sa.select(
-            pledges.c.name,
-            pledges.c.email,
-            pledges.c.address_line,
-            pledges.c.postcode,
-            pledges.c.district,
-            pledges.c.confirmed_at,
+    organisation the contacts rule allows, recorded as one download (`via` api or csv) in
+    the same transaction as it is read; raises CampaignNotFound or ContactsRefused."""
+    campaign = await public_campaign(store.database, slug)
+    async with store.write() as db:
+        check_contacts_allowed(
+            campaign,
+            await list_endpoints(db, organisation_id),
+            approved=await organisation_is_approved(db, organisation_id),
         )
-        .where(
-            pledges.c.campaign_id == campaign.id,
-            pledges.c.status == "confirmed",
-            pledges.c.share_contact.is_(True),
-            # Anonymised pledges keep counting but have no one left to contact.
-            pledges.c.anonymised_at.is_(None),
+        rows = await db.fetch_all(
+            sa.select(
+                pledges.c.id,
+                pledges.c.name,
+                pledges.c.email,
+                pledges.c.address_line,
+                pledges.c.postcode,
+                pledges.c.district,
+                pledges.c.confirmed_at,
+            )
+            .where(
+                pledges.c.campaign_id == campaign.id,
+                pledges.c.status == "confirmed",
+                pledges.c.share_contact.is_(True),
+                # Anonymised pledges keep counting but have no one left to contact.
+                pledges.c.anonymised_at.is_(None),
+            )
+            .order_by(pledges.c.id)
         )
-        .order_by(pledges.c.id)
-    )
+        await record_contact_download(
+            db, organisation_id, campaign.id, [r["id"] for r in rows], via
+        )
     return campaign, [
         Contact(
             name=r["name"],

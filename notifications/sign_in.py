@@ -1,8 +1,9 @@
 """Emailing a sign-in link: for a campaign's lead, or for a resident's "my pledges".
 
 The answer to asking is the same whether or not a link is sent, so nobody learns which
-addresses are known: a resident gets a link only with a pledge on record, and an address
-sent too many links in the last hour gets none.
+addresses are known: a resident gets a link only with a pledge on record. Every request
+counts towards the limits (pledges.magic_links), known address or not, and a limited one
+raises SignInLinksLimited, which the page answers with when to try again.
 """
 
 from __future__ import annotations
@@ -24,15 +25,16 @@ async def email_sign_in_link(
     purpose: str,
     email: str,
     confirm_url: str,
+    *,
+    ip: str | None = None,
 ) -> None:
     """Queue a single-use sign-in link to `email` (valid as an address) when it may have
-    one; the link opens `confirm_url` with its token. Sends nothing, silently, otherwise."""
-    if purpose == "resident" and not await resident_has_pledges(store.database, email):
-        return
+    one; the link opens `confirm_url` with its token. Sends nothing, silently, otherwise;
+    raises SignInLinksLimited when this mailbox or client (`ip`) asked too often."""
     async with store.write() as db:
-        token = await issue_link(db, signer, purpose, email)
-        if token is None:
-            return
+        token = await issue_link(store, db, signer, purpose, email, ip=ip)
+        if purpose == "resident" and not await resident_has_pledges(db, email):
+            return  # the request still counted, as a known address's would
         key = hashlib.sha256(token.encode()).hexdigest()[:40]
         await queue_prepared(
             store,

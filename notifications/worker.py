@@ -30,7 +30,11 @@ from pledges.choices import close_due_rounds, open_due_rounds
 from pledges.delivery import mark_missed_milestones
 from pledges.journal import Event
 from pledges.payments import run_payments
-from pledges.retention import anonymise_closed_campaigns, forget_letter_attempts
+from pledges.retention import (
+    anonymise_closed_campaigns,
+    forget_letter_attempts,
+    forget_sign_in_records,
+)
 from pledges.store import NOTIFY_CHANNEL, Store
 
 log = logging.getLogger("groundswell.worker")
@@ -121,6 +125,7 @@ class Worker:
                 limit=RETENTION_PER_PASS,
             )
             await forget_letter_attempts(self.store)
+            await forget_sign_in_records(self.store)
         except Exception:
             log.exception("anonymising closed campaigns failed")
             return 0

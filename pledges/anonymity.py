@@ -4,7 +4,8 @@ retention (the time after the campaign closed ran out).
 The pledge row stays, so counts, events and the district breakdowns still add up: name,
 email, address line, phone and IP go, the postcode shrinks to its district, the choices to
 show a name or share contact details are cleared, and so are the private answers given
-with a choice between providers' offers (pledges.choices.forget_answers). A household left
+with a choice between providers' offers (pledges.choices.forget_answers), and which
+contacts downloads carried the pledge (pledges.contact_downloads). A household left
 with no pledge that still holds personal data keeps only its district too
 (forget_households). The email outbox belongs to notifications/, which pledges/ never
 imports: its copies of a pledger's mail are scrubbed by a ScrubMail the caller passes.
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from pledges.choices import forget_answers
+from pledges.contact_downloads import forget_download_pledges
 from pledges.tables import households, pledges
 
 
@@ -80,6 +82,8 @@ async def blank_pledges(db: Database, ids: Sequence[int], label: str, now: datet
     )
     # A choice keeps the offer chosen, one of the round's results; never the answers.
     await forget_answers(db, [r["id"] for r in changed])
+    # The record of contacts downloads keeps its counts, not whose details they carried.
+    await forget_download_pledges(db, [r["id"] for r in changed])
     return changed
 
 

@@ -30,6 +30,11 @@ import sqlalchemy as sa
 from databases import Database
 
 from pledges.campaigns import Campaign, get_campaign_by_id
+from pledges.contact_downloads import (
+    NotApprovedForContacts,
+    organisation_is_approved,
+    record_contact_download,
+)
 from pledges.demand_curve import open_figure
 from pledges.errors import (
     FieldError,
@@ -655,11 +660,9 @@ class Chooser:
     postcode: str
 
 
-async def choosers_for_provider(
+async def _choosers(
     db: Database, campaign_id: int, organisation_id: int
-) -> list[Chooser]:
-    """Once the round closed: the residents whose choice is one of this provider's offers
-    and who agreed to be contacted (no one else's, and no one before the close)."""
+) -> list[tuple[int, Chooser]]:
     current = await get_round(db, campaign_id)
     if current is None or current.closed_at is None:
         raise WrongState("Contacts of those who chose an offer are shared once the round closes.")
@@ -671,6 +674,7 @@ async def choosers_for_provider(
             pledges.c.phone,
             pledges.c.address_line,
             pledges.c.postcode,
+            pledges.c.id.label("pledge_id"),
         )
         .select_from(
             choices.join(offers, offers.c.id == choices.c.offer_id).join(
@@ -687,16 +691,43 @@ async def choosers_for_provider(
         .order_by(choices.c.id)
     )
     return [
-        Chooser(
-            offer_public_id=r["public_id"],
-            name=r["name"],
-            email=r["email"],
-            phone=r["phone"],
-            address_line=r["address_line"],
-            postcode=r["postcode"],
+        (
+            r["pledge_id"],
+            Chooser(
+                offer_public_id=r["public_id"],
+                name=r["name"],
+                email=r["email"],
+                phone=r["phone"],
+                address_line=r["address_line"],
+                postcode=r["postcode"],
+            ),
         )
         for r in rows
     ]
+
+
+async def choosers_for_provider(
+    db: Database, campaign_id: int, organisation_id: int
+) -> list[Chooser]:
+    """Once the round closed: the residents whose choice is one of this provider's offers
+    and who agreed to be contacted (no one else's, and no one before the close)."""
+    return [c for _, c in await _choosers(db, campaign_id, organisation_id)]
+
+
+async def download_choosers(
+    store: Store, campaign_id: int, organisation_id: int, *, via: str
+) -> list[Chooser]:
+    """choosers_for_provider for an organisation an administrator approved (else
+    NotApprovedForContacts), recorded as one contacts download (`via` choice_api or
+    choice_csv), with the pledges it carried, in the transaction that reads them."""
+    async with store.write() as db:
+        if not await organisation_is_approved(db, organisation_id):
+            raise NotApprovedForContacts()
+        found = await _choosers(db, campaign_id, organisation_id)
+        await record_contact_download(
+            db, organisation_id, campaign_id, [pledge_id for pledge_id, _ in found], via
+        )
+    return [c for _, c in found]
 
 
 def pledges_choosing(campaign_id: int) -> sa.Select[Any]:

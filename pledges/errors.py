@@ -191,6 +191,20 @@ class RateLimited(DomainError):
         self.seconds = seconds
 
 
+class SignInLinksLimited(DomainError):
+    """Too many sign-in links asked for one mailbox (by_client False) or from one client
+    address (by_client True) in the last hour; nothing was sent."""
+
+    def __init__(self, retry_after_seconds: int, *, by_client: bool) -> None:
+        super().__init__(
+            "Too many sign-in links were asked for "
+            + ("from this internet connection" if by_client else "for this email address")
+            + f" in the last hour; try again in {retry_after_seconds} s."
+        )
+        self.retry_after_seconds = retry_after_seconds
+        self.by_client = by_client
+
+
 class PaymentsOff(DomainError):
     """This site takes no money now (no Stripe keys): there is no Checkout to go to."""
 

@@ -9,8 +9,9 @@ as it was: it is not a withdrawal. Name, email and IP go, the postcode shrinks t
 district, and the choices to show a name or share contact details are cleared, as are the
 private answers given with a choice between providers' offers (the offer chosen stays, one
 of the round's results). The copies of emails sent to those pledgers lose their address,
-subject and text. The work runs in batches, each its own transaction, so the worker never
-holds the write lock for long.
+subject and text. Sign-in links (and the address each was sent to) are deleted a day after
+they were made, and the records of signed-in sessions once they expire. The work runs in
+batches, each its own transaction, so the worker never holds the write lock for long.
 """
 
 from __future__ import annotations
@@ -21,13 +22,16 @@ from typing import Any
 import sqlalchemy as sa
 
 from pledges.anonymity import ScrubMail, blank_pledges, forget_households
+from pledges.signed_in_sessions import forget_expired_sessions
 from pledges.store import Store, utcnow
-from pledges.tables import campaigns, letter_attempts, pledges
+from pledges.tables import campaigns, letter_attempts, magic_links, pledges
 
 BATCH_SIZE = 500
 # The codes entered from letters name the address they were entered for; the limits on
 # guessing look back a day, so two days' records are all that is kept.
 LETTER_ATTEMPTS_KEPT = timedelta(days=2)
+# A sign-in link works for an hour at most and the limits on asking look back an hour.
+SIGN_IN_LINKS_KEPT = timedelta(days=1)
 
 
 def closed_before(cutoff: datetime) -> Any:
@@ -92,3 +96,24 @@ async def forget_letter_attempts(store: Store, now: datetime | None = None) -> i
             .returning(letter_attempts.c.id)
         )
     return len(deleted)
+
+
+async def forget_sign_in_links(store: Store, now: datetime | None = None) -> int:
+    """Delete sign-in links (used or not) made more than SIGN_IN_LINKS_KEPT ago, and with
+    them the address each was sent to."""
+    cutoff = (now or utcnow()) - SIGN_IN_LINKS_KEPT
+    old = sa.select(magic_links.c.nonce_hash).where(magic_links.c.created_at < cutoff).limit(1)
+    if await store.database.fetch_val(old) is None:
+        return 0
+    async with store.write() as db:
+        deleted = await db.fetch_all(
+            sa.delete(magic_links)
+            .where(magic_links.c.created_at < cutoff)
+            .returning(magic_links.c.nonce_hash)
+        )
+    return len(deleted)
+
+
+async def forget_sign_in_records(store: Store, now: datetime | None = None) -> int:
+    """The retention job's share for signing in: old links and expired sessions."""
+    return await forget_sign_in_links(store, now) + await forget_expired_sessions(store, now)

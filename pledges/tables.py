@@ -34,6 +34,10 @@ organisations = sa.Table(
     sa.Column("name", sa.String(200), nullable=False, unique=True),
     sa.Column("kind", sa.String(10), nullable=False),  # provider | council
     sa.Column("created_at", Timestamp, nullable=False),
+    # Set by an administrator: only an approved organisation may download residents'
+    # contact details. approved_by is the administrator (a lead) who approved it.
+    sa.Column("approved_at", Timestamp, nullable=True),
+    sa.Column("approved_by", BigId, sa.ForeignKey("leads.id"), nullable=True),
 )
 
 organisation_members = sa.Table(
@@ -363,7 +367,53 @@ magic_links = sa.Table(
     sa.Column("email", sa.String(320), nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("used_at", Timestamp, nullable=True),
+    # For the limits on asking: the address in canonical form (pledges.identity), so +tag
+    # and dotted spellings count as one, and the client's IP address. Null on links made
+    # before they were kept. The retention job deletes a link's row a day after it was made.
+    sa.Column("email_canonical", sa.String(320), nullable=True),
+    sa.Column("ip", sa.String(45), nullable=True),
     sa.Index("ix_magic_links_email_created", "email", "created_at"),
+    sa.Index("ix_magic_links_canonical_created", "email_canonical", "created_at"),
+    sa.Index("ix_magic_links_ip_created", "ip", "created_at"),
+    sa.Index("ix_magic_links_created", "created_at"),
+)
+
+# Signed-in sessions (a lead's, a resident's "my pledges", an organisation's), one row each:
+# the session cookie carries a random id whose sha256 is the key here. Signing out deletes
+# the row, so a copy of the cookie stops working; rows past expires_at are deleted by the
+# retention job. Nothing here names the person: the cookie itself says who signed in.
+signed_in_sessions = sa.Table(
+    "signed_in_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+    sa.Index("ix_signed_in_sessions_expires", "expires_at"),
+)
+
+# Every download of a tipped campaign's contacts by an organisation (the API's or the CSV):
+# who, which campaign, when and how many; its pledges are in contact_download_pledges, so a
+# resident's data export can say which organisation received their details and when.
+contact_downloads = sa.Table(
+    "contact_downloads",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("organisation_id", BigId, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("campaign_id", BigId, sa.ForeignKey("campaigns.id"), nullable=False),
+    sa.Column("contact_count", sa.Integer, nullable=False),
+    sa.Column("via", sa.String(10), nullable=False),  # api | csv
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Index("ix_contact_downloads_campaign", "campaign_id", "created_at"),
+)
+
+# Which pledges each download carried. Erasing or anonymising a pledge deletes its rows here
+# (the download's contact_count stays).
+contact_download_pledges = sa.Table(
+    "contact_download_pledges",
+    metadata,
+    sa.Column("download_id", BigId, sa.ForeignKey("contact_downloads.id"), primary_key=True),
+    sa.Column("pledge_id", BigId, sa.ForeignKey("pledges.id"), primary_key=True),
+    sa.Index("ix_contact_download_pledges_pledge", "pledge_id"),
 )
 
 events = sa.Table(

@@ -21,6 +21,7 @@ from pledges.campaigns import (
     parse_campaign,
 )
 from pledges.choices import NONE_OF_THESE, ChoiceInput, choose, close_round, open_round
+from pledges.contact_downloads import approve_organisation
 from pledges.identity import normalise_postcode, postcode_district
 from pledges.offers import Offer, parse_offer, post_offer
 from pledges.pledging import confirm_pledge, parse_pledge, record_pledge
@@ -234,3 +235,10 @@ async def make_delivered_campaign(
     if closed:
         assert await close_round(store, campaign.id)
     return delivered
+
+
+async def approve(store: Store, organisation_id: int) -> None:
+    """As an administrator does at /admin/organisations: the organisation may then download
+    the contacts its endpoints name."""
+    async with store.write() as db:
+        await approve_organisation(db, organisation_id, None)

@@ -325,9 +325,10 @@ async def get_choice(request: Request) -> Response:
         )
     },
     errors=(403, 404, 409),
-    description="A 403 for an organisation none of whose active webhook endpoints covers "
-    "the campaign; a 409 before the round has closed. Never anyone who chose another "
-    "provider's offer, or who did not agree to be contacted.",
+    description="A 403 for an organisation an administrator has not approved to receive "
+    "contacts, or none of whose active webhook endpoints covers the campaign; a 409 before "
+    "the round has closed. Every download is recorded and shown to the campaign's lead. "
+    "Never anyone who chose another provider's offer, or who did not agree to be contacted.",
 )
 async def choosers_contacts(request: Request) -> Response:
     org = await require_organisation(request)
@@ -335,7 +336,9 @@ async def choosers_contacts(request: Request) -> Response:
     campaign = await public_campaign(db, request.path_params["slug"])
     if not await covers(db, org.id, campaign):
         raise NotCovering()
-    found = await choice_service.choosers_for_provider(db, campaign.id, org.id)
+    found = await choice_service.download_choosers(
+        services(request).store, campaign.id, org.id, via="choice_api"
+    )
     contacts = ChoosersContacts(
         campaign=campaign.slug,
         contacts=[

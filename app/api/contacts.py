@@ -44,20 +44,23 @@ class CampaignContacts(Shape):
         200: Answer("Contacts", CampaignContacts, headers={"Cache-Control": "Always no-store."})
     },
     errors=(403, 404, 409),
-    description="A 403 for an organisation with no endpoint that receives this campaign's "
-    "events; a 409 before the campaign tipped.",
+    description="A 403 for an organisation an administrator has not approved to receive "
+    "contacts, or with no active endpoint that receives this campaign's tipping with filters "
+    "naming its category and area (empty filters do not count); a 409 before the campaign "
+    "tipped. Every download is recorded and shown to the campaign's lead, and to each "
+    "resident listed in their data export.",
 )
 async def campaign_contacts(request: Request) -> Response:
     """Names and contact details of confirmed pledgers who consented, once a campaign tipped,
-    for organisations with an endpoint that receives this campaign's events."""
+    for approved organisations with an endpoint whose filters name its category and area."""
     org = await require_organisation(request)
     try:
         campaign, contacts = await demand.campaign_contacts(
-            services(request).store.database, org.id, request.path_params["slug"]
+            services(request).store, org.id, request.path_params["slug"], via="api"
         )
     except demand.CampaignNotTipped as exc:
         raise Problem(409, str(exc)) from exc
-    except demand.NotReceivingCampaign as exc:
+    except demand.ContactsRefused as exc:  # not approved, or no endpoint names it
         raise Problem(403, str(exc)) from exc
     found = CampaignContacts(
         campaign=campaign.slug,

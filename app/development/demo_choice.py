@@ -24,6 +24,7 @@ from notifications.endpoints import EndpointInput, create_endpoint
 from pledges.accounts import ensure_organisation
 from pledges.campaigns import create_campaign, get_campaign, parse_campaign
 from pledges.choices import NONE_OF_THESE, ChoiceInput, choose, open_round
+from pledges.contact_downloads import approve_organisation
 from pledges.offers import parse_offer, post_offer
 from pledges.pledging import confirm_pledge, parse_pledge, record_pledge
 from pledges.store import Store, utcnow
@@ -151,6 +152,8 @@ async def seed_choice_demo(store: Store, base_url: str) -> bool:
     for provider in PROVIDERS:
         async with store.write() as db:
             organisation = await ensure_organisation(db, provider.name, "provider", provider.member)
+            # Approved, so that each can download the contacts its endpoint names.
+            await approve_organisation(db, organisation.id, None)
         await create_endpoint(
             store,
             organisation.id,

@@ -45,6 +45,7 @@ from app.spreadsheet import SPREADSHEET_BOM, csv_cell
 from notifications.hand_notes import untold_count
 from pledges import campaigns as campaign_service
 from pledges.campaigns import CATEGORIES, Campaign
+from pledges.contact_downloads import campaign_contact_downloads
 from pledges.counting import household_breakdown
 from pledges.dashboard import load_dashboard, long_date
 from pledges.errors import (
@@ -495,6 +496,7 @@ async def _dashboard_page(
         to_tell = await untold_count(db, campaign.id)
         demand = await demand_view(db, campaign)
         decisions = await decisions_for_campaign(db, campaign.id) if campaign.moderation else []
+        downloads = await campaign_contact_downloads(db, campaign.id)
     paper_errors = paper_errors or {}
     update_errors = update_errors or {}
     summary = [(f"paper-{k}", v) for k, v in paper_errors.items()] + [
@@ -515,6 +517,7 @@ async def _dashboard_page(
             "updates": updates,
             "premises": premises,
             "to_tell": to_tell,
+            "contact_downloads": downloads,
             "public_url": campaign_url(svc.settings.base_url, campaign.slug),
             "flash": request.session.pop(FLASH, None),
             "paper": paper or {},

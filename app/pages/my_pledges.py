@@ -22,8 +22,10 @@ from app.csrf import check_csrf
 from app.errors import Problem
 from app.pages.rendering import render
 from app.pages.sign_in import resident_email, sign_in_redirect
+from app.sessions import end_signed_in_session
 from notifications.outbox import scrub_pledge_mail
 from notifications.resident_data import emails_for_pledges
+from pledges.contact_downloads import recipients_of_pledges
 from pledges.demand import PERIOD_WORDS
 from pledges.erasure import ResidentPledge, erase_resident, resident_pledge, resident_pledges
 from pledges.errors import PledgeNotFound
@@ -103,17 +105,27 @@ async def withdraw(request: Request) -> Response:
 
 
 async def download(request: Request) -> Response:
-    """Everything stored about the resident's pledges, and the emails we sent about them."""
+    """Everything stored about the resident's pledges, the emails we sent about them, and
+    which organisations received their contact details, and when."""
     email = resident_email(request)
     if email is None:
         return sign_in_redirect("resident")
     async with services(request).store.read() as db:
         items = await resident_pledges(db, email)
         sent = await emails_for_pledges(db, [p.id for p in items])
+        received = await recipients_of_pledges(db, [p.id for p in items])
     data: dict[str, Any] = {
         "exported_at": utcnow().isoformat(),
         "signed_in_as": email,
-        "pledges": [{**p.personal_data(), "emails": sent[p.id]} for p in items],
+        "pledges": [
+            {
+                **p.personal_data(),
+                "emails": sent[p.id],
+                # Which organisations downloaded this pledge's contact details, and when.
+                "contact_details_received_by": received[p.id],
+            }
+            for p in items
+        ],
     }
     return Response(
         json.dumps(data, indent=2, ensure_ascii=False),
@@ -138,7 +150,7 @@ async def erase(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, form.get("csrf_token"))
     erased = await erase_resident(svc.store, email, scrub_mail=scrub_pledge_mail)
-    request.session.pop("resident", None)
+    await end_signed_in_session(request, "resident")
     return _private(render(request, "me/erased.html", {"erased": erased}))
 
 

@@ -25,7 +25,7 @@ from app.spreadsheet import SPREADSHEET_BOM
 from notifications.answering import answerable_campaign
 from pledges.accounts import Organisation
 from pledges.campaigns import Campaign
-from pledges.choices import choosers_for_provider, get_round, round_results
+from pledges.choices import download_choosers, get_round, round_results
 from pledges.dashboard import long_date
 from pledges.demand_curve import open_figure
 from pledges.errors import FieldError, NotFound, ValidationFailed, WrongState
@@ -391,8 +391,9 @@ async def choosers_csv(request: Request) -> Response:
     if isinstance(org, Response):
         return org
     campaign = await _campaign(request, org)
-    async with services(request).store.read() as db:
-        found = await choosers_for_provider(db, campaign.id, org.id)
+    store = services(request).store
+    found = await download_choosers(store, campaign.id, org.id, via="choice_csv")
+    async with store.read() as db:
         titles = {o.public_id: o.title for o in await list_offers(db, campaign.id)}
     # Whether someone would need a social tariff is shown only as a count, never per person.
     body = csv_text(

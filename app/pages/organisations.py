@@ -16,10 +16,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from app.bootstrap import services
-from app.csrf import SESSION_SECRET, check_csrf, signed_in, start_signed_in_session
+from app.csrf import check_csrf
 from app.errors import Problem
 from app.pages.rendering import render
 from app.pages.where_to_build import ranking_context
+from app.sessions import begin_signed_in_session, end_signed_in_session
 from app.spreadsheet import SPREADSHEET_BOM, csv_cell
 from notifications import demand as demand_service
 from notifications import endpoints as endpoint_service
@@ -60,7 +61,7 @@ async def sign_in(request: Request) -> Response:
         key = str(form.get("api_key", "")).strip()
         org = await organisation_for_key(services(request).store.database, key) if key else None
         if org is not None:
-            start_signed_in_session(request)
+            await begin_signed_in_session(request)
             request.session["org"] = org.id
             return RedirectResponse("/org/demand", status_code=303)
         error = "That is not an organisation's API key."
@@ -70,9 +71,7 @@ async def sign_in(request: Request) -> Response:
 async def sign_out(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, form.get("csrf_token"))
-    request.session.pop("org", None)
-    if not signed_in(request):
-        request.session.pop(SESSION_SECRET, None)
+    await end_signed_in_session(request, "org")
     return RedirectResponse("/", status_code=303)
 
 
@@ -319,10 +318,10 @@ async def contacts_csv(request: Request) -> Response:
     slug = request.path_params["slug"]
     try:
         campaign, contacts = await demand_service.campaign_contacts(
-            services(request).store.database, org.id, slug
+            services(request).store, org.id, slug, via="csv"
         )
     except demand_service.ContactsRefused as exc:
-        # Not tipped yet, or no endpoint of theirs receives it: either way, not theirs.
+        # Not approved, not tipped yet, or no endpoint of theirs names it: not theirs.
         raise Problem(403, str(exc)) from exc
     body = csv_text(
         [

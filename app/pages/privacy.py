@@ -18,7 +18,7 @@ from app.http_cache import STATIC_TEXT, cacheable
 from app.pages.rendering import render
 from pledges.demand_curve import MIN_CELL
 from pledges.payments import GIVE_UP_AFTER, REMIND_AFTER
-from pledges.retention import LETTER_ATTEMPTS_KEPT
+from pledges.retention import LETTER_ATTEMPTS_KEPT, SIGN_IN_LINKS_KEPT
 from pledges.tables import metadata
 from pledges.tokens import DAY, MAX_AGE
 
@@ -361,6 +361,7 @@ async def privacy_page(request: Request) -> Response:
             "remind_hours": int(REMIND_AFTER.total_seconds()) // 3600,
             "give_up_days": GIVE_UP_AFTER.days,
             "attempt_days": LETTER_ATTEMPTS_KEPT.days,
+            "link_days": SIGN_IN_LINKS_KEPT.days,
             "min_cell": MIN_CELL,
         },
     )

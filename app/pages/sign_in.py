@@ -1,14 +1,19 @@
 """Sign-in by emailed link, for campaign leads (and administrators, who are leads named
 in ADMIN_EMAILS) and for residents opening "my pledges".
 
-Asking for a link always answers the same "check your email" page, so the form does not
-tell anyone which addresses are known. Opening a link shows a button rather than signing
-in at once: mail scanners that fetch every link must not spend a single-use link.
+Asking for a link answers the same "check your email" page whether or not the address is
+known, so the form tells no one which addresses are; past the limits on asking (per mailbox
+and per client, pledges.magic_links), which count known and unknown addresses alike, the
+form comes back with a 429 saying when to try again. Opening a link shows a button rather
+than signing in at once: mail scanners that fetch every link must not spend a single-use
+link. Signing in and out begins and ends a server-side session (app.sessions).
 """
 
 from __future__ import annotations
 
+import math
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -16,16 +21,22 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from app.bootstrap import services
-from app.csrf import SESSION_SECRET, check_csrf, signed_in, start_signed_in_session
+from app.csrf import check_csrf
 from app.errors import Problem
 from app.pages.rendering import render
+from app.sessions import begin_signed_in_session, end_signed_in_session
 from notifications.sign_in import email_sign_in_link
 from pledges import campaigns as campaign_service
 from pledges.accounts import Lead, ensure_lead, lead_by_id
 from pledges.campaigns import Campaign
-from pledges.errors import InvalidToken
+from pledges.errors import InvalidToken, SignInLinksLimited
 from pledges.identity import canonical_email, is_valid_email
-from pledges.magic_links import check_link, use_link
+from pledges.magic_links import (
+    MAX_LINKS_PER_CLIENT_PER_HOUR,
+    MAX_LINKS_PER_HOUR,
+    check_link,
+    use_link,
+)
 
 # How long "my pledges" stays open after a resident's link is used.
 RESIDENT_SESSION_SECONDS = 60 * 60
@@ -113,14 +124,18 @@ async def _ask(request: Request, purpose: str) -> Response:
             },
             status_code=422,
         )
-    await email_sign_in_link(
-        svc.store,
-        svc.signer,
-        svc.renderer,
-        purpose,
-        email,
-        f"{svc.settings.base_url}{page['confirm']}",
-    )
+    try:
+        await email_sign_in_link(
+            svc.store,
+            svc.signer,
+            svc.renderer,
+            purpose,
+            email,
+            f"{svc.settings.base_url}{page['confirm']}",
+            ip=request.client.host if request.client else None,
+        )
+    except SignInLinksLimited as exc:
+        return _limited(request, purpose, email, exc)
     return render(request, "sign_in/check_email.html", {"purpose": purpose, "email": email})
 
 
@@ -142,7 +157,7 @@ async def _confirm(request: Request, purpose: str) -> Response:
         email = await use_link(svc.store, svc.signer, purpose, str(form.get("token", "")))
     except InvalidToken as exc:
         return _link_problem(request, purpose, exc.reason)
-    start_signed_in_session(request)
+    await begin_signed_in_session(request)
     if purpose == "lead":
         async with svc.store.write() as db:
             lead = await ensure_lead(db, email)
@@ -153,6 +168,35 @@ async def _confirm(request: Request, purpose: str) -> Response:
             "until": time.time() + RESIDENT_SESSION_SECONDS,
         }
     return RedirectResponse(page["after"], status_code=303)
+
+
+def _limited(request: Request, purpose: str, email: str, exc: SignInLinksLimited) -> Response:
+    """The form again, with what the limit is and when to try again."""
+    minutes = max(1, math.ceil(exc.retry_after_seconds / 60))
+    at = datetime.now(UTC) + timedelta(seconds=exc.retry_after_seconds)
+    if exc.by_client:
+        what = (
+            f"We have had {MAX_LINKS_PER_CLIENT_PER_HOUR} requests for sign-in links from this "
+            "internet connection in the last hour, the most we take from one in an hour"
+        )
+    else:
+        what = (
+            f"We have had {MAX_LINKS_PER_HOUR} requests for a sign-in link to this email "
+            "address in the last hour, the most we send to one address in an hour"
+        )
+    when = "1 minute" if minutes == 1 else f"{minutes} minutes"
+    message = (
+        f"{what}. Please try again in {when} (after {at:%H:%M} UTC). "
+        "If a link has already arrived, you can use it."
+    )
+    response = render(
+        request,
+        "sign_in/ask.html",
+        {"purpose": purpose, "page": PAGES[purpose], "form": {"email": email}, "error": message},
+        status_code=429,
+    )
+    response.headers["Retry-After"] = str(exc.retry_after_seconds)
+    return response
 
 
 def _link_problem(request: Request, purpose: str, reason: str) -> Response:
@@ -167,10 +211,8 @@ def _link_problem(request: Request, purpose: str, reason: str) -> Response:
 async def sign_out(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, form.get("csrf_token"))
-    for key in ("lead", "resident"):
-        request.session.pop(key, None)
-    if not signed_in(request):  # an organisation may still be signed in
-        request.session.pop(SESSION_SECRET, None)
+    # An organisation may still be signed in: it keeps a new session id.
+    await end_signed_in_session(request, "lead", "resident")
     return RedirectResponse("/", status_code=303)
 
 

@@ -13,11 +13,11 @@ import pytest
 from starlette.applications import Starlette
 
 from app.main import create_app, services_of
-from pledges.accounts import create_organisation_api_key
+from pledges.accounts import create_organisation_api_key, organisation_for_key
 from pledges.pledging import confirm_pledge, parse_pledge, record_pledge, withdraw_pledge
 from pledges.store import Store, utcnow
 from tests.conftest import make_settings, table_snapshot, wait_for
-from tests.factories import make_campaign, make_lead, pledge_data
+from tests.factories import approve, make_campaign, make_lead, pledge_data
 from tests.receiver import Receiver, run_receiver
 
 PUBLIC_URL = "https://93.184.216.34/hook"  # a global address: no DNS, never contacted here
@@ -386,7 +386,10 @@ async def pledge(store: Store, slug: str, i: int, *, share: bool, confirm: bool 
 async def test_contacts_are_the_consenting_confirmed_pledgers_of_a_tipped_campaign(
     client: httpx.AsyncClient, keys: Keys, app_store: Store
 ) -> None:
-    await register(client, keys.mine, filters={"categories": ["broadband"]})
+    # Contacts go through an endpoint whose filters name the category and area.
+    await register(
+        client, keys.mine, filters={"categories": ["broadband"], "postcode_prefixes": ["LS6"]}
+    )
     await register(client, keys.theirs, filters={"categories": ["waste"]})
     _, no_endpoint = await create_organisation_api_key(
         app_store, "ops@wastecorp.example", "WasteCorp", "provider"
@@ -394,6 +397,11 @@ async def test_contacts_are_the_consenting_confirmed_pledgers_of_a_tipped_campai
     _, paused_key = await create_organisation_api_key(
         app_store, "ops@paused.example", "PausedNet", "provider"
     )
+    # All approved by an administrator: each refusal below is for its endpoints.
+    for key in (keys.mine, keys.theirs, no_endpoint, paused_key):
+        org = await organisation_for_key(app_store.database, key)
+        assert org is not None
+        await approve(app_store, org.id)
     paused = await register(client, paused_key)
     await client.patch(
         f"{ENDPOINTS}/{paused['id']}", headers=bearer(paused_key), json={"status": "disabled"}

@@ -233,7 +233,7 @@ async def test_sign_in_links_and_emails_for_the_address_go_too(store: Store) -> 
     signer = Signer(TEST_SECRET)
     async with store.write() as db:
         for address in ("Jo.Smith+me@googlemail.com", "resident1@example.org"):
-            await issue_link(db, signer, "resident", address)
+            await issue_link(store, db, signer, "resident", address)
             await db.execute(
                 sa.insert(emails).values(
                     dedupe_key=f"sign-in:resident:{address}",

@@ -27,7 +27,13 @@ from pledges.choices import counted_choices, get_round
 from pledges.demand_curve import open_figure
 from pledges.offers import list_offers
 from tests.conftest import make_settings, wait_for
-from tests.factories import campaign_data, make_confirmed_pledge, make_lead, pledge_data
+from tests.factories import (
+    approve,
+    campaign_data,
+    make_confirmed_pledge,
+    make_lead,
+    pledge_data,
+)
 from tests.notifications.test_webhook_delivery import make_worker
 from tests.receiver import Receiver, run_receiver
 
@@ -66,10 +72,12 @@ def offer_body(title: str, price: int, **overrides: Any) -> dict[str, Any]:
 async def provider_with_receiver(
     client: httpx.AsyncClient, store: Any, name: str, receiver: Receiver
 ) -> str:
-    """A provider whose one endpoint, at `receiver`, covers broadband campaigns in LS."""
-    _, key = await create_organisation_api_key(
+    """A provider, approved to receive contacts, whose one endpoint, at `receiver`, covers
+    broadband campaigns in LS."""
+    org, key = await create_organisation_api_key(
         store, f"ops@{name.lower()}.example", name, "provider"
     )
+    await approve(store, org.id)
     created = await client.post(
         "/api/v1/webhook-endpoints",
         headers=bearer(key),

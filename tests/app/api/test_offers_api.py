@@ -20,7 +20,7 @@ from pledges.campaigns import Campaign
 from pledges.store import Store, utcnow
 from tests.app.api.test_choice_round_e2e import bearer, offer_body
 from tests.conftest import make_settings, table_snapshot
-from tests.factories import make_campaign, make_confirmed_pledge, make_lead
+from tests.factories import approve, make_campaign, make_confirmed_pledge, make_lead
 from tests.notifications.test_webhook_delivery import make_worker
 
 
@@ -37,8 +37,10 @@ def store_of_app(app: Starlette) -> Store:
 async def organisation(
     store: Store, name: str, kind: str = "provider", prefixes: tuple[str, ...] = ("LS",)
 ) -> str:
-    """An organisation with one active endpoint covering broadband in `prefixes`."""
+    """An organisation, approved to receive contacts, with one active endpoint covering
+    broadband in `prefixes`."""
     org, key = await create_organisation_api_key(store, f"ops@{name.lower()}.example", name, kind)
+    await approve(store, org.id)
     spec = await parse_endpoint(
         {
             "url": "http://127.0.0.1:9/hooks",

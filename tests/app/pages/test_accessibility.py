@@ -46,7 +46,7 @@ from pledges.store import Store, utcnow
 from tests.app.pages.confirming import press_confirm
 from tests.app.pages.test_residents import Element, Page
 from tests.conftest import make_settings
-from tests.factories import make_campaign, make_lead, pledge_data
+from tests.factories import approve, make_campaign, make_lead, pledge_data
 
 ADMIN = "admin@example.org"
 
@@ -130,10 +130,12 @@ async def sign_in_by_email(visit: Visit, purpose: str, email: str) -> None:
 
 
 async def sign_in_organisation(visit: Visit, *filters: dict[str, list[str]]) -> None:
-    """A provider with one endpoint per filter, signed in with its key."""
+    """A provider approved to receive contacts, with one endpoint per filter, signed in with
+    its key."""
     org, key = await create_organisation_api_key(
         visit.store, "ops@fibreco.example", "FibreCo", "provider"
     )
+    await approve(visit.store, org.id)
     for f in filters:
         await create_endpoint(
             visit.store,
@@ -238,7 +240,8 @@ async def org_sign_in_error(v: Visit) -> httpx.Response:
 
 
 async def org_demand(v: Visit) -> httpx.Response:
-    await sign_in_organisation(v, {"categories": ["broadband"]}, {"postcode_prefixes": ["M1"]})
+    naming = {"categories": ["broadband"], "postcode_prefixes": ["LS6"]}
+    await sign_in_organisation(v, naming, {"postcode_prefixes": ["M1"]})
     await v.campaign(title="Tipped fibre", target=2)  # tipped, with a contacts download
     await v.campaign(title="Open fibre", target=10)
     return await v.client.get("/org/demand")
@@ -435,6 +438,16 @@ async def admin_invalidate_errors(v: Visit) -> httpx.Response:
     )
 
 
+async def admin_organisations(v: Visit) -> httpx.Response:
+    await create_organisation_api_key(v.store, "ops@fibreco.example", "FibreCo", "provider")
+    approved, _ = await create_organisation_api_key(
+        v.store, "clerk@leeds.example", "Leeds City Council", "council"
+    )
+    await approve(v.store, approved.id)
+    await sign_in_by_email(v, "lead", ADMIN)
+    return await v.client.get("/admin/organisations")
+
+
 async def admin_invalidate(v: Visit) -> httpx.Response:
     await sign_in_by_email(v, "lead", ADMIN)
     return await v.client.get("/admin/invalidate")
@@ -625,6 +638,7 @@ PAGES: list[tuple[str, str | Recipe]] = [
     ("lead choice round open, recording a neighbour's choice", lead_choice_round),
     ("campaign updates", campaign_updates),
     ("admin", admin_home),
+    ("admin organisations", admin_organisations),
     ("admin invalidate with errors", admin_invalidate_errors),
     ("admin invalidate", admin_invalidate),
     ("admin moderation queue", admin_moderation),

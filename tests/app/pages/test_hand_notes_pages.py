@@ -242,7 +242,9 @@ async def test_the_contacts_download_has_an_empty_email_for_a_pledge_without_one
         ),
     )
     await make_confirmed_pledge(store, campaign.slug, 1, share_contact=True)  # tips it
-    _, key = await organisation(store, "FibreCo", {"postcode_prefixes": ["LS6"]})
+    _, key = await organisation(
+        store, "FibreCo", {"categories": ["broadband"], "postcode_prefixes": ["LS6"]}
+    )
 
     contacts = await client.get(
         f"/api/v1/campaigns/{campaign.slug}/contacts", headers={"Authorization": f"Bearer {key}"}

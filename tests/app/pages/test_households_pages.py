@@ -360,7 +360,9 @@ async def test_contacts_carry_the_address_line_of_those_who_agreed_only(
     app: Starlette, client: httpx.AsyncClient
 ) -> None:
     store = store_of(app)
-    _, key = await organisation(store, "FibreCo", {"postcode_prefixes": ["LS"]})
+    _, key = await organisation(
+        store, "FibreCo", {"categories": ["broadband"], "postcode_prefixes": ["LS"]}
+    )
     campaign = await households_campaign(store, coverage_target=None, target=2, premises=None)
     await three_people_at_two_homes(store, campaign)  # only the neighbour at 14 agreed
     assert (await get_campaign(store.database, campaign.slug)).status == "tipped"

@@ -371,6 +371,8 @@ async def test_my_pledges_from_sign_in_to_erasure(
     assert "This cannot be undone" in explained.words
     others_before = others_rows(await table_snapshot(store), {counted, pending})
     assert len(others_before["pledges"]) == len(others_before["emails"]) == 2
+    # The one signed-in session is Jo's, which erasing ends (it signs Jo out).
+    assert len(others_before.pop("signed_in_sessions")) == 1
     erased = await client.post("/me/erase", data=explained.form_fields("/me/erase"))
 
     assert erased.status_code == 200
@@ -386,7 +388,9 @@ async def test_my_pledges_from_sign_in_to_erasure(
     }
     everything = await table_snapshot(store)
     assert traces_of_jo({t: everything[t] for t in ("pledges", "emails", "magic_links")}) == []
-    assert others_rows(everything, {counted, pending}) == others_before
+    others_after = others_rows(everything, {counted, pending})
+    assert others_after.pop("signed_in_sessions") == []
+    assert others_after == others_before
 
     # Signed out of "my pledges"; and with no pledges left, no link is sent any more.
     gone = await client.get("/me")
