@@ -1,8 +1,8 @@
 """Emailing a sign-in link: for a campaign's lead, or for a resident's "my pledges".
 
 The answer to asking is the same whether or not a link is sent, so nobody learns which
-addresses are known: a resident gets a link only with a pledge on record, and an address
-sent too many links in the last hour gets none.
+addresses are known: a resident gets a link only with a pledge (or a report giving their
+address) on record, and an address sent too many links in the last hour gets none.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from notifications.messages import MessageRenderer
 from notifications.outbox import SIGN_IN_KINDS, queue_prepared
 from pledges.erasure import resident_has_pledges
 from pledges.magic_links import issue_link
+from pledges.reports import reporter_known
 from pledges.store import Store
 from pledges.tokens import Signer
 
@@ -27,7 +28,10 @@ async def email_sign_in_link(
 ) -> None:
     """Queue a single-use sign-in link to `email` (valid as an address) when it may have
     one; the link opens `confirm_url` with its token. Sends nothing, silently, otherwise."""
-    if purpose == "resident" and not await resident_has_pledges(store.database, email):
+    if purpose == "resident" and not (
+        await resident_has_pledges(store.database, email)
+        or await reporter_known(store.database, email)
+    ):
         return
     async with store.write() as db:
         token = await issue_link(db, signer, purpose, email)

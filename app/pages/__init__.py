@@ -18,6 +18,7 @@ from app.pages import (
     payments,
     premises,
     privacy,
+    reporting,
     residents,
     sharing,
     sign_in,
@@ -25,6 +26,7 @@ from app.pages import (
 
 routes = [
     *residents.routes,
+    *reporting.routes,
     *payments.routes,
     *sharing.routes,
     *privacy.routes,

@@ -29,6 +29,7 @@ from pledges.erasure import ResidentPledge, erase_resident, resident_pledge, res
 from pledges.errors import PledgeNotFound
 from pledges.money import format_money
 from pledges.pledging import withdraw_pledge
+from pledges.reports import reports_by
 from pledges.store import utcnow
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -103,17 +104,20 @@ async def withdraw(request: Request) -> Response:
 
 
 async def download(request: Request) -> Response:
-    """Everything stored about the resident's pledges, and the emails we sent about them."""
+    """Everything stored about the resident's pledges, the emails we sent about them, and
+    the reports they made with their address."""
     email = resident_email(request)
     if email is None:
         return sign_in_redirect("resident")
     async with services(request).store.read() as db:
         items = await resident_pledges(db, email)
         sent = await emails_for_pledges(db, [p.id for p in items])
+        reported = await reports_by(db, email)
     data: dict[str, Any] = {
         "exported_at": utcnow().isoformat(),
         "signed_in_as": email,
         "pledges": [{**p.personal_data(), "emails": sent[p.id]} for p in items],
+        "reports": reported,
     }
     return Response(
         json.dumps(data, indent=2, ensure_ascii=False),
