@@ -144,8 +144,8 @@ def parse_report(data: Any) -> ReportInput:
     return ReportInput(reason, details, email or None)
 
 
-async def _check_rate(store: Store, db: Database, ip: str, limit: RateLimit, now: datetime) -> None:
-    await store.lock_until_commit(db, f"report-rate:{ip}")
+async def _check_rate(db: Database, ip: str, limit: RateLimit, now: datetime) -> None:
+    """Inside the transaction holding the address's lock (file_report takes it)."""
     longest = max(w.seconds for w in limit)
     rows = await db.fetch_all(
         sa.select(reports.c.created_at)
@@ -182,6 +182,8 @@ async def file_report(
     if "\x00" in slug:
         raise CampaignNotFound(slug)
     async with store.write() as db:
+        if ip and limit:  # the lock first, so `now` is later than every report it counts
+            await store.lock_until_commit(db, f"report-rate:{ip}")
         now = now or utcnow()
         campaign = await get_campaign(db, slug)
         if not campaign.is_public:
@@ -196,7 +198,7 @@ async def file_report(
             if found is None:
                 raise CampaignNotFound(slug)
         if ip and limit:
-            await _check_rate(store, db, ip, limit, now)
+            await _check_rate(db, ip, limit, now)
         report_id = await db.fetch_val(
             sa.insert(reports)
             .values(
