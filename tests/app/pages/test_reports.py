@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from starlette.applications import Starlette
 
+from app.development.demo import DEMO_REPORT, seed_demo
 from app.settings import Settings
 from notifications.tables import emails
 from pledges.campaigns import Campaign, get_campaign
@@ -438,3 +439,12 @@ async def test_warning_queues_the_email_and_closes_the_reports(
     [action] = await store.database.fetch_all(sa.select(report_actions))
     assert action["action"] == "warn" and action["message"] == "Please remove the neighbour's name."
     assert (await client.get(f"/c/{campaign.slug}")).status_code == 200  # still public
+
+
+async def test_the_demo_has_a_report_waiting(client: httpx.AsyncClient, store: Store) -> None:
+    assert await seed_demo(store)
+    await sign_in(client, store, ADMIN)
+    page = page_of(await client.get("/admin/reports"))
+    [waiting] = [e for e in page.find_all("article") if e.has_class("report")]
+    assert DEMO_REPORT in waiting.words
+    assert "It is misleading or untrue" in waiting.words
