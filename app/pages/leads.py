@@ -47,6 +47,7 @@ from pledges import campaigns as campaign_service
 from pledges.campaigns import CATEGORIES, Campaign
 from pledges.counting import household_breakdown
 from pledges.dashboard import load_dashboard, long_date
+from pledges.discovery import SimilarCampaign, similar_campaigns
 from pledges.errors import (
     CampaignNotOpen,
     DomainError,
@@ -389,6 +390,7 @@ def _campaign_form_page(
     errors: dict[str, str],
     campaign: Campaign | None = None,
     status_code: int = 200,
+    similar: list[SimilarCampaign] | None = None,
 ) -> Response:
     return _page(
         request,
@@ -398,6 +400,7 @@ def _campaign_form_page(
             "form": form,
             "errors": errors,
             "campaign": campaign,
+            "similar": similar or [],
             "categories": CATEGORIES,
             "money_enabled": services(request).settings.money_enabled,
             "currency_labels": CURRENCY_LABELS,
@@ -438,6 +441,16 @@ async def new_campaign(request: Request) -> Response:
     svc = services(request)
     try:
         spec = campaign_service.parse_campaign(data)
+        if raw.get("similar_checked") != "1":
+            # As e-petitions does: campaigns like this one first, so that a duplicate
+            # does not split the support. Nothing is stored until the lead goes on.
+            similar = await similar_campaigns(
+                svc.store.database, spec.category, spec.postcode_districts
+            )
+            if similar:
+                return _campaign_form_page(
+                    request, mode="new", form=form, errors={}, similar=similar
+                )
         campaign = await campaign_service.create_campaign(
             svc.store, lead.id, spec, money_enabled=svc.settings.money_enabled
         )
