@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import segno
+from databases import Database
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
@@ -49,6 +50,7 @@ from pledges.counting import household_breakdown
 from pledges.dashboard import load_dashboard, long_date
 from pledges.discovery import SimilarCampaign, similar_campaigns
 from pledges.errors import (
+    CampaignNotFound,
     CampaignNotOpen,
     DomainError,
     FieldError,
@@ -424,6 +426,14 @@ async def lead_home(request: Request) -> Response:
     )
 
 
+async def _slug_in_use(db: Database, slug: str) -> bool:
+    try:
+        await campaign_service.get_campaign(db, slug)
+    except CampaignNotFound:
+        return False
+    return True
+
+
 async def new_campaign(request: Request) -> Response:
     lead = await lead_or_redirect(request)
     if isinstance(lead, Response):
@@ -443,7 +453,10 @@ async def new_campaign(request: Request) -> Response:
         spec = campaign_service.parse_campaign(data)
         if raw.get("similar_checked") != "1":
             # As e-petitions does: campaigns like this one first, so that a duplicate
-            # does not split the support. Nothing is stored until the lead goes on.
+            # does not split the support. Nothing is stored until the lead goes on. A
+            # taken address is said first: it has to be fixed whatever they choose.
+            if await _slug_in_use(svc.store.database, spec.slug):
+                raise SlugTaken(spec.slug)
             similar = await similar_campaigns(
                 svc.store.database, spec.category, spec.postcode_districts
             )
