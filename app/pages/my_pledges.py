@@ -65,6 +65,7 @@ async def my_pledges(request: Request) -> Response:
         return sign_in_redirect("resident")
     async with services(request).store.read() as db:
         items = await resident_pledges(db, email)
+        reported = await reports_by(db, email)
     notice = None
     withdrawn = request.query_params.get("withdrawn", "")
     for item in items:
@@ -77,6 +78,7 @@ async def my_pledges(request: Request) -> Response:
             {
                 "email": email,
                 "pledges": items,
+                "reports": reported,
                 "notice": notice,
                 "status_words": STATUS_WORDS,
                 "firmness_words": FIRMNESS_WORDS,

@@ -88,6 +88,11 @@ async def test_a_reporter_downloads_and_erases_their_report(
 
     # No pledge, but a report with the address: the sign-in link is sent.
     await me.sign_in(client, store, "reporter.person@example.org")
+    mine_page = page_of(await client.get("/me"))
+    assert "You have no pledges." in mine_page.words
+    assert "You reported 1 campaign or update giving this address: “Fibre for Brudenell”" in (
+        mine_page.words
+    )
     download = await client.get("/me/data.json")
     assert download.status_code == 200
     data = json.loads(download.text)
