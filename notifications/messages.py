@@ -21,6 +21,7 @@ from pledges.journal import Event, event_from_row
 from pledges.offers import Offer, list_offers
 from pledges.payments import GIVE_UP_AFTER, REMIND_AFTER, payment_view
 from pledges.pledging import Pledge, get_pledge
+from pledges.reports import LeadWarning
 from pledges.responses import CampaignResponse, response_for_event
 from pledges.review import REASONS_BY_CODE, get_decision
 from pledges.tables import events
@@ -377,6 +378,23 @@ class MessageRenderer:
             subject=SIGN_IN_SUBJECTS[purpose],
             text=_env.get_template(f"email/sign_in_{purpose}.txt").render(context),
             html=_env.get_template(f"email/sign_in_{purpose}.html").render(context),
+            headers={},
+        )
+
+    def render_lead_warning(self, warning: LeadWarning) -> Rendered:
+        """An administrator's warning to a campaign's lead, after residents reported it."""
+        context = {
+            "warning": warning,
+            "campaign_url": f"{self.base_url}/c/{warning.campaign_slug}",
+            "base_url": self.base_url,
+        }
+        subject = f"A message from Groundswell about {warning.campaign_title}"
+        if len(subject) > MAX_SUBJECT:
+            subject = subject[: MAX_SUBJECT - 1].rstrip() + "…"
+        return Rendered(
+            subject=subject,
+            text=_env.get_template("email/lead_warning.txt").render(context),
+            html=_env.get_template("email/lead_warning.html").render(context),
             headers={},
         )
 

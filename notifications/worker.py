@@ -30,6 +30,7 @@ from pledges.choices import close_due_rounds, open_due_rounds
 from pledges.delivery import mark_missed_milestones
 from pledges.journal import Event
 from pledges.payments import run_payments
+from pledges.reports import forget_reporters
 from pledges.retention import (
     anonymise_closed_campaigns,
     forget_letter_attempts,
@@ -126,6 +127,7 @@ class Worker:
             )
             await forget_letter_attempts(self.store)
             await forget_sign_in_records(self.store)
+            await forget_reporters(self.store)
         except Exception:
             log.exception("anonymising closed campaigns failed")
             return 0

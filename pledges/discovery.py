@@ -1,4 +1,5 @@
-"""Finding campaigns to pledge to: the home page's search by postcode district and category.
+"""Finding campaigns to pledge to: the home page's search by postcode district and category,
+and the campaigns like one a lead is starting (similar_campaigns).
 
 A postcode orders rather than filters: campaigns whose area covers the district come
 first, then every other public campaign, so someone just outside an area still finds it.
@@ -8,6 +9,8 @@ ones; open ones by nearest deadline, closed ones most recent first.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -66,3 +69,59 @@ async def find_campaigns(
         else []
     )
     return in_area, others
+
+
+SIMILAR_LIMIT = 5
+
+
+@dataclass(frozen=True)
+class SimilarCampaign:
+    """A public campaign still taking pledges, in the same category as one being started,
+    whose area shares these postcode districts with it."""
+
+    campaign: Campaign
+    shared_districts: tuple[str, ...]
+
+
+async def similar_campaigns(
+    db: Database, category: str, districts: Sequence[str], limit: int = SIMILAR_LIMIT
+) -> list[SimilarCampaign]:
+    """Open (or tipped, still taking pledges) public campaigns of `category` whose areas
+    overlap `districts`: the most shared districts first, then the most support. Shown to
+    a lead before they start a campaign, as e-petitions shows similar petitions, so that a
+    duplicate does not split the support."""
+    if not districts:
+        return []
+    shared = (
+        sa.select(
+            campaign_districts.c.campaign_id,
+            sa.func.count().label("shared"),
+        )
+        .where(campaign_districts.c.district.in_(sorted(set(districts))))
+        .group_by(campaign_districts.c.campaign_id)
+        .subquery()
+    )
+    rows = await db.fetch_all(
+        sa.select(campaigns.c.id, shared.c.shared)
+        .select_from(campaigns.join(shared, shared.c.campaign_id == campaigns.c.id))
+        .where(
+            campaigns.c.category == category,
+            campaigns.c.status.in_(TAKING_PLEDGES),
+            campaigns.c.hidden_at.is_(None),
+        )
+        .order_by(shared.c.shared.desc(), campaigns.c.confirmed_count.desc(), campaigns.c.id)
+        .limit(limit)
+    )
+    if not rows:
+        return []
+    order = [r["id"] for r in rows]
+    found = {
+        c.id: c
+        for c in await load_campaigns(db, sa.select(campaigns).where(campaigns.c.id.in_(order)))
+    }
+    wanted = set(districts)
+    return [
+        SimilarCampaign(found[i], tuple(d for d in found[i].postcode_districts if d in wanted))
+        for i in order
+        if i in found
+    ]

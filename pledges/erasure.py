@@ -15,7 +15,8 @@ the consent to be contacted), while the round's totals stay as they were reporte
 The same transaction erases the copies in the email outbox, through the ScrubMail the
 caller passes (the outbox is notifications'): messages not yet sent are deleted, so none
 goes out; sent ones keep their row (kind, status, times) without address, subject or text.
-Sign-in links for "my pledges" go too, found by address.
+Sign-in links for "my pledges" go too, found by address, and so do the address, client
+address and words of the reports they made (pledges.reports).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pledges.counting import withdraw_in_transaction
 from pledges.errors import NotCampaignLead, PledgeNotFound
 from pledges.identity import address_domains, canonical_email
 from pledges.journal import record_event
+from pledges.reports import erase_reporter
 from pledges.store import Store, aware, utcnow
 from pledges.tables import campaigns, choices, magic_links, offers, organisations, pledges
 
@@ -319,6 +321,7 @@ async def erase_resident(store: Store, email_canonical: str, *, scrub_mail: Scru
             await record_event(db, "pledge.erased", row["campaign_id"], {"pledge_id": row["id"]})
         erased_ids = sorted(r["id"] for r in erased)
         await _forget_sign_in_links(db, email_canonical)
+        await erase_reporter(db, email_canonical)
         await scrub_mail(db, erased_ids, "erased", resident=email_canonical)
     return len(erased_ids)
 

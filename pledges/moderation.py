@@ -42,19 +42,26 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Hiding
 
 
+async def set_hidden_in_transaction(db: Database, campaign: Campaign, hidden: bool) -> bool:
+    """Hide or unhide inside the caller's write transaction (pledges.reports hides from a
+    report with its record of who did it); False when it already was."""
+    guard = campaigns.c.hidden_at.is_(None) if hidden else campaigns.c.hidden_at.is_not(None)
+    changed = await db.fetch_one(
+        sa.update(campaigns)
+        .where(campaigns.c.id == campaign.id, guard)
+        .values(hidden_at=utcnow() if hidden else None)
+        .returning(campaigns.c.id)
+    )
+    if changed is not None:  # hiding twice records one event
+        kind = "campaign.hidden" if hidden else "campaign.unhidden"
+        await record_event(db, kind, campaign.id, {"slug": campaign.slug})
+    return changed is not None
+
+
 async def _set_hidden(store: Store, slug: str, hidden: bool) -> Campaign:
     async with store.write() as db:
         campaign = await get_campaign(db, slug)
-        guard = campaigns.c.hidden_at.is_(None) if hidden else campaigns.c.hidden_at.is_not(None)
-        changed = await db.fetch_one(
-            sa.update(campaigns)
-            .where(campaigns.c.id == campaign.id, guard)
-            .values(hidden_at=utcnow() if hidden else None)
-            .returning(campaigns.c.id)
-        )
-        if changed is not None:  # hiding twice records one event
-            kind = "campaign.hidden" if hidden else "campaign.unhidden"
-            await record_event(db, kind, campaign.id, {"slug": campaign.slug})
+        await set_hidden_in_transaction(db, campaign, hidden)
         return await get_campaign_by_id(db, campaign.id)
 
 

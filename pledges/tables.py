@@ -549,3 +549,41 @@ delivery_milestones = sa.Table(
     sa.Index("ix_delivery_milestones_campaign", "campaign_id", "due_on"),
     sa.Index("ix_delivery_milestones_due", "missed_at", "done_on", "due_on"),
 )
+
+# What an administrator did about residents' reports (pledges.reports): hide the campaign,
+# warn its lead (message: what the email said), or dismiss. Who (their email) and when.
+report_actions = sa.Table(
+    "report_actions",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("campaign_id", BigId, sa.ForeignKey("campaigns.id"), nullable=False),
+    sa.Column("action", sa.String(10), nullable=False),  # hide | warn | dismiss
+    sa.Column("admin_email", sa.String(320), nullable=False),
+    sa.Column("message", sa.Text, nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Index("ix_report_actions_created", "created_at"),
+)
+
+# A resident's report of a campaign, or of one of its updates (update_id). No account:
+# the reporter's email (for a reply) is optional, and the client address is kept only for
+# the per-address limit (pledges.reports: both are blanked by retention and erasure).
+# action_id is set, with closed_at, by the administrator's action that closed it.
+reports = sa.Table(
+    "reports",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("campaign_id", BigId, sa.ForeignKey("campaigns.id"), nullable=False),
+    sa.Column("update_id", BigId, sa.ForeignKey("campaign_updates.id"), nullable=True),
+    sa.Column("reason", sa.String(20), nullable=False),
+    sa.Column("details", sa.Text, nullable=False, server_default=""),
+    sa.Column("reporter_email", sa.String(320), nullable=True),
+    sa.Column("reporter_email_canonical", sa.String(320), nullable=True),
+    sa.Column("ip", sa.String(45), nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("action_id", BigId, sa.ForeignKey("report_actions.id"), nullable=True),
+    sa.Column("closed_at", Timestamp, nullable=True),
+    sa.Index("ix_reports_open", "closed_at", "created_at"),
+    sa.Index("ix_reports_campaign", "campaign_id"),
+    sa.Index("ix_reports_ip", "ip", "created_at"),
+    sa.Index("ix_reports_reporter", "reporter_email_canonical"),
+)

@@ -44,6 +44,7 @@ from pledges.pledging import (
 )
 from pledges.premises import parse_premises_csv
 from pledges.premises_list import replace_premises
+from pledges.reports import ReportInput, file_report
 from pledges.store import Store, utcnow
 from pledges.tokens import Signer
 
@@ -110,6 +111,9 @@ NAMES = [
 ]
 
 
+DEMO_REPORT = "The page says the council has agreed to fund this. I asked them and it has not."
+
+
 async def unseeded_demo_lead(store: Store, slug: str) -> Lead | None:
     """The demo's lead, when this is a demo database (its first campaign is there) and the
     campaign at `slug` is not seeded yet; None when there is nothing to do."""
@@ -152,6 +156,13 @@ async def seed_demo(store: Store) -> bool:
                     }
                 ),
             )
+    # One resident's report waits at /admin/reports (README: Reports from residents).
+    await file_report(
+        store,
+        str(CAMPAIGNS[-1]["slug"]),
+        ReportInput("misleading", DEMO_REPORT, None),
+        ip=None,
+    )
     return True
 
 

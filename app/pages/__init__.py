@@ -19,6 +19,7 @@ from app.pages import (
     payments,
     premises,
     privacy,
+    reporting,
     residents,
     review,
     sharing,
@@ -27,6 +28,7 @@ from app.pages import (
 
 routes = [
     *residents.routes,
+    *reporting.routes,
     *payments.routes,
     *sharing.routes,
     *privacy.routes,

@@ -1,7 +1,7 @@
 """Pages for the site's administrators: every campaign with hide and unhide buttons (and
 the money of money campaigns), bulk invalidation of pledges against organised abuse
-(preview first, then strike out), and refunding a paid pledge by its number (look first,
-then refund).
+(preview first, then strike out), refunding a paid pledge by its number (look first,
+then refund), and residents' reports (hide the campaign, warn its lead, or dismiss).
 
 Administrators sign in as campaign leads do; a lead whose email is in ADMIN_EMAILS may
 open these pages. Without a session they lead to the sign-in page; anyone else gets 403.
@@ -20,11 +20,13 @@ from app.csrf import check_csrf
 from app.errors import Problem, problem_from_domain
 from app.pages.rendering import render
 from app.pages.sign_in import current_lead, is_admin, sign_in_redirect
-from pledges import moderation
+from notifications.moderation_mail import lead_warning_queue
+from pledges import moderation, reports
 from pledges.accounts import Lead
 from pledges.campaigns import get_campaign_by_id, list_campaigns
 from pledges.errors import PledgeNotFound, RefundRefused, ValidationFailed
 from pledges.payments import payment_view, refund_in_full
+from pledges.reports import ReportClosed
 from pledges.text import whole_number
 
 # The filters of the invalidation form, in the order they appear.
@@ -62,6 +64,7 @@ async def admin_home(request: Request) -> Response:
             "lead": lead,
             "campaigns": await _all_campaigns(request),
             "counts": await moderation.pledge_counts(db),
+            "open_reports": len(await reports.open_reports(db)),
             "notice": request.session.pop("admin_notice", None),
         },
     )
@@ -168,8 +171,84 @@ async def refund_page(request: Request) -> Response:
     return RedirectResponse("/admin", status_code=303)
 
 
+DECISION_NOTICES = {
+    "hide": "“{title}” is hidden from every public page; {closed} closed.",
+    "warn": "The lead of “{title}” will be emailed your message; {closed} closed.",
+    "dismiss": "The report about “{title}” is dismissed.",
+}
+
+
+async def _reports_page(
+    request: Request,
+    lead: Lead,
+    errors: dict[int, str] | None = None,
+    messages: dict[int, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    async with services(request).store.read() as db:
+        waiting = await reports.open_reports(db)
+        decisions = await reports.recent_decisions(db)
+    return render(
+        request,
+        "admin/reports.html",
+        {
+            "lead": lead,
+            "reports": waiting,
+            "decisions": decisions,
+            "errors": errors or {},
+            "messages": messages or {},
+            "notice": request.session.pop("admin_notice", None),
+        },
+        status_code=status_code,
+    )
+
+
+async def reports_page(request: Request) -> Response:
+    """The open reports, oldest first, each with its three actions; then recent decisions."""
+    lead = await _admin(request)
+    if isinstance(lead, Response):
+        return lead
+    return await _reports_page(request, lead)
+
+
+async def decide_report(request: Request) -> Response:
+    lead = await _admin(request)
+    if isinstance(lead, Response):
+        return lead
+    form = await request.form()
+    check_csrf(request, form.get("csrf_token"))
+    action = request.path_params["action"]
+    if action not in reports.ACTIONS:
+        raise Problem(404, "There is nothing at this address.")
+    report_id = request.path_params["report_id"]
+    svc = services(request)
+    message = str(form.get("message", ""))
+    try:
+        outcome = await reports.decide_report(
+            svc.store,
+            report_id,
+            action,
+            lead.email,
+            message=message,
+            queue_warning=lead_warning_queue(svc.store, svc.renderer),
+        )
+    except ValidationFailed as exc:
+        errors = {report_id: exc.errors[0].message}
+        return await _reports_page(request, lead, errors, {report_id: message}, status_code=422)
+    except ReportClosed:
+        request.session["admin_notice"] = "Another administrator dealt with that report first."
+        return RedirectResponse("/admin/reports", status_code=303)
+    closed = f"{outcome.reports_closed} {'report' if outcome.reports_closed == 1 else 'reports'}"
+    request.session["admin_notice"] = DECISION_NOTICES[action].format(
+        title=outcome.campaign_title, closed=closed
+    )
+    return RedirectResponse("/admin/reports", status_code=303)
+
+
 routes = [
     Route("/admin", admin_home, methods=["GET"]),
+    Route("/admin/reports", reports_page, methods=["GET"]),
+    Route("/admin/reports/{report_id:int}/{action:str}", decide_report, methods=["POST"]),
     Route("/admin/refund", refund_page, methods=["GET", "POST"]),
     Route("/admin/campaigns/{slug}/{action:str}", set_hidden, methods=["POST"]),
     Route("/admin/invalidate", invalidate, methods=["GET", "POST"]),

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import segno
+from databases import Database
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
@@ -48,7 +49,9 @@ from pledges.campaigns import CATEGORIES, Campaign
 from pledges.contact_downloads import campaign_contact_downloads
 from pledges.counting import household_breakdown
 from pledges.dashboard import load_dashboard, long_date
+from pledges.discovery import SimilarCampaign, similar_campaigns
 from pledges.errors import (
+    CampaignNotFound,
     CampaignNotOpen,
     DomainError,
     FieldError,
@@ -396,6 +399,7 @@ def _campaign_form_page(
     errors: dict[str, str],
     campaign: Campaign | None = None,
     status_code: int = 200,
+    similar: list[SimilarCampaign] | None = None,
 ) -> Response:
     return _page(
         request,
@@ -405,6 +409,7 @@ def _campaign_form_page(
             "form": form,
             "errors": errors,
             "campaign": campaign,
+            "similar": similar or [],
             "categories": CATEGORIES,
             "money_enabled": services(request).settings.money_enabled,
             "currency_labels": CURRENCY_LABELS,
@@ -428,6 +433,14 @@ async def lead_home(request: Request) -> Response:
     )
 
 
+async def _slug_in_use(db: Database, slug: str) -> bool:
+    try:
+        await campaign_service.get_campaign(db, slug)
+    except CampaignNotFound:
+        return False
+    return True
+
+
 async def new_campaign(request: Request) -> Response:
     lead = await lead_or_redirect(request)
     if isinstance(lead, Response):
@@ -445,6 +458,19 @@ async def new_campaign(request: Request) -> Response:
     svc = services(request)
     try:
         spec = campaign_service.parse_campaign(data)
+        if raw.get("similar_checked") != "1":
+            # As e-petitions does: campaigns like this one first, so that a duplicate
+            # does not split the support. Nothing is stored until the lead goes on. A
+            # taken address is said first: it has to be fixed whatever they choose.
+            if await _slug_in_use(svc.store.database, spec.slug):
+                raise SlugTaken(spec.slug)
+            similar = await similar_campaigns(
+                svc.store.database, spec.category, spec.postcode_districts
+            )
+            if similar:
+                return _campaign_form_page(
+                    request, mode="new", form=form, errors={}, similar=similar
+                )
         campaign = await campaign_service.create_campaign(
             svc.store,
             lead.id,

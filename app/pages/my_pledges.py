@@ -31,6 +31,7 @@ from pledges.erasure import ResidentPledge, erase_resident, resident_pledge, res
 from pledges.errors import PledgeNotFound
 from pledges.money import format_money
 from pledges.pledging import withdraw_pledge
+from pledges.reports import reports_by
 from pledges.store import utcnow
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -66,6 +67,7 @@ async def my_pledges(request: Request) -> Response:
         return sign_in_redirect("resident")
     async with services(request).store.read() as db:
         items = await resident_pledges(db, email)
+        reported = await reports_by(db, email)
     notice = None
     withdrawn = request.query_params.get("withdrawn", "")
     for item in items:
@@ -78,6 +80,7 @@ async def my_pledges(request: Request) -> Response:
             {
                 "email": email,
                 "pledges": items,
+                "reports": reported,
                 "notice": notice,
                 "status_words": STATUS_WORDS,
                 "firmness_words": FIRMNESS_WORDS,
@@ -106,7 +109,8 @@ async def withdraw(request: Request) -> Response:
 
 async def download(request: Request) -> Response:
     """Everything stored about the resident's pledges, the emails we sent about them, and
-    which organisations received their contact details, and when."""
+    which organisations received their contact details, and when, and the reports they made
+    with their address."""
     email = resident_email(request)
     if email is None:
         return sign_in_redirect("resident")
@@ -114,6 +118,7 @@ async def download(request: Request) -> Response:
         items = await resident_pledges(db, email)
         sent = await emails_for_pledges(db, [p.id for p in items])
         received = await recipients_of_pledges(db, [p.id for p in items])
+        reported = await reports_by(db, email)
     data: dict[str, Any] = {
         "exported_at": utcnow().isoformat(),
         "signed_in_as": email,
@@ -126,6 +131,7 @@ async def download(request: Request) -> Response:
             }
             for p in items
         ],
+        "reports": reported,
     }
     return Response(
         json.dumps(data, indent=2, ensure_ascii=False),

@@ -18,6 +18,7 @@ from app.http_cache import STATIC_TEXT, cacheable
 from app.pages.rendering import render
 from pledges.demand_curve import MIN_CELL
 from pledges.payments import GIVE_UP_AFTER, REMIND_AFTER
+from pledges.reports import IP_KEPT, REPORTER_EMAIL_KEPT
 from pledges.retention import LETTER_ATTEMPTS_KEPT, SIGN_IN_LINKS_KEPT
 from pledges.tables import metadata
 from pledges.tokens import DAY, MAX_AGE
@@ -301,8 +302,43 @@ PUBLISHED_FIELDS = (
         "delivery_milestones",
     ),
 )
+# Every column of a resident's report of a campaign or update (pledges.reports).
+REPORT_FIELDS = (
+    KeptField(
+        ("update_id",),
+        "Which update you reported, if it was an update",
+        "So that administrators read what you read.",
+        "reports",
+    ),
+    KeptField(
+        ("reason", "details"),
+        "The reason you chose and what you wrote",
+        "So that administrators can decide what to do. Erasing removes what you wrote.",
+        "reports",
+    ),
+    KeptField(
+        ("reporter_email", "reporter_email_canonical"),
+        "Your email address, only if you gave one",
+        "So that an administrator can reply. Removed {email_days} days after the report is "
+        "dealt with, or when you erase your data.",
+        "reports",
+    ),
+    KeptField(
+        ("ip",),
+        "Your internet (IP) address",
+        "To limit how many reports one connection sends. Removed after {ip_days} days.",
+        "reports",
+    ),
+    KeptField(
+        ("created_at", "action_id", "closed_at"),
+        "When you reported it, and which administrator's decision closed it, when",
+        "So that every report is dealt with, and every decision is on record.",
+        "reports",
+    ),
+)
 # Columns that are only keys: which row, which campaign.
 TECHNICAL = {
+    "reports": ("id", "campaign_id"),
     "pledges": TECHNICAL_COLUMNS,
     "choices": ("id", "campaign_id"),
     "responses": ("id", "public_id", "campaign_id"),
@@ -335,6 +371,19 @@ def published_fields() -> list[KeptField]:
     return _existing(PUBLISHED_FIELDS)
 
 
+def report_fields() -> list[KeptField]:
+    """The fields of a resident's report that the reports table actually has."""
+    return [
+        KeptField(
+            f.columns,
+            f.what,
+            f.why.format(email_days=REPORTER_EMAIL_KEPT.days, ip_days=IP_KEPT.days),
+            f.table,
+        )
+        for f in _existing(REPORT_FIELDS)
+    ]
+
+
 def _with_min_cell(fields: list[KeptField]) -> list[KeptField]:
     return [KeptField(f.columns, f.what, f.why.format(min_cell=MIN_CELL), f.table) for f in fields]
 
@@ -363,6 +412,9 @@ async def privacy_page(request: Request) -> Response:
             "attempt_days": LETTER_ATTEMPTS_KEPT.days,
             "link_days": SIGN_IN_LINKS_KEPT.days,
             "min_cell": MIN_CELL,
+            "report_fields": report_fields(),
+            "report_ip_days": IP_KEPT.days,
+            "report_email_days": REPORTER_EMAIL_KEPT.days,
         },
     )
 

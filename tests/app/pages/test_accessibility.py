@@ -43,6 +43,7 @@ from pledges.pledging import (
 )
 from pledges.review import reject_campaign
 from pledges.store import Store, utcnow
+from pledges.tables import reports
 from tests.app.pages.confirming import press_confirm
 from tests.app.pages.test_residents import Element, Page
 from tests.conftest import make_settings
@@ -495,6 +496,49 @@ async def my_erase(v: Visit) -> httpx.Response:
     return await v.client.get("/me/erase")
 
 
+# Reports from residents, and one campaign per cause
+
+
+async def report_page(v: Visit) -> httpx.Response:
+    campaign = await v.campaign()
+    return await v.client.get(f"/c/{campaign.slug}/report")
+
+
+async def report_form_errors(v: Visit) -> httpx.Response:
+    campaign = await v.campaign()
+    path = f"/c/{campaign.slug}/report"
+    return await v.post_form(path, path, {"reason": "other", "email": "not an email"})
+
+
+async def admin_reports_with_errors(v: Visit) -> httpx.Response:
+    campaign = await v.campaign(title="Fibre for Otley Road")
+    path = f"/c/{campaign.slug}/report"
+    reported = await v.post_form(path, path, {"reason": "spam", "email": "jo@example.org"})
+    assert reported.status_code == 303, reported.text
+    await sign_in_by_email(v, "lead", ADMIN)
+    report_id = await v.store.database.fetch_val(sa.select(sa.func.max(reports.c.id)))
+    return await v.post_form("/admin/reports", f"/admin/reports/{report_id}/warn", {"message": ""})
+
+
+async def lead_new_campaign_like_another(v: Visit) -> httpx.Response:
+    await v.campaign(title="Fibre for Headingley")
+    await sign_in_by_email(v, "lead", "lead@example.org")
+    return await v.post_form(
+        "/lead/campaigns/new",
+        "/lead/campaigns/new",
+        {
+            "title": "Fibre for us",
+            "summary": "Gigabit broadband for our street.",
+            "category": "broadband",
+            "area_name": "Headingley",
+            "postcode_districts": "LS6",
+            "target": "20",
+            "deadline": (utcnow().date() + timedelta(days=30)).isoformat(),
+            "action": "draft",
+        },
+    )
+
+
 # Offers and the choice round
 
 OFFER_FORM = {
@@ -646,6 +690,10 @@ PAGES: list[tuple[str, str | Recipe]] = [
     ("why campaigns are rejected", public_rejections),
     ("my pledges", my_pledges),
     ("erase my data", my_erase),
+    ("report a campaign", report_page),
+    ("report with errors", report_form_errors),
+    ("admin reports with a warning error", admin_reports_with_errors),
+    ("lead new campaign like another", lead_new_campaign_like_another),
 ]
 
 

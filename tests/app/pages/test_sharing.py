@@ -20,6 +20,7 @@ from app.pages.privacy import (
     choice_fields,
     kept_fields,
     published_fields,
+    report_fields,
 )
 from app.pages.sharing import time_left
 from app.settings import Settings
@@ -428,10 +429,16 @@ async def test_the_privacy_page_says_what_the_code_keeps(
     assert set(pledges.c.keys()) - set(TECHNICAL_COLUMNS) <= described
     # So is every column of a resident's choice between offers and of what providers
     # publish after a campaign tips.
-    every_field = [*kept_fields(), *choice_fields(), *published_fields()]
-    assert {"choices", "responses", "offers", "choice_rounds", "delivery_milestones"} <= set(
-        TECHNICAL
-    )
+    # And of a resident's report of a campaign or an update.
+    every_field = [*kept_fields(), *choice_fields(), *published_fields(), *report_fields()]
+    assert {
+        "choices",
+        "responses",
+        "offers",
+        "choice_rounds",
+        "delivery_milestones",
+        "reports",
+    } <= set(TECHNICAL)
     for name, technical in TECHNICAL.items():
         described = {c for f in every_field if f.table == name for c in f.columns}
         assert set(metadata.tables[name].c.keys()) - set(technical) <= described, name
