@@ -42,10 +42,11 @@ from app.main import services_of
 from app.settings import Settings
 from notifications.tables import emails, webhook_endpoints
 from pledges.accounts import Lead, Organisation
-from pledges.campaigns import Campaign, get_campaign
+from pledges.campaigns import Campaign, get_campaign, open_campaign
 from pledges.offers import Offer, parse_offer, post_offer
+from pledges.reports import file_report, parse_report
 from pledges.store import Store, utcnow
-from pledges.tables import delivery_milestones
+from pledges.tables import delivery_milestones, magic_links
 from tests.app.pages.test_leads import sign_in as lead_sign_in
 from tests.app.pages.test_my_pledges import sign_in as resident_sign_in
 from tests.app.pages.test_organisations import sign_in as organisation_sign_in
@@ -587,8 +588,17 @@ async def emailed_token(w: World, kind: str, pattern: str) -> str:
     return found.group(1)
 
 
+async def sign_in_limits_passed(w: World) -> None:
+    """Each example asks for a new sign-in link for one address: move the links already
+    asked for out of the hour the per-address and per-client limits count (no sleeping)."""
+    await w.store.database.execute(
+        sa.update(magic_links).values(created_at=utcnow() - timedelta(hours=2))
+    )
+
+
 async def lead_confirm_form(w: World) -> Form:
     await w.lead_account()
+    await sign_in_limits_passed(w)
     c = await w.client()
     asked = await c.post("/lead/sign-in", data={"csrf_token": await public_csrf(w), "email": LEAD})
     assert asked.status_code == 200
@@ -599,6 +609,7 @@ async def lead_confirm_form(w: World) -> Form:
 async def resident_confirm_form(w: World) -> Form:
     slug = await w.open_slug()
     await w.once("resident1", lambda: make_confirmed_pledge(w.store, slug, 1))  # RESIDENT's
+    await sign_in_limits_passed(w)
     c = await w.client()
     asked = await c.post(
         "/me/sign-in", data={"csrf_token": await public_csrf(w), "email": RESIDENT}
@@ -885,7 +896,46 @@ async def dev_webhook_form(w: World) -> Form:  # the demo's receiver of its own 
     return Form(await w.anyone(), None, "/dev/webhooks/demo", {"type": "webhook.test"})
 
 
+async def confirm_form(w: World) -> Form:
+    token = w.sign(await w.new_pledge(), "pledge-confirm")
+    return Form(await w.anyone(), f"/pledges/confirm?token={token}", "/pledges/confirm")
+
+
+async def report_form(w: World) -> Form:
+    slug = await w.open_slug()
+    return Form(await w.anyone(), f"/c/{slug}/report", f"/c/{slug}/report", {"reason": "spam"})
+
+
+async def admin_report_form(w: World) -> Form:
+    slug = await w.open_slug()
+    report_id = await file_report(
+        w.store, slug, parse_report({"reason": "spam"}), ip=None, limit=()
+    )
+    return Form(await w.lead(), "/admin/reports", f"/admin/reports/{report_id}/dismiss")
+
+
+async def admin_review_form(w: World) -> Form:
+    lead, _ = await w.lead_account()
+    draft = await make_campaign(w.store, lead, draft=True)
+    await open_campaign(w.store, draft.slug, lead.id, moderation="pre")
+    return Form(await w.lead(), "/admin/moderation", f"/admin/moderation/{draft.slug}/approve")
+
+
+async def admin_organisation_form(w: World) -> Form:
+    organisation, _ = await w.organisation_account()
+    return Form(
+        await w.lead(),
+        "/admin/organisations",
+        f"/admin/organisations/{organisation.id}/approve",
+    )
+
+
 FORMS: dict[str, Callable[[World], Awaitable[Form]]] = {
+    "/pledges/confirm": confirm_form,
+    "/c/{slug}/report": report_form,
+    "/admin/reports/{report_id:int}/{action:str}": admin_report_form,
+    "/admin/moderation/{slug}/{action:str}": admin_review_form,
+    "/admin/organisations/{id:int}/{action:str}": admin_organisation_form,
     "/stripe/webhook": stripe_webhook_form,
     "/dev/webhooks/{name}": dev_webhook_form,
     "/c/{slug}/pledge": pledge_form,
