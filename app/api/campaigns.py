@@ -217,7 +217,7 @@ class CampaignInput(Input):
     )
     title: trimmed_text(3, 200)  # type: ignore[valid-type]
     summary: trimmed_text(3, 500)  # type: ignore[valid-type]
-    description: trimmed_text(0, 20_000) = ""  # type: ignore[valid-type]
+    description: trimmed_text(0, 20_000, one_line=False) = ""  # type: ignore[valid-type]
     category: Category
     area: AreaInput
     target: int | None = Field(default=None, ge=1, le=MAX_TARGET)

@@ -24,6 +24,7 @@ from app.api.contract import (
     validated,
 )
 from app.api.models import (
+    ONE_LINE_REFUSED,
     PY_SPACE,
     WS,
     Campaign,
@@ -134,8 +135,8 @@ class PledgeRows(Shape):
 
 
 # One line once trimmed: no control characters inside (the domain's rule for a title).
-_INNER = f"[^\\x00-\\x1f\\x7f{PY_SPACE}]"
-ONE_LINE = f"^{WS}*{_INNER}(?:[^\\x00-\\x1f\\x7f]{{0,{MAX_TITLE - 2}}}{_INNER})?{WS}*$"
+_INNER = f"[^{ONE_LINE_REFUSED}{PY_SPACE}]"
+ONE_LINE = f"^{WS}*{_INNER}(?:[^{ONE_LINE_REFUSED}]{{0,{MAX_TITLE - 2}}}{_INNER})?{WS}*$"
 
 
 class UpdateInput(Input):
@@ -151,7 +152,7 @@ class UpdateInput(Input):
         ONE_LINE,
         description=f"One line of 1 to {MAX_TITLE} characters, not counting spaces at either end.",
     )
-    body: trimmed_text(1, MAX_BODY, "Paragraphs apart by a blank line.")  # type: ignore[valid-type]
+    body: trimmed_text(1, MAX_BODY, "Paragraphs apart by a blank line.", one_line=False)  # type: ignore[valid-type]
 
 
 class CampaignUpdate(Shape):

@@ -75,18 +75,35 @@ def stated(pattern: str, **extra: Any) -> Any:
     return Field(json_schema_extra={"pattern": pattern}, **extra)
 
 
-def trimmed_pattern(low: int, high: int) -> str:
-    """Text whose length once trimmed is from `low` to `high`, without NUL characters."""
+# What pledges.text lets a field hold, once trimmed: never NUL, C1 controls or lone
+# surrogates; a one-line field no line break or other C0 control or DEL, a field of several
+# lines keeps line feeds, carriage returns and tabs (and the Unicode line separators).
+# (Lone surrogates are refused too, but go unstated: a pattern naming them compiles in no
+# validator that works in UTF-8, and a JSON document cannot carry one in valid UTF-8.)
+ONE_LINE_REFUSED = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+LINES_REFUSED = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+
+
+def trimmed_pattern(low: int, high: int, *, one_line: bool = True) -> str:
+    """Text whose length once trimmed is from `low` to `high`, holding only what pledges.text
+    allows a field of one line (or, `one_line=False`, of several)."""
+    refused = ONE_LINE_REFUSED if one_line else LINES_REFUSED
+    char = f"[^{refused}]"
+    edge = f"[^{refused}{PY_SPACE}]"  # what a trimmed text starts and ends with
     if low <= 1:
-        inner = f"{TEXT_EDGE}(?:[^\\x00]{{0,{high - 2}}}{TEXT_EDGE})?"
+        inner = f"{edge}(?:{char}{{0,{high - 2}}}{edge})?"
         return f"^{WS}*(?:{inner})?{WS}*$" if low == 0 else f"^{WS}*{inner}{WS}*$"
-    return f"^{WS}*{TEXT_EDGE}[^\\x00]{{{low - 2},{high - 2}}}{TEXT_EDGE}{WS}*$"
+    return f"^{WS}*{edge}{char}{{{low - 2},{high - 2}}}{edge}{WS}*$"
 
 
-def trimmed_text(low: int, high: int, description: str = "") -> Any:
+def trimmed_text(low: int, high: int, description: str = "", *, one_line: bool = True) -> Any:
     note = f"{low} to {high} characters, not counting spaces at either end."
     return Annotated[
-        str, stated(trimmed_pattern(low, high), description=f"{description} {note}".strip())
+        str,
+        stated(
+            trimmed_pattern(low, high, one_line=one_line),
+            description=f"{description} {note}".strip(),
+        ),
     ]
 
 

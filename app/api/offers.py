@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from app.api.contract import Answer, Operation, answer, operation, parse_body
 from app.api.models import (
+    ONE_LINE_REFUSED,
     PY_SPACE,
     WS,
     Input,
@@ -43,7 +44,7 @@ from pledges.store import utcnow
 # ----- models ----------------------------------------------------------------------------
 
 # One line of text: trimmed, 1 to MAX_TITLE characters, no control characters inside.
-_LINE = "\\x00-\\x1f\\x7f"
+_LINE = ONE_LINE_REFUSED
 ONE_LINE_TITLE = (
     f"^{WS}*[^{PY_SPACE}{_LINE}](?:[^{_LINE}]{{0,{MAX_TITLE - 2}}}[^{PY_SPACE}{_LINE}])?{WS}*$"
 )
@@ -64,7 +65,7 @@ class SocialTariffInput(Input):
         le=MAX_MONEY_TARGET,
         description="Minor units per period; not more than the offer's own price.",
     )
-    who_qualifies: trimmed_text(1, MAX_STATEMENT)  # type: ignore[valid-type]
+    who_qualifies: trimmed_text(1, MAX_STATEMENT, one_line=False)  # type: ignore[valid-type]
 
 
 def _example_dates() -> dict[str, str]:
@@ -103,7 +104,7 @@ class OfferInput(Input):
 
     title: str = stated(ONE_LINE_TITLE, description=f"One line, up to {MAX_TITLE} characters.")
     description: trimmed_text(  # type: ignore[valid-type]
-        1, MAX_DESCRIPTION, "Plain text; paragraphs apart by a blank line."
+        1, MAX_DESCRIPTION, "Plain text; paragraphs apart by a blank line.", one_line=False
     )
     price: int = Field(
         ge=0, le=MAX_MONEY_TARGET, description="Minor units (pence, cents) per `period`."
@@ -126,7 +127,7 @@ class OfferInput(Input):
         "`no_social_tariff`, not both.",
     )
     no_social_tariff: str | None = stated(
-        trimmed_pattern(0, MAX_STATEMENT),
+        trimmed_pattern(0, MAX_STATEMENT, one_line=False),
         default=None,
         description="A plain statement that there is no social tariff (blank counts as "
         f"absent). Up to {MAX_STATEMENT} characters.",
@@ -163,7 +164,7 @@ class Withdrawal(Input):
     )
 
     reason: trimmed_text(  # type: ignore[valid-type]
-        1, MAX_STATEMENT, "Shown to residents beside the withdrawn offer."
+        1, MAX_STATEMENT, "Shown to residents beside the withdrawn offer.", one_line=False
     )
 
 

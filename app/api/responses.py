@@ -33,7 +33,10 @@ class ResponseInput(Input):
     )
 
     body: trimmed_text(  # type: ignore[valid-type]
-        1, MAX_BODY, "Plain text, shown as written; paragraphs apart by a blank line."
+        1,
+        MAX_BODY,
+        "Plain text, shown as written; paragraphs apart by a blank line.",
+        one_line=False,
     )
 
 

@@ -11,7 +11,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.api.contract import Answer, DomainCheck, Operation, answer, operation, parse_body
-from app.api.models import NOT_BLANK, SLUG_PATTERN, WS, Input, Shape, stated, timestamp
+from app.api.models import (
+    NOT_BLANK,
+    SLUG_PATTERN,
+    WS,
+    Input,
+    Shape,
+    stated,
+    timestamp,
+    trimmed_pattern,
+)
 from app.api.requests import require_organisation
 from app.bootstrap import services
 from app.errors import Problem
@@ -65,7 +74,9 @@ class WebhookEndpointChange(Input):
         json_schema_extra=_absent_not_null,
         description="The https URL to deliver to; it must resolve to public internet addresses.",
     )
-    description: str = Field(default="", max_length=500, pattern=r"^[^\x00]*$")
+    description: str = Field(
+        default="", max_length=500, pattern=trimmed_pattern(0, 500, one_line=False)
+    )
     event_types: list[EventType] | None = Field(
         default=None, max_length=len(EVENT_TYPES), description="Empty or null: every event type."
     )

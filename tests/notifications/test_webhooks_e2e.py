@@ -17,7 +17,7 @@ from app.main import create_app
 from pledges.accounts import create_organisation_api_key
 from pledges.tables import pledges
 from tests.conftest import make_settings, wait_for
-from tests.factories import campaign_data, make_lead, pledge_data
+from tests.factories import approve, campaign_data, make_lead, pledge_data
 from tests.receiver import Receiver, run_receiver
 
 DOCUMENT = openapi_document("http://testserver")
@@ -36,9 +36,10 @@ async def test_tip_reaches_the_receiver_once_signed(database_url: str, receiver:
         store = app.state.services.store
         signer = app.state.services.signer
         _, lead_key = await make_lead(store)
-        _, org_key = await create_organisation_api_key(
+        organisation, org_key = await create_organisation_api_key(
             store, "ops@fibreco.example", "FibreCo", "provider"
         )
+        await approve(store, organisation.id)  # contacts go to approved organisations only
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             created = await client.post(
