@@ -19,7 +19,7 @@ from app.bootstrap import services
 from app.csrf import check_csrf
 from app.errors import Problem, problem_from_domain
 from app.pages.rendering import render
-from app.pages.sign_in import current_lead, is_admin, sign_in_redirect
+from app.pages.sign_in import admin_or_redirect
 from notifications.moderation_mail import lead_warning_queue
 from pledges import moderation, reports
 from pledges.accounts import Lead
@@ -34,15 +34,6 @@ FILTER_FIELDS = ("campaign", "ip", "email_domain", "since", "until")
 MAX_CAMPAIGNS = 10_000
 
 
-async def _admin(request: Request) -> Lead | Response:
-    lead = await current_lead(request)
-    if lead is None:
-        return sign_in_redirect("lead")
-    if not is_admin(request, lead):
-        raise Problem(403, "Only the site's administrators can open this page.")
-    return lead
-
-
 async def _all_campaigns(request: Request) -> list[Any]:
     return await list_campaigns(
         services(request).store.database,
@@ -53,7 +44,7 @@ async def _all_campaigns(request: Request) -> list[Any]:
 
 
 async def admin_home(request: Request) -> Response:
-    lead = await _admin(request)
+    lead = await admin_or_redirect(request)
     if isinstance(lead, Response):
         return lead
     db = services(request).store.database
@@ -71,7 +62,7 @@ async def admin_home(request: Request) -> Response:
 
 
 async def set_hidden(request: Request) -> Response:
-    lead = await _admin(request)
+    lead = await admin_or_redirect(request)
     if isinstance(lead, Response):
         return lead
     action = request.path_params["action"]
@@ -92,7 +83,7 @@ async def set_hidden(request: Request) -> Response:
 
 
 async def invalidate(request: Request) -> Response:
-    lead = await _admin(request)
+    lead = await admin_or_redirect(request)
     if isinstance(lead, Response):
         return lead
     context: dict[str, Any] = {"form": {}, "errors": {}, "result": None}
@@ -125,7 +116,7 @@ async def invalidate(request: Request) -> Response:
 async def refund_page(request: Request) -> Response:
     """GET: a form for a pledge's number. POST with action=show: the pledge, its campaign
     and amount, and a button to refund it; POST with action=refund: refund it in full."""
-    lead = await _admin(request)
+    lead = await admin_or_redirect(request)
     if isinstance(lead, Response):
         return lead
     svc = services(request)
@@ -205,14 +196,14 @@ async def _reports_page(
 
 async def reports_page(request: Request) -> Response:
     """The open reports, oldest first, each with its three actions; then recent decisions."""
-    lead = await _admin(request)
+    lead = await admin_or_redirect(request)
     if isinstance(lead, Response):
         return lead
     return await _reports_page(request, lead)
 
 
 async def decide_report(request: Request) -> Response:
-    lead = await _admin(request)
+    lead = await admin_or_redirect(request)
     if isinstance(lead, Response):
         return lead
     form = await request.form()

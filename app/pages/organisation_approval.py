@@ -12,25 +12,14 @@ from app.bootstrap import services
 from app.csrf import check_csrf
 from app.errors import Problem
 from app.pages.rendering import render
-from app.pages.sign_in import current_lead, is_admin, sign_in_redirect
-from pledges.accounts import Lead
+from app.pages.sign_in import admin_or_redirect
 from pledges.contact_downloads import OrganisationNotFound, list_organisations, set_approval
 
 NOTICE = "admin_organisations_notice"
 
 
-async def _admin(request: Request) -> Lead | Response:
-    """The signed-in administrator, the redirect to sign in, or 403 for another lead."""
-    lead = await current_lead(request)
-    if lead is None:
-        return sign_in_redirect("lead")
-    if not is_admin(request, lead):
-        raise Problem(403, "Only the site's administrators can open this page.")
-    return lead
-
-
 async def organisations_page(request: Request) -> Response:
-    lead = await _admin(request)
+    lead = await admin_or_redirect(request)
     if isinstance(lead, Response):
         return lead
     return render(
@@ -45,7 +34,7 @@ async def organisations_page(request: Request) -> Response:
 
 
 async def set_organisation_approval(request: Request) -> Response:
-    lead = await _admin(request)
+    lead = await admin_or_redirect(request)
     if isinstance(lead, Response):
         return lead
     action = request.path_params["action"]

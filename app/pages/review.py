@@ -15,8 +15,7 @@ from app.bootstrap import services
 from app.csrf import check_csrf
 from app.errors import Problem
 from app.pages.rendering import render
-from app.pages.sign_in import current_lead, is_admin, sign_in_redirect
-from pledges.accounts import Lead
+from app.pages.sign_in import admin_or_redirect
 from pledges.dashboard import long_date
 from pledges.errors import CampaignNotFound, ValidationFailed
 from pledges.review import (
@@ -30,16 +29,6 @@ from pledges.review import (
 )
 
 NOTICE = "review_notice"
-
-
-async def admin_or_redirect(request: Request) -> Lead | Response:
-    """The signed-in administrator; the sign-in page without a session; 403 for others."""
-    lead = await current_lead(request)
-    if lead is None:
-        return sign_in_redirect("lead")
-    if not is_admin(request, lead):
-        raise Problem(403, "Only the site's administrators can open this page.")
-    return lead
 
 
 async def _queue_page(

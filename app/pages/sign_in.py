@@ -68,6 +68,17 @@ def is_admin(request: Request, lead: Lead | None) -> bool:
     return lead is not None and lead.email in services(request).settings.admin_emails
 
 
+async def admin_or_redirect(request: Request) -> Lead | Response:
+    """The signed-in administrator; the sign-in page without a session; 403 for any other
+    lead. Every /admin page starts with it."""
+    lead = await current_lead(request)
+    if lead is None:
+        return sign_in_redirect("lead")
+    if not is_admin(request, lead):
+        raise Problem(403, "Only the site's administrators can open this page.")
+    return lead
+
+
 def resident_email(request: Request) -> str | None:
     """The canonical email of the resident signed in to "my pledges", while it lasts."""
     found = request.session.get("resident")
